@@ -1,0 +1,3 @@
+from ronda.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""The contract's cause codes (CONTRACT.md section 2): their severity, precedence and words.
+
+Codes are stable: add new ones freely, never rename one. `CAUSES` is ordered by
+precedence: when a check finds several problems, the first one listed here is the
+verdict's `cause`, because it explains the others (a name that does not resolve
+explains why nothing connects; an expired certificate explains a failed handshake).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """What a finding does to a target's status."""
+
+    DOWN = "down"  # the target does not work at this address
+    DEGRADED = "degraded"  # it works, but not as expected (too slow, say)
+    WARNING = "warning"  # it works; someone must act before it stops working
+
+
+@dataclass(frozen=True)
+class Cause:
+    code: str
+    severity: Severity
+    words: str  # plain words for a person, used when a finding has no detail
+
+
+_CAUSE_LIST: tuple[Cause, ...] = (
+    # DNS: nothing else can happen when the name does not resolve.
+    Cause("dns_nxdomain", Severity.DOWN, "the name does not exist in DNS"),
+    Cause("dns_servfail", Severity.DOWN, "the DNS server failed to answer for the name"),
+    Cause("dns_timeout", Severity.DOWN, "the DNS server did not answer in time"),
+    Cause("dns_no_answer", Severity.DOWN, "the name exists but has no address records"),
+    # TCP
+    Cause("tcp_refused", Severity.DOWN, "the connection was refused: nothing listens there"),
+    Cause("tcp_unreachable", Severity.DOWN, "the address cannot be reached"),
+    Cause("tcp_timeout", Severity.DOWN, "the connection was not accepted in time"),
+    # Certificates explain handshake failures, so they come before them.
+    Cause("cert_expired", Severity.DOWN, "the TLS certificate has expired"),
+    Cause("cert_not_yet_valid", Severity.DOWN, "the TLS certificate is not valid yet"),
+    Cause("cert_revoked", Severity.DOWN, "the TLS certificate has been revoked"),
+    Cause("cert_hostname_mismatch", Severity.DOWN, "the TLS certificate is for another name"),
+    Cause("cert_chain_incomplete", Severity.DOWN, "the server does not send its intermediate certificate"),
+    Cause("cert_intermediate_expired", Severity.DOWN, "an intermediate certificate has expired"),
+    Cause("cert_untrusted", Severity.DOWN, "the TLS certificate is not trusted"),
+    Cause("cert_weak_key", Severity.DOWN, "the TLS certificate's key is too weak"),
+    Cause("cert_weak_signature", Severity.DOWN, "the TLS certificate is signed with a broken hash"),
+    Cause("cert_not_deployed", Severity.DOWN, "a renewed certificate exists but is not served"),
+    Cause("tls_protocol_too_old", Severity.DOWN, "the server only speaks an obsolete TLS version"),
+    Cause("tls_handshake_failed", Severity.DOWN, "the TLS handshake failed"),
+    # HTTP and content
+    Cause("http_timeout", Severity.DOWN, "the server did not answer the request in time"),
+    Cause("http_redirect_loop", Severity.DOWN, "the page redirects in a loop"),
+    Cause("http_server_error", Severity.DOWN, "the server answered with an error (5xx)"),
+    Cause("http_client_error", Severity.DOWN, "the server refused the request (4xx)"),
+    Cause("content_mismatch", Severity.DOWN, "the answer is not what was expected"),
+    Cause("subresource_failed", Severity.DEGRADED, "the page loads but assets on other hosts fail"),
+    # Other protocols
+    Cause("auth_failed", Severity.DOWN, "the credentials were refused"),
+    Cause("protocol_error", Severity.DOWN, "the server does not speak the expected protocol"),
+    Cause("stream_missing", Severity.DOWN, "the expected media stream is gone"),
+    Cause("icmp_no_reply", Severity.DOWN, "the host does not answer ping"),
+    Cause("heartbeat_missed", Severity.DOWN, "the expected heartbeat did not arrive"),
+    Cause("slow_response", Severity.DEGRADED, "the answer was slower than allowed"),
+)
+
+_WARNING_LIST: tuple[Cause, ...] = (
+    Cause("cert_expiring", Severity.WARNING, "the TLS certificate expires soon"),
+    Cause("cert_renewal_overdue", Severity.WARNING, "the TLS certificate should have been renewed by now"),
+    Cause("cert_intermediate_expiring", Severity.WARNING, "an intermediate certificate expires soon"),
+    Cause("cert_lifetime_over_policy", Severity.WARNING, "the certificate's lifetime exceeds policy"),
+    Cause("clock_skew", Severity.WARNING, "the device's clock is off"),
+)
+
+CAUSES: dict[str, Cause] = {c.code: c for c in _CAUSE_LIST}
+WARNINGS: dict[str, Cause] = {c.code: c for c in _WARNING_LIST}
+_PRECEDENCE: dict[str, int] = {c.code: i for i, c in enumerate(_CAUSE_LIST)}
+
+
+def severity(code: str) -> Severity:
+    """How a problem code affects status; unknown codes count as down (fail safe)."""
+    known = CAUSES.get(code) or WARNINGS.get(code)
+    return known.severity if known else Severity.DOWN
+
+
+def precedence(code: str) -> int:
+    """Lower is more important; unknown codes sort last."""
+    return _PRECEDENCE.get(code, len(_PRECEDENCE))
+
+
+def words(code: str) -> str:
+    known = CAUSES.get(code) or WARNINGS.get(code)
+    return known.words if known else code.replace("_", " ")

@@ -1,0 +1,73 @@
+"""Pure decisions about a certificate's facts at a moment: problems and warnings.
+
+Thresholds follow the contract: `cert_expiring` below the warning threshold (21 days,
+or a quarter of the lifetime where that is shorter, so short-lived certificates do not
+warn all their life), `cert_renewal_overdue` below 30% of the lifetime, past the point
+where automated renewal (which usually acts at a third) should have replaced it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ronda.certs.inspect import CertFacts
+
+DEFAULT_WARN_DAYS = 21.0
+RENEWAL_OVERDUE_SHARE = 0.30
+
+
+def days_left(facts: CertFacts, now: datetime) -> float:
+    return (facts.not_after - now).total_seconds() / 86400
+
+
+def warn_threshold_days(facts: CertFacts, warn_days: float | None) -> float:
+    return min(DEFAULT_WARN_DAYS if warn_days is None else warn_days, facts.lifetime_days / 4)
+
+
+def validity_problems(facts: CertFacts, now: datetime) -> list[tuple[str, str]]:
+    """(code, detail) for a certificate outside its validity period."""
+    if now >= facts.not_after:
+        ago = -days_left(facts, now)
+        return [("cert_expired", f"expired {_days(ago)} ago ({_when(facts.not_after)})")]
+    if now < facts.not_before:
+        ahead = (facts.not_before - now).total_seconds() / 86400
+        return [("cert_not_yet_valid", f"valid only from {_when(facts.not_before)}, in {_days(ahead)}")]
+    return []
+
+
+def expiry_warnings(facts: CertFacts, now: datetime, warn_days: float | None) -> list[tuple[str, str]]:
+    """(code, detail) for a valid certificate that someone must renew soon."""
+    left = days_left(facts, now)
+    if left <= 0 or now < facts.not_before:
+        return []
+    warnings = []
+    threshold = warn_threshold_days(facts, warn_days)
+    if left < threshold:
+        warnings.append(
+            (
+                "cert_expiring",
+                f"expires in {_days(left)} ({_when(facts.not_after)}); warning threshold {threshold:.1f} days",
+            )
+        )
+    lifetime = facts.lifetime_days
+    if lifetime > 0 and left < RENEWAL_OVERDUE_SHARE * lifetime:
+        share = 100 * left / lifetime
+        warnings.append(
+            (
+                "cert_renewal_overdue",
+                f"only {share:.0f}% of its {lifetime:.0f}-day lifetime is left; automated renewal "
+                f"should have replaced it by now",
+            )
+        )
+    return warnings
+
+
+def _days(days: float) -> str:
+    if days < 1:
+        hours = days * 24
+        return f"{hours:.1f} hours" if hours >= 1 else f"{hours * 60:.0f} minutes"
+    return f"{days:.1f} days"
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

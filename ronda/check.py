@@ -1,0 +1,31 @@
+"""One check, start to finish: target in, Verdict out, inside the time budget."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ronda.assess import assess
+from ronda.probes import PROBES
+from ronda.probes.base import Observation, ProbeContext
+from ronda.target import CheckOptions, Target
+from ronda.verdict import Verdict
+
+# Past the budget, a probe gets this long to record which phase ran out before it is
+# cancelled outright; phases watch the deadline themselves, so this is a backstop.
+_GRACE = 0.5
+
+
+async def run_check(target: Target, options: CheckOptions, ctx: ProbeContext | None = None) -> Verdict:
+    ctx = ctx or ProbeContext()
+    obs = Observation(target)
+    deadline = obs.started + options.timeout
+    probe = PROBES[target.scheme]
+    try:
+        async with asyncio.timeout(options.timeout + _GRACE):
+            await probe(target, options, ctx, obs, deadline)
+    except TimeoutError:
+        obs.problem(
+            "http_timeout" if target.scheme.startswith("http") else "tcp_timeout",
+            f"the check did not finish within its {options.timeout:g}s budget",
+        )
+    return assess(obs, ctx.clock())

@@ -1,0 +1,135 @@
+"""The command line: parse, call, print, exit code. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import NoReturn
+
+from ronda import __version__
+from ronda.errors import ConfigError, RondaError, UsageError
+from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
+from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 3 (UNKNOWN), as a monitoring plugin must, not argparse's 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(unknown_line(f"usage: {message}"))
+        raise SystemExit(UNKNOWN)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ronda", description="Watch everything an online service depends on.")
+    parser.add_argument("--version", action="version", version=f"ronda {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = commands.add_parser("check", help="check one target once (a Nagios/Icinga plugin)")
+    check.add_argument("target", help="a URL: https://, http://, tcp://, tls://, dns://")
+    check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    check.add_argument("--ca-file", metavar="PATH", help="trust this PEM bundle besides the system store")
+    check.add_argument(
+        "--resolve",
+        metavar="HOST:PORT:ADDR[,ADDR...]",
+        action="append",
+        default=[],
+        help="use these addresses for HOST:PORT (repeatable)",
+    )
+    check.add_argument("--nameserver", metavar="ADDR[:PORT]", help="resolve through this DNS server")
+    check.add_argument(
+        "--timeout", metavar="SECONDS", type=_positive_float, default=10.0, help="whole-check budget (default 10)"
+    )
+    check.add_argument(
+        "--warn-days",
+        metavar="N",
+        type=_positive_float,
+        help="certificate warning threshold (default 21, or a quarter of the lifetime if shorter)",
+    )
+    check.add_argument("--expect-status", metavar="N", type=int, help="the HTTP status the answer must have")
+    check.add_argument("--expect-text", metavar="TEXT", help="text the body must contain")
+    check.add_argument(
+        "--max-latency", metavar="SECONDS", type=_positive_float, help="slower than this is degraded (slow_response)"
+    )
+
+    run = commands.add_parser("run", help="watch the monitors of a config file and serve the API")
+    run.add_argument("--config", required=True, metavar="FILE", help="the YAML configuration")
+
+    demo = commands.add_parser("demo", help="start a local world of breaking services, watched by ronda")
+    demo.add_argument("--listen", default="127.0.0.1:8080", metavar="ADDR:PORT", help="where the API listens")
+    demo.add_argument("--data", metavar="DIR", help="keep the demo's database here (default: a temporary folder)")
+    demo.add_argument(
+        "--duration", type=_positive_float, metavar="SECONDS", help="stop after this long (default: run until Ctrl-C)"
+    )
+    return parser
+
+
+def _check_options(args: argparse.Namespace) -> CheckOptions:
+    resolve = dict(parse_resolve(entry) for entry in args.resolve)
+    return CheckOptions(
+        timeout=args.timeout,
+        ca_file=args.ca_file,
+        resolve=resolve,
+        nameserver=parse_nameserver(args.nameserver) if args.nameserver else None,
+        warn_days=args.warn_days,
+        expect=Expectations(status=args.expect_status, text=args.expect_text, max_latency=args.max_latency),
+    )
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ronda.check import run_check
+    from ronda.report import print_detail
+
+    options = _check_options(args)
+    target = parse_target(args.target)
+    verdict = asyncio.run(run_check(target, options))
+    if args.json:
+        print(json.dumps(verdict.to_json(), indent=2))
+    else:
+        print(first_line(verdict, options))
+        print_detail(verdict)
+    return exit_code(verdict)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ronda.config.load import load_config
+    from ronda.service.runner import serve
+
+    config = load_config(args.config)
+    return serve(config)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ronda.demo.main import run_demo
+
+    return run_demo(listen=args.listen, data_dir=args.data, duration=args.duration)
+
+
+COMMANDS = {"check": _cmd_check, "run": _cmd_run, "demo": _cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"ronda: config error: {exc}", file=sys.stderr)
+        return UNKNOWN
+    except (UsageError, RondaError) as exc:
+        print(unknown_line(str(exc)))
+        return UNKNOWN
+    except KeyboardInterrupt:
+        return 130

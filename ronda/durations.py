@@ -1,0 +1,24 @@
+"""Durations as people write them in config: 500ms, 30s, 5m, 1h, 1d (or a bare number of seconds)."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in `value`; raises ValueError with the accepted forms when it is not one."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 500ms, 30s, 5m or 1h, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _PATTERN.match(value)
+        if not match:
+            raise ValueError(f"expected a duration such as 500ms, 30s, 5m or 1h, got {value!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return seconds

@@ -1,0 +1,53 @@
+"""The Nagios/Icinga plugin face of a verdict: exit code, first line, perfdata.
+
+Plugin guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the first line is
+`SERVICE STATE - text | perfdata`, perfdata being 'label'=value[UOM];warn;crit;min;max.
+"""
+
+from __future__ import annotations
+
+from ronda.target import CheckOptions
+from ronda.verdict import Verdict
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+
+
+def exit_code(verdict: Verdict) -> int:
+    if verdict.status == "down":
+        return CRITICAL
+    if verdict.status == "degraded" or verdict.warnings:
+        return WARNING
+    return OK
+
+
+def perfdata(verdict: Verdict, options: CheckOptions) -> str:
+    items = []
+    if verdict.latency_ms is not None:
+        warn = f"{options.expect.max_latency:g}" if options.expect.max_latency else ""
+        items.append(f"time={verdict.latency_ms / 1000:.6f}s;{warn};;0")
+    if verdict.http is not None:
+        items.append(f"size={verdict.http['bytes']}B;;;0")
+    if verdict.certificates:
+        soonest = min(verdict.certificates, key=lambda c: c.days_left)
+        warn = f"{options.warn_days:g}" if options.warn_days is not None else "21"
+        items.append(f"cert_days_left={soonest.days_left:.2f};{warn};0")
+    if verdict.addresses:
+        failing = {f.address for f in verdict.findings if f.address}
+        items.append(f"addresses_failing={len(failing)};;1;0;{len(verdict.addresses)}")
+    return " ".join(items)
+
+
+def first_line(verdict: Verdict, options: CheckOptions) -> str:
+    state = STATE_NAMES[exit_code(verdict)]
+    summary = verdict.summary.replace("|", "/")  # '|' starts perfdata in the plugin format
+    if verdict.cause:
+        summary = f"{verdict.cause}: {summary}"
+    elif verdict.warnings:
+        summary = f"{verdict.warnings[0].code}: {summary}"
+    data = perfdata(verdict, options)
+    return f"RONDA {state} - {summary}" + (f" | {data}" if data else "")
+
+
+def unknown_line(message: str) -> str:
+    return f"RONDA UNKNOWN - {message.replace('|', '/')}"

@@ -1,0 +1,17 @@
+"""The probe registry: scheme -> probe. Adding a scheme is one module and one line here."""
+
+from __future__ import annotations
+
+from ronda.probes.base import Probe
+from ronda.probes.dns import probe_dns
+from ronda.probes.http import probe_http
+from ronda.probes.tcp import probe_tcp
+from ronda.probes.tls import probe_tls
+
+PROBES: dict[str, Probe] = {
+    "http": probe_http,
+    "https": probe_http,
+    "tcp": probe_tcp,
+    "tls": probe_tls,
+    "dns": probe_dns,
+}

@@ -1,0 +1,63 @@
+"""The probe seam: one async function per scheme, registered in `ronda.probes.PROBES`.
+
+A probe gets the target, the options and a context of collaborators, and fills an
+Observation: what it saw at each address, as findings with cause codes. A down target
+is data; a probe raises only for bugs and misuse.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ronda.target import CheckOptions, Target
+from ronda.tlscontexts import TlsContexts
+from ronda.verdict import CertificateInfo, Finding
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ProbeContext:
+    """Collaborators a probe needs, passed in so tests can hand real local parts."""
+
+    tls: TlsContexts = field(default_factory=TlsContexts)
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass
+class Observation:
+    """What a probe saw. `assess` turns it into a Verdict."""
+
+    target: Target
+    started: float = field(default_factory=time.monotonic)
+    addresses: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    certificates: list[CertificateInfo] = field(default_factory=list)
+    http: dict[str, Any] | None = None
+    dns: dict[str, Any] | None = None
+    latency_ms: float | None = None
+
+    def problem(
+        self, code: str, detail: str, *, address: str | None = None, host: str | None = None, port: int | None = None
+    ) -> None:
+        self.findings.append(Finding(code, detail, host or self.target.host, address, port or self.target.port))
+
+    def warn(
+        self, code: str, detail: str, *, address: str | None = None, host: str | None = None, port: int | None = None
+    ) -> None:
+        self.warnings.append(Finding(code, detail, host or self.target.host, address, port or self.target.port))
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+
+Probe = Callable[[Target, CheckOptions, ProbeContext, Observation, float], Awaitable[None]]
+"""probe(target, options, context, observation, deadline): fill `observation` before
+`deadline` (a `time.monotonic()` instant)."""

@@ -1,0 +1,40 @@
+"""dns://name?type=A&server=ADDR:PORT: does the name resolve, and to what?"""
+
+from __future__ import annotations
+
+import dns.rdatatype
+
+from ronda.errors import UsageError
+from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.resolve import query, resolve_host
+from ronda.target import CheckOptions, Target, parse_nameserver
+
+
+async def probe_dns(
+    target: Target, options: CheckOptions, ctx: ProbeContext, obs: Observation, deadline: float
+) -> None:
+    rdtype = target.params.get("type", "A").upper()
+    server_text = target.params.get("server")
+    nameserver = parse_nameserver(server_text) if server_text else options.nameserver
+    if nameserver is None:
+        # Without a server to ask, the system resolver gives addresses but not DNS's own words.
+        if rdtype not in ("A", "AAAA"):
+            raise UsageError(f"{target.url!r}: type={rdtype} needs a server (server=ADDR:PORT or --nameserver)")
+        resolution = await resolve_host(target.host, target.port, options, deadline)
+    else:
+        try:
+            dns.rdatatype.from_text(rdtype)
+        except dns.rdatatype.UnknownRdatatype:
+            raise UsageError(f"{target.url!r}: unknown record type {rdtype!r}") from None
+        resolution = await query(target.host, rdtype, nameserver, deadline)
+    server = f"{nameserver[0]}:{nameserver[1]}" if nameserver else "system resolver"
+    obs.dns = {
+        "name": target.host,
+        "type": rdtype,
+        "server": server,
+        "answers": list(resolution.records or resolution.addresses),
+    }
+    if resolution.error:
+        obs.problem(resolution.error, resolution.detail, port=None)
+    elif rdtype in ("A", "AAAA"):
+        obs.addresses = list(resolution.records)

@@ -1,0 +1,43 @@
+"""tls://host:port: connect, handshake, and read the certificate whatever its state."""
+
+from __future__ import annotations
+
+from ronda.certs.analysis import analyze
+from ronda.probes.addresses import each_address
+from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.connect import Connection, Failure, open_tls
+from ronda.target import CheckOptions, Target
+
+
+async def secure_connection(
+    obs: Observation, ctx: ProbeContext, options: CheckOptions, host: str, address: str, port: int, deadline: float
+) -> Connection | None:
+    """Open TLS to host at address:port and record the certificate, its problems and
+    warnings on `obs`. Returns the open connection (even over a certificate that failed
+    verification, so the caller can still see what the server answers), or None."""
+    conn = await open_tls(address, port, host, ctx.tls, options.ca_file, deadline)
+    if isinstance(conn, Failure):
+        obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
+        return None
+    assert conn.tls is not None
+    report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days)
+    if report.certificate is not None and all(
+        c.fingerprint_sha256 != report.certificate.fingerprint_sha256 or c.address != address for c in obs.certificates
+    ):
+        obs.certificates.append(report.certificate)
+    for code, detail in report.problems:
+        obs.problem(code, f"{host} at {address}: {detail}", address=address, host=host, port=port)
+    for code, detail in report.warnings:
+        obs.warn(code, f"{host} at {address}: {detail}", address=address, host=host, port=port)
+    return conn
+
+
+async def probe_tls(
+    target: Target, options: CheckOptions, ctx: ProbeContext, obs: Observation, deadline: float
+) -> None:
+    async def check(address: str) -> None:
+        conn = await secure_connection(obs, ctx, options, target.host, address, target.port, deadline)
+        if conn is not None:
+            conn.close()
+
+    await each_address(obs, options, deadline, check)

@@ -1,0 +1,113 @@
+"""What to check and how: a URL becomes a Target, command-line strings become CheckOptions.
+
+Bad input raises UsageError with a message that names the offending text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from ronda.errors import UsageError
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "tls": 443, "dns": 53}
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str = "/"  # path and query, as sent in a request line
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Expectations:
+    status: int | None = None  # None: any 2xx or 3xx answer is fine
+    text: str | None = None
+    max_latency: float | None = None  # seconds
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How to check: every field has the contract's default."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    ca_file: str | None = None
+    resolve: dict[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
+    nameserver: tuple[str, int] | None = None
+    warn_days: float | None = None  # None: 21 days or a quarter of the lifetime
+    expect: Expectations = field(default_factory=Expectations)
+
+
+def parse_target(url: str) -> Target:
+    """The URL as a Target; unknown schemes and missing hosts or ports are UsageErrors."""
+    from ronda.probes import PROBES  # the registry decides which schemes exist
+
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in PROBES:
+        known = ", ".join(f"{s}://" for s in sorted(PROBES))
+        raise UsageError(f"{url!r}: unsupported scheme {scheme + '://' if scheme else '(none)'}; use one of {known}")
+    host = parts.hostname
+    if not host:
+        raise UsageError(f"{url!r}: no host name in the URL")
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError as exc:
+        raise UsageError(f"{url!r}: {exc}") from None
+    if port is None:
+        raise UsageError(f"{url!r}: {scheme}:// targets need a port, as in {scheme}://{host}:PORT")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return Target(url=url.strip(), scheme=scheme, host=host.lower().rstrip("."), port=port, path=path, params=params)
+
+
+def _split_host_port(text: str, default_port: int | None, what: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port`, or a bare host/address when a default port exists."""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if not sep or (rest and not rest.startswith(":")):
+            raise UsageError(f"{what} {text!r}: write an IPv6 address as [ADDR] or [ADDR]:PORT")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, ""
+    if not port_text:
+        if default_port is None:
+            raise UsageError(f"{what} {text!r}: a port is needed")
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"{what} {text!r}: {port_text!r} is not a port number")
+    return host, int(port_text)
+
+
+def parse_address(text: str, what: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not an IP address") from None
+
+
+def parse_resolve(entry: str) -> tuple[tuple[str, int], tuple[str, ...]]:
+    """curl's `HOST:PORT:ADDR[,ADDR...]`; IPv6 addresses may be bracketed."""
+    host, sep1, rest = entry.partition(":")
+    port_text, sep2, addresses = rest.partition(":")
+    if not (sep1 and sep2 and host and addresses):
+        raise UsageError(f"--resolve {entry!r}: expected HOST:PORT:ADDR[,ADDR...]")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"--resolve {entry!r}: {port_text!r} is not a port number")
+    addrs = tuple(parse_address(a, f"--resolve {entry!r}") for a in addresses.split(","))
+    return (host.lower(), int(port_text)), addrs
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    host, port = _split_host_port(text, 53, "--nameserver")
+    return parse_address(host, f"--nameserver {text!r}"), port

@@ -1,0 +1,45 @@
+"""TLS contexts, built once and shared: loading the system trust store costs milliseconds,
+far more than a handshake, so a context per check would dominate the probe's cost."""
+
+from __future__ import annotations
+
+import ssl
+from functools import lru_cache
+
+from ronda.errors import UsageError
+
+
+class TlsContexts:
+    """Verifying contexts (system store plus an optional CA file) and one permissive
+    context used only to read a certificate that failed verification."""
+
+    def __init__(self) -> None:
+        self._verifying = lru_cache(maxsize=32)(self._build_verifying)
+        self._permissive: ssl.SSLContext | None = None
+
+    def verifying(self, ca_file: str | None) -> ssl.SSLContext:
+        return self._verifying(ca_file)
+
+    def permissive(self) -> ssl.SSLContext:
+        if self._permissive is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            # Accept what the verifying context refuses (old hashes, small keys) so the
+            # certificate can still be read and named; nothing sent over it is trusted.
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            ctx.set_alpn_protocols(["http/1.1"])
+            self._permissive = ctx
+        return self._permissive
+
+    @staticmethod
+    def _build_verifying(ca_file: str | None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        ctx.set_alpn_protocols(["http/1.1"])
+        if ca_file:
+            try:
+                ctx.load_verify_locations(cafile=ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"CA file {ca_file!r}: cannot be loaded ({exc})") from None
+        return ctx

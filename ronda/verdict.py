@@ -1,0 +1,121 @@
+"""Frozen records of what a check found, and their JSON shape (CONTRACT.md section 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Status = Literal["up", "degraded", "down"]
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with `Z`, to the second, as the contract writes times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem or warning, with where it was seen."""
+
+    code: str
+    detail: str
+    host: str | None = None
+    address: str | None = None
+    port: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code}
+        for key in ("host", "address", "port"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    subject: str
+    issuer: str
+    not_after: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "issuer": self.issuer, "not_after": iso(self.not_after)}
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """Facts read from a served certificate, whether or not it verified."""
+
+    host: str
+    address: str
+    port: int
+    subject: str
+    issuer: str
+    serial: str
+    sans: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    days_left: float
+    fingerprint_sha256: str
+    chain: tuple[ChainEntry, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "address": self.address,
+            "port": self.port,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial,
+            "sans": list(self.sans),
+            "not_before": iso(self.not_before),
+            "not_after": iso(self.not_after),
+            "days_left": round(self.days_left, 2),
+            "fingerprint_sha256": self.fingerprint_sha256,
+            "chain": [entry.to_json() for entry in self.chain],
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    status: Status
+    cause: str | None
+    summary: str
+    checked_at: datetime
+    latency_ms: float | None
+    addresses: tuple[str, ...] = ()
+    http: dict[str, Any] | None = None
+    dns: dict[str, Any] | None = None
+    findings: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+    certificates: tuple[CertificateInfo, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "target": self.target,
+            "status": self.status,
+            "cause": self.cause,
+            "summary": self.summary,
+            "checked_at": iso(self.checked_at),
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
+            "addresses": list(self.addresses),
+        }
+        if self.http is not None:
+            out["http"] = self.http
+        if self.dns is not None:
+            out["dns"] = self.dns
+        out["findings"] = [f.to_json() for f in self.findings]
+        out["warnings"] = [w.to_json() for w in self.warnings]
+        out["certificates"] = [c.to_json() for c in self.certificates]
+        out.update(self.extra)
+        return out

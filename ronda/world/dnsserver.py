@@ -1,0 +1,90 @@
+"""An authoritative DNS server on loopback (UDP, dnspython's message codec) whose names
+can resolve, vanish (NXDOMAIN), exist with no addresses, fail (SERVFAIL) or go silent."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+
+@dataclass
+class Zone:
+    records: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (name, type) -> values
+    servfail: set[str] = field(default_factory=set)
+    silent: set[str] = field(default_factory=set)
+
+    def set(self, name: str, rdtype: str, *values: str) -> None:
+        self.records[(_norm(name), rdtype.upper())] = list(values)
+
+    def remove(self, name: str) -> None:
+        """The name stops existing: NXDOMAIN from now on."""
+        name = _norm(name)
+        for key in [k for k in self.records if k[0] == name]:
+            del self.records[key]
+
+    def exists(self, name: str) -> bool:
+        return any(key[0] == name for key in self.records)
+
+
+def _norm(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
+class DnsServer(asyncio.DatagramProtocol):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, zone: Zone | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.zone = zone or Zone()
+        self.queries = 0
+        self._transport: asyncio.DatagramTransport | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self.port))
+        self._transport = transport
+        self.port = transport.get_extra_info("sockname")[1]
+
+    async def stop(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queries += 1
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:
+            return  # not DNS: a real server drops it too
+        answer = self.answer(query)
+        if answer is not None and self._transport is not None:
+            self._transport.sendto(answer.to_wire(), addr)
+
+    def answer(self, query: dns.message.Message) -> dns.message.Message | None:
+        question = query.question[0]
+        name = question.name.to_text().lower()
+        if name in self.zone.silent:
+            return None
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        if name in self.zone.servfail:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response
+        if not self.zone.exists(name):
+            response.set_rcode(dns.rcode.NXDOMAIN)
+            return response
+        rdtype = dns.rdatatype.to_text(question.rdtype)
+        values = self.zone.records.get((name, rdtype))
+        if values:
+            response.answer.append(dns.rrset.from_text_list(name, 60, dns.rdataclass.IN, rdtype, values))
+        return response

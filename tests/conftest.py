@@ -1,0 +1,77 @@
+"""Real local parts for every test: a CA, HTTP(S) servers and a DNS server on loopback,
+running on an event loop in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ronda.check import run_check
+from ronda.target import CheckOptions, Expectations, parse_target
+from ronda.verdict import Verdict
+from ronda.world.background import BackgroundLoop
+from ronda.world.dnsserver import DnsServer
+from ronda.world.pki import LocalPKI
+from ronda.world.web import WebServer
+
+
+@pytest.fixture(scope="session")
+def world_loop() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def pki() -> LocalPKI:
+    return LocalPKI()
+
+
+@pytest.fixture(scope="session")
+def ca_file(pki: LocalPKI, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return pki.write_ca(str(tmp_path_factory.mktemp("pki") / "ca.pem"))
+
+
+@pytest.fixture
+def web(world_loop: BackgroundLoop) -> Iterator[Callable[..., WebServer]]:
+    """Start web servers: web(host="127.0.0.2", tls=ctx). All stop at the end of the test."""
+    started: list[WebServer] = []
+
+    def start(host: str = "127.0.0.1", tls: ssl.SSLContext | None = None, port: int = 0) -> WebServer:
+        server = WebServer(host, port, tls)
+        world_loop.run(server.start())
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        world_loop.run(server.stop())
+
+
+@pytest.fixture
+def dns_server(world_loop: BackgroundLoop) -> Iterator[DnsServer]:
+    server = DnsServer("127.0.0.1")
+    world_loop.run(server.start())
+    yield server
+    world_loop.run(server.stop())
+
+
+@pytest.fixture
+def check(ca_file: str) -> Callable[..., Verdict]:
+    """check(url, timeout=.., resolve={...}, ...) -> Verdict, trusting the test CA."""
+
+    def run(url: str, *, expect: Expectations | None = None, **options: object) -> Verdict:
+        options.setdefault("ca_file", ca_file)
+        opts = CheckOptions(expect=expect or Expectations(), **options)  # type: ignore[arg-type]
+        return asyncio.run(run_check(parse_target(url), opts))
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
