@@ -22,3 +22,14 @@ def parse_duration(value: str | int | float) -> float:
     if seconds <= 0:
         raise ValueError(f"a duration must be positive, got {value!r}")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as people say it: 45 s, 3 min 20 s, 2 h 5 min, 3 d 4 h."""
+    seconds = max(0, round(seconds))
+    for unit, size, smaller, smaller_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60), ("min", 60, "s", 1)):
+        if seconds >= size:
+            whole, rest = divmod(seconds, size)
+            part = rest // smaller_size
+            return f"{whole} {unit} {part} {smaller}" if part else f"{whole} {unit}"
+    return f"{seconds} s"

@@ -3,6 +3,8 @@ bad input and misuse, and carry what a caller needs to tell the user where the p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class RondaError(Exception):
     """Base of every error ronda raises on purpose."""
@@ -13,13 +15,14 @@ class UsageError(RondaError):
 
 
 class ConfigError(RondaError):
-    """A configuration file that cannot be used; `str()` names file, line and field."""
+    """A configuration file that cannot be used. Each problem names file, line and field;
+    `str()` lists them one per line, as a person reads them."""
 
-    def __init__(self, path: str, line: int | None, field: str | None, message: str) -> None:
+    def __init__(self, path: str, problems: Sequence[tuple[int | None, str | None, str]]) -> None:
         self.path = path
-        self.line = line
-        self.field = field
-        self.message = message
-        where = path if line is None else f"{path}:{line}"
-        what = f"{field}: {message}" if field else message
-        super().__init__(f"{where}: {what}")
+        self.problems = list(problems)
+        super().__init__("\n".join(self.describe(line, field, message) for line, field, message in problems))
+
+    def describe(self, line: int | None, field: str | None, message: str) -> str:
+        where = self.path if line is None else f"{self.path}:{line}"
+        return f"{where}: {field}: {message}" if field else f"{where}: {message}"

@@ -1,0 +1,162 @@
+"""Reading a config file: YAML with line numbers, `${VAR}` from the environment, pydantic
+validation, and every problem reported as file:line: field: message.
+
+PyYAML's safe loader forgets where each value came from, so we compose the node tree
+ourselves and keep a map from each value's path to its line; pydantic's error locations
+are paths, which the map turns back into lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ronda.config.schema import Config
+from ronda.errors import ConfigError
+
+Path_ = tuple[str | int, ...]
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Reader:
+    def __init__(self, path: str, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.environ = environ
+        self.lines: dict[Path_, int] = {}
+        self.problems: list[tuple[int | None, str | None, str]] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def value(self, node: yaml.Node, where: Path_) -> Any:
+        self.lines[where] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, where)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(item, (*where, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node, where)
+
+    def _mapping(self, node: yaml.MappingNode, where: Path_) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(self._scalar(key_node, where))
+            if key in out:
+                self.problems.append((key_node.start_mark.line + 1, field_name((*where, key)), "key appears twice"))
+            out[key] = self.value(value_node, (*where, key))
+        return out
+
+    def _scalar(self, node: yaml.Node, where: Path_) -> Any:
+        value = self._constructor.construct_object(node, deep=True)  # YAML's own typing
+        if isinstance(value, str) and "${" in value:
+            value = _VAR.sub(lambda m: self._variable(m.group(1), node, where), value)
+        return value
+
+    def _variable(self, name: str, node: yaml.Node, where: Path_) -> str:
+        if name not in self.environ:
+            self.problems.append(
+                (node.start_mark.line + 1, field_name(where), f"environment variable {name} is not set")
+            )
+            return ""
+        return self.environ[name]
+
+    def line_of(self, where: Path_) -> int | None:
+        """The line of the deepest part of `where` that the file has (a missing key is
+        reported at its parent)."""
+        for depth in range(len(where), -1, -1):
+            if where[:depth] in self.lines:
+                return self.lines[where[:depth]]
+        return None
+
+
+def field_name(where: Path_) -> str:
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate `path`; raise ConfigError naming file, line and field."""
+    reader = _Reader(path, os.environ if environ is None else environ)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [(None, None, f"cannot read the file: {exc.strerror or exc}")]) from None
+    raw = _parse_yaml(reader, text)
+    if reader.problems:
+        raise ConfigError(path, reader.problems)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(reader, error) for error in exc.errors()]) from None
+    _check_unique_names(reader, config)
+    config = _relative_to(config, Path(path).resolve().parent)
+    _check_files_exist(reader, config)
+    return config
+
+
+def _parse_yaml(reader: _Reader, text: str) -> Any:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(reader.path, [(line, None, f"not valid YAML: {exc.problem or exc}")]) from None
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(reader.path, [(node.start_mark.line + 1, None, "the file must be a mapping of keys")])
+    return reader.value(node, ())
+
+
+def _describe(reader: _Reader, error: Any) -> tuple[int | None, str | None, str]:
+    where: Path_ = tuple(error["loc"])
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling)"
+    elif error["type"] == "missing":
+        message = "required but missing"
+    message = message.removeprefix("Value error, ")
+    return reader.line_of(where), field_name(where), message
+
+
+def _check_unique_names(reader: _Reader, config: Config) -> None:
+    seen: set[str] = set()
+    for index, monitor in enumerate(config.monitors):
+        if monitor.name in seen:
+            where: Path_ = ("monitors", index, "name")
+            raise ConfigError(
+                reader.path,
+                [(reader.line_of(where), field_name(where), f"{monitor.name!r} is used by another monitor")],
+            )
+        seen.add(monitor.name)
+
+
+def _check_files_exist(reader: _Reader, config: Config) -> None:
+    wanted: list[tuple[Path_, str | None]] = [(("defaults", "ca_file"), config.defaults.ca_file)]
+    wanted += [(("monitors", i, "ca_file"), m.ca_file) for i, m in enumerate(config.monitors)]
+    problems = [
+        (reader.line_of(where), field_name(where), f"no such file: {path}")
+        for where, path in wanted
+        if path is not None and not Path(path).is_file()
+    ]
+    if problems:
+        raise ConfigError(reader.path, problems)
+
+
+def _relative_to(config: Config, base: Path) -> Config:
+    """Paths in the file are relative to the file, not to wherever ronda was started."""
+
+    def resolve(path: str | None) -> str | None:
+        return None if path is None else str((base / path).resolve())
+
+    storage = config.storage
+    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
+        storage = "sqlite:///" + str(resolve(storage.removeprefix("sqlite:///")))
+    defaults = config.defaults.model_copy(update={"ca_file": resolve(config.defaults.ca_file)})
+    monitors = [m.model_copy(update={"ca_file": resolve(m.ca_file)}) for m in config.monitors]
+    return config.model_copy(update={"storage": storage, "defaults": defaults, "monitors": monitors})

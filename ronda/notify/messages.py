@@ -1,0 +1,37 @@
+"""What people are told about incidents: titles that name the monitor and the cause
+code, bodies in plain words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ronda import causes
+from ronda.durations import format_duration
+from ronda.service.incidents import Event
+from ronda.storage.store import IncidentNotice
+from ronda.verdict import iso
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    kind: str  # Apprise's notify type: info, success, warning, failure
+
+
+def incident_message(notice: IncidentNotice) -> Message:
+    cause = notice.cause or "unknown"
+    if notice.event is Event.OPENED:
+        return Message(
+            title=f"[ronda] {notice.monitor} is failing: {cause}",
+            body=f"{notice.summary}\n\n{causes.words(cause).capitalize()}.\nTarget: {notice.target}\n"
+            f"Failing since {iso(notice.opened_at)} (incident #{notice.incident_id}).",
+            kind="failure",
+        )
+    duration = format_duration(notice.duration_s or 0)
+    return Message(
+        title=f"[ronda] {notice.monitor} resolved: {cause}",
+        body=f"{notice.monitor} works again after {duration} (incident #{notice.incident_id}, "
+        f"{iso(notice.opened_at)} to {iso(notice.resolved_at or notice.opened_at)}).\nTarget: {notice.target}",
+        kind="success",
+    )

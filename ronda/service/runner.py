@@ -1,0 +1,168 @@
+"""`ronda run`: the config's monitors on a scheduler, verdicts into the store, incidents
+out to people, and the API served, all on one event loop until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import uvicorn
+
+from ronda.config.schema import Config, Monitor
+from ronda.notify.apprise import AppriseNotifier
+from ronda.notify.messages import incident_message
+from ronda.service.incidents import Event
+from ronda.service.scheduler import Job, Scheduler
+from ronda.storage.store import IncidentNotice, Store
+from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
+from ronda.verdict import Verdict
+from ronda.web.app import create_app
+
+log = logging.getLogger("ronda")
+
+NoticeListener = Callable[[IncidentNotice], None]
+
+
+def job_for(monitor: Monitor, config: Config) -> Job:
+    """A monitor with the config's defaults filled in, ready for the scheduler."""
+    defaults = config.defaults
+    nameserver = monitor.nameserver or defaults.nameserver
+    resolve = dict(parse_resolve(f"{hostport}:{','.join(addrs)}") for hostport, addrs in monitor.resolve.items())
+    options = CheckOptions(
+        timeout=monitor.timeout or defaults.timeout,
+        ca_file=monitor.ca_file or defaults.ca_file,
+        resolve=resolve,
+        nameserver=parse_nameserver(nameserver) if nameserver else None,
+        warn_days=monitor.cert_warn_days or defaults.cert_warn_days,
+        expect=Expectations(monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
+    )
+    return Job(
+        monitor.name,
+        parse_target(monitor.url),
+        options,
+        monitor.interval or defaults.interval,
+        monitor.confirm or defaults.confirm,
+    )
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside ronda's loop: ronda owns the signals and decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Service:
+    def __init__(self, config: Config, listeners: list[NoticeListener] | None = None) -> None:
+        self.config = config
+        self.jobs = [job_for(m, config) for m in config.monitors]
+        self.store = Store(config.storage)
+        self.store.sync_monitors({job.name: job.target.url for job in self.jobs})
+        self.notifier = AppriseNotifier(config.notify)
+        self.listeners = listeners or []
+        self.token = config.server.token or secrets.token_urlsafe(24)
+        self.scheduler = Scheduler(self.jobs, self._on_verdict)
+        # One writer thread: SQLite takes one writer at a time, and verdicts of the same
+        # monitor must be applied in order.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
+        self._sending: set[asyncio.Task[bool]] = set()
+
+    async def _on_verdict(self, job: Job, verdict: Verdict) -> None:
+        loop = asyncio.get_running_loop()
+        notices = await loop.run_in_executor(self._writer, self.store.record, job.name, verdict, job.confirm)
+        for notice in notices:
+            self._announce(notice)
+
+    def _announce(self, notice: IncidentNotice) -> None:
+        if notice.event is Event.OPENED:
+            log.warning(
+                "incident #%d opened: %s is failing (%s): %s",
+                notice.incident_id,
+                notice.monitor,
+                notice.cause,
+                notice.summary,
+            )
+        else:
+            log.info(
+                "incident #%d resolved: %s works again after %.0f s",
+                notice.incident_id,
+                notice.monitor,
+                notice.duration_s or 0,
+            )
+        for listener in self.listeners:
+            listener(notice)
+        task = asyncio.create_task(self.notifier.send(incident_message(notice)))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        server_config = self.config.server
+        app = create_app(self.store, self.token, self.scheduler.alive)
+        web = _EmbeddedServer(
+            uvicorn.Config(
+                app,
+                host=server_config.host,
+                port=server_config.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+        )
+        checks = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        serving = asyncio.create_task(web.serve(), name="api")
+        stopping = asyncio.create_task(stop.wait())
+        log.info("watching %d monitors; API on http://%s", len(self.jobs), server_config.listen)
+        await asyncio.wait({checks, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        web.should_exit = True
+        checks.cancel()
+        await asyncio.gather(checks, serving, return_exceptions=True)
+        if self._sending:
+            await asyncio.wait(self._sending, timeout=5)
+        for task in (checks, serving):
+            if task.done() and not task.cancelled() and task.exception():
+                raise task.exception()  # type: ignore[misc]
+        if not web.started and not stop.is_set():
+            raise OSError(f"the API could not listen on {server_config.listen}")
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self.store.close()
+
+
+def setup_logging() -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+async def run_until_signalled(service: Service) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.run(stop)
+
+
+def serve(config: Config) -> int:
+    setup_logging()
+    service = Service(config)
+    if config.server.token is None:
+        log.warning("no server.token in the config; this run's API token is %s", service.token)
+    try:
+        asyncio.run(run_until_signalled(service))
+    finally:
+        service.close()
+    log.info("stopped cleanly")
+    return 0

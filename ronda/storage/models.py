@@ -1,0 +1,109 @@
+"""Tables. Verdicts are stored whole (JSON) beside the columns queries need; monitor
+state and incidents are derived from them and stored, so a restart resumes exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend: SQLite forgets the zone, so store UTC and
+    hand it back aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class MonitorRow(Base):
+    __tablename__ = "monitors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    target: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="config")
+    active: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    cause: Mapped[str | None] = mapped_column(String(64))
+    since: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(default=0)  # consecutive failed checks
+    failing_since: Mapped[datetime | None]
+    last_result_id: Mapped[int | None] = mapped_column(Integer)
+    open_incident_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ResultRow(Base):
+    __tablename__ = "results"
+    __table_args__ = (Index("ix_results_monitor_time", "monitor_id", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str | None] = mapped_column(String(64))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[dict[str, Any]]
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    cause: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # open | resolved
+    severity: Mapped[str] = mapped_column(String(16))  # down | degraded: the worst seen
+    scope: Mapped[str] = mapped_column(String(16), default="local")
+    summary: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+
+class IncidentUpdateRow(Base):
+    __tablename__ = "incident_updates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))  # detected, confirmed, cause_changed, resolved
+    message: Mapped[str] = mapped_column(Text)
+
+
+class CertificateRow(Base):
+    __tablename__ = "certificates"
+    __table_args__ = (UniqueConstraint("monitor_id", "host", "address", "port", "fingerprint_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int]
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime] = mapped_column(index=True)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    details: Mapped[dict[str, Any]]

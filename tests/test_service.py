@@ -1,0 +1,213 @@
+"""`ronda run` as a user runs it: a real process, a real config file, real servers that
+break and heal, the API read over HTTP, notifications caught by a real webhook receiver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ronda.world.web import Reply, WebServer
+from tests.receivers import WebhookReceiver
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, condition: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Poll until `condition()` is truthy; the timeout only bounds a failing test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class RondaProcess:
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.port = int(config.read_text().split("listen: 127.0.0.1:")[1].split()[0])
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> RondaProcess:
+        env = {**os.environ, "RONDA_TOKEN": TOKEN}
+        self.proc = subprocess.Popen([sys.executable, "-m", "ronda", "run", "--config", str(self.config)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        wait_for("the API", self._healthy)
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"ronda exited early:\n{self.proc.stdout.read() if self.proc.stdout else ''}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def get(self, path: str, token: str | None = TOKEN) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", headers=headers)
+
+    def api(self, path: str) -> Any:
+        response = self.get(path)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=20)
+        return self.proc.returncode, out
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, ca_file: str) -> Callable[..., Path]:
+    def write(monitors: str, notify: str = "[]") -> Path:
+        path = tmp_path / "ronda.yaml"
+        path.write_text(
+            f"server:\n  listen: 127.0.0.1:{free_port()}\n  token: ${{RONDA_TOKEN}}\n"
+            f"storage: sqlite:///ronda.db\n"
+            f"defaults:\n  interval: 200ms\n  timeout: 2s\n  confirm: 2\n  ca_file: {ca_file}\n"
+            f"notify: {notify}\n"
+            f"monitors:\n{monitors}"
+        )
+        return path
+
+    return write
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def shop(web: Callable[..., WebServer], pki: Any) -> WebServer:
+    return web(tls=pki.server_context("shop.test"))
+
+
+def shop_monitor(server: WebServer) -> str:
+    return (f"  - name: shop\n    url: https://shop.test:{server.port}/\n"
+            f"    resolve: {{\"shop.test:{server.port}\": [\"127.0.0.1\"]}}\n"
+            f"    expect: {{status: 200, text: Welcome}}\n")
+
+
+def test_an_outage_opens_one_incident_that_resolves_with_its_duration(shop, write_config, receiver, world_loop):
+    ronda = RondaProcess(write_config(shop_monitor(shop), notify=f"[{receiver.url}]")).start()
+    try:
+        wait_for("shop up", lambda: ronda.api("/api/v1/monitors")[0]["status"] == "up")
+        shop.default = Reply(status=503, body=b"busy")
+        incident = wait_for("an open incident", lambda: ronda.api("/api/v1/incidents?open=true"))[0]
+        assert incident["monitor"] == "shop"
+        assert incident["cause"] == "http_server_error"
+        assert incident["status"] == "open"
+        assert [u["kind"] for u in incident["updates"]] == ["detected", "confirmed"]
+        shop.default = Reply()
+        resolved = wait_for("resolution", lambda: [i for i in ronda.api("/api/v1/incidents")
+                                                    if i["status"] == "resolved"])[0]
+        assert resolved["id"] == incident["id"]
+        assert resolved["duration_s"] > 0
+        assert resolved["updates"][-1]["kind"] == "resolved"
+        assert ronda.api("/api/v1/incidents?open=true") == []
+        assert len(ronda.api("/api/v1/incidents")) == 1, "one outage, one incident"
+        titles = wait_for("two notifications", lambda: [m["title"] for m in receiver.messages]
+                          if len(receiver.messages) >= 2 else None)
+        assert titles[0] == "[ronda] shop is failing: http_server_error"
+        assert titles[1] == "[ronda] shop resolved: http_server_error"
+        assert "works again after" in receiver.messages[1]["message"]
+    finally:
+        code, output = ronda.stop()
+    assert code == 0, output
+    assert "Traceback" not in output
+
+
+def test_the_api_reads_monitors_results_and_certificates(shop, write_config):
+    ronda = RondaProcess(write_config(shop_monitor(shop))).start()
+    try:
+        wait_for("three results", lambda: len(ronda.api("/api/v1/monitors/shop/results?limit=3")) == 3)
+        [monitor] = ronda.api("/api/v1/monitors")
+        assert {"name", "target", "status", "cause", "since", "last_check"} <= monitor.keys()
+        assert monitor["last_check"]["status"] == "up"
+        results = ronda.api("/api/v1/monitors/shop/results?limit=3")
+        times = [r["checked_at"] for r in results]
+        assert times == sorted(times, reverse=True), "newest first"
+        [cert] = ronda.api("/api/v1/certificates")
+        assert cert["host"] == "shop.test" and cert["monitor"] == "shop" and cert["days_left"] > 80
+        assert ronda.get("/api/v1/monitors/nope/results").status_code == 404
+    finally:
+        ronda.stop()
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token", TOKEN + "x"], ids=["missing", "wrong", "longer"])
+def test_the_api_refuses_a_missing_or_wrong_token(shop, write_config, token):
+    ronda = RondaProcess(write_config(shop_monitor(shop))).start()
+    try:
+        response = ronda.get("/api/v1/monitors", token=token)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert ronda.get("/healthz", token=None).status_code == 200
+    finally:
+        ronda.stop()
+
+
+def test_nothing_stored_is_lost_after_kill_9(shop, write_config):
+    config = write_config(shop_monitor(shop))
+    ronda = RondaProcess(config).start()
+    shop.default = Reply(status=503)
+    wait_for("an open incident", lambda: ronda.api("/api/v1/incidents?open=true"))
+    before = ronda.api("/api/v1/monitors/shop/results?limit=1000")
+    ronda.stop(signal.SIGKILL)
+    ronda = RondaProcess(config).start()
+    try:
+        after = ronda.api("/api/v1/monitors/shop/results?limit=1000")
+        assert {r["checked_at"] for r in before} <= {r["checked_at"] for r in after}
+        assert len(after) >= len(before)
+        [incident] = ronda.api("/api/v1/incidents?open=true")
+        assert incident["cause"] == "http_server_error"
+        shop.default = Reply()
+        wait_for("the same incident resolved", lambda: ronda.api("/api/v1/incidents")[0]["status"] == "resolved")
+        assert len(ronda.api("/api/v1/incidents")) == 1
+    finally:
+        ronda.stop()
+
+
+def test_a_broken_config_names_file_line_and_field_and_exits_3(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("defaults:\n  interval: soon\nmonitors:\n  - name: shop\n    url: https://shop.test/\n"
+                    "    confirm: 0\n  - name: db\n    url: tcp://db.test\n")
+    result = subprocess.run([sys.executable, "-m", "ronda", "run", "--config", str(path)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    assert f"{path}:2: defaults.interval: expected a duration such as 500ms, 30s, 5m or 1h, got 'soon'" in result.stderr
+    assert f"{path}:6: monitors[0].confirm: Input should be greater than or equal to 1" in result.stderr
+    assert f"{path}:8: monitors[1].url: 'tcp://db.test': tcp:// targets need a port" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_missing_environment_variable_is_an_error_not_an_empty_string(tmp_path):
+    path = tmp_path / "env.yaml"
+    path.write_text("server:\n  token: ${RONDA_TEST_UNSET_VARIABLE}\n")
+    env = {k: v for k, v in os.environ.items() if k != "RONDA_TEST_UNSET_VARIABLE"}
+    result = subprocess.run([sys.executable, "-m", "ronda", "run", "--config", str(path)],
+                            capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 3
+    assert f"{path}:2: server.token: environment variable RONDA_TEST_UNSET_VARIABLE is not set" in result.stderr
