@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--duration", type=_positive_float, metavar="SECONDS", help="stop after this long (default: run until Ctrl-C)"
     )
+    demo.add_argument("--cycle", type=_positive_float, default=60.0, metavar="SECONDS",
+                      help="how long one round of outages and recoveries takes (default 60)")
+    demo.add_argument("--interval", type=_positive_float, default=2.0, metavar="SECONDS",
+                      help="how often ronda checks each service (default 2)")
     return parser
 
 
@@ -115,7 +119,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ronda.demo.main import run_demo
 
-    return run_demo(listen=args.listen, data_dir=args.data, duration=args.duration)
+    return run_demo(listen=args.listen, data_dir=args.data, duration=args.duration, cycle=args.cycle,
+                    interval=args.interval)
 
 
 COMMANDS = {"check": _cmd_check, "run": _cmd_run, "demo": _cmd_demo}

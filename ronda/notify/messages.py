@@ -21,13 +21,13 @@ class Message:
 
 def incident_message(notice: IncidentNotice) -> Message:
     cause = notice.cause or "unknown"
-    if notice.event is Event.OPENED:
-        return Message(
-            title=f"[ronda] {notice.monitor} is failing: {cause}",
-            body=f"{notice.summary}\n\n{causes.words(cause).capitalize()}.\nTarget: {notice.target}\n"
-            f"Failing since {iso(notice.opened_at)} (incident #{notice.incident_id}).",
-            kind="failure",
+    if notice.event is not Event.RESOLVED:
+        failing = (
+            f"{notice.summary}\n\n{causes.words(cause).capitalize()}.\nTarget: {notice.target}\n"
+            f"Failing since {iso(notice.opened_at)} (incident #{notice.incident_id})."
         )
+        title = "is failing:" if notice.event is Event.OPENED else "is still failing, now:"
+        return Message(f"[ronda] {notice.monitor} {title} {cause}", failing, "failure")
     duration = format_duration(notice.duration_s or 0)
     return Message(
         title=f"[ronda] {notice.monitor} resolved: {cause}",

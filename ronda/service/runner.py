@@ -26,6 +26,7 @@ from ronda.web.app import create_app
 log = logging.getLogger("ronda")
 
 NoticeListener = Callable[[IncidentNotice], None]
+VerdictListener = Callable[[Job, Verdict], None]
 
 
 def job_for(monitor: Monitor, config: Config) -> Job:
@@ -59,13 +60,19 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class Service:
-    def __init__(self, config: Config, listeners: list[NoticeListener] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        listeners: list[NoticeListener] | None = None,
+        verdict_listeners: list[VerdictListener] | None = None,
+    ) -> None:
         self.config = config
         self.jobs = [job_for(m, config) for m in config.monitors]
         self.store = Store(config.storage)
         self.store.sync_monitors({job.name: job.target.url for job in self.jobs})
         self.notifier = AppriseNotifier(config.notify)
         self.listeners = listeners or []
+        self.verdict_listeners = verdict_listeners or []
         self.token = config.server.token or secrets.token_urlsafe(24)
         self.scheduler = Scheduler(self.jobs, self._on_verdict)
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
@@ -76,25 +83,18 @@ class Service:
     async def _on_verdict(self, job: Job, verdict: Verdict) -> None:
         loop = asyncio.get_running_loop()
         notices = await loop.run_in_executor(self._writer, self.store.record, job.name, verdict, job.confirm)
+        for listener in self.verdict_listeners:
+            listener(job, verdict)
         for notice in notices:
             self._announce(notice)
 
     def _announce(self, notice: IncidentNotice) -> None:
-        if notice.event is Event.OPENED:
-            log.warning(
-                "incident #%d opened: %s is failing (%s): %s",
-                notice.incident_id,
-                notice.monitor,
-                notice.cause,
-                notice.summary,
-            )
+        if notice.event is Event.RESOLVED:
+            log.info("incident #%d resolved: %s works again after %.0f s", notice.incident_id, notice.monitor,
+                     notice.duration_s or 0)
         else:
-            log.info(
-                "incident #%d resolved: %s works again after %.0f s",
-                notice.incident_id,
-                notice.monitor,
-                notice.duration_s or 0,
-            )
+            log.warning("incident #%d %s: %s fails with %s: %s", notice.incident_id, notice.event.value,
+                        notice.monitor, notice.cause, notice.summary)
         for listener in self.listeners:
             listener(notice)
         task = asyncio.create_task(self.notifier.send(incident_message(notice)))
@@ -135,11 +135,12 @@ class Service:
         self.store.close()
 
 
-def setup_logging() -> None:
+def setup_logging(quiet: bool = False) -> None:
+    """Rich log lines on stderr; `quiet` keeps only errors (the demo narrates instead)."""
     from rich.logging import RichHandler
 
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.ERROR if quiet else logging.INFO,
         format="%(message)s",
         datefmt="[%X]",
         handlers=[RichHandler(show_path=False, rich_tracebacks=False)],

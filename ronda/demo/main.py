@@ -1,0 +1,166 @@
+"""`ronda demo`: the demo world, watched by a real ronda service, narrated in the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ronda.config.schema import Config, Defaults, Expect, Monitor, ServerConfig
+from ronda.demo.scenario import DemoWorld
+from ronda.service.incidents import Event
+from ronda.service.runner import Service, run_until_signalled, setup_logging
+from ronda.service.scheduler import Job
+from ronda.storage.store import IncidentNotice
+from ronda.verdict import Verdict
+
+console = Console(highlight=False)
+
+
+def _free_listen(listen: str) -> str:
+    """The address asked for if it is free, else the same host on a free port."""
+    host, _, port = listen.rpartition(":")
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, int(port)))
+            return listen
+        except OSError:
+            sock.bind((host, 0))
+            free = f"{host}:{sock.getsockname()[1]}"
+    console.print(f"[yellow]{listen} is taken; the API listens on {free} instead[/]")
+    return free
+
+
+def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) -> Config:
+    ca_file = world.pki.write_ca(str(data_dir / "demo-ca.pem"))
+    monitors = [Monitor(name=site.name, url=site.url) for site in world.sites()]
+    monitors[0] = Monitor(name="shop", url=world.sites()[0].url, expect=Expect(status=200, text="Welcome"))
+    return Config(
+        server=ServerConfig(listen=listen, token=None),
+        storage=f"sqlite:///{data_dir / 'ronda.db'}",
+        defaults=Defaults(interval=interval, timeout=2.0, confirm=2, ca_file=ca_file, nameserver=world.dns.address),
+        monitors=monitors,
+    )
+
+
+class Narrator:
+    """Tells a newcomer what breaks, and what ronda made of it."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.warned: set[tuple[str, str]] = set()
+        self.incidents: list[IncidentNotice] = []
+
+    def _stamp(self) -> str:
+        return f"[dim]{time.monotonic() - self.started:5.0f}s[/]"
+
+    def world(self, what: str) -> None:
+        console.print(f"{self._stamp()} [magenta]world[/]    {what}")
+
+    def incident(self, notice: IncidentNotice) -> None:
+        self.incidents.append(notice)
+        if notice.event is Event.OPENED:
+            console.print(
+                f"{self._stamp()} [bold red]INCIDENT[/] #{notice.incident_id} [bold]{notice.monitor}[/] "
+                f"[red]{notice.cause}[/]: {notice.summary}"
+            )
+        elif notice.event is Event.CAUSE_CHANGED:
+            console.print(
+                f"{self._stamp()} [bold red]CHANGED[/]  #{notice.incident_id} [bold]{notice.monitor}[/] "
+                f"now [red]{notice.cause}[/]: {notice.summary}"
+            )
+        else:
+            console.print(
+                f"{self._stamp()} [bold green]RESOLVED[/] #{notice.incident_id} [bold]{notice.monitor}[/] "
+                f"after {notice.duration_s or 0:.0f} s ({notice.cause})"
+            )
+
+    def verdict(self, job: Job, verdict: Verdict) -> None:
+        for warning in verdict.warnings:
+            if (job.name, warning.code) not in self.warned:
+                self.warned.add((job.name, warning.code))
+                console.print(
+                    f"{self._stamp()} [bold yellow]WARNING[/]  [bold]{job.name}[/] "
+                    f"[yellow]{warning.code}[/]: {warning.detail}"
+                )
+
+
+def _banner(world: DemoWorld, service: Service, listen: str) -> None:
+    console.rule("[bold]ronda demo")
+    console.print(
+        "A small world of services on loopback, with their own CA and DNS server, breaks and heals "
+        f"every {world.cycle:.0f} s the way real outages did. ronda watches it.\n"
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("monitor", "target", "what will happen"):
+        table.add_column(column)
+    for site in world.sites():
+        table.add_row(site.name, site.url, site.story)
+    console.print(table)
+    base = f"http://{listen}"
+    console.print(f"\n[bold]Where to look[/] (API token: [cyan]{service.token}[/])")
+    auth = f"-H 'Authorization: Bearer {service.token}'"
+    console.print(f"  curl -s {auth} {base}/api/v1/monitors", soft_wrap=True, markup=False)
+    console.print(f"  curl -s {auth} '{base}/api/v1/incidents?open=true'", soft_wrap=True, markup=False)
+    console.print(f"  curl -s {auth} {base}/api/v1/certificates", soft_wrap=True, markup=False)
+    console.print(f"  {base}/healthz  ·  API reference: {base}/api/docs", markup=False)
+    console.print(
+        f"  ronda check https://shop.demo.test:8443/ --nameserver {world.dns.address} "
+        f"--ca-file {service.config.defaults.ca_file}",
+        soft_wrap=True,
+        markup=False,
+    )
+    console.print("Ctrl-C stops the demo.\n")
+
+
+async def _run(world: DemoWorld, folder: Path, listen: str, interval: float, duration: float | None) -> Narrator:
+    await world.start()  # first: the config names the DNS server's port
+    narrator = Narrator()
+    service = Service(
+        demo_config(world, listen, folder, interval),
+        listeners=[narrator.incident],
+        verdict_listeners=[narrator.verdict],
+    )
+    _banner(world, service, listen)
+    timeline = asyncio.create_task(world.run_timeline(narrator.world))
+    try:
+        if duration is None:
+            await run_until_signalled(service)
+        else:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(duration, stop.set)
+            await service.run(stop)
+    finally:
+        timeline.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timeline
+        await world.stop()
+        service.close()
+    return narrator
+
+
+def run_demo(
+    listen: str = "127.0.0.1:8080",
+    data_dir: str | None = None,
+    duration: float | None = None,
+    cycle: float = 60.0,
+    interval: float = 2.0,
+) -> int:
+    setup_logging(quiet=True)
+    with contextlib.ExitStack() as stack:
+        if data_dir:
+            folder = Path(data_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ronda-demo-")))
+        narrator = asyncio.run(_run(DemoWorld(cycle=cycle), folder, _free_listen(listen), interval, duration))
+    opened = sum(1 for n in narrator.incidents if n.event is Event.OPENED)
+    resolved = sum(1 for n in narrator.incidents if n.event is Event.RESOLVED)
+    console.print(f"\nronda opened {opened} incidents and resolved {resolved} during the demo.")
+    return 0

@@ -1,0 +1,34 @@
+"""`ronda demo` as a newcomer sees it: every staged outage caught, named and resolved."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.test_service import free_port
+
+
+def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
+    # A fast cycle so the test sees every outage and recovery in seconds.
+    result = subprocess.run(
+        [sys.executable, "-m", "ronda", "demo", "--cycle", "12", "--interval", "0.3", "--duration", "13",
+         "--listen", f"127.0.0.1:{free_port()}", "--data", str(tmp_path)],
+        capture_output=True, text=True, timeout=90, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"},
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "Traceback" not in out + result.stderr
+    opened = dict(re.findall(r"INCIDENT #\d+ (\S+) (\S+):", out))
+    assert opened == {
+        "shop": "cert_expired",
+        "shop-images": "cert_expired",
+        "api": "http_server_error",
+        "chat": "tcp_refused",
+        "status": "dns_nxdomain",
+    }, out
+    assert re.search(r"CHANGED\s+#\d+ api now http_client_error", out), out
+    assert set(re.findall(r"RESOLVED #\d+ (\S+) after", out)) == set(opened), out
+    assert re.search(r"WARNING\s+mail cert_expiring: mail.demo.test at 127.0.0.7: expires in 5.0 days", out), out
+    assert "Authorization: Bearer" in out and "/api/v1/incidents" in out
+    assert (tmp_path / "ronda.db").exists(), "the demo keeps its history where --data says"
