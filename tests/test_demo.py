@@ -12,9 +12,26 @@ from tests.test_service import free_port
 def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
     # A fast cycle so the test sees every outage and recovery in seconds.
     result = subprocess.run(
-        [sys.executable, "-m", "ronda", "demo", "--cycle", "12", "--interval", "0.3", "--duration", "13",
-         "--listen", f"127.0.0.1:{free_port()}", "--data", str(tmp_path)],
-        capture_output=True, text=True, timeout=90, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            "-m",
+            "ronda",
+            "demo",
+            "--cycle",
+            "12",
+            "--interval",
+            "0.3",
+            "--duration",
+            "13",
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--data",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"},
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr

@@ -38,6 +38,16 @@ class Job:
 OnVerdict = Callable[[Job, Verdict], Awaitable[None]]
 
 
+def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
+    """The slot after `due` that has not passed yet, and how many slots were skipped to
+    reach it. Slots stay on the grid due + k * interval, so checks never drift."""
+    following = due + interval
+    if following >= now:
+        return following, 0
+    missed = math.ceil((now - following) / interval)
+    return following + missed * interval, missed
+
+
 class Scheduler:
     def __init__(
         self,
@@ -80,12 +90,8 @@ class Scheduler:
         while True:
             await asyncio.sleep(max(due - time.monotonic(), 0))
             await self._run_one(job, due)
-            due += job.interval
-            late = time.monotonic() - due
-            if late > 0:
-                missed = math.ceil(late / job.interval)
-                self.slots_skipped += missed
-                due += missed * job.interval
+            due, missed = next_due(due, job.interval, time.monotonic())
+            self.slots_skipped += missed
 
     async def _run_one(self, job: Job, due: float) -> None:
         async with self._slots:

@@ -1,0 +1,139 @@
+"""Loading config files: what works, and every rejection by its exact message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ronda.config.load import load_config
+from ronda.errors import ConfigError
+from ronda.service.runner import job_for
+
+CONTRACT_EXAMPLE = """\
+server:
+  listen: 127.0.0.1:8080
+  token: ${RONDA_TOKEN}            # bearer token for the API; ${VAR} reads the environment
+storage: sqlite:///ronda.db        # or postgresql://user:pass@host/db
+defaults:
+  interval: 30s                    # 500ms, 30s, 5m, 1h
+  timeout: 10s
+  confirm: 2                       # consecutive failed checks before an incident opens
+  cert_warn_days: 21
+  ca_file: ./ca.pem
+canaries: []
+notify:
+  - json://127.0.0.1:9000/hook     # any Apprise URL
+monitors:
+  - name: shop
+    url: https://shop.example/
+    subresources: true
+    resolve: {"shop.example:443": ["127.0.0.1"]}
+    expect: {status: 200, text: "Welcome", max_latency: 2s}
+"""
+
+
+def write(tmp_path: Path, text: str) -> str:
+    (tmp_path / "ca.pem").write_text("not read at load time\n")
+    path = tmp_path / "ronda.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_contract_example_loads_with_defaults_filled_in(tmp_path):
+    config = load_config(write(tmp_path, CONTRACT_EXAMPLE), {"RONDA_TOKEN": "s3cret-token-of-some-length"})
+    assert config.server.token == "s3cret-token-of-some-length"
+    assert config.storage == f"sqlite:///{tmp_path / 'ronda.db'}", "relative to the config file"
+    job = job_for(config.monitors[0], config)
+    assert job.interval == 30.0 and job.confirm == 2
+    assert job.options.timeout == 10.0
+    assert job.options.ca_file == str(tmp_path / "ca.pem")
+    assert job.options.resolve == {("shop.example", 443): ("127.0.0.1",)}
+    assert (job.options.expect.status, job.options.expect.text, job.options.expect.max_latency) == (200, "Welcome", 2.0)
+
+
+def test_per_monitor_settings_override_the_defaults(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            "defaults: {interval: 1m, confirm: 3}\nmonitors:\n"
+            "  - {name: db, url: 'tcp://db.test:5432', interval: 500ms, confirm: 1, timeout: 2s,"
+            " nameserver: '127.0.0.1:5353'}\n",
+        ),
+        {},
+    )
+    job = job_for(config.monitors[0], config)
+    assert (job.interval, job.confirm, job.options.timeout) == (0.5, 1, 2.0)
+    assert job.options.nameserver == ("127.0.0.1", 5353)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "monitors:\n  - name: a\n    url: https://a.test/\n    intreval: 5s\n",
+            ":4: monitors[0].intreval: unknown key (check its spelling)",
+        ),
+        ("monitors:\n  - name: a\n", ":2: monitors[0].url: required but missing"),
+        (
+            "defaults:\n  timeout: ten\n",
+            ":2: defaults.timeout: expected a duration such as 500ms, 30s, 5m or 1h, got 'ten'",
+        ),
+        ("defaults:\n  interval: 0s\n", ":2: defaults.interval: a duration must be positive, got '0s'"),
+        (
+            "monitors:\n  - name: a\n    url: gopher://a.test/\n",
+            ":3: monitors[0].url: 'gopher://a.test/': unsupported scheme gopher://; "
+            "use one of dns://, http://, https://, tcp://, tls://",
+        ),
+        (
+            "monitors:\n  - {name: a, url: 'https://a.test/'}\n  - {name: a, url: 'https://b.test/'}\n",
+            ":3: monitors[1].name: 'a' is used by another monitor",
+        ),
+        (
+            "server:\n  listen: localhost\n",
+            ":2: server.listen: expected ADDRESS:PORT such as 127.0.0.1:8080, got 'localhost'",
+        ),
+        (
+            "server:\n  token: ${NOT_SET_ANYWHERE}\n",
+            ":2: server.token: environment variable NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            "monitors:\n  - name: a\n    url: https://a.test/\n    resolve: {'a.test:443': ['not-an-ip']}\n",
+            ":4: monitors[0].resolve: --resolve 'a.test:443:not-an-ip': 'not-an-ip' is not an IP address",
+        ),
+        (
+            "monitors:\n  - name: a\n    url: https://a.test/\n    ca_file: missing.pem\n",
+            ":4: monitors[0].ca_file: no such file: ",
+        ),
+        ("defaults:\n  confirm: 2\ndefaults:\n  confirm: 3\n", ":3: defaults: key appears twice"),
+        ("monitors: [\n", ":2: not valid YAML: expected the node content, but found '<stream end>'"),
+        ("- just\n- a list\n", ":1: the file must be a mapping of keys"),
+    ],
+    ids=[
+        "a misspelt key is named, not ignored",
+        "a missing url is named",
+        "a duration that is not one",
+        "a zero interval",
+        "a scheme no probe handles",
+        "two monitors with one name",
+        "a listen address without a port",
+        "an unset environment variable",
+        "a resolve address that is not an IP",
+        "a CA file that does not exist",
+        "a key given twice",
+        "broken YAML",
+        "a file that is not a mapping",
+    ],
+)
+def test_a_bad_config_is_rejected_with_file_line_and_field(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert f"{path}{message}" in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    path = write(tmp_path, "defaults:\n  timeout: ten\n  confirm: 0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert [line for line, _, _ in caught.value.problems] == [2, 3]

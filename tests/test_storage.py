@@ -1,0 +1,62 @@
+"""The store: migrations that match the models, and verdicts that survive reopening."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from ronda.storage.models import Base
+from ronda.storage.store import Store
+from ronda.verdict import Finding, Verdict
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def verdict(status: str, at: datetime, cause: str | None = None) -> Verdict:
+    findings = (Finding(cause, "it broke", "shop.test", "127.0.0.1", 443),) if cause else ()
+    return Verdict("https://shop.test/", status, cause, "summary", at, 12.5, ("127.0.0.1",), findings=findings)  # type: ignore[arg-type]
+
+
+def test_the_migrations_build_exactly_the_models_schema(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
+def test_verdicts_state_and_incidents_survive_reopening(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    store = Store(url)
+    store.sync_monitors({"shop": "https://shop.test/"})
+    notices = []
+    for i, status in enumerate(["up", "down", "down"]):
+        notices += store.record(
+            "shop", verdict(status, T0 + timedelta(seconds=i), "tcp_refused" if status == "down" else None), 2
+        )
+    assert [n.event.value for n in notices] == ["opened"]
+    store.close()
+
+    reopened = Store(url)
+    [monitor] = reopened.monitors()
+    assert (monitor["status"], monitor["cause"]) == ("down", "tcp_refused")
+    assert monitor["since"] == "2026-11-25T12:00:01Z"
+    assert len(reopened.results("shop", 10)) == 3
+    notices = reopened.record("shop", verdict("up", T0 + timedelta(seconds=63)), 2)
+    assert [n.event.value for n in notices] == ["resolved"]
+    assert notices[0].duration_s == 62.0
+    [incident] = reopened.incidents()
+    assert incident["opened_at"] == "2026-11-25T12:00:01Z"
+    assert incident["resolved_at"] == "2026-11-25T12:01:03Z"
+    assert [u["kind"] for u in incident["updates"]] == ["detected", "confirmed", "resolved"]
+    assert incident["updates"][-1]["message"] == "resolved after 1 min 2 s"
+
+
+def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.sync_monitors({"shop": "https://shop.test/", "old": "tcp://old.test:22"})
+    store.record("old", verdict("up", T0), 2)
+    store.sync_monitors({"shop": "https://shop.test/"})
+    assert [m["name"] for m in store.monitors()] == ["shop"]
+    assert len(store.results("old", 10)) == 1
