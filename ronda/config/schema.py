@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
 from ronda.target import parse_address, parse_nameserver, parse_resolve, parse_target
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _nameserver(value: str) -> str:
+    parse_nameserver(value)
+    return value
+
+
+Nameserver = Annotated[str, AfterValidator(lambda value: _usage_to_value_error(_nameserver, value))]
 
 
 class _Strict(BaseModel):
@@ -63,14 +71,7 @@ class Defaults(_Strict):
     confirm: int = Field(default=2, ge=1, le=100)
     cert_warn_days: float = Field(default=21.0, gt=0)
     ca_file: str | None = None
-    nameserver: str | None = None
-
-    @field_validator("nameserver")
-    @classmethod
-    def _nameserver(cls, value: str | None) -> str | None:
-        if value is not None:
-            _usage_to_value_error(parse_nameserver, value)
-        return value
+    nameserver: Nameserver | None = None
 
 
 class Monitor(_Strict):
@@ -81,7 +82,7 @@ class Monitor(_Strict):
     confirm: int | None = Field(default=None, ge=1, le=100)
     cert_warn_days: float | None = Field(default=None, gt=0)
     ca_file: str | None = None
-    nameserver: str | None = None
+    nameserver: Nameserver | None = None
     resolve: dict[str, list[str]] = Field(default_factory=dict)
     expect: Expect = Field(default_factory=Expect)
     subresources: bool = False
@@ -90,13 +91,6 @@ class Monitor(_Strict):
     @classmethod
     def _url(cls, value: str) -> str:
         _usage_to_value_error(parse_target, value)
-        return value
-
-    @field_validator("nameserver")
-    @classmethod
-    def _nameserver(cls, value: str | None) -> str | None:
-        if value is not None:
-            _usage_to_value_error(parse_nameserver, value)
         return value
 
     @field_validator("resolve")
