@@ -47,8 +47,13 @@ class RondaProcess:
 
     def start(self) -> RondaProcess:
         env = {**os.environ, "RONDA_TOKEN": TOKEN}
-        self.proc = subprocess.Popen([sys.executable, "-m", "ronda", "run", "--config", str(self.config)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ronda", "run", "--config", str(self.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
         wait_for("the API", self._healthy)
         return self
 
@@ -106,9 +111,11 @@ def shop(web: Callable[..., WebServer], pki: Any) -> WebServer:
 
 
 def shop_monitor(server: WebServer) -> str:
-    return (f"  - name: shop\n    url: https://shop.test:{server.port}/\n"
-            f"    resolve: {{\"shop.test:{server.port}\": [\"127.0.0.1\"]}}\n"
-            f"    expect: {{status: 200, text: Welcome}}\n")
+    return (
+        f"  - name: shop\n    url: https://shop.test:{server.port}/\n"
+        f'    resolve: {{"shop.test:{server.port}": ["127.0.0.1"]}}\n'
+        f"    expect: {{status: 200, text: Welcome}}\n"
+    )
 
 
 def test_an_outage_opens_one_incident_that_resolves_with_its_duration(shop, write_config, receiver, world_loop):
@@ -122,15 +129,18 @@ def test_an_outage_opens_one_incident_that_resolves_with_its_duration(shop, writ
         assert incident["status"] == "open"
         assert [u["kind"] for u in incident["updates"]] == ["detected", "confirmed"]
         shop.default = Reply()
-        resolved = wait_for("resolution", lambda: [i for i in ronda.api("/api/v1/incidents")
-                                                    if i["status"] == "resolved"])[0]
+        resolved = wait_for(
+            "resolution", lambda: [i for i in ronda.api("/api/v1/incidents") if i["status"] == "resolved"]
+        )[0]
         assert resolved["id"] == incident["id"]
         assert resolved["duration_s"] > 0
         assert resolved["updates"][-1]["kind"] == "resolved"
         assert ronda.api("/api/v1/incidents?open=true") == []
         assert len(ronda.api("/api/v1/incidents")) == 1, "one outage, one incident"
-        titles = wait_for("two notifications", lambda: [m["title"] for m in receiver.messages]
-                          if len(receiver.messages) >= 2 else None)
+        titles = wait_for(
+            "two notifications",
+            lambda: [m["title"] for m in receiver.messages] if len(receiver.messages) >= 2 else None,
+        )
         assert titles[0] == "[ronda] shop is failing: http_server_error"
         assert titles[1] == "[ronda] shop resolved: http_server_error"
         assert "works again after" in receiver.messages[1]["message"]
@@ -153,6 +163,14 @@ def test_the_api_reads_monitors_results_and_certificates(shop, write_config):
         [cert] = ronda.api("/api/v1/certificates")
         assert cert["host"] == "shop.test" and cert["monitor"] == "shop" and cert["days_left"] > 80
         assert ronda.get("/api/v1/monitors/nope/results").status_code == 404
+        metrics = ronda.get("/metrics").text
+        assert 'ronda_monitor_up{monitor="shop"} 1.0' in metrics
+        assert (
+            f'ronda_certificate_expiry_timestamp_seconds{{address="127.0.0.1",fingerprint_sha256="{cert["fingerprint_sha256"]}"'
+            in metrics
+        )
+        assert "ronda_checks_total " in metrics
+        assert ronda.get("/metrics", token=None).status_code == 401
     finally:
         ronda.stop()
 
@@ -192,10 +210,13 @@ def test_nothing_stored_is_lost_after_kill_9(shop, write_config):
 
 def test_a_broken_config_names_file_line_and_field_and_exits_3(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("defaults:\n  interval: soon\nmonitors:\n  - name: shop\n    url: https://shop.test/\n"
-                    "    confirm: 0\n  - name: db\n    url: tcp://db.test\n")
-    result = subprocess.run([sys.executable, "-m", "ronda", "run", "--config", str(path)],
-                            capture_output=True, text=True, timeout=30)
+    path.write_text(
+        "defaults:\n  interval: soon\nmonitors:\n  - name: shop\n    url: https://shop.test/\n"
+        "    confirm: 0\n  - name: db\n    url: tcp://db.test\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ronda", "run", "--config", str(path)], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 3
     assert f"{path}:2: defaults.interval: expected a duration such as 500ms, 30s, 5m or 1h, got 'soon'" in result.stderr
     assert f"{path}:6: monitors[0].confirm: Input should be greater than or equal to 1" in result.stderr
@@ -207,7 +228,12 @@ def test_a_missing_environment_variable_is_an_error_not_an_empty_string(tmp_path
     path = tmp_path / "env.yaml"
     path.write_text("server:\n  token: ${RONDA_TEST_UNSET_VARIABLE}\n")
     env = {k: v for k, v in os.environ.items() if k != "RONDA_TEST_UNSET_VARIABLE"}
-    result = subprocess.run([sys.executable, "-m", "ronda", "run", "--config", str(path)],
-                            capture_output=True, text=True, timeout=30, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "ronda", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
     assert result.returncode == 3
     assert f"{path}:2: server.token: environment variable RONDA_TEST_UNSET_VARIABLE is not set" in result.stderr

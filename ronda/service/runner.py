@@ -90,11 +90,21 @@ class Service:
 
     def _announce(self, notice: IncidentNotice) -> None:
         if notice.event is Event.RESOLVED:
-            log.info("incident #%d resolved: %s works again after %.0f s", notice.incident_id, notice.monitor,
-                     notice.duration_s or 0)
+            log.info(
+                "incident #%d resolved: %s works again after %.0f s",
+                notice.incident_id,
+                notice.monitor,
+                notice.duration_s or 0,
+            )
         else:
-            log.warning("incident #%d %s: %s fails with %s: %s", notice.incident_id, notice.event.value,
-                        notice.monitor, notice.cause, notice.summary)
+            log.warning(
+                "incident #%d %s: %s fails with %s: %s",
+                notice.incident_id,
+                notice.event.value,
+                notice.monitor,
+                notice.cause,
+                notice.summary,
+            )
         for listener in self.listeners:
             listener(notice)
         task = asyncio.create_task(self.notifier.send(incident_message(notice)))
@@ -103,7 +113,7 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         server_config = self.config.server
-        app = create_app(self.store, self.token, self.scheduler.alive)
+        app = create_app(self.store, self.token, self.scheduler.alive, self.scheduler.stats)
         web = _EmbeddedServer(
             uvicorn.Config(
                 app,

@@ -71,6 +71,9 @@ class Scheduler:
     def alive(self, within: float = 5.0) -> bool:
         return time.monotonic() - self.heartbeat < within
 
+    def stats(self) -> dict[str, float]:
+        return {"checks_run": self.checks_run, "slots_skipped": self.slots_skipped, "lag_seconds": self.lag_seconds}
+
     async def run(self) -> None:
         """Run until cancelled."""
         async with asyncio.TaskGroup() as group:

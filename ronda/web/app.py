@@ -1,4 +1,4 @@
-"""The HTTP face of `ronda run`: the JSON API of CONTRACT.md section 4 and /healthz."""
+"""The HTTP face of `ronda run`: the JSON API of CONTRACT.md section 4, /metrics and /healthz."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ronda import __version__
 from ronda.storage.store import Store, UnknownMonitor
 from ronda.web.auth import bearer_guard
+from ronda.web.metrics import metrics_registry
 
 
-def create_app(store: Store, token: str, alive: Callable[[], bool]) -> FastAPI:
+def create_app(
+    store: Store, token: str, alive: Callable[[], bool], scheduler_stats: Callable[[], dict[str, float]]
+) -> FastAPI:
     app = FastAPI(title="ronda", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(bearer_guard(token))])
+    guard = bearer_guard(token)
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(guard)])
 
     @api.get("/monitors", summary="Every monitor with its state and latest verdict")
     def monitors() -> list[dict[str, Any]]:
@@ -43,6 +48,12 @@ def create_app(store: Store, token: str, alive: Callable[[], bool]) -> FastAPI:
     @api.get("/certificates", summary="Every certificate seen, soonest expiry first")
     def certificates() -> list[dict[str, Any]]:
         return store.certificates(datetime.now(UTC))
+
+    registry = metrics_registry(store, scheduler_stats)
+
+    @app.get("/metrics", summary="Prometheus exposition (bearer token)", dependencies=[Depends(guard)])
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", summary="200 while the scheduler is alive (no token)")
     def healthz() -> JSONResponse:
