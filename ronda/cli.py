@@ -12,6 +12,7 @@ from ronda import __version__
 from ronda.errors import ConfigError, RondaError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
+from ronda.tlscontexts import TlsContexts
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,14 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--duration", type=_positive_float, metavar="SECONDS", help="stop after this long (default: run until Ctrl-C)"
     )
-    demo.add_argument("--cycle", type=_positive_float, default=60.0, metavar="SECONDS",
-                      help="how long one round of outages and recoveries takes (default 60)")
-    demo.add_argument("--interval", type=_positive_float, default=2.0, metavar="SECONDS",
-                      help="how often ronda checks each service (default 2)")
+    demo.add_argument(
+        "--cycle",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long one round of outages and recoveries takes (default 60)",
+    )
+    demo.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often ronda checks each service (default 2)",
+    )
     return parser
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
+    if args.ca_file:
+        TlsContexts().verifying(args.ca_file)  # a bad CA file is bad input (exit 3), whatever the target
     resolve = dict(parse_resolve(entry) for entry in args.resolve)
     return CheckOptions(
         timeout=args.timeout,
@@ -119,8 +132,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ronda.demo.main import run_demo
 
-    return run_demo(listen=args.listen, data_dir=args.data, duration=args.duration, cycle=args.cycle,
-                    interval=args.interval)
+    return run_demo(
+        listen=args.listen, data_dir=args.data, duration=args.duration, cycle=args.cycle, interval=args.interval
+    )
 
 
 COMMANDS = {"check": _cmd_check, "run": _cmd_run, "demo": _cmd_demo}

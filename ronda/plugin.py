@@ -6,6 +6,7 @@ Plugin guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the first line is
 
 from __future__ import annotations
 
+from ronda.certs.rules import warn_threshold_days
 from ronda.target import CheckOptions
 from ronda.verdict import Verdict
 
@@ -30,11 +31,18 @@ def perfdata(verdict: Verdict, options: CheckOptions) -> str:
         items.append(f"size={verdict.http['bytes']}B;;;0")
     if verdict.certificates:
         soonest = min(verdict.certificates, key=lambda c: c.days_left)
-        warn = f"{options.warn_days:g}" if options.warn_days is not None else "21"
-        items.append(f"cert_days_left={soonest.days_left:.2f};{warn};0")
+        # A bare number N is the Nagios range 0..N (alert when above N); days left must
+        # alert when *below* the threshold, which is the range "N:". The threshold is the
+        # one the rules applied to this certificate (capped at a quarter of its lifetime).
+        lifetime = (soonest.not_after - soonest.not_before).total_seconds() / 86400
+        threshold = warn_threshold_days(lifetime, options.warn_days)
+        items.append(f"cert_days_left={soonest.days_left:.2f};{threshold:g}:;0:")
     if verdict.addresses:
         failing = {f.address for f in verdict.findings if f.address}
-        items.append(f"addresses_failing={len(failing)};;1;0;{len(verdict.addresses)}")
+        # As the status has it: any failing address warns (above 0), all of them is
+        # critical (above n-1).
+        total = len(verdict.addresses)
+        items.append(f"addresses_failing={len(failing)};0;{total - 1};0;{total}")
     return " ".join(items)
 
 

@@ -4,6 +4,7 @@ running on an event loop in a background thread."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from ronda.world.background import BackgroundLoop
 from ronda.world.dnsserver import DnsServer
 from ronda.world.pki import LocalPKI
 from ronda.world.web import WebServer
+from tests import support
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +77,18 @@ def check(ca_file: str) -> Callable[..., Verdict]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (bound, then released): connecting is refused."""
+    return support.free_port()
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections (the kernel completes the handshake; nobody calls accept)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]

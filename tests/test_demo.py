@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from tests.test_service import free_port
+from tests.support import free_port
 
 
 def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,25 +16,9 @@ import pytest
 
 from ronda.world.web import Reply, WebServer
 from tests.receivers import WebhookReceiver
+from tests.support import free_port, wait_for
 
 TOKEN = "test-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(what: str, condition: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Poll until `condition()` is truthy; the timeout only bounds a failing test."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class RondaProcess:

@@ -20,8 +20,8 @@ def days_left(facts: CertFacts, now: datetime) -> float:
     return (facts.not_after - now).total_seconds() / 86400
 
 
-def warn_threshold_days(facts: CertFacts, warn_days: float | None) -> float:
-    return min(DEFAULT_WARN_DAYS if warn_days is None else warn_days, facts.lifetime_days / 4)
+def warn_threshold_days(lifetime_days: float, warn_days: float | None) -> float:
+    return min(DEFAULT_WARN_DAYS if warn_days is None else warn_days, lifetime_days / 4)
 
 
 def validity_problems(facts: CertFacts, now: datetime) -> list[tuple[str, str]]:
@@ -41,7 +41,7 @@ def expiry_warnings(facts: CertFacts, now: datetime, warn_days: float | None) ->
     if left <= 0 or now < facts.not_before:
         return []
     warnings = []
-    threshold = warn_threshold_days(facts, warn_days)
+    threshold = warn_threshold_days(facts.lifetime_days, warn_days)
     if left < threshold:
         warnings.append(
             (

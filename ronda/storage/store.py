@@ -144,8 +144,15 @@ class Store:
                 )
             )
             incident.cause, incident.summary = verdict.cause, verdict.summary
-            return IncidentNotice(Event.CAUSE_CHANGED, incident.id, monitor.name, monitor.target, verdict.cause,
-                                  verdict.summary, incident.opened_at)
+            return IncidentNotice(
+                Event.CAUSE_CHANGED,
+                incident.id,
+                monitor.name,
+                monitor.target,
+                verdict.cause,
+                verdict.summary,
+                incident.opened_at,
+            )
         return self._resolve(session, monitor, incident, at)
 
     def _resolve(

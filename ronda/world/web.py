@@ -81,6 +81,9 @@ class WebServer:
     async def stop(self) -> None:
         """Stop listening and drop every connection: the server has disappeared."""
         if self._server is not None:
+            # Let connections the kernel already accepted reach _serve first, so closing
+            # below covers them too (else their sockets leak).
+            await asyncio.sleep(0)
             self._server.close()
             for task in list(self._tasks):
                 task.cancel()
