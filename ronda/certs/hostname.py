@@ -8,13 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+from ronda.target import is_ip_address
 
 
 def _dns_name_matches(pattern: str, host: str) -> bool:
@@ -31,7 +25,7 @@ def _dns_name_matches(pattern: str, host: str) -> bool:
 
 def hostname_matches(host: str, dns_names: tuple[str, ...], ip_addresses: tuple[str, ...]) -> bool:
     host = host.lower().rstrip(".")
-    if _is_ip(host):
+    if is_ip_address(host):
         wanted = ipaddress.ip_address(host)
         return any(ipaddress.ip_address(ip) == wanted for ip in ip_addresses)
     return any(_dns_name_matches(name, host) for name in dns_names)

@@ -15,7 +15,7 @@ import dns.exception
 import dns.rdatatype
 import dns.resolver
 
-from ronda.target import CheckOptions
+from ronda.target import CheckOptions, is_ip_address
 
 
 @dataclass(frozen=True)
@@ -30,17 +30,9 @@ class Resolution:
 _ERROR_ORDER = ("dns_nxdomain", "dns_servfail", "dns_timeout", "dns_no_answer")
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 async def resolve_host(host: str, port: int, options: CheckOptions, deadline: float) -> Resolution:
     """The addresses behind host:port, or a dns_* error saying why there are none."""
-    if _is_ip(host):
+    if is_ip_address(host):
         return Resolution((str(ipaddress.ip_address(host)),))
     pinned = options.resolve.get((host, port))
     if pinned:
