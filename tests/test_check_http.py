@@ -153,6 +153,14 @@ def test_bytes_that_are_not_http_are_a_protocol_error(web, check):
     assert (verdict.status, verdict.cause) == ("down", "protocol_error")
 
 
+def test_a_connection_closed_without_an_answer_is_an_empty_reply(web, check):
+    server = web()
+    server.default = Reply(mode="empty")
+    verdict = check(server.url())
+    assert (verdict.status, verdict.cause) == ("down", "protocol_error")
+    assert "closed the connection without answering" in verdict.summary
+
+
 def test_missing_text_is_a_content_mismatch(web, check):
     server = web()
     verdict = check(server.url(), expect=Expectations(text="Goodbye"))

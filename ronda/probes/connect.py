@@ -64,6 +64,8 @@ async def open_tcp(address: str, port: int, deadline: float) -> Connection | Fai
         return Failure("tcp_timeout", f"{where} did not accept a connection in time")
     except ConnectionRefusedError:
         return Failure("tcp_refused", f"{where} refused the connection: nothing is listening")
+    except ConnectionResetError:
+        return Failure("tcp_refused", f"{where} reset the connection as it opened")
     except OSError as exc:
         code = "tcp_unreachable" if exc.errno in _UNREACHABLE else "tcp_refused"
         return Failure(code, f"{where}: {exc.strerror or exc}")

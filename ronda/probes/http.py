@@ -170,6 +170,8 @@ async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader) -> 
         event = client.next_event()
         if event is h11.NEED_DATA:
             data = await reader.read(65536)
+            if not data and response is None:
+                raise ExchangeError("protocol_error", "the server closed the connection without answering (empty reply)")
             client.receive_data(data)  # b"" tells h11 the peer closed
             continue
         if isinstance(event, h11.InformationalResponse):
@@ -182,11 +184,13 @@ async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader) -> 
                 return _answer(response, body[:MAX_BODY], truncated=True)
         elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             return _answer(response, body, truncated=False)
+        elif event is h11.PAUSED:
+            raise ExchangeError("protocol_error", "the server sent more than one answer")
 
 
 def _answer(response: h11.Response | None, body: bytearray, truncated: bool) -> Answer:
-    if response is None:
-        raise h11.RemoteProtocolError("the connection closed before a status line")
+    if response is None:  # h11 yields no body events before a response; kept for the type checker
+        raise ExchangeError("protocol_error", "no status line before the body")
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in response.headers}
     return Answer(response.status_code, response.reason.decode("latin-1"), headers, bytes(body), truncated)
 

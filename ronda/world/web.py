@@ -15,7 +15,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Literal
 
-Mode = Literal["answer", "hang", "drip", "endless", "garbage"]
+Mode = Literal["answer", "hang", "drip", "endless", "garbage", "empty"]
 
 
 @dataclass
@@ -120,6 +120,8 @@ class WebServer:
             await asyncio.sleep(reply.delay)
         if reply.mode == "hang":
             await asyncio.sleep(3600)
+        if reply.mode == "empty":
+            return  # close without a word, like a crashed worker behind a proxy
         if reply.mode == "garbage":
             writer.write(b"\x16\x03\x01 this is not HTTP at all \x00\xff\r\n\r\n")
             await writer.drain()
