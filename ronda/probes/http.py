@@ -171,7 +171,7 @@ async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader) -> 
         if event is h11.NEED_DATA:
             data = await reader.read(65536)
             if not data and response is None:
-                raise ExchangeError("protocol_error", "the server closed the connection without answering (empty reply)")
+                raise ExchangeError("protocol_error", "the server closed the connection without answering")
             client.receive_data(data)  # b"" tells h11 the peer closed
             continue
         if isinstance(event, h11.InformationalResponse):
