@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 
 from ronda.verdict import Verdict, iso
 
@@ -26,16 +25,12 @@ def print_detail(verdict: Verdict, console: Console | None = None) -> None:
             markup=False,
         )
     if verdict.certificates:
-        table = Table(title="certificates", title_justify="left", show_edge=False)
-        for column in ("address", "subject", "issuer", "not after", "days left", "problems"):
-            table.add_column(column)
+        # Lines, not a table: certificate names are long and plugin output is often 80 columns.
+        console.print("certificates:")
         for cert in verdict.certificates:
-            table.add_row(
-                f"{cert.address}:{cert.port}",
-                cert.subject,
-                cert.issuer,
-                iso(cert.not_after),
-                f"{cert.days_left:.1f}",
-                ", ".join(cert.problems) or "-",
+            console.print(
+                f"  - {cert.address}:{cert.port} {', '.join(cert.sans) or cert.subject}: not after "
+                f"{iso(cert.not_after)} ({cert.days_left:.1f} days left); issuer {cert.issuer}; "
+                f"problems: {', '.join(cert.problems) or 'none'}",
+                markup=False,
             )
-        console.print(table)
