@@ -42,6 +42,8 @@ from statistics import median
 
 import h11
 
+from ronda import eventloop
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_HOST = 10  # the farm lives on 127.0.0.10 and up, clear of 127.0.0.1 and friends
 BLACKBOX_BIN = "/usr/bin/prometheus-blackbox-exporter"
@@ -587,7 +589,7 @@ def run_rounds(plan: Plan, rounds: int, with_ronda: bool, blackbox: str | None, 
             exporter = stack.enter_context(exporter_process(blackbox, config, port, os.path.join(tmp, "bb.log")))
         for round_no in range(1, rounds + 1):
             if with_ronda:
-                results.append(asyncio.run(bench_ronda(plan, round_no)))
+                results.append(eventloop.run(bench_ronda(plan, round_no)))  # the loop ronda itself runs on
             if exporter is not None:
                 results.append(asyncio.run(bench_blackbox(plan, exporter.pid, port, round_no)))
     return results

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import NoReturn
 
-from ronda import __version__
+from ronda import __version__, eventloop
 from ronda.errors import ConfigError, RondaError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
@@ -112,7 +111,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     options = _check_options(args)
     target = parse_target(args.target)
-    verdict = asyncio.run(run_check(target, options))
+    verdict = eventloop.run(run_check(target, options))
     if args.json:
         print(json.dumps(verdict.to_json(), indent=2))
     else:

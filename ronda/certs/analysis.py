@@ -13,7 +13,7 @@ from datetime import datetime
 from ronda.certs.hostname import hostname_matches
 from ronda.certs.inspect import chain_entries, read_certificate
 from ronda.certs.rules import days_left, expiry_warnings, validity_problems
-from ronda.probes.connect import TlsSession
+from ronda.certs.session import TlsSession
 from ronda.verdict import CertificateInfo
 
 # OpenSSL X509_V_ERR_* codes that our own reading of the leaf already explains.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +30,9 @@ class CertFacts:
         return (self.not_after - self.not_before).total_seconds() / 86400
 
 
+# Parsing is pure in the bytes, and a monitor sees the same few certificates again and
+# again: caching by DER saved a tenth of a check's CPU in bench/https_throughput.py.
+@lru_cache(maxsize=2048)
 def read_certificate(der: bytes) -> CertFacts:
     cert = x509.load_der_x509_certificate(der)
     dns_names: tuple[str, ...] = ()
@@ -55,14 +59,12 @@ def read_certificate(der: bytes) -> CertFacts:
 
 def chain_entries(ders: list[bytes]) -> tuple[ChainEntry, ...]:
     """The certificates a server sent after its leaf, in the order it sent them."""
-    entries = []
-    for der in ders:
-        cert = x509.load_der_x509_certificate(der)
-        entries.append(
-            ChainEntry(
-                subject=cert.subject.rfc4514_string(),
-                issuer=cert.issuer.rfc4514_string(),
-                not_after=cert.not_valid_after_utc,
-            )
-        )
-    return tuple(entries)
+    return tuple(_chain_entry(der) for der in ders)
+
+
+@lru_cache(maxsize=2048)
+def _chain_entry(der: bytes) -> ChainEntry:
+    cert = x509.load_der_x509_certificate(der)
+    return ChainEntry(
+        subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(), not_after=cert.not_valid_after_utc
+    )

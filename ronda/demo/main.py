@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ronda import eventloop
 from ronda.config.schema import Config, Defaults, Expect, Monitor, ServerConfig
 from ronda.demo.scenario import DemoWorld
 from ronda.service.incidents import Event
@@ -159,7 +160,7 @@ def run_demo(
             folder.mkdir(parents=True, exist_ok=True)
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ronda-demo-")))
-        narrator = asyncio.run(_run(DemoWorld(cycle=cycle), folder, _free_listen(listen), interval, duration))
+        narrator = eventloop.run(_run(DemoWorld(cycle=cycle), folder, _free_listen(listen), interval, duration))
     opened = sum(1 for n in narrator.incidents if n.event is Event.OPENED)
     resolved = sum(1 for n in narrator.incidents if n.event is Event.RESOLVED)
     console.print(f"\nronda opened {opened} incidents and resolved {resolved} during the demo.")

@@ -14,6 +14,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
+from ronda.certs.session import TlsSession
 from ronda.tlscontexts import TlsContexts
 
 
@@ -21,14 +22,6 @@ from ronda.tlscontexts import TlsContexts
 class Failure:
     code: str
     detail: str
-
-
-@dataclass
-class TlsSession:
-    leaf_der: bytes | None
-    chain_ders: list[bytes]
-    version: str | None
-    verify_error: tuple[int, str] | None  # OpenSSL's code and message when verification failed
 
 
 @dataclass

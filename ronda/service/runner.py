@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 
+from ronda import eventloop
 from ronda.config.schema import Config, Monitor
 from ronda.notify.apprise import AppriseNotifier
 from ronda.notify.messages import incident_message
@@ -172,7 +173,7 @@ def serve(config: Config) -> int:
     if config.server.token is None:
         log.warning("no server.token in the config; this run's API token is %s", service.token)
     try:
-        asyncio.run(run_until_signalled(service))
+        eventloop.run(run_until_signalled(service))
     finally:
         service.close()
     log.info("stopped cleanly")

@@ -1,0 +1,13 @@
+"""What a TLS handshake showed: the certificates served, and OpenSSL's verdict on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TlsSession:
+    leaf_der: bytes | None
+    chain_ders: list[bytes]
+    version: str | None
+    verify_error: tuple[int, str] | None  # OpenSSL's code and message when verification failed
