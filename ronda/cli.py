@@ -8,7 +8,7 @@ import sys
 from typing import NoReturn
 
 from ronda import __version__, eventloop
-from ronda.errors import ConfigError, RondaError, UsageError
+from ronda.errors import ConfigError, RondaError, ServiceError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.tlscontexts import TlsContexts
@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ronda: config error: {exc}", file=sys.stderr)
         return UNKNOWN
+    except ServiceError as exc:
+        print(f"ronda: {exc}", file=sys.stderr)
+        return 1
     except (UsageError, RondaError) as exc:
         print(unknown_line(str(exc)))
         return UNKNOWN

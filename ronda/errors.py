@@ -26,3 +26,7 @@ class ConfigError(RondaError):
     def describe(self, line: int | None, field: str | None, message: str) -> str:
         where = self.path if line is None else f"{self.path}:{line}"
         return f"{where}: {field}: {message}" if field else f"{where}: {message}"
+
+
+class ServiceError(RondaError):
+    """`ronda run` cannot start or go on: the API's address is taken, the database is unreachable."""

@@ -219,3 +219,21 @@ def test_a_missing_environment_variable_is_an_error_not_an_empty_string(tmp_path
     )
     assert result.returncode == 3
     assert f"{path}:2: server.token: environment variable RONDA_TEST_UNSET_VARIABLE is not set" in result.stderr
+
+
+def test_a_taken_listen_address_is_a_clear_error(shop, write_config):
+    config = write_config(shop_monitor(shop))
+    ronda = RondaProcess(config).start()
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "ronda", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "RONDA_TOKEN": TOKEN},
+        )
+    finally:
+        ronda.stop()
+    assert second.returncode == 1
+    assert f"server.listen 127.0.0.1:{ronda.port}: cannot listen there (Address already in use)" in second.stderr
+    assert "Traceback" not in second.stderr

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +16,7 @@ import uvicorn
 
 from ronda import eventloop
 from ronda.config.schema import Config, Monitor
+from ronda.errors import ServiceError
 from ronda.notify.apprise import AppriseNotifier
 from ronda.notify.messages import incident_message
 from ronda.service.incidents import Event
@@ -58,6 +60,22 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's socket, bound by ronda so that a busy address is a clear error (uvicorn
+    would exit the whole process from inside a task)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServiceError(f"server.listen {host}:{port}: cannot listen there ({exc.strerror})") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
 
 
 class Service:
@@ -114,19 +132,11 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         server_config = self.config.server
+        listener = _listen(server_config.host, server_config.port)  # fails here, before any check runs
         app = create_app(self.store, self.token, self.scheduler.alive, self.scheduler.stats)
-        web = _EmbeddedServer(
-            uvicorn.Config(
-                app,
-                host=server_config.host,
-                port=server_config.port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-            )
-        )
+        web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
         checks = asyncio.create_task(self.scheduler.run(), name="scheduler")
-        serving = asyncio.create_task(web.serve(), name="api")
+        serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
         stopping = asyncio.create_task(stop.wait())
         log.info("watching %d monitors; API on http://%s", len(self.jobs), server_config.listen)
         await asyncio.wait({checks, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -135,11 +145,10 @@ class Service:
         await asyncio.gather(checks, serving, return_exceptions=True)
         if self._sending:
             await asyncio.wait(self._sending, timeout=5)
+        listener.close()
         for task in (checks, serving):
             if task.done() and not task.cancelled() and task.exception():
                 raise task.exception()  # type: ignore[misc]
-        if not web.started and not stop.is_set():
-            raise OSError(f"the API could not listen on {server_config.listen}")
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
