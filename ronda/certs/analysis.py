@@ -44,6 +44,7 @@ def analyze(
         names = ", ".join(facts.sans) or facts.subject
         problems.append(("cert_hostname_mismatch", f"the certificate is for {names}, not {host}"))
     problems += _intermediate_problems(chain, now)
+    problems += _refused_handshake(session)
     problems += _unexplained_verify_error(session, problems)
     warnings = expiry_warnings(facts, now, warn_days) if not problems else []
     info = CertificateInfo(
@@ -70,6 +71,18 @@ def _intermediate_problems(chain: tuple, now: datetime) -> list[tuple[str, str]]
         for entry in chain
         if entry.not_after <= now
     ]
+
+
+_OLD_PROTOCOLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
+
+
+def _refused_handshake(session: TlsSession) -> list[tuple[str, str]]:
+    """A handshake our TLS library refused but a permissive one completed: name why."""
+    if session.handshake_error is None:
+        return []
+    if session.version in _OLD_PROTOCOLS:
+        return [("tls_protocol_too_old", f"the server speaks only {session.version}, which clients refuse")]
+    return [("tls_handshake_failed", session.handshake_error)]
 
 
 def _unexplained_verify_error(session: TlsSession, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -11,3 +11,4 @@ class TlsSession:
     chain_ders: list[bytes]
     version: str | None
     verify_error: tuple[int, str] | None  # OpenSSL's code and message when verification failed
+    handshake_error: str | None = None  # why a verifying handshake was refused, when a permissive one got through

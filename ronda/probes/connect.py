@@ -12,6 +12,7 @@ import errno
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ronda.certs.session import TlsSession
@@ -22,6 +23,7 @@ from ronda.tlscontexts import TlsContexts
 class Failure:
     code: str
     detail: str
+    retry_permissively: bool = False  # a TLS refusal that a permissive handshake may get past
 
 
 @dataclass
@@ -68,27 +70,58 @@ async def open_tcp(address: str, port: int, deadline: float) -> Connection | Fai
     return Connection(reader, writer)
 
 
-async def open_tls(
-    address: str, port: int, server_name: str, contexts: TlsContexts, ca_file: str | None, deadline: float
-) -> Connection | Failure:
-    """TCP plus a verified handshake; on a verification failure, a permissive one to read
-    the certificate, with the verification error kept on the session."""
+Prelude = Callable[[Connection, float], Awaitable[Failure | None]]
+"""What a protocol says before TLS starts (STARTTLS): prelude(connection, deadline)
+returns a Failure when the server does not offer TLS."""
+
+
+async def _open_plain(address: str, port: int, deadline: float, prelude: Prelude | None) -> Connection | Failure:
     conn = await open_tcp(address, port, deadline)
+    if isinstance(conn, Failure) or prelude is None:
+        return conn
+    failure = await prelude(conn, deadline)
+    if failure is not None:
+        conn.close()
+        return failure
+    return conn
+
+
+async def open_tls(
+    address: str,
+    port: int,
+    server_name: str,
+    contexts: TlsContexts,
+    ca_file: str | None,
+    deadline: float,
+    prelude: Prelude | None = None,
+) -> Connection | Failure:
+    """TCP (and a STARTTLS prelude) plus a verified handshake; when verification fails,
+    or the handshake is refused by our TLS library's policy, a permissive one to read the
+    certificate, with the error kept on the session."""
+    conn = await _open_plain(address, port, deadline, prelude)
     if isinstance(conn, Failure):
         return conn
+    first: Connection | Failure | None = None
+    verify_error: tuple[int, str] | None = None
     try:
-        return await _handshake(conn, server_name, contexts.verifying(ca_file), deadline, None)
+        first = await _handshake(conn, server_name, contexts.verifying(ca_file), deadline, None)
     except ssl.SSLCertVerificationError as exc:
         conn.close()
         verify_error = (exc.verify_code, exc.verify_message)
     except Exception:
         conn.close()
         raise
-    # Verification failed; read what the server serves anyway, so the verdict can name it.
-    conn = await open_tcp(address, port, deadline)
+    if isinstance(first, Connection) or (isinstance(first, Failure) and not first.retry_permissively):
+        return first
+    # Verification failed or our TLS policy refused the handshake: read what the server
+    # serves anyway, so the verdict can name what is wrong with it.
+    conn = await _open_plain(address, port, deadline, prelude)
     if isinstance(conn, Failure):
         return conn
-    return await _handshake(conn, server_name, contexts.permissive(), deadline, verify_error)
+    second = await _handshake(conn, server_name, contexts.permissive(), deadline, verify_error)
+    if isinstance(second, Connection) and second.tls is not None and first is not None:
+        second.tls.handshake_error = first.detail
+    return second if isinstance(second, Connection) or first is None else first
 
 
 async def _handshake(
@@ -107,9 +140,13 @@ async def _handshake(
     except TimeoutError:
         conn.close()
         return Failure("tls_handshake_failed", f"{where}: the TLS handshake did not complete in time")
-    except (ssl.SSLError, OSError, EOFError) as exc:
+    except ssl.SSLError as exc:
         conn.close()
-        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        reason = exc.reason or str(exc) or type(exc).__name__
+        return Failure("tls_handshake_failed", f"{where}: TLS handshake failed ({reason})", retry_permissively=True)
+    except (OSError, EOFError) as exc:
+        conn.close()
+        reason = str(exc) or type(exc).__name__
         return Failure("tls_handshake_failed", f"{where}: TLS handshake failed ({reason})")
     conn.tls = _session(conn.writer, verify_error)
     return conn

@@ -5,17 +5,24 @@ from __future__ import annotations
 from ronda.certs.analysis import analyze
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
-from ronda.probes.connect import Connection, Failure, open_tls
+from ronda.probes.connect import Connection, Failure, Prelude, open_tls
 from ronda.target import CheckOptions, Target
 
 
 async def secure_connection(
-    obs: Observation, ctx: ProbeContext, options: CheckOptions, host: str, address: str, port: int, deadline: float
+    obs: Observation,
+    ctx: ProbeContext,
+    options: CheckOptions,
+    host: str,
+    address: str,
+    port: int,
+    deadline: float,
+    prelude: Prelude | None = None,
 ) -> Connection | None:
     """Open TLS to host at address:port and record the certificate, its problems and
     warnings on `obs`. Returns the open connection (even over a certificate that failed
     verification, so the caller can still see what the server answers), or None."""
-    conn = await open_tls(address, port, host, ctx.tls, options.ca_file, deadline)
+    conn = await open_tls(address, port, host, ctx.tls, options.ca_file, deadline, prelude)
     if isinstance(conn, Failure):
         obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
         return None
