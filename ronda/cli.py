@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--max-latency", metavar="SECONDS", type=_positive_float, help="slower than this is degraded (slow_response)"
     )
+    check.add_argument("--subresources", action="store_true", help="also check every host the page loads assets from")
 
     run = commands.add_parser("run", help="watch the monitors of a config file and serve the API")
     run.add_argument("--config", required=True, metavar="FILE", help="the YAML configuration")
@@ -102,6 +103,7 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
         nameserver=parse_nameserver(args.nameserver) if args.nameserver else None,
         warn_days=args.warn_days,
         expect=Expectations(status=args.expect_status, text=args.expect_text, max_latency=args.max_latency),
+        subresources=args.subresources,
     )
 
 

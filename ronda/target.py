@@ -42,6 +42,7 @@ class CheckOptions:
     nameserver: tuple[str, int] | None = None
     warn_days: float | None = None  # None: 21 days or a quarter of the lifetime
     expect: Expectations = field(default_factory=Expectations)
+    subresources: bool = False  # also check every host the page loads assets from
 
 
 def parse_target(url: str) -> Target:

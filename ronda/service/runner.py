@@ -44,6 +44,7 @@ def job_for(monitor: Monitor, config: Config) -> Job:
         nameserver=parse_nameserver(nameserver) if nameserver else None,
         warn_days=monitor.cert_warn_days or defaults.cert_warn_days,
         expect=Expectations(monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
+        subresources=monitor.subresources,
     )
     return Job(
         monitor.name,
