@@ -37,6 +37,7 @@ class TlsContexts:
     @staticmethod
     def _build_verifying(ca_file: str | None) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and host name
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # what browsers accept since 2020
         _load_system_store(ctx)
         ctx.set_alpn_protocols(["http/1.1"])
         if ca_file:

@@ -42,10 +42,18 @@ class Finding:
 class ChainEntry:
     subject: str
     issuer: str
+    not_before: datetime
     not_after: datetime
+    fetched: bool = False  # not sent by the server: fetched from the leaf's AIA address
 
     def to_json(self) -> dict[str, Any]:
-        return {"subject": self.subject, "issuer": self.issuer, "not_after": iso(self.not_after)}
+        out = {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "not_before": iso(self.not_before),
+            "not_after": iso(self.not_after),
+        }
+        return out | ({"fetched": True} if self.fetched else {})
 
 
 @dataclass(frozen=True)

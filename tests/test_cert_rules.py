@@ -33,6 +33,10 @@ def certificate(lifetime: float, left: float) -> CertFacts:
         not_after=not_after,
         fingerprint_sha256="00" * 32,
         self_issued=False,
+        key_type="EC",
+        key_bits=256,
+        signature_hash="sha256",
+        is_ca=False,
     )
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from ronda.verdict import ChainEntry
 
@@ -24,6 +27,13 @@ class CertFacts:
     not_after: datetime
     fingerprint_sha256: str
     self_issued: bool
+    key_type: str  # RSA, EC, Ed25519, Ed448, DSA
+    key_bits: int
+    signature_hash: str | None  # sha256, sha1, md5...; None for Ed25519 and the like
+    is_ca: bool
+    ca_issuer_urls: tuple[str, ...] = ()  # AIA caIssuers: where the issuer's certificate is published
+    ocsp_urls: tuple[str, ...] = ()
+    crl_urls: tuple[str, ...] = ()
 
     @property
     def lifetime_days(self) -> float:
@@ -35,14 +45,10 @@ class CertFacts:
 @lru_cache(maxsize=2048)
 def read_certificate(der: bytes) -> CertFacts:
     cert = x509.load_der_x509_certificate(der)
-    dns_names: tuple[str, ...] = ()
-    ips: tuple[str, ...] = ()
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns_names = tuple(san.get_values_for_type(x509.DNSName))
-        ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
-    except x509.ExtensionNotFound:
-        pass
+    dns_names, ips = _san(cert)
+    ca_issuers, ocsp = _access(cert)
+    key_type, key_bits = _key(cert)
+    hash_algorithm = cert.signature_hash_algorithm
     return CertFacts(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
@@ -54,17 +60,73 @@ def read_certificate(der: bytes) -> CertFacts:
         not_after=cert.not_valid_after_utc,
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
         self_issued=cert.subject == cert.issuer,
+        key_type=key_type,
+        key_bits=key_bits,
+        signature_hash=hash_algorithm.name if hash_algorithm else None,
+        is_ca=_is_ca(cert),
+        ca_issuer_urls=ca_issuers,
+        ocsp_urls=ocsp,
+        crl_urls=_crl_urls(cert),
     )
 
 
-def chain_entries(ders: list[bytes]) -> tuple[ChainEntry, ...]:
-    """The certificates a server sent after its leaf, in the order it sent them."""
-    return tuple(_chain_entry(der) for der in ders)
+def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
 
 
-@lru_cache(maxsize=2048)
-def _chain_entry(der: bytes) -> ChainEntry:
-    cert = x509.load_der_x509_certificate(der)
-    return ChainEntry(
-        subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(), not_after=cert.not_valid_after_utc
+def _san(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    san = _extension(cert, x509.SubjectAlternativeName)
+    if san is None:
+        return (), ()
+    return tuple(san.get_values_for_type(x509.DNSName)), tuple(
+        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
     )
+
+
+def _access(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    aia = _extension(cert, x509.AuthorityInformationAccess) or []
+    urls = [
+        (d.access_method, d.access_location.value)
+        for d in aia
+        if isinstance(d.access_location, x509.UniformResourceIdentifier)
+    ]
+    ca_issuers = tuple(url for method, url in urls if method == AuthorityInformationAccessOID.CA_ISSUERS)
+    ocsp = tuple(url for method, url in urls if method == AuthorityInformationAccessOID.OCSP)
+    return ca_issuers, ocsp
+
+
+def _crl_urls(cert: x509.Certificate) -> tuple[str, ...]:
+    points = _extension(cert, x509.CRLDistributionPoints) or []
+    return tuple(
+        name.value
+        for point in points
+        for name in (point.full_name or [])
+        if isinstance(name, x509.UniformResourceIdentifier)
+    )
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    constraints = _extension(cert, x509.BasicConstraints)
+    return bool(constraints and constraints.ca)
+
+
+def _key(cert: x509.Certificate) -> tuple[str, int]:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    return type(key).__name__, 0
+
+
+def chain_entry(facts: CertFacts, fetched: bool = False) -> ChainEntry:
+    return ChainEntry(facts.subject, facts.issuer, facts.not_before, facts.not_after, fetched)

@@ -71,3 +71,55 @@ def _days(days: float) -> str:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Below these, keys are within reach of a determined attacker; browsers and OpenSSL at
+# its default security level refuse them.
+MIN_KEY_BITS = {"RSA": 2048, "DSA": 2048, "EC": 256}
+WEAK_HASHES = {"sha1", "md5", "md2", "md4"}
+
+
+def weak_key(facts: CertFacts) -> str | None:
+    """Why the certificate's key is too weak, or None."""
+    minimum = MIN_KEY_BITS.get(facts.key_type)
+    if minimum is not None and facts.key_bits < minimum:
+        return f"its {facts.key_type} key has {facts.key_bits} bits; at least {minimum} are needed"
+    return None
+
+
+def weak_signature(facts: CertFacts) -> str | None:
+    """Why the certificate's signature cannot be trusted, or None. A self-signed root's own
+    signature is never checked by clients, so it does not count."""
+    if facts.self_issued or facts.signature_hash not in WEAK_HASHES:
+        return None
+    return f"it is signed with {facts.signature_hash.upper()}, which can be forged"
+
+
+def chain_problems(chain: list[CertFacts], now: datetime) -> list[tuple[str, str]]:
+    """Expired and weak intermediates, as (code, detail)."""
+    problems = []
+    for facts in chain:
+        if facts.self_issued:
+            continue  # a root sent along is ignored by clients
+        if now >= facts.not_after:
+            problems.append(
+                ("cert_intermediate_expired", f"intermediate {facts.subject} expired {_when(facts.not_after)}")
+            )
+        for code, why in (("cert_weak_key", weak_key(facts)), ("cert_weak_signature", weak_signature(facts))):
+            if why:
+                problems.append((code, f"intermediate {facts.subject}: {why}"))
+    return problems
+
+
+def chain_warnings(chain: list[CertFacts], now: datetime, warn_days: float | None) -> list[tuple[str, str]]:
+    warnings = []
+    for facts in chain:
+        left = days_left(facts, now)
+        if not facts.self_issued and 0 < left < warn_threshold_days(facts.lifetime_days, warn_days):
+            warnings.append(
+                (
+                    "cert_intermediate_expiring",
+                    f"intermediate {facts.subject} expires in {_days(left)} ({_when(facts.not_after)})",
+                )
+            )
+    return warnings

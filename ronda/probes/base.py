@@ -28,6 +28,7 @@ class ProbeContext:
 
     tls: TlsContexts = field(default_factory=TlsContexts)
     clock: Callable[[], datetime] = utc_now
+    fetch_cache: dict[str, tuple[float, bytes]] = field(default_factory=dict)  # url -> (expires, body)
 
 
 @dataclass

@@ -145,9 +145,11 @@ async def _handshake(
         reason = exc.reason or str(exc) or type(exc).__name__
         return Failure("tls_handshake_failed", f"{where}: TLS handshake failed ({reason})", retry_permissively=True)
     except (OSError, EOFError) as exc:
+        # Servers often answer a ClientHello they dislike (an old protocol, no shared
+        # cipher) by hanging up rather than with an alert: worth a permissive retry too.
         conn.close()
         reason = str(exc) or type(exc).__name__
-        return Failure("tls_handshake_failed", f"{where}: TLS handshake failed ({reason})")
+        return Failure("tls_handshake_failed", f"{where}: TLS handshake failed ({reason})", retry_permissively=True)
     conn.tls = _session(conn.writer, verify_error)
     return conn
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ronda.certs.aia import fetch_issuers
 from ronda.certs.analysis import analyze
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
@@ -27,7 +28,13 @@ async def secure_connection(
         obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
         return None
     assert conn.tls is not None
-    report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days)
+    report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days, options.ca_file)
+    if report.missing_issuer and report.leaf is not None:
+        # Incomplete chain, or untrusted? Fetch what the server left out and ask again.
+        from ronda.probes.fetch import cached_fetcher  # fetch uses http, which uses this module
+
+        fetched = await fetch_issuers(report.leaf, cached_fetcher(options, ctx, deadline))
+        report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days, options.ca_file, fetched)
     if report.certificate is not None and all(
         c.fingerprint_sha256 != report.certificate.fingerprint_sha256 or c.address != address for c in obs.certificates
     ):

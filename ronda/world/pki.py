@@ -182,7 +182,7 @@ class LocalPKI:
         leaf_key = _new_key(key)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
         builder = (
-            _builder(subject, issuer.cert.subject, leaf_key, not_before, not_after)
+            _builder(subject, subject if sha1 else issuer.cert.subject, leaf_key, not_before, not_after)
             .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -206,9 +206,12 @@ class LocalPKI:
         if crl_url:
             point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
             builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-        cert = builder.sign(issuer.key, hashes.SHA256())
         if sha1:
-            cert = self._resign_sha1(cert, issuer, not_after)
+            # openssl re-signs only a self-signed input; it then sets the issuer itself.
+            unsigned = builder.sign(leaf_key, hashes.SHA256())
+            cert = self._resign_sha1(unsigned, issuer, not_after)
+        else:
+            cert = builder.sign(issuer.key, hashes.SHA256())
         chain = tuple(issuer.chain()) if send_chain else ()
         return Leaf(cert, leaf_key, chain)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -69,8 +70,15 @@ class WebServer:
         ssl_ctx = None
         if self._tls is not None:
             # The listening context only routes each handshake to the current certificate.
-            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_ctx.sni_callback = self._pick_certificate
+            # Versions are agreed before the certificate is picked: take them from the
+            # serving context, and allow whatever it allows (old servers are test cases).
+            ssl_ctx.set_ciphers("ALL:@SECLEVEL=0")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # setting TLS 1.0 on purpose is allowed here
+                ssl_ctx.minimum_version = self._tls.minimum_version
+                ssl_ctx.maximum_version = self._tls.maximum_version
         self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=ssl_ctx)
         self.port = self._server.sockets[0].getsockname()[1]
 

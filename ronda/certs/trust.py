@@ -1,0 +1,71 @@
+"""Does a chain lead to a trusted root? Asked of `cryptography`'s verifier, for the one
+question OpenSSL's handshake cannot answer: would the chain verify if the server sent
+the intermediates it left out (fetched from AIA)?
+
+The verifier runs with relaxed extension policies: it is a diagnosis of a handshake
+OpenSSL already refused, so what matters is whether signatures chain to a trusted root,
+not every RFC 5280 profile rule (which private CAs often bend).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+import warnings
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509 import verification
+
+from ronda.certs.inspect import CertFacts
+from ronda.target import is_ip_address
+
+
+@lru_cache(maxsize=16)
+def trust_store(ca_file: str | None) -> verification.Store:
+    """The system's roots plus the CA file's: what the verifying handshake trusts."""
+    roots: list[x509.Certificate] = []
+    for path in (ssl.get_default_verify_paths().cafile, ca_file):
+        if path and Path(path).is_file():
+            with warnings.catch_warnings():
+                # Some long-lived public roots carry non-positive serials; they are still roots.
+                warnings.simplefilter("ignore")
+                roots += x509.load_pem_x509_certificates(Path(path).read_bytes())
+    return verification.Store(roots)
+
+
+def _policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPolicy]:
+    anything = verification.Criticality.AGNOSTIC
+    ca = verification.ExtensionPolicy.permit_all().require_present(x509.BasicConstraints, anything, None)
+    leaf = verification.ExtensionPolicy.permit_all().require_present(x509.SubjectAlternativeName, anything, None)
+    return ca, leaf
+
+
+def chains_to_root(leaf_der: bytes, leaf: CertFacts, intermediates: list[bytes], ca_file: str | None) -> bool:
+    """Whether `leaf`, with these intermediates, chains to a trusted root. Asked at a moment
+    inside the leaf's validity and of a name the leaf carries, so that expiry and host name,
+    reported on their own, do not hide the answer about trust."""
+    if not leaf.sans:
+        return False
+    name = leaf.sans[0]
+    subject = verification.IPAddress(ipaddress.ip_address(name)) if is_ip_address(name) else verification.DNSName(name)
+    moment = min(max(datetime.now(leaf.not_before.tzinfo), leaf.not_before), leaf.not_after - timedelta(seconds=1))
+    ca_policy, ee_policy = _policies()
+    verifier = (
+        verification.PolicyBuilder()
+        .store(trust_store(ca_file))
+        .time(moment)
+        .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+        .build_server_verifier(subject)
+    )
+    try:
+        verifier.verify(x509.load_der_x509_certificate(leaf_der), [_load(der) for der in intermediates])
+    except (verification.VerificationError, ValueError):
+        return False
+    return True
+
+
+def _load(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)

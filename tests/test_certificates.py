@@ -1,0 +1,106 @@
+"""Certificate intelligence against real TLS servers: the whole chain read, each problem
+named, even where OpenSSL refuses the handshake or reports only its first error."""
+
+from __future__ import annotations
+
+import ssl
+import warnings
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ronda.world.pki import Authority, Leaf
+from ronda.world.web import Reply
+
+NOW = datetime.now(UTC)
+
+
+def shop(web, check, tls, host="127.0.0.1", resolve_extra=None, **options):
+    """Serve `tls` as shop.test and check it."""
+    server = web(host, tls=tls)
+    resolve = {("shop.test", server.port): (host,), **(resolve_extra or {})}
+    return check(f"https://shop.test:{server.port}/", resolve=resolve, **options)
+
+
+def test_a_weak_rsa_key_is_named_not_just_a_failed_handshake(web, pki, check):
+    verdict = shop(web, check, pki.server_context("shop.test", key="rsa1024"))
+    assert (verdict.status, verdict.cause) == ("down", "cert_weak_key")
+    assert "RSA key has 1024 bits; at least 2048 are needed" in verdict.summary
+    assert verdict.certificates[0].sans == ("shop.test",)
+
+
+def test_a_sha1_signature_is_named(web, pki, check):
+    verdict = shop(web, check, pki.server_context("shop.test", sha1=True))
+    assert (verdict.status, verdict.cause) == ("down", "cert_weak_signature")
+    assert "signed with SHA1" in verdict.summary
+
+
+def test_an_expired_intermediate_is_named_with_its_subject(web, pki, check):
+    old = pki.root.child("old intermediate", valid_from=NOW - timedelta(days=400), valid_until=NOW - timedelta(days=3))
+    verdict = shop(web, check, pki.server_context("shop.test", issuer=old, valid_from=NOW - timedelta(days=10)))
+    assert (verdict.status, verdict.cause) == ("down", "cert_intermediate_expired")
+    assert "intermediate CN=old intermediate" in verdict.summary
+    assert verdict.certificates[0].chain[0].subject.startswith("CN=old intermediate")
+
+
+def test_an_intermediate_about_to_expire_is_a_warning(web, pki, check):
+    ending = pki.root.child(
+        "ending intermediate", valid_from=NOW - timedelta(days=5 * 365), valid_until=NOW + timedelta(days=10)
+    )
+    verdict = shop(web, check, pki.server_context("shop.test", issuer=ending, valid_until=NOW + timedelta(days=9)))
+    assert verdict.status == "up"
+    assert "cert_intermediate_expiring" in [w.code for w in verdict.warnings]
+
+
+def test_a_missing_intermediate_fetched_from_aia_is_an_incomplete_chain(web, pki, check):
+    issuers = web("127.0.0.9")
+    issuers.routes["/intermediate.der"] = Reply(
+        body=pki.intermediate.cert.public_bytes(Encoding.DER), headers={"Content-Type": "application/pkix-cert"}
+    )
+    tls = pki.server_context(
+        "shop.test", send_chain=False, aia_issuer_url=f"http://ca.test:{issuers.port}/intermediate.der"
+    )
+    verdict = shop(web, check, tls, resolve_extra={("ca.test", issuers.port): ("127.0.0.9",)})
+    assert (verdict.status, verdict.cause) == ("down", "cert_chain_incomplete")
+    assert "browsers fetch it and may work, but curl, Python, Java and many apps fail" in verdict.summary
+    [fetched] = verdict.certificates[0].chain
+    assert fetched.fetched and fetched.subject.startswith("CN=ronda demo intermediate")
+
+
+def test_a_missing_intermediate_that_cannot_be_fetched_is_untrusted(web, pki, check):
+    verdict = shop(web, check, pki.server_context("shop.test", send_chain=False))
+    assert (verdict.status, verdict.cause) == ("down", "cert_untrusted")
+    assert "issued by CN=ronda demo intermediate" in verdict.summary
+
+
+def test_a_self_signed_certificate_says_so(web, pki, check):
+    lonely = Authority.root("shop.test self-signed")
+    verdict = shop(web, check, pki.context_for(Leaf(lonely.cert, lonely.key, ())))
+    assert verdict.cause in ("cert_untrusted", "cert_hostname_mismatch")
+    assert any("self-signed" in f.detail for f in verdict.findings)
+
+
+def test_expired_and_for_another_name_reports_both(web, pki, check):
+    tls = pki.server_context("other.test", valid_from=NOW - timedelta(days=100), valid_until=NOW - timedelta(days=5))
+    verdict = shop(web, check, tls)
+    assert verdict.cause == "cert_expired"
+    assert {f.code for f in verdict.findings} == {"cert_expired", "cert_hostname_mismatch"}
+
+
+def test_a_wildcard_covers_one_label_on_a_real_server(web, pki, check):
+    server = web(tls=pki.server_context("*.shop.test"))
+    good = check(f"https://www.shop.test:{server.port}/", resolve={("www.shop.test", server.port): ("127.0.0.1",)})
+    bad = check(f"https://a.b.shop.test:{server.port}/", resolve={("a.b.shop.test", server.port): ("127.0.0.1",)})
+    assert good.status == "up"
+    assert bad.cause == "cert_hostname_mismatch"
+
+
+def test_a_server_that_speaks_only_tls_1_0_is_named_and_its_certificate_read(web, pki, check):
+    tls = pki.server_context("shop.test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # that is the point of this server
+        tls.minimum_version = tls.maximum_version = ssl.TLSVersion.TLSv1
+    verdict = shop(web, check, tls)
+    assert (verdict.status, verdict.cause) == ("down", "tls_protocol_too_old")
+    assert "TLSv1" in verdict.summary
+    assert verdict.certificates[0].sans == ("shop.test",)
