@@ -11,6 +11,7 @@ its own failure. Redirects are followed (up to MAX_REDIRECTS) and a loop is name
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -37,6 +38,7 @@ class Answer:
     headers: dict[str, str]
     body: bytes
     truncated: bool
+    url: str = ""  # where it came from, after redirects
 
 
 @dataclass(frozen=True)
@@ -82,23 +84,34 @@ async def probe_http(
         obs.http = {"status": first.status, "reason": first.reason, "bytes": len(first.body)}
         if first.truncated:
             obs.http["truncated"] = True
+        if options.subresources:
+            from ronda.probes.subresources import check_subresources  # it builds on this module
+
+            await check_subresources(obs, ctx, options, first, deadline)
 
 
 async def _follow(
-    obs: Observation, ctx: ProbeContext, options: CheckOptions, hop: Hop, address: str, deadline: float
+    obs: Observation,
+    ctx: ProbeContext,
+    options: CheckOptions,
+    hop: Hop,
+    address: str,
+    deadline: float,
+    limit: int = MAX_BODY,
 ) -> Answer | None:
-    """Request `hop` at `address`, following redirects; None when a finding was recorded."""
+    """Request `hop` at `address`, following redirects; None when a finding was recorded.
+    Reads at most `limit` bytes of the final body."""
     seen = {hop.url}
     for _ in range(MAX_REDIRECTS + 1):
-        answer = await _request(obs, ctx, options, hop, address, deadline)
+        answer = await _request(obs, ctx, options, hop, address, deadline, limit)
         if answer is None:
             return None
         location = answer.headers.get("location")
         if not (300 <= answer.status < 400 and location):
-            return answer
+            return dataclasses.replace(answer, url=hop.url)
         next_url = urljoin(hop.url, location)
         if urlsplit(next_url).scheme.lower() not in ("http", "https"):
-            return answer
+            return dataclasses.replace(answer, url=hop.url)
         if next_url in seen:
             obs.problem("http_redirect_loop", f"{hop.url} redirects back to {next_url}, a loop", address=address)
             return None
@@ -116,7 +129,13 @@ async def _follow(
 
 
 async def _request(
-    obs: Observation, ctx: ProbeContext, options: CheckOptions, hop: Hop, address: str, deadline: float
+    obs: Observation,
+    ctx: ProbeContext,
+    options: CheckOptions,
+    hop: Hop,
+    address: str,
+    deadline: float,
+    limit: int = MAX_BODY,
 ) -> Answer | None:
     conn: Connection | Failure | None
     if hop.scheme == "https":
@@ -129,7 +148,7 @@ async def _request(
     if conn is None:
         return None
     try:
-        return await exchange(conn, hop, deadline)
+        return await exchange(conn, hop, deadline, limit)
     except ExchangeError as exc:
         obs.problem(exc.code, f"{hop.url} at {address}: {exc.detail}", address=address, host=hop.host, port=hop.port)
         return None
@@ -142,8 +161,8 @@ def _host_header(hop: Hop) -> str:
     return host if hop.port == DEFAULT_PORTS[hop.scheme] else f"{host}:{hop.port}"
 
 
-async def exchange(conn: Connection, hop: Hop, deadline: float) -> Answer:
-    """One GET over an open connection, read to the end or to MAX_BODY."""
+async def exchange(conn: Connection, hop: Hop, deadline: float, limit: int = MAX_BODY) -> Answer:
+    """One GET over an open connection, read to the end or to `limit` bytes of body."""
     client = h11.Connection(h11.CLIENT)
     request = h11.Request(
         method="GET",
@@ -153,7 +172,7 @@ async def exchange(conn: Connection, hop: Hop, deadline: float) -> Answer:
     conn.writer.write(client.send(request) + client.send(h11.EndOfMessage()))
     try:
         async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
-            return await _read_answer(client, conn.reader)
+            return await _read_answer(client, conn.reader, limit)
     except TimeoutError:
         raise ExchangeError("http_timeout", "no complete answer in time") from None
     except h11.RemoteProtocolError as exc:
@@ -165,7 +184,7 @@ async def exchange(conn: Connection, hop: Hop, deadline: float) -> Answer:
         ) from None
 
 
-async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader) -> Answer:
+async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader, limit: int) -> Answer:
     response: h11.Response | None = None
     body = bytearray()
     while True:
@@ -182,8 +201,8 @@ async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader) -> 
             response = event
         elif isinstance(event, h11.Data):
             body += event.data
-            if len(body) > MAX_BODY:
-                return _answer(response, body[:MAX_BODY], truncated=True)
+            if len(body) > limit:
+                return _answer(response, body[:limit], truncated=True)
         elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             return _answer(response, body, truncated=False)
         elif event is h11.PAUSED:

@@ -1,0 +1,191 @@
+"""--subresources: every other host a page loads its assets from, checked like the page.
+
+A page can answer 200 while the host that serves its images, scripts or stylesheets is
+down (in April 2020 amazon.com lost its images and layout for two hours to a certificate
+that expired on such a host). So the page's HTML is parsed (`pageassets`), its stylesheets
+fetched once to read one level of `@import`/`url()`, and each distinct asset origin
+(scheme, host, port) other than the page's own is checked with the same helpers as the
+page: DNS, TCP and TLS with certificate analysis at each of its addresses, and one GET
+for the first asset seen there. All of it runs concurrently inside the page's deadline.
+
+Each asset host is checked into an Observation of its own and then translated: a
+failing host becomes one `subresource_failed` finding on the page (degraded, not down:
+the page itself works) naming the host and its own cause; its certificates and
+warnings join the page's, since the service depends on them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ronda import causes
+from ronda.probes.addresses import each_address
+from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.http import Answer, _follow, _hop
+from ronda.probes.pageassets import page_assets, stylesheet_urls
+from ronda.probes.resolve import resolve_host
+from ronda.target import DEFAULT_PORTS, CheckOptions, Target
+from ronda.verdict import CertificateInfo, Finding
+
+MAX_HOSTS = 20  # asset hosts checked per page; the rest are counted as skipped
+MAX_STYLESHEETS = 20  # stylesheets fetched per page to read their @import and url()
+STYLESHEET_BYTES = 512 * 1024  # read at most this much of a stylesheet
+ASSET_BYTES = 0  # of any other asset only the status matters: stop at its first body byte
+
+Origin = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class HostCheck:
+    url: str  # the asset requested
+    obs: Observation  # what was seen at the host, as if it were a target of its own
+    answer: Answer | None  # at its first address that answered
+
+
+async def check_subresources(
+    obs: Observation, ctx: ProbeContext, options: CheckOptions, page: Answer, deadline: float
+) -> None:
+    """Check the asset hosts of `page` (the page's answer at its first address) and
+    record them on `obs`: `http.subresources`, `subresource_failed` findings, certificates."""
+    if page.status >= 400 or not _is_html(page):
+        return
+    page_url = page.url or obs.target.url
+    # Parsing a MiB of HTML takes a third of a second: off the event loop, which other checks share.
+    assets = await asyncio.to_thread(page_assets, page.body, page_url)
+    sheets = set(assets.stylesheets)
+    async with asyncio.TaskGroup() as group:
+        hosts = _Hosts(group, ctx, options, deadline, own={_origin(obs.target.url), _origin(page_url)})
+        for url in assets.urls:
+            hosts.add(url, limit=STYLESHEET_BYTES if url in sheets else ASSET_BYTES)
+        reading = assets.stylesheets[:MAX_STYLESHEETS]  # hosts only named further down are not found
+        found = await asyncio.gather(*(hosts.stylesheet(url) for url in reading))
+        for urls in found:  # one level: these are checked, not fetched for references of their own
+            for url in urls:
+                hosts.add(url, limit=ASSET_BYTES)
+        checks = [await task for task in hosts.tasks.values()]
+    assert obs.http is not None  # set from the same answer before this is called
+    obs.http["subresources"] = [_record(obs, check) for check in checks]
+    obs.http["subresources_skipped"] = len(hosts.first) - len(hosts.tasks)
+
+
+class _Hosts:
+    """The foreign asset origins seen so far, each checked once, at most MAX_HOSTS."""
+
+    def __init__(
+        self, group: asyncio.TaskGroup, ctx: ProbeContext, options: CheckOptions, deadline: float, own: set[Origin]
+    ) -> None:
+        self.group = group
+        self.ctx = ctx
+        self.options = options
+        self.deadline = deadline
+        self.own = own
+        self.first: dict[Origin, str] = {}  # every foreign origin -> the first asset seen there
+        self.tasks: dict[Origin, asyncio.Task[HostCheck]] = {}
+
+    def add(self, url: str, limit: int) -> None:
+        origin = _origin(url)
+        if origin in self.own or origin in self.first:
+            return
+        self.first[origin] = url
+        if len(self.tasks) < MAX_HOSTS and time.monotonic() < self.deadline:
+            self.tasks[origin] = self.group.create_task(_check_host(self.ctx, self.options, url, self.deadline, limit))
+
+    async def stylesheet(self, url: str) -> list[str]:
+        """The references of a stylesheet; read from its host's check when that
+        requested this very stylesheet, else fetched once on its own."""
+        origin = _origin(url)
+        task = self.tasks.get(origin)
+        if task is not None and self.first[origin] == url:
+            answer = (await task).answer
+        else:
+            answer = await _fetch(self.ctx, self.options, url, self.deadline)
+        if answer is None or answer.status >= 400:
+            return []  # a broken stylesheet on another host is that host's finding
+        return await asyncio.to_thread(stylesheet_urls, answer.body, answer.url or url, _charset(answer))
+
+
+async def _check_host(ctx: ProbeContext, options: CheckOptions, url: str, deadline: float, limit: int) -> HostCheck:
+    """DNS, TCP, TLS and one GET of `url` at every address of its host."""
+    hop = _hop(url)
+    obs = Observation(Target(url=url, scheme=hop.scheme, host=hop.host, port=hop.port, path=hop.path))
+    answers: dict[str, Answer] = {}
+
+    async def at(address: str) -> None:
+        answer = await _follow(obs, ctx, options, hop, address, deadline, limit)
+        if answer is None:
+            return
+        answers[address] = answer
+        if answer.status >= 400:
+            code = "http_server_error" if answer.status >= 500 else "http_client_error"
+            detail = f"{url} at {address} answered {answer.status} {answer.reason}".rstrip()
+            obs.problem(code, detail, address=address, host=hop.host, port=hop.port)
+
+    await each_address(obs, options, deadline, at)
+    first = next((answers[a] for a in obs.addresses if a in answers), None)
+    return HostCheck(url, obs, first)
+
+
+async def _fetch(ctx: ProbeContext, options: CheckOptions, url: str, deadline: float) -> Answer | None:
+    """A stylesheet's content from the first address of its host; failures are not
+    findings here (the page's own host is checked by the page, others by _check_host)."""
+    hop = _hop(url)
+    resolved = await resolve_host(hop.host, hop.port, options, deadline)
+    if resolved.error:
+        return None
+    scratch = Observation(Target(url=url, scheme=hop.scheme, host=hop.host, port=hop.port, path=hop.path))
+    return await _follow(scratch, ctx, options, hop, resolved.addresses[0], deadline, STYLESHEET_BYTES)
+
+
+def _record(obs: Observation, check: HostCheck) -> dict[str, Any]:
+    """Fold one host's check into the page's observation; its entry for the verdict."""
+    sub = check.obs
+    target = sub.target
+    known = {_cert_key(c) for c in obs.certificates}
+    obs.certificates.extend(c for c in sub.certificates if _cert_key(c) not in known)
+    obs.warnings.extend(sub.warnings)
+    status, cause = _outcome(sub)
+    if cause is not None:
+        label = target.host if target.port == DEFAULT_PORTS[target.scheme] else f"{target.host}:{target.port}"
+        failing = {f.address for f in sub.findings}
+        scope = f" ({len(failing)} of {len(sub.addresses)} addresses fail)" if status == "degraded" else ""
+        obs.problem(
+            "subresource_failed", f"{label}: {cause.code}: {cause.detail}{scope}", host=target.host, port=target.port
+        )
+    return {"host": target.host, "url": check.url, "status": status, "cause": cause.code if cause else None}
+
+
+def _cert_key(cert: CertificateInfo) -> tuple[str, str, int, str]:
+    return cert.host, cert.address, cert.port, cert.fingerprint_sha256
+
+
+def _outcome(sub: Observation) -> tuple[str, Finding | None]:
+    """up, degraded (some of its addresses fail) or down, and the most telling finding."""
+    if not sub.findings:
+        return "up", None
+    cause = min(sub.findings, key=lambda f: causes.precedence(f.code))
+    failing = {f.address for f in sub.findings}
+    down = None in failing or not sub.addresses or failing >= set(sub.addresses)
+    return ("down" if down else "degraded"), cause
+
+
+def _origin(url: str) -> Origin:
+    hop = _hop(url)
+    return hop.scheme, hop.host.rstrip("."), hop.port
+
+
+def _is_html(answer: Answer) -> bool:
+    kind = answer.headers.get("content-type")
+    if kind is None:
+        return answer.body.lstrip()[:1] == b"<"
+    return "html" in kind.lower()
+
+
+def _charset(answer: Answer) -> str | None:
+    for parameter in answer.headers.get("content-type", "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return None
