@@ -11,7 +11,21 @@ from urllib.parse import parse_qs, urlsplit
 
 from ronda.errors import UsageError
 
-DEFAULT_PORTS = {"http": 80, "https": 443, "tls": 443, "dns": 53}
+DEFAULT_PORTS = {
+    "http": 80,
+    "https": 443,
+    "tls": 443,
+    "dns": 53,
+    "smtp": 25,  # submission (587) speaks STARTTLS too: write the port
+    "smtps": 465,
+    "imap": 143,
+    "imaps": 993,
+    "pop3": 110,
+    "pop3s": 995,
+    "ldap": 389,
+    "ldaps": 636,
+    "postgres": 5432,
+}
 DEFAULT_TIMEOUT = 10.0
 
 

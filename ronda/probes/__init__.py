@@ -5,6 +5,7 @@ from __future__ import annotations
 from ronda.probes.base import Probe
 from ronda.probes.dns import probe_dns
 from ronda.probes.http import probe_http
+from ronda.probes.starttls import probe_service_tls
 from ronda.probes.tcp import probe_tcp
 from ronda.probes.tls import probe_tls
 
@@ -14,4 +15,13 @@ PROBES: dict[str, Probe] = {
     "tcp": probe_tcp,
     "tls": probe_tls,
     "dns": probe_dns,
+    "smtp": probe_service_tls,
+    "smtps": probe_service_tls,
+    "imap": probe_service_tls,
+    "imaps": probe_service_tls,
+    "pop3": probe_service_tls,
+    "pop3s": probe_service_tls,
+    "ldap": probe_service_tls,
+    "ldaps": probe_service_tls,
+    "postgres": probe_service_tls,
 }
