@@ -3,13 +3,20 @@ named, even where OpenSSL refuses the handshake or reports only its first error.
 
 from __future__ import annotations
 
+import json
+import os
 import ssl
+import subprocess
+import sys
 import warnings
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ronda.world.pki import Authority, Leaf
+from ronda.certs.inspect import read_certificate
+from ronda.certs.rules import lifetime_over_policy
+from ronda.world.pki import Authority, Leaf, LocalPKI
 from ronda.world.web import Reply
 
 NOW = datetime.now(UTC)
@@ -104,3 +111,72 @@ def test_a_server_that_speaks_only_tls_1_0_is_named_and_its_certificate_read(web
     assert (verdict.status, verdict.cause) == ("down", "tls_protocol_too_old")
     assert "TLSv1" in verdict.summary
     assert verdict.certificates[0].sans == ("shop.test",)
+
+
+@pytest.mark.parametrize(
+    ("issued", "lifetime", "over"),
+    [
+        (datetime(2025, 6, 1, tzinfo=UTC), 398, False),
+        (datetime(2025, 6, 1, tzinfo=UTC), 399, True),
+        (datetime(2026, 3, 14, tzinfo=UTC), 398, False),
+        (datetime(2026, 3, 15, tzinfo=UTC), 200, False),
+        (datetime(2026, 3, 15, tzinfo=UTC), 201, True),
+        (datetime(2027, 3, 15, tzinfo=UTC), 101, True),
+        (datetime(2029, 3, 15, tzinfo=UTC), 47, False),
+        (datetime(2029, 3, 15, tzinfo=UTC), 48, True),
+        (datetime(2019, 1, 1, tzinfo=UTC), 825, False),
+    ],
+    ids=[
+        "398 days was the limit in 2025",
+        "399 days broke it",
+        "the day before the 2026 change still allowed 398",
+        "from 15 March 2026, 200 days is the limit",
+        "and 201 breaks it",
+        "from 15 March 2027, 100 days",
+        "from 15 March 2029, 47 days are fine",
+        "and 48 are not",
+        "before the policy, nothing is judged",
+    ],
+)
+def test_the_lifetime_policy_follows_the_ca_browser_forum_dates(issued, lifetime, over):
+    facts = read_certificate(
+        LocalPKI()
+        .leaf("shop.test", valid_from=issued, lifetime=timedelta(days=lifetime))
+        .cert.public_bytes(Encoding.DER)
+    )
+    assert (lifetime_over_policy(facts) is not None) is over
+
+
+def test_a_publicly_trusted_certificate_longer_than_policy_warns(web, pki, tmp_path, repo_root):
+    # Make the test CA a "public" root for one ronda process, as if it were in the system store.
+    bundle = tmp_path / "system-roots.pem"
+    pki.write_ca(str(bundle))
+    server = web(tls=pki.server_context("shop.test", valid_from=NOW - timedelta(days=1), lifetime=timedelta(days=300)))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ronda",
+            "check",
+            f"https://shop.test:{server.port}/",
+            "--json",
+            "--resolve",
+            f"shop.test:{server.port}:127.0.0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=repo_root,
+        env={**os.environ, "SSL_CERT_FILE": str(bundle)},
+    )
+    verdict = json.loads(run.stdout)
+    assert verdict["status"] == "up", verdict["summary"]
+    [warning] = [w for w in verdict["warnings"] if w["code"] == "cert_lifetime_over_policy"]
+    assert "lifetime is 300 days" in warning["detail"] and "at most 200 days" in warning["detail"]
+    assert run.returncode == 1
+
+
+def test_a_private_ca_is_not_held_to_the_public_policy(web, pki, check):
+    verdict = shop(web, check, pki.server_context("shop.test", lifetime=timedelta(days=3650)))
+    assert verdict.status == "up"
+    assert "cert_lifetime_over_policy" not in [w.code for w in verdict.warnings]

@@ -19,12 +19,13 @@ from ronda.certs.rules import (
     chain_warnings,
     days_left,
     expiry_warnings,
+    lifetime_over_policy,
     validity_problems,
     weak_key,
     weak_signature,
 )
 from ronda.certs.session import TlsSession
-from ronda.certs.trust import chains_to_root
+from ronda.certs.trust import chains_to_root, publicly_trusted
 from ronda.verdict import CertificateInfo
 
 # OpenSSL X509_V_ERR_* codes, by what explains them.
@@ -76,6 +77,9 @@ def analyze(
         )
     problems += _trust_problems(session, leaf, problems, chain_completed)
     warnings = [] if problems else expiry_warnings(leaf, now, warn_days) + chain_warnings(chain, now, warn_days)
+    over_policy = lifetime_over_policy(leaf) if publicly_trusted(leaf, chain) else None
+    if over_policy:
+        warnings.append(("cert_lifetime_over_policy", over_policy))
     info = CertificateInfo(
         host=host,
         address=address,

@@ -8,7 +8,7 @@ where automated renewal (which usually acts at a third) should have replaced it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ronda.certs.inspect import CertFacts
 
@@ -123,3 +123,33 @@ def chain_warnings(chain: list[CertFacts], now: datetime, warn_days: float | Non
                 )
             )
     return warnings
+
+
+# CA/Browser Forum Baseline Requirements: the longest lifetime a publicly trusted TLS
+# certificate may have, by the date it was issued (ballot SC-081 for 2026 onwards).
+LIFETIME_POLICY: tuple[tuple[datetime, int], ...] = (
+    (datetime(2029, 3, 15, tzinfo=UTC), 47),
+    (datetime(2027, 3, 15, tzinfo=UTC), 100),
+    (datetime(2026, 3, 15, tzinfo=UTC), 200),
+    (datetime(2020, 9, 1, tzinfo=UTC), 398),
+)
+
+
+def max_lifetime_days(issued: datetime) -> int | None:
+    """The policy's maximum for a certificate issued then, or None before the policy."""
+    return next((days for since, days in LIFETIME_POLICY if issued >= since), None)
+
+
+def lifetime_over_policy(facts: CertFacts) -> str | None:
+    """Why a publicly trusted certificate's lifetime breaks the policy, or None."""
+    limit = max_lifetime_days(facts.not_before)
+    if limit is None or facts.lifetime_days <= limit:
+        return None
+    return (
+        f"its lifetime is {facts.lifetime_days:.0f} days; publicly trusted certificates issued since "
+        f"{_policy_start(facts.not_before):%Y-%m-%d} may last at most {limit} days, so clients may refuse it"
+    )
+
+
+def _policy_start(issued: datetime) -> datetime:
+    return next(since for since, _ in LIFETIME_POLICY if issued >= since)

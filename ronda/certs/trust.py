@@ -24,16 +24,33 @@ from ronda.target import is_ip_address
 
 
 @lru_cache(maxsize=16)
+def _roots(path: str | None) -> tuple[x509.Certificate, ...]:
+    if not path or not Path(path).is_file():
+        return ()
+    with warnings.catch_warnings():
+        # Some long-lived public roots carry non-positive serials; they are still roots.
+        warnings.simplefilter("ignore")
+        return tuple(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+
+
+@lru_cache(maxsize=16)
 def trust_store(ca_file: str | None) -> verification.Store:
     """The system's roots plus the CA file's: what the verifying handshake trusts."""
-    roots: list[x509.Certificate] = []
-    for path in (ssl.get_default_verify_paths().cafile, ca_file):
-        if path and Path(path).is_file():
-            with warnings.catch_warnings():
-                # Some long-lived public roots carry non-positive serials; they are still roots.
-                warnings.simplefilter("ignore")
-                roots += x509.load_pem_x509_certificates(Path(path).read_bytes())
-    return verification.Store(roots)
+    return verification.Store([*_roots(ssl.get_default_verify_paths().cafile), *_roots(ca_file)])
+
+
+@lru_cache(maxsize=1)
+def _public_root_subjects() -> frozenset[str]:
+    return frozenset(root.subject.rfc4514_string() for root in _roots(ssl.get_default_verify_paths().cafile))
+
+
+def publicly_trusted(leaf: CertFacts, chain: list[CertFacts]) -> bool:
+    """Whether the chain ends at a root of the system store (public web PKI), rather than
+    at a private CA the user added: only public certificates are held to the CA/Browser
+    Forum's rules. Judged by names, which is enough to choose a policy, not to trust."""
+    top = chain[-1] if chain else leaf
+    subjects = _public_root_subjects()
+    return top.issuer in subjects or (top.self_issued and top.subject in subjects)
 
 
 def _policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPolicy]:
