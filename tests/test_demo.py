@@ -46,6 +46,10 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
     }, out
     assert re.search(r"CHANGED\s+#\d+ api now http_client_error", out), out
     assert set(re.findall(r"RESOLVED #\d+ (\S+) after", out)) == set(opened), out
-    assert re.search(r"WARNING\s+mail cert_expiring: mail.demo.test at 127.0.0.7: expires in 5.0 days", out), out
+    mail_warning = (
+        r"WARNING\s+cert_expiring: mail.demo.test at 127.0.0.7: expires in 5.0 days.*"
+        r"served at mail: mail.demo.test:8443"
+    )
+    assert re.search(mail_warning, out), out
     assert "Authorization: Bearer" in out and "/api/v1/incidents" in out
     assert (tmp_path / "ronda.db").exists(), "the demo keeps its history where --data says"

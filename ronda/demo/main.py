@@ -17,9 +17,8 @@ from ronda.config.schema import Config, Defaults, Expect, Monitor, ServerConfig
 from ronda.demo.scenario import DemoWorld
 from ronda.service.incidents import Event
 from ronda.service.runner import Service, run_until_signalled, setup_logging
-from ronda.service.scheduler import Job
-from ronda.storage.store import IncidentNotice
-from ronda.verdict import Verdict
+from ronda.storage.inventory import CertificateNotice
+from ronda.storage.store import IncidentNotice, Notice
 
 console = Console(highlight=False)
 
@@ -55,7 +54,6 @@ class Narrator:
 
     def __init__(self) -> None:
         self.started = time.monotonic()
-        self.warned: set[tuple[str, str]] = set()
         self.incidents: list[IncidentNotice] = []
 
     def _stamp(self) -> str:
@@ -64,7 +62,13 @@ class Narrator:
     def world(self, what: str) -> None:
         console.print(f"{self._stamp()} [magenta]world[/]    {what}")
 
-    def incident(self, notice: IncidentNotice) -> None:
+    def notice(self, notice: Notice) -> None:
+        if isinstance(notice, CertificateNotice):
+            self._certificate(notice)
+        else:
+            self._incident(notice)
+
+    def _incident(self, notice: IncidentNotice) -> None:
         self.incidents.append(notice)
         if notice.event is Event.OPENED:
             console.print(
@@ -82,14 +86,12 @@ class Narrator:
                 f"after {notice.duration_s or 0:.0f} s ({notice.cause})"
             )
 
-    def verdict(self, job: Job, verdict: Verdict) -> None:
-        for warning in verdict.warnings:
-            if (job.name, warning.code) not in self.warned:
-                self.warned.add((job.name, warning.code))
-                console.print(
-                    f"{self._stamp()} [bold yellow]WARNING[/]  [bold]{job.name}[/] "
-                    f"[yellow]{warning.code}[/]: {warning.detail}"
-                )
+    def _certificate(self, notice: CertificateNotice) -> None:
+        label = "[cyan]ROTATED[/] " if notice.code == "cert_rotated" else "[bold yellow]WARNING[/] "
+        console.print(
+            f"{self._stamp()} {label} [yellow]{notice.code}[/]: {notice.detail} "
+            f"[dim](served at {'; '.join(notice.places)})[/]"
+        )
 
 
 def _banner(world: DemoWorld, service: Service, listen: str) -> None:
@@ -125,8 +127,7 @@ async def _run(world: DemoWorld, folder: Path, listen: str, interval: float, dur
     narrator = Narrator()
     service = Service(
         demo_config(world, listen, folder, interval),
-        listeners=[narrator.incident],
-        verdict_listeners=[narrator.verdict],
+        listeners=[narrator.notice],
     )
     _banner(world, service, listen)
     timeline = asyncio.create_task(world.run_timeline(narrator.world))

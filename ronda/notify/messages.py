@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ronda import causes
 from ronda.durations import format_duration
 from ronda.service.incidents import Event
-from ronda.storage.store import IncidentNotice
+from ronda.storage.inventory import CertificateNotice
+from ronda.storage.store import IncidentNotice, Notice
 from ronda.verdict import iso
 
 
@@ -35,3 +36,24 @@ def incident_message(notice: IncidentNotice) -> Message:
         f"{iso(notice.opened_at)} to {iso(notice.resolved_at or notice.opened_at)}).\nTarget: {notice.target}",
         kind="success",
     )
+
+
+def certificate_message(notice: CertificateNotice) -> Message:
+    places = "\n".join(f"- {place}" for place in notice.places)
+    where = f"Served at:\n{places}" if places else ""
+    if notice.code == "cert_rotated":
+        return Message(
+            title=f"[ronda] certificate rotated: {notice.subject}",
+            body=f"{notice.detail}.\n{where}",
+            kind="info",
+        )
+    return Message(
+        title=f"[ronda] {notice.code}: {notice.subject} ({len(notice.places)} places)",
+        body=f"{notice.detail}.\n{causes.words(notice.code).capitalize()}; it expires {iso(notice.not_after)}."
+        f"\n{where}",
+        kind="warning",
+    )
+
+
+def message_for(notice: Notice) -> Message:
+    return incident_message(notice) if isinstance(notice, IncidentNotice) else certificate_message(notice)

@@ -18,18 +18,16 @@ from ronda import eventloop
 from ronda.config.schema import Config, Monitor
 from ronda.errors import ServiceError
 from ronda.notify.apprise import AppriseNotifier
-from ronda.notify.messages import incident_message
-from ronda.service.incidents import Event
+from ronda.notify.messages import message_for
 from ronda.service.scheduler import Job, Scheduler
-from ronda.storage.store import IncidentNotice, Store
+from ronda.storage.store import Notice, Store
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
 
 log = logging.getLogger("ronda")
 
-NoticeListener = Callable[[IncidentNotice], None]
-VerdictListener = Callable[[Job, Verdict], None]
+NoticeListener = Callable[[Notice], None]
 
 
 def job_for(monitor: Monitor, config: Config) -> Job:
@@ -84,7 +82,6 @@ class Service:
         self,
         config: Config,
         listeners: list[NoticeListener] | None = None,
-        verdict_listeners: list[VerdictListener] | None = None,
     ) -> None:
         self.config = config
         self.jobs = [job_for(m, config) for m in config.monitors]
@@ -92,7 +89,6 @@ class Service:
         self.store.sync_monitors({job.name: job.target.url for job in self.jobs})
         self.notifier = AppriseNotifier(config.notify)
         self.listeners = listeners or []
-        self.verdict_listeners = verdict_listeners or []
         self.token = config.server.token or secrets.token_urlsafe(24)
         self.scheduler = Scheduler(self.jobs, self._on_verdict)
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
@@ -103,31 +99,15 @@ class Service:
     async def _on_verdict(self, job: Job, verdict: Verdict) -> None:
         loop = asyncio.get_running_loop()
         notices = await loop.run_in_executor(self._writer, self.store.record, job.name, verdict, job.confirm)
-        for listener in self.verdict_listeners:
-            listener(job, verdict)
         for notice in notices:
             self._announce(notice)
 
-    def _announce(self, notice: IncidentNotice) -> None:
-        if notice.event is Event.RESOLVED:
-            log.info(
-                "incident #%d resolved: %s works again after %.0f s",
-                notice.incident_id,
-                notice.monitor,
-                notice.duration_s or 0,
-            )
-        else:
-            log.warning(
-                "incident #%d %s: %s fails with %s: %s",
-                notice.incident_id,
-                notice.event.value,
-                notice.monitor,
-                notice.cause,
-                notice.summary,
-            )
+    def _announce(self, notice: Notice) -> None:
+        message = message_for(notice)
+        log.log(logging.INFO if message.kind == "success" else logging.WARNING, "%s", message.title)
         for listener in self.listeners:
             listener(notice)
-        task = asyncio.create_task(self.notifier.send(incident_message(notice)))
+        task = asyncio.create_task(self.notifier.send(message))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 

@@ -91,19 +91,49 @@ class IncidentUpdateRow(Base):
 
 
 class CertificateRow(Base):
+    """One certificate, once, by fingerprint, wherever it was seen."""
+
     __tablename__ = "certificates"
-    __table_args__ = (UniqueConstraint("monitor_id", "host", "address", "port", "fingerprint_sha256"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
-    host: Mapped[str] = mapped_column(String(255))
-    address: Mapped[str] = mapped_column(String(64))
-    port: Mapped[int]
-    fingerprint_sha256: Mapped[str] = mapped_column(String(64))
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     subject: Mapped[str] = mapped_column(Text)
     issuer: Mapped[str] = mapped_column(Text)
     not_before: Mapped[datetime]
     not_after: Mapped[datetime] = mapped_column(index=True)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
-    details: Mapped[dict[str, Any]]
+    details: Mapped[dict[str, Any]]  # the latest CertificateInfo JSON
+    warned: Mapped[str] = mapped_column(Text, default="")  # warning codes already announced, comma-separated
+
+
+class CertificatePlaceRow(Base):
+    """Where a certificate was served: monitor, host, address and port."""
+
+    __tablename__ = "certificate_places"
+    __table_args__ = (UniqueConstraint("certificate_id", "monitor_id", "host", "address", "port"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id", ondelete="CASCADE"), index=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class CertificateRotationRow(Base):
+    """A new certificate served where another was: recorded, and announced once."""
+
+    __tablename__ = "certificate_rotations"
+    __table_args__ = (UniqueConstraint("old_fingerprint", "new_fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int]
+    old_fingerprint: Mapped[str] = mapped_column(String(64))
+    new_fingerprint: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ronda.durations import format_duration
 from ronda.service.incidents import Event, MonitorState, advance
 from ronda.storage.db import make_engine, migrate
-from ronda.storage.models import CertificateRow, IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
+from ronda.storage.inventory import CertificateNotice, inventory, remember
+from ronda.storage.models import IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
 from ronda.verdict import Verdict, iso
 
 
@@ -30,6 +31,9 @@ class IncidentNotice:
     opened_at: datetime
     resolved_at: datetime | None = None
     duration_s: float | None = None
+
+
+Notice = IncidentNotice | CertificateNotice
 
 
 class UnknownMonitor(LookupError):
@@ -64,8 +68,9 @@ class Store:
                 if name not in monitors and row.source == "config":
                     row.active = False
 
-    def record(self, name: str, verdict: Verdict, confirm: int) -> list[IncidentNotice]:
-        """Store a verdict and apply it to the monitor's state; return incidents opened or resolved."""
+    def record(self, name: str, verdict: Verdict, confirm: int) -> list[Notice]:
+        """Store a verdict and apply it to the monitor's state; return what people must hear:
+        incidents opened, changed or resolved, certificates rotated or past a threshold."""
         with self._sessions.begin() as session:
             monitor = session.scalars(select(MonitorRow).where(MonitorRow.name == name).with_for_update()).one()
             result = ResultRow(
@@ -90,8 +95,8 @@ class Store:
                 session.execute(
                     update(IncidentRow).where(IncidentRow.id == monitor.open_incident_id).values(severity="down")
                 )
-            self._remember_certificates(session, monitor.id, verdict)
-        return [n for n in notices if n is not None]
+            certificate_notices = remember(session, monitor, verdict)
+        return [n for n in notices if n is not None] + certificate_notices
 
     def _apply(
         self, session: Session, monitor: MonitorRow, event: Event, verdict: Verdict, state: MonitorState
@@ -185,37 +190,6 @@ class Store:
             duration,
         )
 
-    def _remember_certificates(self, session: Session, monitor_id: int, verdict: Verdict) -> None:
-        for cert in verdict.certificates:
-            row = session.scalars(
-                select(CertificateRow).where(
-                    CertificateRow.monitor_id == monitor_id,
-                    CertificateRow.host == cert.host,
-                    CertificateRow.address == cert.address,
-                    CertificateRow.port == cert.port,
-                    CertificateRow.fingerprint_sha256 == cert.fingerprint_sha256,
-                )
-            ).one_or_none()
-            if row is None:
-                session.add(
-                    CertificateRow(
-                        monitor_id=monitor_id,
-                        host=cert.host,
-                        address=cert.address,
-                        port=cert.port,
-                        fingerprint_sha256=cert.fingerprint_sha256,
-                        subject=cert.subject,
-                        issuer=cert.issuer,
-                        not_before=cert.not_before,
-                        not_after=cert.not_after,
-                        first_seen=verdict.checked_at,
-                        last_seen=verdict.checked_at,
-                        details=cert.to_json(),
-                    )
-                )
-            else:
-                row.last_seen, row.details = verdict.checked_at, cert.to_json()
-
     # -- reading -------------------------------------------------------------------------
 
     def monitors(self) -> list[dict[str, Any]]:
@@ -274,21 +248,7 @@ class Store:
 
     def certificates(self, now: datetime) -> list[dict[str, Any]]:
         with self._sessions() as session:
-            rows = session.execute(
-                select(CertificateRow, MonitorRow.name)
-                .join(MonitorRow, MonitorRow.id == CertificateRow.monitor_id)
-                .order_by(CertificateRow.not_after, CertificateRow.id)
-            )
-            return [
-                {
-                    **row.details,
-                    "monitor": monitor,
-                    "first_seen": iso(row.first_seen),
-                    "last_seen": iso(row.last_seen),
-                    "days_left": round((row.not_after - now).total_seconds() / 86400, 2),
-                }
-                for row, monitor in rows
-            ]
+            return inventory(session, now)
 
 
 def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:

@@ -59,10 +59,10 @@ class StoreCollector(Collector):
             labels=["monitor", "host", "address", "port", "fingerprint_sha256"],
         )
         for cert in self.store.certificates(datetime.now(UTC)):
-            expiry.add_metric(
-                [cert["monitor"], cert["host"], cert["address"], str(cert["port"]), cert["fingerprint_sha256"]],
-                parse_iso(cert["not_after"]).timestamp(),
-            )
+            expires = parse_iso(cert["not_after"]).timestamp()
+            for place in cert["places"]:
+                labels = [place["monitor"], place["host"], place["address"], str(place["port"])]
+                expiry.add_metric([*labels, cert["fingerprint_sha256"]], expires)
         return expiry
 
 

@@ -1,0 +1,126 @@
+"""The certificate inventory: each certificate once with every place it is served, rotations
+announced once, warnings announced once per certificate however many monitors share it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+
+from ronda.storage.db import MIGRATIONS, make_engine
+from ronda.storage.store import Store
+from ronda.verdict import CertificateInfo, Finding, Verdict
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def certificate(fingerprint: str, host: str, address: str, days_left: float, problems: tuple[str, ...] = ()):
+    return CertificateInfo(
+        host=host,
+        address=address,
+        port=443,
+        subject=f"CN={host}",
+        issuer="CN=Test CA",
+        serial=fingerprint[:4],
+        sans=(host,),
+        not_before=T0 - timedelta(days=90 - days_left),
+        not_after=T0 + timedelta(days=days_left),
+        days_left=days_left,
+        fingerprint_sha256=fingerprint,
+        problems=problems,
+    )
+
+
+def verdict(at: datetime, *certs: CertificateInfo, warnings: tuple[Finding, ...] = ()) -> Verdict:
+    return Verdict(
+        "https://x.test/",
+        "up",
+        None,
+        "ok",
+        at,
+        5.0,
+        tuple(c.address for c in certs),
+        warnings=warnings,
+        certificates=certs,
+    )
+
+
+def expiring(cert: CertificateInfo) -> Finding:
+    return Finding("cert_expiring", f"{cert.host} at {cert.address}: expires in 5.0 days", cert.host, cert.address, 443)
+
+
+def test_one_certificate_shared_by_three_monitors_is_stored_once_and_warned_once(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    names = ["shop", "api", "images"]
+    store.sync_monitors({name: f"https://{name}.test/" for name in names})
+    notices = []
+    for minute in range(3):
+        for name in names:
+            cert = certificate("aa" * 32, f"{name}.test", "127.0.0.2", 5.0, ("cert_expiring",))
+            notices += store.record(name, verdict(T0 + timedelta(minutes=minute), cert, warnings=(expiring(cert),)), 2)
+    [entry] = store.certificates(T0)
+    assert {p["monitor"] for p in entry["places"]} == set(names)
+    warnings = [n for n in notices if n.code == "cert_expiring"]
+    assert len(warnings) == 1, "one notice for the certificate, not one per monitor or per check"
+    # The first monitor to see it triggers the notice; later places join the inventory.
+    assert warnings[0].places == ("shop: shop.test:443 at 127.0.0.2",)
+
+
+def test_a_rotation_is_announced_once_even_when_a_cdn_alternates_old_and_new(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.sync_monitors({"shop": "https://shop.test/"})
+    old = certificate("01" * 32, "shop.test", "127.0.0.2", 3.0)
+    new = certificate("02" * 32, "shop.test", "127.0.0.2", 89.0)
+    notices = []
+    for minute, cert in enumerate([old, old, new, old, new, old, new]):
+        notices += store.record("shop", verdict(T0 + timedelta(minutes=minute), cert), 2)
+    [rotation] = [n for n in notices if n.code == "cert_rotated"]
+    assert rotation.fingerprint == new.fingerprint_sha256
+    assert rotation.old_not_after == old.not_after
+    assert "the old one expires 2026-11-28T12:00:00Z, the new one 2027-02-22T12:00:00Z" in rotation.detail
+    assert [c["fingerprint_sha256"] for c in store.certificates(T0)] == [old.fingerprint_sha256, new.fingerprint_sha256]
+
+
+def test_the_inventory_lists_soonest_expiry_first_with_days_left(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.sync_monitors({"a": "https://a.test/", "b": "https://b.test/"})
+    store.record("a", verdict(T0, certificate("0a" * 32, "a.test", "127.0.0.2", 60.0)), 2)
+    store.record("b", verdict(T0, certificate("0b" * 32, "b.test", "127.0.0.3", 10.0)), 2)
+    entries = store.certificates(T0 + timedelta(days=1))
+    assert [(e["host"], e["days_left"]) for e in entries] == [("b.test", 9.0), ("a.test", 59.0)]
+    assert entries[0]["monitor"] == "b" and entries[0]["places"][0]["address"] == "127.0.0.3"
+
+
+def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            sa.text(
+                "INSERT INTO monitors (id, name, target, source, active, status, failures) VALUES "
+                "(1, 'shop', 'https://shop.test/', 'config', 1, 'up', 0), "
+                "(2, 'api', 'https://api.test/', 'config', 1, 'up', 0)"
+            )
+        )
+        for monitor_id, address in ((1, "127.0.0.2"), (2, "127.0.0.3")):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO certificates (monitor_id, host, address, port, fingerprint_sha256, subject, issuer, "
+                    "not_before, not_after, first_seen, last_seen, details) VALUES (:m, 'shop.test', :a, 443, :f, "
+                    "'CN=shop.test', 'CN=CA', '2026-11-01 00:00:00', '2027-01-30 00:00:00', '2026-11-02 00:00:00', "
+                    "'2026-11-20 00:00:00', '{}')"
+                ),
+                {"m": monitor_id, "a": address, "f": "ff" * 32},
+            )
+    engine.dispose()
+    store = Store(url)
+    [entry] = store.certificates(T0)
+    assert entry["fingerprint_sha256"] == "ff" * 32
+    assert sorted(p["monitor"] for p in entry["places"]) == ["api", "shop"]
+    assert entry["first_seen"] == "2026-11-02T00:00:00Z"
