@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from typing import NoReturn
 
 from ronda import __version__, eventloop
@@ -69,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="watch the monitors of a config file and serve the API")
     run.add_argument("--config", required=True, metavar="FILE", help="the YAML configuration")
 
+    certs = commands.add_parser("certs", help="list every certificate seen, soonest expiry first")
+    source = certs.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="FILE", help="read the storage named in this config")
+    source.add_argument("--storage", metavar="URL", help="read this database (sqlite:///ronda.db, postgresql://...)")
+    output = certs.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print a JSON array")
+    output.add_argument("--csv", action="store_true", help="print CSV, one row per certificate and place")
+
     demo = commands.add_parser("demo", help="start a local world of breaking services, watched by ronda")
     demo.add_argument("--listen", default="127.0.0.1:8080", metavar="ADDR:PORT", help="where the API listens")
     demo.add_argument("--data", metavar="DIR", help="keep the demo's database here (default: a temporary folder)")
@@ -130,6 +139,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return serve(config)
 
 
+def _cmd_certs(args: argparse.Namespace) -> int:
+    from ronda.report import inventory_csv, print_inventory
+    from ronda.storage.store import Store
+
+    if args.config:
+        from ronda.config.load import load_config
+
+        storage = load_config(args.config).storage
+    else:
+        storage = args.storage
+    store = Store(storage)
+    try:
+        entries = store.certificates(datetime.now(UTC))
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+    elif args.csv:
+        print(inventory_csv(entries), end="")
+    else:
+        print_inventory(entries)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ronda.demo.main import run_demo
 
@@ -138,7 +171,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = {"check": _cmd_check, "run": _cmd_run, "demo": _cmd_demo}
+COMMANDS = {"check": _cmd_check, "run": _cmd_run, "certs": _cmd_certs, "demo": _cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

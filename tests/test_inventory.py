@@ -3,6 +3,12 @@ announced once, warnings announced once per certificate however many monitors sh
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -124,3 +130,34 @@ def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_p
     assert entry["fingerprint_sha256"] == "ff" * 32
     assert sorted(p["monitor"] for p in entry["places"]) == ["api", "shop"]
     assert entry["first_seen"] == "2026-11-02T00:00:00Z"
+
+
+def test_ronda_certs_prints_the_inventory_as_a_table_json_and_csv(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    store = Store(url)
+    store.sync_monitors({"shop": "https://shop.test/", "api": "https://api.test/"})
+    store.record("shop", verdict(T0, certificate("0a" * 32, "shop.test", "127.0.0.2", 60.0)), 2)
+    store.record("api", verdict(T0, certificate("0b" * 32, "api.test", "127.0.0.3", -2.0, ("cert_expired",))), 2)
+    store.close()
+
+    def certs(*args: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-m", "ronda", "certs", "--storage", url, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    table = certs()
+    assert table.index("CN=api.test") < table.index("CN=shop.test"), "soonest expiry first"
+    assert "cert_expired" in table and "api: api.test:443 (127.0.0.3)" in table
+    entries = json.loads(certs("--json"))
+    assert [e["subject"] for e in entries] == ["CN=api.test", "CN=shop.test"]
+    rows = list(csv.DictReader(io.StringIO(certs("--csv"))))
+    assert [(r["monitor"], r["address"], r["problems"]) for r in rows] == [
+        ("api", "127.0.0.3", "cert_expired"),
+        ("shop", "127.0.0.2", ""),
+    ]
