@@ -22,7 +22,7 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
             "--interval",
             "0.3",
             "--duration",
-            "13",
+            "12.5",
             "--listen",
             f"127.0.0.1:{free_port()}",
             "--data",
@@ -38,18 +38,22 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
     assert "Traceback" not in out + result.stderr
     opened = dict(re.findall(r"INCIDENT #\d+ (\S+) (\S+):", out))
     assert opened == {
-        "shop": "cert_expired",
-        "shop-images": "cert_expired",
+        "podcasts": "cert_expired",
+        "shop": "subresource_failed",
         "api": "http_server_error",
         "chat": "tcp_refused",
         "status": "dns_nxdomain",
+        "www": "cert_expired",
     }, out
     assert re.search(r"CHANGED\s+#\d+ api now http_client_error", out), out
     assert set(re.findall(r"RESOLVED #\d+ (\S+) after", out)) == set(opened), out
     mail_warning = (
-        r"WARNING\s+cert_expiring: mail.demo.test at 127.0.0.7: expires in 5.0 days.*"
+        r"WARNING\s+cert_expiring: mail.demo.test at 127.0.0.8: expires in 5.0 days.*"
         r"served at mail: mail.demo.test:8443"
     )
     assert re.search(mail_warning, out), out
     assert "Authorization: Bearer" in out and "/api/v1/incidents" in out
+    assert re.search(r"INCIDENT #\d+ shop subresource_failed: images.shop.demo.test:8443: cert_expired", out), out
+    assert re.search(r"INCIDENT #\d+ www cert_expired: .* \(1 of 2 addresses work\)", out), out
+    assert re.search(r"ROTATED\s+cert_rotated: the certificate for podcasts.demo.test went back to an older certificate", out), out
     assert (tmp_path / "ronda.db").exists(), "the demo keeps its history where --data says"

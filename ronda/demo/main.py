@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ronda import eventloop
-from ronda.config.schema import Config, Defaults, Expect, Monitor, ServerConfig
+from ronda.config.schema import Config, Defaults, Monitor, ServerConfig
 from ronda.demo.scenario import DemoWorld
 from ronda.service.incidents import Event
 from ronda.service.runner import Service, run_until_signalled, setup_logging
@@ -39,8 +39,8 @@ def _free_listen(listen: str) -> str:
 
 def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) -> Config:
     ca_file = world.pki.write_ca(str(data_dir / "demo-ca.pem"))
-    monitors = [Monitor(name=site.name, url=site.url) for site in world.sites()]
-    monitors[0] = Monitor(name="shop", url=world.sites()[0].url, expect=Expect(status=200, text="Welcome"))
+    # Validated like a config file's monitors, so the demo cannot use a key a user could not.
+    monitors = [Monitor.model_validate({"name": site.name, "url": site.url, **site.options}) for site in world.sites()]
     return Config(
         server=ServerConfig(listen=listen, token=None),
         storage=f"sqlite:///{data_dir / 'ronda.db'}",

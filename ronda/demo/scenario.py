@@ -5,10 +5,11 @@ timeline reads like the incident reports it imitates."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ronda.world.dnsserver import DnsServer, Zone
@@ -24,10 +25,9 @@ DOMAIN = "demo.test"  # .test is reserved for testing: it can never leak to a re
 @dataclass(frozen=True)
 class Site:
     name: str  # monitor name
-    host: str  # DNS name
-    address: str  # loopback address it listens on
     url: str
     story: str
+    options: dict[str, object] = field(default_factory=dict)  # monitor settings beyond the URL
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class Step:
     at: float  # share of the cycle, 0..1
     what: str
     action: Callable[[], object]
+
+
+def _name(label: str) -> str:
+    return f"{label}.{DOMAIN}"
 
 
 class DemoWorld:
@@ -46,107 +50,113 @@ class DemoWorld:
         self.zone = Zone()
         self.dns = DnsServer("127.0.0.1", 0, self.zone)
         now = datetime.now(UTC)
-        self._good = lambda host: self.pki.server_context(host)
-        self._expired = lambda host: self.pki.server_context(
-            host, valid_from=now - timedelta(days=92), valid_until=now - timedelta(days=2)
+        # One good and one expired certificate per name, made once: a renewal swaps the
+        # same two back and forth every cycle, as an unrenewed and a renewed one would.
+        self._good = functools.cache(lambda host: self.pki.server_context(host))
+        self._expired = functools.cache(
+            lambda host: self.pki.server_context(
+                host, valid_from=now - timedelta(days=92), valid_until=now - timedelta(days=2)
+            )
         )
-        self.shop = self._web("shop", "127.0.0.2", self._good("shop." + DOMAIN))
-        self.images = self._web("images", "127.0.0.3", self._good("images.shop." + DOMAIN))
-        self.api = self._web("api", "127.0.0.4", self._good("api." + DOMAIN))
-        self.chat = self._web("chat", "127.0.0.5", self._good("chat." + DOMAIN))
-        self.status = self._web("status", "127.0.0.6", self._good("status." + DOMAIN))
+        self.podcasts = self._web("podcasts", "127.0.0.2")
+        self.shop = self._web("shop", "127.0.0.3")
+        self.images = self._web("images.shop", "127.0.0.4")
+        self.api = self._web("api", "127.0.0.5")
+        self.chat = self._web("chat", "127.0.0.6")
+        self.status = self._web("status", "127.0.0.7")
         # Valid, but renewal has stalled: 5 days of a 90-day lifetime left.
-        self.mail = self._web(
-            "mail",
-            "127.0.0.7",
-            self.pki.server_context("mail." + DOMAIN, valid_from=now - timedelta(days=85), lifetime=timedelta(days=90)),
-        )
+        mail_tls = self.pki.server_context(_name("mail"), valid_from=now - timedelta(days=85))
+        self.mail = self._web("mail", "127.0.0.8", mail_tls)
+        # One name, two backends: one of them will be left behind by a renewal.
+        self.www = [self._web("www", address) for address in ("127.0.0.9", "127.0.0.10")]
+        self.zone.set(_name("www"), "A", *(server.host for server in self.www))
         self.shop.default = Reply(
-            body=b"<html><h1>Welcome to the shop</h1><img src='https://images.shop.demo.test/logo.png'></html>"
+            body=f"<html><h1>Welcome to the shop</h1><img src='https://{_name('images.shop')}:{PORT}/logo.png'>"
+            "</html>".encode()
         )
+        self.images.routes["/logo.png"] = Reply(body=b"\x89PNG...", headers={"Content-Type": "image/png"})
 
-    def _web(self, label: str, address: str, tls: ssl.SSLContext) -> WebServer:
-        server = WebServer(address, PORT, tls)
-        host = f"{label}.{DOMAIN}" if label != "images" else f"images.shop.{DOMAIN}"
-        self.zone.set(host, "A", address)
+    def _web(self, label: str, address: str, tls: ssl.SSLContext | None = None) -> WebServer:
+        server = WebServer(address, PORT, tls or self._good(_name(label)))
+        self.zone.set(_name(label), "A", address)
         return server
 
     @property
     def servers(self) -> list[WebServer]:
-        return [self.shop, self.images, self.api, self.chat, self.status, self.mail]
+        return [self.podcasts, self.shop, self.images, self.api, self.chat, self.status, self.mail, *self.www]
 
     def sites(self) -> list[Site]:
-        def site(name: str, server: WebServer, host: str, story: str, scheme: str = "https") -> Site:
-            path = "/" if scheme == "https" else ""
-            return Site(name, host, server.host, f"{scheme}://{host}:{PORT}{path}", story)
+        def url(label: str, scheme: str = "https") -> str:
+            return f"{scheme}://{_name(label)}:{PORT}" + ("/" if scheme == "https" else "")
 
         return [
-            site(
-                "shop", self.shop, f"shop.{DOMAIN}", "its certificate expires unrenewed (Spotify Megaphone, May 2022)"
+            Site("podcasts", url("podcasts"), "its certificate expires unrenewed (Spotify's Megaphone, May 2022)"),
+            Site(
+                "shop",
+                url("shop"),
+                "the page stays up while the host serving its images lets its certificate "
+                "expire (amazon.com, April 2020)",
+                {"subresources": True, "expect": {"status": 200, "text": "Welcome"}},
             ),
-            site(
-                "shop-images",
-                self.images,
-                f"images.shop.{DOMAIN}",
-                "the image host's certificate expires while the shop stays up (amazon.com, April 2020)",
-            ),
-            site(
-                "api", self.api, f"api.{DOMAIN}", "the app's back end answers 503 and 403 (Blink cameras, Sept. 2025)"
-            ),
-            site("chat", self.chat, f"chat.{DOMAIN}", "the service disappears from the network (WhatsApp)", "tls"),
-            site("status", self.status, f"status.{DOMAIN}", "its DNS name stops resolving"),
-            site(
-                "mail",
-                self.mail,
-                f"mail.{DOMAIN}",
-                "up, but its certificate renewal has stalled: a warning, not an outage",
-            ),
+            Site("api", url("api"), "the app's back end answers 503, then 403 (Blink cameras, Sept. 2025)"),
+            Site("chat", url("chat", "tls"), "the service disappears from the network (WhatsApp)"),
+            Site("status", url("status"), "its DNS name stops resolving"),
+            Site("mail", url("mail"), "up, but its certificate renewal has stalled: a warning, not an outage"),
+            Site("www", url("www"), "one of the two servers behind the name keeps an expired certificate"),
         ]
 
     def timeline(self) -> list[Step]:
         return [
             Step(
-                0.10,
-                "shop.demo.test now serves an EXPIRED certificate (nobody renewed it)",
-                lambda: self.shop.set_certificate(self._expired(f"shop.{DOMAIN}")),
+                0.08,
+                "podcasts.demo.test now serves an EXPIRED certificate (nobody renewed it)",
+                lambda: self.podcasts.set_certificate(self._expired(_name("podcasts"))),
             ),
             Step(
-                0.20,
-                "images.shop.demo.test: the asset host's certificate EXPIRED",
-                lambda: self.images.set_certificate(self._expired(f"images.shop.{DOMAIN}")),
+                0.16,
+                "images.shop.demo.test: the image host's certificate EXPIRED; the shop page itself is fine",
+                lambda: self.images.set_certificate(self._expired(_name("images.shop"))),
             ),
             Step(
-                0.30,
+                0.24,
                 "api.demo.test starts answering 503 Service Unavailable (a 503 storm)",
                 lambda: setattr(self.api, "default", Reply(status=503, body=b"upstream unavailable")),
             ),
-            Step(0.40, "chat.demo.test DISAPPEARS: nothing listens any more", self.chat.stop),
+            Step(0.32, "chat.demo.test DISAPPEARS: nothing listens any more", self.chat.stop),
             Step(
-                0.50,
+                0.40,
                 "status.demo.test stops resolving: its DNS record was deleted",
-                lambda: self.zone.remove(f"status.{DOMAIN}"),
+                lambda: self.zone.remove(_name("status")),
             ),
             Step(
-                0.55,
+                0.46,
                 "api.demo.test now answers 403 Forbidden to every request",
                 lambda: setattr(self.api, "default", Reply(status=403, body=b"forbidden")),
             ),
             Step(
-                0.65,
-                "shop.demo.test: certificate renewed, the shop is back",
-                lambda: self.shop.set_certificate(self._good(f"shop.{DOMAIN}")),
+                0.50,
+                "www.demo.test: the backend at 127.0.0.10 still serves the old, EXPIRED certificate",
+                lambda: self.www[1].set_certificate(self._expired(_name("www"))),
             ),
             Step(
-                0.70,
-                "images.shop.demo.test: certificate renewed",
-                lambda: self.images.set_certificate(self._good(f"images.shop.{DOMAIN}")),
+                0.62,
+                "podcasts.demo.test: certificate renewed, the podcasts are back",
+                lambda: self.podcasts.set_certificate(self._good(_name("podcasts"))),
             ),
-            Step(0.75, "api.demo.test recovers", lambda: setattr(self.api, "default", Reply())),
-            Step(0.80, "chat.demo.test is back on the network", self.chat.start),
             Step(
-                0.85,
-                "status.demo.test resolves again",
-                lambda: self.zone.set(f"status.{DOMAIN}", "A", self.status.host),
+                0.67,
+                "images.shop.demo.test: certificate renewed, the images are back",
+                lambda: self.images.set_certificate(self._good(_name("images.shop"))),
+            ),
+            Step(0.72, "api.demo.test recovers", lambda: setattr(self.api, "default", Reply())),
+            Step(0.77, "chat.demo.test is back on the network", self.chat.start),
+            Step(
+                0.82, "status.demo.test resolves again", lambda: self.zone.set(_name("status"), "A", self.status.host)
+            ),
+            Step(
+                0.87,
+                "www.demo.test: the stale backend gets the renewed certificate",
+                lambda: self.www[1].set_certificate(self._good(_name("www"))),
             ),
         ]
 

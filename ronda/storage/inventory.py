@@ -143,8 +143,9 @@ def _rotation(
             at=at,
         )
     )
+    replaced = "went back to an older certificate" if row.not_after < old.not_after else "was replaced"
     detail = (
-        f"the certificate for {place.host} was replaced: the old one expires {iso(old.not_after)}, "
+        f"the certificate for {place.host} {replaced}: the old one expires {iso(old.not_after)}, "
         f"the new one {iso(row.not_after)}"
     )
     return [
