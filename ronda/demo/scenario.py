@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ronda.errors import ServiceError
 from ronda.world.dnsserver import DnsServer, Zone
 from ronda.world.pki import LocalPKI
 from ronda.world.web import Reply, WebServer
@@ -163,7 +164,14 @@ class DemoWorld:
     async def start(self) -> None:
         await self.dns.start()
         for server in self.servers:
-            await server.start()
+            try:
+                await server.start()
+            except OSError as exc:
+                await self.stop()
+                raise ServiceError(
+                    f"the demo world cannot listen on {server.host}:{server.port} ({exc.strerror}); "
+                    "is another ronda demo running?"
+                ) from None
 
     async def stop(self) -> None:
         for server in self.servers:
