@@ -6,8 +6,9 @@ Bad input raises UsageError with a message that names the offending text.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from ronda.errors import UsageError
 
@@ -66,8 +67,11 @@ def parse_target(url: str) -> Target:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in PROBES:
-        known = ", ".join(f"{s}://" for s in sorted(PROBES))
+        # file: takes a path, not a host: shown last and whole, as `file://x` would be wrong.
+        known = ", ".join(f"{s}://" for s in sorted(PROBES) if s != "file") + ", file:///PATH"
         raise UsageError(f"{url!r}: unsupported scheme {scheme + '://' if scheme else '(none)'}; use one of {known}")
+    if scheme == "file":
+        return _file_target(url.strip(), parts)
     host = parts.hostname
     if not host:
         raise UsageError(f"{url!r}: no host name in the URL")
@@ -82,6 +86,23 @@ def parse_target(url: str) -> Target:
         path += "?" + parts.query
     params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     return Target(url=url.strip(), scheme=scheme, host=host.lower().rstrip("."), port=port, path=path, params=params)
+
+
+def _file_target(url: str, parts: SplitResult) -> Target:
+    """`file:///abs/path` (RFC 8089; `file://localhost/abs/path` too): a local path, no host, no port.
+    A `password=` in the query is kept in `params` but masked in `url`, which verdicts, the
+    store and notifications show."""
+    shown = re.sub(r"([?&]password=)[^&#]*", r"\1***", url)
+    if parts.netloc not in ("", "localhost"):
+        raise UsageError(
+            f"{shown!r}: a file:// target is a local path, not a file on host {parts.netloc!r}; "
+            "write three slashes, as in file:///etc/ssl/site.pem"
+        )
+    path = unquote(parts.path)
+    if not path.startswith("/") or "\0" in path:
+        raise UsageError(f"{shown!r}: a file:// target needs an absolute path, as in file:///etc/ssl/site.pem")
+    params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return Target(url=shown, scheme="file", host="", port=0, path=path, params=params)
 
 
 def _split_host_port(text: str, default_port: int | None, what: str) -> tuple[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ronda.probes.base import Probe
 from ronda.probes.dns import probe_dns
+from ronda.probes.file import probe_file
 from ronda.probes.http import probe_http
 from ronda.probes.starttls import probe_service_tls
 from ronda.probes.tcp import probe_tcp
@@ -15,6 +16,7 @@ PROBES: dict[str, Probe] = {
     "tcp": probe_tcp,
     "tls": probe_tls,
     "dns": probe_dns,
+    "file": probe_file,
     "smtp": probe_service_tls,
     "smtps": probe_service_tls,
     "imap": probe_service_tls,
