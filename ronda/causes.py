@@ -37,6 +37,9 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("tcp_refused", Severity.DOWN, "the connection was refused: nothing listens there"),
     Cause("tcp_unreachable", Severity.DOWN, "the address cannot be reached"),
     Cause("tcp_timeout", Severity.DOWN, "the connection was not accepted in time"),
+    # Certificates at rest (file://): nothing to analyse when the file cannot be read.
+    Cause("file_unreadable", Severity.DOWN, "the certificate file cannot be read"),
+    Cause("no_certificate", Severity.DOWN, "the file holds no certificate"),
     # Certificates explain handshake failures, so they come before them.
     Cause("cert_expired", Severity.DOWN, "the TLS certificate has expired"),
     Cause("cert_not_yet_valid", Severity.DOWN, "the TLS certificate is not valid yet"),
@@ -71,7 +74,9 @@ _WARNING_LIST: tuple[Cause, ...] = (
     Cause("cert_renewal_overdue", Severity.WARNING, "the TLS certificate should have been renewed by now"),
     Cause("cert_intermediate_expiring", Severity.WARNING, "an intermediate certificate expires soon"),
     Cause("cert_lifetime_over_policy", Severity.WARNING, "the certificate's lifetime exceeds policy"),
+    Cause("cert_revocation_unknown", Severity.WARNING, "the certificate's revocation status could not be established"),
     Cause("clock_skew", Severity.WARNING, "the device's clock is off"),
+    Cause("file_limit_reached", Severity.WARNING, "the folder holds more files than one check reads"),
 )
 
 CAUSES: dict[str, Cause] = {c.code: c for c in _CAUSE_LIST}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from ronda.certs.aia import fetch_issuers
 from ronda.certs.analysis import analyze
+from ronda.certs.revocation import check_revocation, revocation_deadline
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
 from ronda.probes.connect import Connection, Failure, Prelude, open_tls
@@ -29,12 +32,18 @@ async def secure_connection(
         return None
     assert conn.tls is not None
     report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days, options.ca_file)
+    from ronda.probes.fetch import cached_fetcher, fetch_url  # fetch uses http, which uses this module
+
+    fetched: list[bytes] = []
     if report.missing_issuer and report.leaf is not None:
         # Incomplete chain, or untrusted? Fetch what the server left out and ask again.
-        from ronda.probes.fetch import cached_fetcher  # fetch uses http, which uses this module
-
         fetched = await fetch_issuers(report.leaf, cached_fetcher(options, ctx, deadline))
         report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days, options.ca_file, fetched)
+    # Revocation (OCSP, else CRL) gets a share of the budget: a slow responder must not starve the request.
+    until = revocation_deadline(deadline, time.monotonic())
+    report = await check_revocation(
+        report, conn.tls, fetched, lambda url: fetch_url(url, options, ctx, until), ctx.clock(), ctx.fetch_cache
+    )
     if report.certificate is not None and all(
         c.fingerprint_sha256 != report.certificate.fingerprint_sha256 or c.address != address for c in obs.certificates
     ):

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ssl
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -45,6 +46,8 @@ class WebServer:
         self.port = port
         self.default = Reply()
         self.routes: dict[str, Reply] = {}
+        # path prefix -> a reply computed for each request (an OCSP responder reads the path)
+        self.handlers: dict[str, Callable[[str], Reply]] = {}
         self.requests = 0
         self.banner: bytes | None = None  # sent on connect, before any request: not HTTP
         self._tls = tls
@@ -64,6 +67,9 @@ class WebServer:
         self._tls = tls
 
     def reply(self, path: str) -> Reply:
+        for prefix, handler in self.handlers.items():
+            if path.startswith(prefix):
+                return handler(path)
         return self.routes.get(path.split("?")[0], self.default)
 
     async def start(self) -> None:
