@@ -9,7 +9,7 @@ import time
 from ronda.certs.aia import Fetch
 from ronda.probes.base import ProbeContext
 from ronda.probes.connect import Connection, Failure, open_tcp, open_tls
-from ronda.probes.http import ExchangeError, _hop, exchange
+from ronda.probes.exchange import ExchangeError, exchange, hop_for
 from ronda.probes.resolve import resolve_host
 from ronda.target import CheckOptions
 
@@ -19,7 +19,7 @@ CACHE_SECONDS = 3600.0  # issuers and CRLs change rarely; refetching each check 
 async def fetch_url(url: str, options: CheckOptions, ctx: ProbeContext, deadline: float) -> bytes | None:
     """The body of a 200 answer for `url`, or None (any failure: these fetches only help
     to explain, so their failures are not findings of their own)."""
-    hop = _hop(url)
+    hop = hop_for(url)
     resolution = await resolve_host(hop.host, hop.port, options, deadline)
     if resolution.error or not resolution.addresses:
         return None

@@ -24,7 +24,8 @@ from typing import Any
 from ronda import causes
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
-from ronda.probes.http import Answer, _follow, _hop
+from ronda.probes.exchange import Answer, hop_for
+from ronda.probes.follow import follow
 from ronda.probes.pageassets import page_assets, stylesheet_urls
 from ronda.probes.resolve import resolve_host
 from ronda.target import DEFAULT_PORTS, CheckOptions, Target
@@ -109,12 +110,12 @@ class _Hosts:
 
 async def _check_host(ctx: ProbeContext, options: CheckOptions, url: str, deadline: float, limit: int) -> HostCheck:
     """DNS, TCP, TLS and one GET of `url` at every address of its host."""
-    hop = _hop(url)
+    hop = hop_for(url)
     obs = Observation(Target(url=url, scheme=hop.scheme, host=hop.host, port=hop.port, path=hop.path))
     answers: dict[str, Answer] = {}
 
     async def at(address: str) -> None:
-        answer = await _follow(obs, ctx, options, hop, address, deadline, limit)
+        answer = await follow(obs, ctx, options, hop, address, deadline, limit)
         if answer is None:
             return
         answers[address] = answer
@@ -131,12 +132,12 @@ async def _check_host(ctx: ProbeContext, options: CheckOptions, url: str, deadli
 async def _fetch(ctx: ProbeContext, options: CheckOptions, url: str, deadline: float) -> Answer | None:
     """A stylesheet's content from the first address of its host; failures are not
     findings here (the page's own host is checked by the page, others by _check_host)."""
-    hop = _hop(url)
+    hop = hop_for(url)
     resolved = await resolve_host(hop.host, hop.port, options, deadline)
     if resolved.error:
         return None
     scratch = Observation(Target(url=url, scheme=hop.scheme, host=hop.host, port=hop.port, path=hop.path))
-    return await _follow(scratch, ctx, options, hop, resolved.addresses[0], deadline, STYLESHEET_BYTES)
+    return await follow(scratch, ctx, options, hop, resolved.addresses[0], deadline, STYLESHEET_BYTES)
 
 
 def _record(obs: Observation, check: HostCheck) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def _outcome(sub: Observation) -> tuple[str, Finding | None]:
 
 
 def _origin(url: str) -> Origin:
-    hop = _hop(url)
+    hop = hop_for(url)
     return hop.scheme, hop.host.rstrip("."), hop.port
 
 

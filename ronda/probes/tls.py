@@ -10,6 +10,7 @@ from ronda.certs.revocation import check_revocation, revocation_deadline
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
 from ronda.probes.connect import Connection, Failure, Prelude, open_tls
+from ronda.probes.fetch import cached_fetcher, fetch_url
 from ronda.target import CheckOptions, Target
 
 
@@ -32,8 +33,6 @@ async def secure_connection(
         return None
     assert conn.tls is not None
     report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days, options.ca_file)
-    from ronda.probes.fetch import cached_fetcher, fetch_url  # fetch uses http, which uses this module
-
     fetched: list[bytes] = []
     if report.missing_issuer and report.leaf is not None:
         # Incomplete chain, or untrusted? Fetch what the server left out and ask again.

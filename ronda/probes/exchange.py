@@ -1,0 +1,118 @@
+"""One HTTP/1.1 exchange over an open connection, through h11 on asyncio's streams.
+
+This is the probe's hot path, so it is not a general client: measured for issue #2 (CPU
+per fresh verified check), aiohttp took 1.6-1.9 ms, httpx 3.2-3.6 ms, and a lean HTTP/1.1
+exchange on asyncio's TLS streams 1.4-1.5 ms; docs/benchmarks.md has ronda's whole check
+beside blackbox_exporter. Bodies are read up to a limit, so a huge one costs no memory,
+and every failure is an ExchangeError carrying a cause code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import h11
+
+from ronda import __version__
+from ronda.probes.connect import Connection
+from ronda.target import DEFAULT_PORTS
+
+MAX_BODY = 1 << 20  # read at most this much of a body
+USER_AGENT = f"ronda/{__version__} (+monitoring)"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool
+    url: str = ""  # where it came from, after redirects
+
+
+@dataclass(frozen=True)
+class Hop:
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+
+class ExchangeError(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def hop_for(url: str) -> Hop:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host = (parts.hostname or "").lower()
+    return Hop(url, scheme, host, parts.port or DEFAULT_PORTS[scheme], path)
+
+
+def host_header(hop: Hop) -> str:
+    host = f"[{hop.host}]" if ":" in hop.host else hop.host
+    return host if hop.port == DEFAULT_PORTS[hop.scheme] else f"{host}:{hop.port}"
+
+
+async def exchange(conn: Connection, hop: Hop, deadline: float, limit: int = MAX_BODY) -> Answer:
+    """One GET over an open connection, read to the end or to `limit` bytes of body."""
+    client = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="GET",
+        target=hop.path,
+        headers=[("Host", host_header(hop)), ("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Connection", "close")],
+    )
+    conn.writer.write(client.send(request) + client.send(h11.EndOfMessage()))
+    try:
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+            return await _read_answer(client, conn.reader, limit)
+    except TimeoutError:
+        raise ExchangeError("http_timeout", "no complete answer in time") from None
+    except h11.RemoteProtocolError as exc:
+        raise ExchangeError("protocol_error", f"the answer is not valid HTTP ({exc})") from None
+    except (ConnectionError, OSError) as exc:
+        raise ExchangeError(
+            "http_timeout" if isinstance(exc, TimeoutError) else "protocol_error",
+            f"the connection broke during the exchange ({exc or type(exc).__name__})",
+        ) from None
+
+
+async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader, limit: int) -> Answer:
+    response: h11.Response | None = None
+    body = bytearray()
+    while True:
+        event = client.next_event()
+        if event is h11.NEED_DATA:
+            data = await reader.read(65536)
+            if not data and response is None:
+                raise ExchangeError("protocol_error", "the server closed the connection without answering")
+            client.receive_data(data)  # b"" tells h11 the peer closed
+            continue
+        if isinstance(event, h11.InformationalResponse):
+            continue
+        if isinstance(event, h11.Response):
+            response = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > limit:
+                return _answer(response, body[:limit], truncated=True)
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            return _answer(response, body, truncated=False)
+        elif event is h11.PAUSED:
+            raise ExchangeError("protocol_error", "the server sent more than one answer")
+
+
+def _answer(response: h11.Response | None, body: bytearray, truncated: bool) -> Answer:
+    if response is None:  # h11 yields no body events before a response; kept for the type checker
+        raise ExchangeError("protocol_error", "no status line before the body")
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in response.headers}
+    return Answer(response.status_code, response.reason.decode("latin-1"), headers, bytes(body), truncated)

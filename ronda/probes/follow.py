@@ -1,0 +1,83 @@
+"""Fetching a URL at one address the way a browser would reach it: TCP, TLS with the
+full certificate analysis, the exchange, and redirects followed (a loop is named). Every
+failure becomes a finding on the observation."""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import urljoin, urlsplit
+
+from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.connect import Connection, Failure, open_tcp
+from ronda.probes.exchange import MAX_BODY, Answer, ExchangeError, Hop, exchange, hop_for
+from ronda.probes.resolve import resolve_host
+from ronda.probes.tls import secure_connection
+from ronda.target import CheckOptions
+
+MAX_REDIRECTS = 10
+
+
+async def follow(
+    obs: Observation,
+    ctx: ProbeContext,
+    options: CheckOptions,
+    hop: Hop,
+    address: str,
+    deadline: float,
+    limit: int = MAX_BODY,
+) -> Answer | None:
+    """Request `hop` at `address`, following redirects; None when a finding was recorded.
+    Reads at most `limit` bytes of the final body."""
+    seen = {hop.url}
+    for _ in range(MAX_REDIRECTS + 1):
+        answer = await request(obs, ctx, options, hop, address, deadline, limit)
+        if answer is None:
+            return None
+        location = answer.headers.get("location")
+        if not (300 <= answer.status < 400 and location):
+            return dataclasses.replace(answer, url=hop.url)
+        next_url = urljoin(hop.url, location)
+        if urlsplit(next_url).scheme.lower() not in ("http", "https"):
+            return dataclasses.replace(answer, url=hop.url)
+        if next_url in seen:
+            obs.problem("http_redirect_loop", f"{hop.url} redirects back to {next_url}, a loop", address=address)
+            return None
+        seen.add(next_url)
+        next_hop = hop_for(next_url)
+        if (next_hop.host, next_hop.port) != (hop.host, hop.port):
+            resolved = await resolve_host(next_hop.host, next_hop.port, options, deadline)
+            if resolved.error:
+                obs.problem(resolved.error, f"redirect to {next_url}: {resolved.detail}", host=next_hop.host)
+                return None
+            address = resolved.addresses[0]
+        hop = next_hop
+    obs.problem("http_redirect_loop", f"more than {MAX_REDIRECTS} redirects, the last to {hop.url}", address=address)
+    return None
+
+
+async def request(
+    obs: Observation,
+    ctx: ProbeContext,
+    options: CheckOptions,
+    hop: Hop,
+    address: str,
+    deadline: float,
+    limit: int = MAX_BODY,
+) -> Answer | None:
+    conn: Connection | Failure | None
+    if hop.scheme == "https":
+        conn = await secure_connection(obs, ctx, options, hop.host, address, hop.port, deadline)
+    else:
+        conn = await open_tcp(address, hop.port, deadline)
+        if isinstance(conn, Failure):
+            obs.problem(conn.code, conn.detail, address=address, host=hop.host, port=hop.port)
+            conn = None
+    if conn is None:
+        return None
+    try:
+        return await exchange(conn, hop, deadline, limit)
+    except ExchangeError as exc:
+        obs.problem(exc.code, f"{hop.url} at {address}: {exc.detail}", address=address, host=hop.host, port=hop.port)
+        return None
+    finally:
+        conn.close()
