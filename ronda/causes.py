@@ -50,7 +50,7 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("cert_untrusted", Severity.DOWN, "the TLS certificate is not trusted"),
     Cause("cert_weak_key", Severity.DOWN, "the TLS certificate's key is too weak"),
     Cause("cert_weak_signature", Severity.DOWN, "the TLS certificate is signed with a broken hash"),
-    Cause("cert_not_deployed", Severity.DOWN, "a renewed certificate exists but is not served"),
+    Cause("cert_not_deployed", Severity.DEGRADED, "a renewed certificate exists but is not served"),
     Cause("tls_protocol_too_old", Severity.DOWN, "the server only speaks an obsolete TLS version"),
     Cause("tls_handshake_failed", Severity.DOWN, "the TLS handshake failed"),
     # HTTP and content

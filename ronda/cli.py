@@ -12,7 +12,7 @@ from ronda import __version__, eventloop
 from ronda.errors import ConfigError, RondaError, ServiceError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
-from ronda.tlscontexts import TlsContexts
+from ronda.tlscontexts import TlsClient, TlsContexts
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-latency", metavar="SECONDS", type=_positive_float, help="slower than this is degraded (slow_response)"
     )
     check.add_argument("--subresources", action="store_true", help="also check every host the page loads assets from")
+    check.add_argument("--cert", metavar="PATH", help="client certificate (PEM, key included or --key) for mutual TLS")
+    check.add_argument("--key", metavar="PATH", help="the client certificate's private key")
+    check.add_argument(
+        "--deployed-from",
+        metavar="PATH",
+        help="where renewal writes the certificate: a newer one there than the server serves is cert_not_deployed",
+    )
 
     run = commands.add_parser("run", help="watch the monitors of a config file and serve the API")
     run.add_argument("--config", required=True, metavar="FILE", help="the YAML configuration")
@@ -102,12 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
-    if args.ca_file:
-        TlsContexts().verifying(args.ca_file)  # a bad CA file is bad input (exit 3), whatever the target
+    client = TlsClient(args.ca_file, args.cert, args.key)
+    if client != TlsClient():
+        TlsContexts().verifying(client)  # a bad CA or client certificate file is bad input (exit 3)
     resolve = dict(parse_resolve(entry) for entry in args.resolve)
     return CheckOptions(
         timeout=args.timeout,
         ca_file=args.ca_file,
+        client_cert=args.cert,
+        client_key=args.key,
+        deployed_from=args.deployed_from,
         resolve=resolve,
         nameserver=parse_nameserver(args.nameserver) if args.nameserver else None,
         warn_days=args.warn_days,

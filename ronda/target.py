@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from ronda.errors import UsageError
+from ronda.tlscontexts import TlsClient
 
 DEFAULT_PORTS = {
     "http": 80,
@@ -58,6 +59,13 @@ class CheckOptions:
     warn_days: float | None = None  # None: 21 days or a quarter of the lifetime
     expect: Expectations = field(default_factory=Expectations)
     subresources: bool = False  # also check every host the page loads assets from
+    client_cert: str | None = None  # shown to servers that ask for one (mutual TLS)
+    client_key: str | None = None  # None: the key is in client_cert
+    deployed_from: str | None = None  # where renewal writes the certificate the server should serve
+
+    @property
+    def tls_client(self) -> TlsClient:
+        return TlsClient(self.ca_file, self.client_cert, self.client_key)
 
 
 def parse_target(url: str) -> Target:

@@ -43,9 +43,12 @@ def web(world_loop: BackgroundLoop) -> Iterator[Callable[..., WebServer]]:
     """Start web servers: web(host="127.0.0.2", tls=ctx). All stop at the end of the test."""
     started: list[WebServer] = []
 
-    def start(host: str = "127.0.0.1", tls: ssl.SSLContext | None = None, port: int = 0) -> WebServer:
+    def start(
+        host: str = "127.0.0.1", tls: ssl.SSLContext | None = None, port: int = 0, start: bool = True
+    ) -> WebServer:
         server = WebServer(host, port, tls)
-        world_loop.run(server.start())
+        if start:  # start=False: configure first, then world_loop.run(server.start())
+            world_loop.run(server.start())
         started.append(server)
         return server
 

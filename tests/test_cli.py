@@ -325,3 +325,11 @@ def test_a_summary_never_breaks_the_perfdata_separator(web, ronda):
     assert run.code == CRITICAL
     assert run.first_line.count("|") == 1
     assert run.perfdata()
+
+
+def test_an_unreadable_client_certificate_exits_3(ronda, free_port, tmp_path):
+    bogus = tmp_path / "client.pem"
+    bogus.write_text("not a certificate\n")
+    run = ronda(f"https://127.0.0.1:{free_port}/", "--cert", str(bogus))
+    assert run.code == UNKNOWN, run.stdout + run.stderr
+    assert f"client certificate {bogus}: cannot be loaded" in run.stdout

@@ -136,9 +136,17 @@ def _check_unique_names(reader: _Reader, config: Config) -> None:
         seen.add(monitor.name)
 
 
+# Keys that name files: relative to the config file, and checked to exist at load.
+_DEFAULTS_FILES = ("ca_file", "client_cert", "client_key")
+_MONITOR_FILES = ("ca_file", "client_cert", "client_key", "deployed_from")
+
+
 def _check_files_exist(reader: _Reader, config: Config) -> None:
-    wanted: list[tuple[Path_, str | None]] = [(("defaults", "ca_file"), config.defaults.ca_file)]
-    wanted += [(("monitors", i, "ca_file"), m.ca_file) for i, m in enumerate(config.monitors)]
+    wanted: list[tuple[Path_, str | None]] = [
+        (("defaults", key), getattr(config.defaults, key)) for key in _DEFAULTS_FILES
+    ]
+    for i, monitor in enumerate(config.monitors):
+        wanted += [(("monitors", i, key), getattr(monitor, key)) for key in _MONITOR_FILES]
     problems = [
         (reader.line_of(where), field_name(where), f"no such file: {path}")
         for where, path in wanted
@@ -157,6 +165,8 @@ def _relative_to(config: Config, base: Path) -> Config:
     storage = config.storage
     if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
         storage = "sqlite:///" + str(resolve(storage.removeprefix("sqlite:///")))
-    defaults = config.defaults.model_copy(update={"ca_file": resolve(config.defaults.ca_file)})
-    monitors = [m.model_copy(update={"ca_file": resolve(m.ca_file)}) for m in config.monitors]
+    defaults = config.defaults.model_copy(
+        update={key: resolve(getattr(config.defaults, key)) for key in _DEFAULTS_FILES}
+    )
+    monitors = [m.model_copy(update={key: resolve(getattr(m, key)) for key in _MONITOR_FILES}) for m in config.monitors]
     return config.model_copy(update={"storage": storage, "defaults": defaults, "monitors": monitors})

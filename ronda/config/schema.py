@@ -71,6 +71,8 @@ class Defaults(_Strict):
     confirm: int = Field(default=2, ge=1, le=100)
     cert_warn_days: float = Field(default=21.0, gt=0)
     ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
     nameserver: Nameserver | None = None
 
 
@@ -82,10 +84,13 @@ class Monitor(_Strict):
     confirm: int | None = Field(default=None, ge=1, le=100)
     cert_warn_days: float | None = Field(default=None, gt=0)
     ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
     nameserver: Nameserver | None = None
     resolve: dict[str, list[str]] = Field(default_factory=dict)
     expect: Expect = Field(default_factory=Expect)
     subresources: bool = False
+    deployed_from: str | None = None
 
     @field_validator("url")
     @classmethod

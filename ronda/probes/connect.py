@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ronda.certs.session import TlsSession
-from ronda.tlscontexts import TlsContexts
+from ronda.tlscontexts import TlsClient, TlsContexts
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,23 @@ class Connection:
         # abort(), not close(): a monitor has read all it needs, and a hostile peer that
         # never answers TLS close_notify must not keep the transport alive.
         self.writer.transport.abort()
+
+
+# TLS alerts a server sends about the client's certificate (mutual TLS). With TLS 1.3
+# they arrive after the handshake, on the first read, so the exchange checks them too.
+_CLIENT_CERTIFICATE_ALERTS = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server requires a client certificate (--cert, client_cert)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused the client certificate",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the server refused the client certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server refused the client certificate as expired",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate's issuer",
+    "TLSV1_ALERT_ACCESS_DENIED": "the server denied access to this client certificate",
+}
+
+
+def client_certificate_refusal(exc: ssl.SSLError) -> str | None:
+    """Plain words for a server's refusal of our client certificate, or None."""
+    return _CLIENT_CERTIFICATE_ALERTS.get(exc.reason or "")
 
 
 _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN}
@@ -91,7 +108,7 @@ async def open_tls(
     port: int,
     server_name: str,
     contexts: TlsContexts,
-    ca_file: str | None,
+    client: TlsClient,
     deadline: float,
     prelude: Prelude | None = None,
 ) -> Connection | Failure:
@@ -104,7 +121,7 @@ async def open_tls(
     first: Connection | Failure | None = None
     verify_error: tuple[int, str] | None = None
     try:
-        first = await _handshake(conn, server_name, contexts.verifying(ca_file), deadline, None)
+        first = await _handshake(conn, server_name, contexts.verifying(client), deadline, None)
     except ssl.SSLCertVerificationError as exc:
         conn.close()
         verify_error = (exc.verify_code, exc.verify_message)
@@ -118,7 +135,7 @@ async def open_tls(
     conn = await _open_plain(address, port, deadline, prelude)
     if isinstance(conn, Failure):
         return conn
-    second = await _handshake(conn, server_name, contexts.permissive(), deadline, verify_error)
+    second = await _handshake(conn, server_name, contexts.permissive(client), deadline, verify_error)
     if isinstance(second, Connection) and second.tls is not None and first is not None:
         second.tls.handshake_error = first.detail
     return second if isinstance(second, Connection) or first is None else first
@@ -142,6 +159,9 @@ async def _handshake(
         return Failure("tls_handshake_failed", f"{where}: the TLS handshake did not complete in time")
     except ssl.SSLError as exc:
         conn.close()
+        refusal = client_certificate_refusal(exc)
+        if refusal:
+            return Failure("auth_failed", f"{where}: {refusal}")
         reason = exc.reason or str(exc) or type(exc).__name__
         return Failure("tls_handshake_failed", f"{where}: TLS handshake failed ({reason})", retry_permissively=True)
     except (OSError, EOFError) as exc:

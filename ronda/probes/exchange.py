@@ -10,6 +10,7 @@ and every failure is an ExchangeError carrying a cause code.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import h11
 
 from ronda import __version__
-from ronda.probes.connect import Connection
+from ronda.probes.connect import Connection, client_certificate_refusal
 from ronda.target import DEFAULT_PORTS
 
 MAX_BODY = 1 << 20  # read at most this much of a body
@@ -79,11 +80,18 @@ async def exchange(conn: Connection, hop: Hop, deadline: float, limit: int = MAX
         raise ExchangeError("http_timeout", "no complete answer in time") from None
     except h11.RemoteProtocolError as exc:
         raise ExchangeError("protocol_error", f"the answer is not valid HTTP ({exc})") from None
+    except ssl.SSLError as exc:
+        refusal = client_certificate_refusal(exc)
+        if refusal:
+            raise ExchangeError("auth_failed", refusal) from None
+        raise ExchangeError("protocol_error", f"TLS failed during the exchange ({exc.reason or exc})") from None
     except (ConnectionError, OSError) as exc:
-        raise ExchangeError(
-            "http_timeout" if isinstance(exc, TimeoutError) else "protocol_error",
-            f"the connection broke during the exchange ({exc or type(exc).__name__})",
-        ) from None
+        detail = f"the connection broke during the exchange ({exc or type(exc).__name__})"
+        if conn.tls is not None and client.their_state is h11.SEND_RESPONSE:
+            # A server that demands a client certificate often hangs up right after the
+            # handshake, before its alert can be read: say what the likely cause is.
+            detail += "; if the server requires a client certificate, give one (--cert, client_cert)"
+        raise ExchangeError("http_timeout" if isinstance(exc, TimeoutError) else "protocol_error", detail) from None
 
 
 async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader, limit: int) -> Answer:

@@ -12,6 +12,7 @@ from ronda.probes.connect import Connection, Failure, open_tcp, open_tls
 from ronda.probes.exchange import ExchangeError, exchange, hop_for
 from ronda.probes.resolve import resolve_host
 from ronda.target import CheckOptions
+from ronda.tlscontexts import TlsClient
 
 CACHE_SECONDS = 3600.0  # issuers and CRLs change rarely; refetching each check is waste and noise
 
@@ -26,7 +27,7 @@ async def fetch_url(url: str, options: CheckOptions, ctx: ProbeContext, deadline
     address = resolution.addresses[0]
     conn: Connection | Failure
     if hop.scheme == "https":
-        conn = await open_tls(address, hop.port, hop.host, ctx.tls, options.ca_file, deadline)
+        conn = await open_tls(address, hop.port, hop.host, ctx.tls, TlsClient(options.ca_file), deadline)
     else:
         conn = await open_tcp(address, hop.port, deadline)
     if isinstance(conn, Failure) or (conn.tls is not None and conn.tls.verify_error):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from ronda.certs.aia import fetch_issuers
-from ronda.certs.analysis import analyze
+from ronda.certs.analysis import CertReport, analyze
+from ronda.certs.deployment import not_deployed
+from ronda.certs.inspect import CertFacts
 from ronda.certs.revocation import check_revocation, revocation_deadline
+from ronda.certs.session import TlsSession
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
 from ronda.probes.connect import Connection, Failure, Prelude, open_tls
 from ronda.probes.fetch import cached_fetcher, fetch_url
+from ronda.probes.file import chains, passwords, read_file
 from ronda.target import CheckOptions, Target
 
 
@@ -27,22 +32,48 @@ async def secure_connection(
     """Open TLS to host at address:port and record the certificate, its problems and
     warnings on `obs`. Returns the open connection (even over a certificate that failed
     verification, so the caller can still see what the server answers), or None."""
-    conn = await open_tls(address, port, host, ctx.tls, options.ca_file, deadline, prelude)
+    conn = await open_tls(address, port, host, ctx.tls, options.tls_client, deadline, prelude)
     if isinstance(conn, Failure):
         obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
         return None
     assert conn.tls is not None
-    report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days, options.ca_file)
+    report = await _certificate_report(conn.tls, ctx, options, host, address, port, deadline)
+    _record(obs, report, host, address, port)
+    return conn
+
+
+async def _certificate_report(
+    session: TlsSession, ctx: ProbeContext, options: CheckOptions, host: str, address: str, port: int, deadline: float
+) -> CertReport:
+    """The whole analysis: the chain as served, then what it takes fetching (missing
+    issuers, revocation) and reading (the renewed certificate on disk)."""
+    report = analyze(session, host, address, port, ctx.clock(), options.warn_days, options.ca_file)
     fetched: list[bytes] = []
     if report.missing_issuer and report.leaf is not None:
         # Incomplete chain, or untrusted? Fetch what the server left out and ask again.
         fetched = await fetch_issuers(report.leaf, cached_fetcher(options, ctx, deadline))
-        report = analyze(conn.tls, host, address, port, ctx.clock(), options.warn_days, options.ca_file, fetched)
+        report = analyze(session, host, address, port, ctx.clock(), options.warn_days, options.ca_file, fetched)
     # Revocation (OCSP, else CRL) gets a share of the budget: a slow responder must not starve the request.
     until = revocation_deadline(deadline, time.monotonic())
     report = await check_revocation(
-        report, conn.tls, fetched, lambda url: fetch_url(url, options, ctx, until), ctx.clock(), ctx.fetch_cache
+        report, session, fetched, lambda url: fetch_url(url, options, ctx, until), ctx.clock(), ctx.fetch_cache
     )
+    if options.deployed_from and report.leaf is not None:
+        report.problems += await _deployment(report.leaf, options.deployed_from)
+    return report
+
+
+async def _deployment(served: CertFacts, path: str) -> list[tuple[str, str]]:
+    content = await asyncio.to_thread(read_file, path, passwords({}))
+    if not content.certificates:
+        why = content.skip[1] if content.skip else f"{path} holds no certificate"
+        return [("cert_not_deployed", f"the renewed certificate cannot be read: {why}")]
+    renewed = chains(content.certificates)[0][0]
+    detail = not_deployed(served, renewed, path)
+    return [("cert_not_deployed", detail)] if detail else []
+
+
+def _record(obs: Observation, report: CertReport, host: str, address: str, port: int) -> None:
     if report.certificate is not None and all(
         c.fingerprint_sha256 != report.certificate.fingerprint_sha256 or c.address != address for c in obs.certificates
     ):
@@ -51,7 +82,6 @@ async def secure_connection(
         obs.problem(code, f"{host} at {address}: {detail}", address=address, host=host, port=port)
     for code, detail in report.warnings:
         obs.warn(code, f"{host} at {address}: {detail}", address=address, host=host, port=port)
-    return conn
 
 
 async def probe_tls(

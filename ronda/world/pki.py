@@ -172,6 +172,7 @@ class LocalPKI:
         aia_issuer_url: str | None = None,
         ocsp_url: str | None = None,
         crl_url: str | None = None,
+        client: bool = False,
     ) -> Leaf:
         """A leaf for `names` (DNS names or IP addresses), by default a 90-day certificate
         issued a day ago by the intermediate."""
@@ -185,7 +186,10 @@ class LocalPKI:
             _builder(subject, subject if sha1 else issuer.cert.subject, leaf_key, not_before, not_after)
             .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]),
+                critical=False,
+            )
             .add_extension(_aki(issuer), critical=False)
         )
         access = (
