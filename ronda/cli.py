@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="where renewal writes the certificate: a newer one there than the server serves is cert_not_deployed",
     )
+    check.add_argument(
+        "--acme-directory",
+        metavar="URL",
+        help="the CA's ACME directory: its renewal window (ARI, RFC 9773) decides cert_renewal_overdue",
+    )
 
     run = commands.add_parser("run", help="watch the monitors of a config file and serve the API")
     run.add_argument("--config", required=True, metavar="FILE", help="the YAML configuration")
@@ -119,6 +124,7 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
         client_cert=args.cert,
         client_key=args.key,
         deployed_from=args.deployed_from,
+        acme_directory=args.acme_directory,
         resolve=resolve,
         nameserver=parse_nameserver(args.nameserver) if args.nameserver else None,
         warn_days=args.warn_days,

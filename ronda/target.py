@@ -62,6 +62,7 @@ class CheckOptions:
     client_cert: str | None = None  # shown to servers that ask for one (mutual TLS)
     client_key: str | None = None  # None: the key is in client_cert
     deployed_from: str | None = None  # where renewal writes the certificate the server should serve
+    acme_directory: str | None = None  # the CA's ACME directory: its renewal window (RFC 9773) applies
 
     @property
     def tls_client(self) -> TlsClient:

@@ -91,6 +91,7 @@ class Monitor(_Strict):
     expect: Expect = Field(default_factory=Expect)
     subresources: bool = False
     deployed_from: str | None = None
+    acme_directory: str | None = Field(default=None, pattern=r"^https?://")
 
     @field_validator("url")
     @classmethod

@@ -7,6 +7,7 @@ import time
 
 from ronda.certs.aia import fetch_issuers
 from ronda.certs.analysis import CertReport, analyze
+from ronda.certs.ari import overdue, renewal_window
 from ronda.certs.deployment import not_deployed
 from ronda.certs.inspect import CertFacts
 from ronda.certs.revocation import check_revocation, revocation_deadline
@@ -60,6 +61,13 @@ async def _certificate_report(
     )
     if options.deployed_from and report.leaf is not None:
         report.problems += await _deployment(report.leaf, options.deployed_from)
+    if options.acme_directory and session.leaf_der is not None:
+        window = await renewal_window(session.leaf_der, options.acme_directory, cached_fetcher(options, ctx, deadline))
+        if window is not None:  # the CA's word replaces the lifetime rule; without it, the rule stands
+            report.warnings = [w for w in report.warnings if w[0] != "cert_renewal_overdue"]
+            late = overdue(window, ctx.clock())
+            if late and not report.problems:
+                report.warnings.append(("cert_renewal_overdue", late))
     return report
 
 

@@ -46,6 +46,7 @@ def job_for(monitor: Monitor, config: Config) -> Job:
         client_cert=monitor.client_cert or defaults.client_cert,
         client_key=monitor.client_key or defaults.client_key,
         deployed_from=monitor.deployed_from,
+        acme_directory=monitor.acme_directory,
     )
     return Job(
         monitor.name,
