@@ -156,3 +156,10 @@ def test_days_left_is_negative_once_expired(https_verdict):
 
 def test_a_verdicts_json_round_trips_through_json(https_verdict):
     assert json.loads(json.dumps(https_verdict)) == https_verdict
+
+
+def test_docs_list_every_cause_and_warning_code(repo_root):
+    from ronda.causes import CAUSES, WARNINGS
+
+    listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", (repo_root / "docs" / "causes.md").read_text(), re.MULTILINE))
+    assert listed == set(CAUSES) | set(WARNINGS)
