@@ -26,7 +26,7 @@ from ronda.certs.rules import (
 )
 from ronda.certs.session import TlsSession
 from ronda.certs.trust import chains_to_root, publicly_trusted
-from ronda.verdict import CertificateInfo
+from ronda.verdict import CertificateInfo, ChainEntry
 
 # OpenSSL X509_V_ERR_* codes, by what explains them.
 _EXPLAINED_BY = {
@@ -80,7 +80,24 @@ def analyze(
     over_policy = lifetime_over_policy(leaf) if publicly_trusted(leaf, chain) else None
     if over_policy:
         warnings.append(("cert_lifetime_over_policy", over_policy))
-    info = CertificateInfo(
+    entries = tuple(chain_entry(facts) for facts in chain)
+    entries += tuple(chain_entry(read_certificate(der), fetched=True) for der in fetched or ())
+    codes = [code for code, _ in problems + warnings]
+    info = certificate_info(leaf, entries, host, address, port, now, codes)
+    return CertReport(info, problems, warnings, leaf, missing_issuer and fetched is None)
+
+
+def certificate_info(
+    leaf: CertFacts,
+    chain: tuple[ChainEntry, ...],
+    host: str,
+    address: str,
+    port: int,
+    now: datetime,
+    codes: list[str],
+) -> CertificateInfo:
+    """A certificate as the verdict shows it: where it was found and what is wrong with it."""
+    return CertificateInfo(
         host=host,
         address=address,
         port=port,
@@ -92,11 +109,9 @@ def analyze(
         not_after=leaf.not_after,
         days_left=days_left(leaf, now),
         fingerprint_sha256=leaf.fingerprint_sha256,
-        chain=tuple(chain_entry(facts) for facts in chain)
-        + tuple(chain_entry(read_certificate(der), fetched=True) for der in fetched or ()),
-        problems=tuple(dict.fromkeys(code for code, _ in problems + warnings)),
+        chain=chain,
+        problems=tuple(dict.fromkeys(codes)),
     )
-    return CertReport(info, problems, warnings, leaf, missing_issuer and fetched is None)
 
 
 def _leaf_problems(leaf: CertFacts, host: str) -> list[tuple[str, str]]:

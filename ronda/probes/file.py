@@ -26,11 +26,11 @@ from datetime import datetime
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
+from ronda.certs import analysis
 from ronda.certs.inspect import CertFacts, chain_entry, read_certificate
 from ronda.certs.rules import (
     chain_problems,
     chain_warnings,
-    days_left,
     expiry_warnings,
     validity_problems,
     weak_key,
@@ -329,21 +329,7 @@ def judge(
 def certificate_info(
     host: str, path: str, leaf: CertFacts, chain: list[CertFacts], codes: list[str], now: datetime
 ) -> CertificateInfo:
-    return CertificateInfo(
-        host=host,
-        address=path,
-        port=0,
-        subject=leaf.subject,
-        issuer=leaf.issuer,
-        serial=leaf.serial,
-        sans=leaf.sans,
-        not_before=leaf.not_before,
-        not_after=leaf.not_after,
-        days_left=days_left(leaf, now),
-        fingerprint_sha256=leaf.fingerprint_sha256,
-        chain=tuple(chain_entry(facts) for facts in chain),
-        problems=tuple(dict.fromkeys(codes)),
-    )
+    return analysis.certificate_info(leaf, tuple(chain_entry(c) for c in chain), host, path, 0, now, codes)
 
 
 # --- recording ------------------------------------------------------------------------------------
