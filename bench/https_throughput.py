@@ -39,10 +39,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
+from typing import TYPE_CHECKING
 
 import h11
 
 from ronda import eventloop
+
+if TYPE_CHECKING:
+    from ronda.world.web import WebServer
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_HOST = 10  # the farm lives on 127.0.0.10 and up, clear of 127.0.0.1 and friends
@@ -76,7 +80,12 @@ async def serve_farm(count: int, port: int, ca_path: str) -> None:
 
     pki = LocalPKI()
     pki.write_ca(ca_path)
-    servers = [WebServer(host, port, tls=pki.server_context(host)) for host in farm_hosts(count)]
+    await serve_until_released([WebServer(host, port, tls=pki.server_context(host)) for host in farm_hosts(count)])
+
+
+async def serve_until_released(servers: list[WebServer]) -> None:
+    """The life of a farm process: start the servers, say `ready` on stdout, serve until
+    stdin closes (or FARM_LIFETIME passes), stop, and say how many requests were answered."""
     for server in servers:
         await server.start()
     stop = asyncio.Event()
@@ -109,9 +118,17 @@ class Farm:
 @contextlib.contextmanager
 def farm_process(count: int, port: int, ca_path: str) -> Iterator[Farm]:
     """The farm in its own process, so the checker's CPU is measured alone."""
+    arguments = ["--servers", str(count), "--port", str(port), "--ca-out", ca_path]
+    with module_farm("bench.https_throughput", arguments) as farm:
+        yield farm
+
+
+@contextlib.contextmanager
+def module_farm(module: str, arguments: list[str]) -> Iterator[Farm]:
+    """`python -m MODULE --farm ARGUMENTS` as a child process that serves until we leave
+    the block; the module's farm calls `serve_until_released`."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    command = [sys.executable, "-m", "bench.https_throughput", "--farm"]
-    command += ["--servers", str(count), "--port", str(port), "--ca-out", ca_path]
+    command = [sys.executable, "-m", module, "--farm", *arguments]
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=die_with_parent
     )
@@ -427,31 +444,48 @@ def probe_path(url: str, debug: bool = False) -> str:
     return f"/probe?module=http_2xx&target={url}" + ("&debug=true" if debug else "")
 
 
+class ExporterPool:
+    """`size` connections to the exporter, one per probe in flight; probes that did not
+    succeed are collected for `require_success`."""
+
+    def __init__(self, port: int, size: int) -> None:
+        self._clients = [ExporterClient(port) for _ in range(size)]
+        self._free = list(self._clients)  # a probe borrows a client and gives it back
+        self.failures: list[str] = []
+
+    async def probe(self, url: str) -> None:
+        client = self._free.pop()
+        try:
+            status, body = await client.get(probe_path(url))
+        finally:
+            self._free.append(client)
+        if status != 200 or b"\nprobe_success 1\n" not in body:
+            self.failures.append(f"{url}: HTTP {status}, {probe_lines(body)}")
+
+    async def require_success(self) -> None:
+        await explain_failures(self._clients[0], self.failures)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
 async def bench_blackbox(plan: Plan, exporter_pid: int, port: int, round_no: int) -> Result:
     urls = plan.urls
-    clients = [ExporterClient(port) for _ in range(plan.concurrency)]
-    free = list(clients)  # a worker borrows a client: one exporter connection per probe in flight
-    failures: list[str] = []
+    pool = ExporterPool(port, plan.concurrency)
 
     async def probe(i: int) -> None:
-        client = free.pop()
-        try:
-            status, body = await client.get(probe_path(urls[i % len(urls)]))
-        finally:
-            free.append(client)
-        if status != 200 or b"\nprobe_success 1\n" not in body:
-            failures.append(f"{urls[i % len(urls)]}: HTTP {status}, {probe_lines(body)}")
+        await pool.probe(urls[i % len(urls)])
 
     try:
         await run_pool(len(urls), plan.concurrency, probe)  # warm-up, as for ronda
-        await explain_failures(clients[0], failures)
+        await pool.require_success()
         before = snapshot(exporter_pid, plan.farm_pid)
         await run_pool(plan.checks, plan.concurrency, probe)
         after = snapshot(exporter_pid, plan.farm_pid)
-        await explain_failures(clients[0], failures)
+        await pool.require_success()
     finally:
-        for client in clients:
-            client.close()
+        pool.close()
     return result("blackbox", round_no, plan.checks, before, after)
 
 
@@ -484,16 +518,17 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model or platform.machine()}), {platform.system()} {platform.release()}"
 
 
-def print_table(results: list[Result]) -> None:
+def print_table(results: list[Result], unit: str = "check") -> None:
+    """Every round; `unit` names what Result.checks counts (a check, an audit...)."""
     header = (
-        f"{'tool':<10}{'round':>6}{'checks':>8}{'wall s':>8}{'checks/s':>10}{'CPU ms/check':>14}"
+        f"{'tool':<10}{'round':>6}{unit + 's':>8}{'wall s':>8}{unit + 's/s':>10}{'CPU ms/' + unit:>14}"
         f"{'CPU %':>7}{'farm %':>8}{'other %':>9}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.tool:<10}{r.round_no:>6}{r.checks:>8}{r.wall:>8.2f}{r.rate:>10.0f}{r.cpu_ms:>14.3f}"
+            f"{r.tool:<10}{r.round_no:>6}{r.checks:>8}{r.wall:>8.2f}{r.rate:>10.{rate_digits(r.rate)}f}{r.cpu_ms:>14.3f}"
             f"{100 * r.cpu / r.wall:>7.0f}{100 * r.farm_cpu / r.wall:>8.0f}{100 * r.other_cpu / r.wall:>9.0f}"
         )
     print("(CPU %, farm % and other %: share of one core over the round; other = the rest of the machine)")
@@ -504,21 +539,27 @@ def print_table(results: list[Result]) -> None:
         print(f"warning: other work took up to {100 * busiest:.0f}% of a core; rates are pessimistic, rerun when quiet")
     driven = [r.driver_cpu * 1000 / r.checks for r in results if r.driver_cpu is not None]
     if driven:
-        print(f"(our client driving blackbox_exporter used {median(driven):.3f} CPU ms/check, not counted above)")
+        print(f"(our client driving blackbox_exporter used {median(driven):.3f} CPU ms/{unit}, not counted above)")
 
 
-def print_summary(results: list[Result]) -> None:
+def rate_digits(rate: float) -> int:
+    """Decimals worth printing: none for hundreds of checks per second, one for a few audits."""
+    return 0 if rate >= 100 else 1
+
+
+def print_summary(results: list[Result], unit: str = "check") -> None:
     """Medians over the rounds, and the ratios between the tools."""
     medians = {}
     for tool in dict.fromkeys(r.tool for r in results):
         mine = [r for r in results if r.tool == tool]
-        medians[tool] = (median(r.rate for r in mine), median(r.cpu_ms for r in mine))
-        print(f"{tool:<10} median of {len(mine)}: {medians[tool][0]:.0f} checks/s, {medians[tool][1]:.3f} CPU ms/check")
+        rate, cpu = median(r.rate for r in mine), median(r.cpu_ms for r in mine)
+        medians[tool] = (rate, cpu)
+        print(f"{tool:<10} median of {len(mine)}: {rate:.{rate_digits(rate)}f} {unit}s/s, {cpu:.3f} CPU ms/{unit}")
     if "ronda" in medians and "blackbox" in medians:
         (ronda_rate, ronda_cpu), (bb_rate, bb_cpu) = medians["ronda"], medians["blackbox"]
         print(
-            f"ronda/blackbox: rate {ronda_rate / bb_rate:.2f}x (above 1: ronda checks faster), "
-            f"CPU per check {ronda_cpu / bb_cpu:.2f}x (below 1: ronda spends less)"
+            f"ronda/blackbox: rate {ronda_rate / bb_rate:.2f}x (above 1: ronda {unit}s faster), "
+            f"CPU per {unit} {ronda_cpu / bb_cpu:.2f}x (below 1: ronda spends less)"
         )
 
 
@@ -551,8 +592,7 @@ def main(argv: list[str] | None = None) -> None:
     blackbox = None if args.only == "ronda" else find_blackbox(args.blackbox_bin)
     if args.only == "blackbox" and blackbox is None:
         raise SystemExit("nothing to measure")
-    # SIGTERM becomes SystemExit, so the `with` blocks below still stop the farm and the exporter.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    stop_on_sigterm()
     print_setup(args, urls, blackbox)
     with tempfile.TemporaryDirectory(prefix="ronda-bench-") as tmp:
         ca_path = os.path.join(tmp, "ca.pem")
@@ -568,6 +608,11 @@ def main(argv: list[str] | None = None) -> None:
     print_summary(results)
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM becomes SystemExit, so `with` blocks still stop the farm and the exporter."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def print_setup(args: argparse.Namespace, urls: list[str], blackbox: str | None) -> None:
     print(f"machine: {machine()}; Python {platform.python_version()}, {ssl.OPENSSL_VERSION}")
     if blackbox:
@@ -580,18 +625,37 @@ def print_setup(args: argparse.Namespace, urls: list[str], blackbox: str | None)
 
 
 def run_rounds(plan: Plan, rounds: int, with_ronda: bool, blackbox: str | None, tmp: str) -> list[Result]:
-    """Alternate the tools round by round, so a slow patch of the machine hits both."""
+    def ronda_round(round_no: int) -> Result:
+        return eventloop.run(bench_ronda(plan, round_no))  # the loop ronda itself runs on
+
+    def blackbox_round(round_no: int, exporter_pid: int, port: int) -> Result:
+        return asyncio.run(bench_blackbox(plan, exporter_pid, port, round_no))
+
+    return alternate_rounds(rounds, ronda_round if with_ronda else None, blackbox, blackbox_round, plan.ca_path, tmp)
+
+
+def alternate_rounds(
+    rounds: int,
+    ronda_round: Callable[[int], Result] | None,
+    blackbox: str | None,
+    blackbox_round: Callable[[int, int, int], Result],
+    ca_path: str,
+    tmp: str,
+) -> list[Result]:
+    """Alternate the tools round by round, so a slow patch of the machine hits both.
+    `blackbox` is the exporter's binary (None: ronda only); it runs through all rounds
+    with the `http_2xx` module, and blackbox_round(round_no, exporter_pid, port) drives it."""
     results: list[Result] = []
     with contextlib.ExitStack() as stack:
         exporter, port = None, free_port()
         if blackbox:
-            config = write_blackbox_config(tmp, plan.ca_path)
+            config = write_blackbox_config(tmp, ca_path)
             exporter = stack.enter_context(exporter_process(blackbox, config, port, os.path.join(tmp, "bb.log")))
         for round_no in range(1, rounds + 1):
-            if with_ronda:
-                results.append(eventloop.run(bench_ronda(plan, round_no)))  # the loop ronda itself runs on
+            if ronda_round is not None:
+                results.append(ronda_round(round_no))
             if exporter is not None:
-                results.append(asyncio.run(bench_blackbox(plan, exporter.pid, port, round_no)))
+                results.append(blackbox_round(round_no, exporter.pid, port))
     return results
 
 

@@ -76,6 +76,7 @@ _WARNING_LIST: tuple[Cause, ...] = (
     Cause("cert_lifetime_over_policy", Severity.WARNING, "the certificate's lifetime exceeds policy"),
     Cause("cert_revocation_unknown", Severity.WARNING, "the certificate's revocation status could not be established"),
     Cause("clock_skew", Severity.WARNING, "the device's clock is off"),
+    Cause("subresource_hosts_skipped", Severity.WARNING, "some of the page's asset hosts were not checked"),
     Cause("file_limit_reached", Severity.WARNING, "the folder holds more files than one check reads"),
 )
 

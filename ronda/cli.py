@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-latency", metavar="SECONDS", type=_positive_float, help="slower than this is degraded (slow_response)"
     )
     check.add_argument("--subresources", action="store_true", help="also check every host the page loads assets from")
+    check.add_argument(
+        "--subresource-hosts", metavar="N", type=int, default=20, help="check at most N asset hosts (default 20)"
+    )
     check.add_argument("--cert", metavar="PATH", help="client certificate (PEM, key included or --key) for mutual TLS")
     check.add_argument("--key", metavar="PATH", help="the client certificate's private key")
     check.add_argument(
@@ -130,6 +133,7 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
         warn_days=args.warn_days,
         expect=Expectations(status=args.expect_status, text=args.expect_text, max_latency=args.max_latency),
         subresources=args.subresources,
+        subresource_hosts=args.subresource_hosts,
     )
 
 

@@ -59,6 +59,7 @@ class CheckOptions:
     warn_days: float | None = None  # None: 21 days or a quarter of the lifetime
     expect: Expectations = field(default_factory=Expectations)
     subresources: bool = False  # also check every host the page loads assets from
+    subresource_hosts: int = 20  # at most this many asset hosts per page (each costs about a check)
     client_cert: str | None = None  # shown to servers that ask for one (mutual TLS)
     client_key: str | None = None  # None: the key is in client_cert
     deployed_from: str | None = None  # where renewal writes the certificate the server should serve

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ronda.probes.subresources import MAX_HOSTS
+from ronda.target import CheckOptions
 from ronda.world.web import Reply, WebServer
 
 SHOP = "127.0.0.2"
@@ -246,10 +246,13 @@ def test_a_page_that_is_not_html_has_no_subresources_checked(web, check):
     assert images.requests == 0
 
 
-def test_at_most_max_hosts_asset_hosts_are_checked_and_the_rest_counted_as_skipped(web, check):
+CAP = CheckOptions().subresource_hosts
+
+
+def test_at_most_the_cap_of_asset_hosts_are_checked_and_the_rest_are_a_warning(web, check):
     shop = web(SHOP)
     assets = web("127.0.0.3", port=shop.port)  # every asset name resolves here
-    count = MAX_HOSTS + 5
+    count = CAP + 5
     page(shop, "".join(f'<img src="http://a{i}.shop.test:{shop.port}/x.png">' for i in range(count)))
     resolve = names(shop.port, **{f"a{i}_shop_test": "127.0.0.3" for i in range(count)})
 
@@ -258,9 +261,25 @@ def test_at_most_max_hosts_asset_hosts_are_checked_and_the_rest_counted_as_skipp
     assert verdict.status == "up"
     assert verdict.http is not None
     checked = verdict.http["subresources"]
-    assert [s["host"] for s in checked] == [f"a{i}.shop.test" for i in range(MAX_HOSTS)]
+    assert [s["host"] for s in checked] == [f"a{i}.shop.test" for i in range(CAP)]
     assert verdict.http["subresources_skipped"] == 5
-    assert assets.requests == MAX_HOSTS
+    assert assets.requests == CAP
+    [skipped] = [w for w in verdict.warnings if w.code == "subresource_hosts_skipped"]
+    assert f"5 of the page's {count} asset hosts were not checked" in skipped.detail
+
+
+def test_a_higher_cap_checks_every_asset_host(web, check):
+    shop = web(SHOP)
+    assets = web("127.0.0.3", port=shop.port)
+    count = CAP + 5
+    page(shop, "".join(f'<img src="http://a{i}.shop.test:{shop.port}/x.png">' for i in range(count)))
+    resolve = names(shop.port, **{f"a{i}_shop_test": "127.0.0.3" for i in range(count)})
+
+    verdict = check(f"http://shop.test:{shop.port}/", resolve=resolve, subresources=True, subresource_hosts=count)
+
+    assert verdict.http is not None and verdict.http["subresources_skipped"] == 0
+    assert assets.requests == count
+    assert verdict.warnings == ()
 
 
 def test_an_asset_host_that_never_answers_times_out_inside_the_page_budget(web, check):

@@ -40,9 +40,11 @@ class CertFacts:
         return (self.not_after - self.not_before).total_seconds() / 86400
 
 
-# Parsing is pure in the bytes, and a monitor sees the same few certificates again and
-# again: caching by DER saved a tenth of a check's CPU in bench/https_throughput.py.
-@lru_cache(maxsize=2048)
+# Parsing is pure in the bytes, and a monitor sees the same certificates again and again:
+# caching by DER saved a tenth of a check's CPU in bench/https_throughput.py. Sized for
+# installations of several thousand monitors (bench/cert_analysis.py --certs shows the
+# cost of a cache too small); an entry is about 2 KB.
+@lru_cache(maxsize=16384)
 def read_certificate(der: bytes) -> CertFacts:
     cert = x509.load_der_x509_certificate(der)
     dns_names, ips = _san(cert)

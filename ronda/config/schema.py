@@ -90,6 +90,7 @@ class Monitor(_Strict):
     resolve: dict[str, list[str]] = Field(default_factory=dict)
     expect: Expect = Field(default_factory=Expect)
     subresources: bool = False
+    subresource_hosts: int = Field(default=20, ge=1, le=500)
     deployed_from: str | None = None
     acme_directory: str | None = Field(default=None, pattern=r"^https?://")
 

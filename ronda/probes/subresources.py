@@ -31,7 +31,6 @@ from ronda.probes.resolve import resolve_host
 from ronda.target import DEFAULT_PORTS, CheckOptions, Target
 from ronda.verdict import CertificateInfo, Finding
 
-MAX_HOSTS = 20  # asset hosts checked per page; the rest are counted as skipped
 MAX_STYLESHEETS = 20  # stylesheets fetched per page to read their @import and url()
 STYLESHEET_BYTES = 512 * 1024  # read at most this much of a stylesheet
 ASSET_BYTES = 0  # of any other asset only the status matters: stop at its first body byte
@@ -69,11 +68,19 @@ async def check_subresources(
         checks = [await task for task in hosts.tasks.values()]
     assert obs.http is not None  # set from the same answer before this is called
     obs.http["subresources"] = [_record(obs, check) for check in checks]
-    obs.http["subresources_skipped"] = len(hosts.first) - len(hosts.tasks)
+    skipped = len(hosts.first) - len(hosts.tasks)
+    obs.http["subresources_skipped"] = skipped
+    if skipped:
+        # A host never checked is a blind spot, not a pass: say so, as a warning.
+        obs.warn(
+            "subresource_hosts_skipped",
+            f"{skipped} of the page's {len(hosts.first)} asset hosts were not checked (at most "
+            f"{options.subresource_hosts} are, within the time budget); raise subresource_hosts to cover them",
+        )
 
 
 class _Hosts:
-    """The foreign asset origins seen so far, each checked once, at most MAX_HOSTS."""
+    """The foreign asset origins seen so far, each checked once, at most `subresource_hosts`."""
 
     def __init__(
         self, group: asyncio.TaskGroup, ctx: ProbeContext, options: CheckOptions, deadline: float, own: set[Origin]
@@ -91,7 +98,7 @@ class _Hosts:
         if origin in self.own or origin in self.first:
             return
         self.first[origin] = url
-        if len(self.tasks) < MAX_HOSTS and time.monotonic() < self.deadline:
+        if len(self.tasks) < self.options.subresource_hosts and time.monotonic() < self.deadline:
             self.tasks[origin] = self.group.create_task(_check_host(self.ctx, self.options, url, self.deadline, limit))
 
     async def stylesheet(self, url: str) -> list[str]:

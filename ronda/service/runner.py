@@ -43,6 +43,7 @@ def job_for(monitor: Monitor, config: Config) -> Job:
         warn_days=monitor.cert_warn_days or defaults.cert_warn_days,
         expect=Expectations(monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
         subresources=monitor.subresources,
+        subresource_hosts=monitor.subresource_hosts,
         client_cert=monitor.client_cert or defaults.client_cert,
         client_key=monitor.client_key or defaults.client_key,
         deployed_from=monitor.deployed_from,
