@@ -42,6 +42,7 @@ from bench.https_throughput import machine
 from ronda.certs.analysis import CertReport, analyze
 from ronda.certs.inspect import read_certificate
 from ronda.certs.session import TlsSession
+from ronda.certs.trust import forget_verifications
 from ronda.world.pki import LocalPKI
 
 # What OpenSSL reports for a leaf sent without its intermediate.
@@ -141,6 +142,10 @@ def cases(sites: list[Site], now: datetime, ca_file: str) -> list[Case]:
         for site in sites:
             read_all(site)
 
+    def all_known_unverified() -> None:
+        all_known()
+        forget_verifications()
+
     def read_cold(site: Site) -> None:
         read_certificate.cache_clear()
         read_all(site)
@@ -151,6 +156,12 @@ def cases(sites: list[Site], now: datetime, ca_file: str) -> list[Case]:
         Case("analyze, seen again (parse cached)", lambda s: analyze_served(s, now), all_known, "leaf"),
         Case(
             "analyze + chain verifier (intermediate left out)",
+            lambda s: analyze_incomplete(s, now, ca_file),
+            all_known_unverified,
+            "leaf+chain",
+        ),
+        Case(
+            "  the same, verified before (answer cached)",
             lambda s: analyze_incomplete(s, now, ca_file),
             all_known,
             "leaf+chain",

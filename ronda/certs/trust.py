@@ -64,6 +64,14 @@ def chains_to_root(leaf_der: bytes, leaf: CertFacts, intermediates: list[bytes],
     """Whether `leaf`, with these intermediates, chains to a trusted root. Asked at a moment
     inside the leaf's validity and of a name the leaf carries, so that expiry and host name,
     reported on their own, do not hide the answer about trust."""
+    return _chains_to_root(leaf_der, leaf, tuple(intermediates), ca_file)
+
+
+# Two signature checks a time (~190 us, bench/cert_analysis.py): a server that leaves out its
+# intermediate would pay them on every check of every address; the answer depends only on
+# the certificates and the roots.
+@lru_cache(maxsize=1024)
+def _chains_to_root(leaf_der: bytes, leaf: CertFacts, intermediates: tuple[bytes, ...], ca_file: str | None) -> bool:
     if not leaf.sans:
         return False
     name = leaf.sans[0]
@@ -86,3 +94,8 @@ def chains_to_root(leaf_der: bytes, leaf: CertFacts, intermediates: list[bytes],
 
 def _load(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
+
+
+def forget_verifications() -> None:
+    """Drop the cached answers of chains_to_root (after the trust store changes; benchmarks)."""
+    _chains_to_root.cache_clear()
