@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -49,6 +50,8 @@ class MonitorRow(Base):
     failing_since: Mapped[datetime | None]
     last_result_id: Mapped[int | None] = mapped_column(Integer)
     open_incident_id: Mapped[int | None] = mapped_column(Integer)
+    successes: Mapped[int] = mapped_column(default=0, server_default="0")  # consecutive good checks
+    changes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # recent status changes
 
 
 class ResultRow(Base):
@@ -62,6 +65,7 @@ class ResultRow(Base):
     cause: Mapped[str | None] = mapped_column(String(64))
     latency_ms: Mapped[float | None] = mapped_column(Float)
     verdict: Mapped[dict[str, Any]]
+    vantage: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
 
 
 class IncidentRow(Base):
@@ -78,6 +82,21 @@ class IncidentRow(Base):
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     duration_s: Mapped[float | None] = mapped_column(Float)
+    flapping: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    planned: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # inside maintenance
+    regions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+
+
+class IncidentMonitorRow(Base):
+    """A monitor whose failure joined an incident of another (its parent's, say)."""
+
+    __tablename__ = "incident_monitors"
+    __table_args__ = (UniqueConstraint("incident_id", "monitor_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    joined_at: Mapped[datetime]
 
 
 class IncidentUpdateRow(Base):
@@ -86,8 +105,32 @@ class IncidentUpdateRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(32))  # detected, confirmed, cause_changed, resolved
+    kind: Mapped[str] = mapped_column(String(32))  # detected, confirmed, cause_changed, scope_changed, resolved, human
     message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(16))  # a human update's: investigating, identified, ...
+    author: Mapped[str] = mapped_column(String(64), default="ronda", server_default="ronda")
+
+
+class OutboxRow(Base):
+    """A notice to deliver, written in the transaction of the event that caused it, so a
+    crash cannot lose it; sent, retried with backoff, or given up on past its deadline."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("source", "channel"), Index("ix_outbox_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))  # what caused it, e.g. incident:7:opened
+    channel: Mapped[str] = mapped_column(String(128))  # a configured channel's name, never its URL
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # Apprise's notify type
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class CertificateRow(Base):
