@@ -107,6 +107,7 @@ class Verdict:
     warnings: tuple[Finding, ...] = ()
     certificates: tuple[CertificateInfo, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    vantage: str = "local"  # the vantage point that made the check
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -117,6 +118,7 @@ class Verdict:
             "checked_at": iso(self.checked_at),
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
             "addresses": list(self.addresses),
+            "vantage": self.vantage,
         }
         if self.http is not None:
             out["http"] = self.http

@@ -52,8 +52,13 @@ def test_with_the_client_certificate_the_server_answers(mtls, pki, check, tmp_pa
 def test_a_client_certificate_from_an_unknown_issuer_is_refused_in_plain_words(mtls, check, tmp_path):
     cert, key = client_files(tmp_path, LocalPKI("stranger root"), "stranger")
     verdict = api(check, mtls, client_cert=cert, client_key=key)
-    assert (verdict.status, verdict.cause) == ("down", "auth_failed")
-    assert "does not trust the client certificate's issuer" in verdict.summary
+    assert verdict.status == "down"
+    # With TLS 1.3 the refusal comes after the handshake: read in time, its alert names the
+    # reason; lost to the hang-up, the summary still points at the client certificate.
+    if verdict.cause == "auth_failed":
+        assert "does not trust the client certificate's issuer" in verdict.summary
+    else:
+        assert verdict.cause == "protocol_error" and "client certificate" in verdict.summary
 
 
 def served_and_renewed(web, pki, tmp_path, renewed_issued: datetime):

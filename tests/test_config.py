@@ -45,7 +45,7 @@ def test_the_contract_example_loads_with_defaults_filled_in(tmp_path):
     assert config.server.token == "s3cret-token-of-some-length"
     assert config.storage == f"sqlite:///{tmp_path / 'ronda.db'}", "relative to the config file"
     job = job_for(config.monitors[0], config)
-    assert job.interval == 30.0 and job.confirm == 2
+    assert job.interval == 30.0 and job.policy.confirm == 2
     assert job.options.timeout == 10.0
     assert job.options.ca_file == str(tmp_path / "ca.pem")
     assert job.options.resolve == {("shop.example", 443): ("127.0.0.1",)}
@@ -63,7 +63,7 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
         {},
     )
     job = job_for(config.monitors[0], config)
-    assert (job.interval, job.confirm, job.options.timeout) == (0.5, 1, 2.0)
+    assert (job.interval, job.policy.confirm, job.options.timeout) == (0.5, 1, 2.0)
     assert job.options.nameserver == ("127.0.0.1", 5353)
 
 
@@ -105,6 +105,10 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
             ":4: monitors[0].ca_file: no such file: ",
         ),
         (
+            "defaults:\n  quorum: most\n",
+            ":2: defaults.quorum: expected a number of vantage points (2) or a share such as 50%, got 'most'",
+        ),
+        (
             "monitors:\n  - name: a\n    url: https://a.test/\n    deployed_from: renewed/site.pem\n",
             ":4: monitors[0].deployed_from: no such file: ",
         ),
@@ -124,6 +128,7 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
         "an unset environment variable",
         "a resolve address that is not an IP",
         "a CA file that does not exist",
+        "a quorum that is neither a count nor a share",
         "a renewal file that does not exist",
         "a client certificate that does not exist",
         "a key given twice",

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from ronda.service.incidents import Policy
 from ronda.service.scheduler import Job, Scheduler, next_due
 from ronda.target import CheckOptions, parse_target
 from ronda.world.web import Reply
@@ -41,8 +42,8 @@ def test_a_hanging_target_does_not_delay_the_others(web):
     hanging = web()
     hanging.default = Reply(mode="hang")
     jobs = [
-        Job("fast", parse_target(fast.url()), CheckOptions(timeout=1.0), interval=0.1, confirm=1),
-        Job("hang", parse_target(hanging.url()), CheckOptions(timeout=1.0), interval=0.1, confirm=1),
+        Job("fast", parse_target(fast.url()), CheckOptions(timeout=1.0), interval=0.1, policy=Policy(confirm=1)),
+        Job("hang", parse_target(hanging.url()), CheckOptions(timeout=1.0), interval=0.1, policy=Policy(confirm=1)),
     ]
     seen: Counter[str] = Counter()
     causes: dict[str, str | None] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -66,13 +67,14 @@ class RondaProcess:
 
 @pytest.fixture
 def write_config(tmp_path: Path, ca_file: str) -> Callable[..., Path]:
-    def write(monitors: str, notify: str = "[]") -> Path:
+    def write(monitors: str, notify: str = "[]", canaries: str = "[]") -> Path:
         path = tmp_path / "ronda.yaml"
         path.write_text(
             f"server:\n  listen: 127.0.0.1:{free_port()}\n  token: ${{RONDA_TOKEN}}\n"
             f"storage: sqlite:///ronda.db\n"
             f"defaults:\n  interval: 200ms\n  timeout: 2s\n  confirm: 2\n  ca_file: {ca_file}\n"
             f"notify: {notify}\n"
+            f"canaries: {canaries}\n"
             f"monitors:\n{monitors}"
         )
         return path
@@ -237,3 +239,54 @@ def test_a_taken_listen_address_is_a_clear_error(shop, write_config):
     assert second.returncode == 1
     assert f"server.listen 127.0.0.1:{ronda.port}: cannot listen there (Address already in use)" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def test_people_post_updates_on_an_incident_timeline_and_can_resolve_it(shop, write_config):
+    ronda = RondaProcess(write_config(shop_monitor(shop))).start()
+    try:
+        shop.default = Reply(status=503)
+        incident = wait_for("an open incident", lambda: ronda.api("/api/v1/incidents?open=true"))[0]
+        url = f"http://127.0.0.1:{ronda.port}/api/v1/incidents/{incident['id']}/updates"
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        posted = httpx.post(
+            url, headers=auth, json={"status": "identified", "message": "The load balancer lost its pool."}
+        )
+        assert posted.status_code == 201, posted.text
+        [human] = [u for u in posted.json()["updates"] if u["kind"] == "human"]
+        assert (human["status"], human["message"], human["author"]) == (
+            "identified",
+            "The load balancer lost its pool.",
+            "api",
+        )
+        assert httpx.post(url, headers=auth, json={"status": "fixed", "message": "x"}).status_code == 422
+        assert httpx.post(url, json={"status": "identified", "message": "x"}).status_code == 401
+        missing = f"http://127.0.0.1:{ronda.port}/api/v1/incidents/9999/updates"
+        assert httpx.post(missing, headers=auth, json={"status": "monitoring", "message": "x"}).status_code == 404
+        closed = httpx.post(url, headers=auth, json={"status": "resolved", "message": "Pool restored by hand."}).json()
+        assert closed["status"] == "resolved" and closed["duration_s"] > 0
+        assert closed["updates"][-1]["message"] == "Pool restored by hand."
+    finally:
+        ronda.stop()
+
+
+def test_while_ronda_is_cut_off_no_incident_opens(shop, write_config):
+    # The canary is a port where nothing listens: to ronda, its own network looks down.
+    canary_port = free_port()
+    ronda = RondaProcess(write_config(shop_monitor(shop), canaries=f"['tcp://127.0.0.1:{canary_port}']")).start()
+    try:
+        status = ronda.api("/api/v1/status")
+        assert status["online"] is False
+        assert status["canaries"][0]["cause"] == "tcp_refused"
+        assert ronda.get("/healthz", token=None).json()["online"] is False
+        shop.default = Reply(status=503)
+        wait_for("failed checks stored", lambda: len(ronda.api("/api/v1/monitors/shop/results?limit=20")) >= 6)
+        assert ronda.api("/api/v1/monitors")[0]["status"] == "down", "checks go on and are stored"
+        assert ronda.api("/api/v1/incidents") == [], "but a failure seen while cut off proves nothing"
+        with socket.socket() as canary:
+            canary.bind(("127.0.0.1", canary_port))
+            canary.listen(8)
+            wait_for("back online", lambda: ronda.api("/api/v1/status")["online"])
+            incident = wait_for("an incident, now", lambda: ronda.api("/api/v1/incidents?open=true"))[0]
+            assert incident["cause"] == "http_server_error"
+    finally:
+        ronda.stop()

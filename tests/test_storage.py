@@ -60,3 +60,17 @@ def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list
     store.sync_monitors({"shop": "https://shop.test/"})
     assert [m["name"] for m in store.monitors()] == ["shop"]
     assert len(store.results("old", 10)) == 1
+
+
+def test_an_incident_inside_maintenance_is_marked_planned_and_sends_nothing(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.sync_monitors({"shop": "https://shop.test/"})
+    notices = []
+    for i in range(3):
+        notices += store.record("shop", verdict("down", T0 + timedelta(seconds=i), "tcp_refused"), 2, planned=True)
+    notices += store.record("shop", verdict("up", T0 + timedelta(seconds=9)), 2, planned=True)
+    assert notices == []
+    [incident] = store.incidents()
+    assert incident["planned"] is True and incident["status"] == "resolved"
+    assert "inside a maintenance window" in [u["message"] for u in incident["updates"]][2]
+    assert len(store.results("shop", 10)) == 4, "checks go on and are stored"

@@ -94,6 +94,8 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
     except ValidationError as exc:
         raise ConfigError(path, [_describe(reader, error) for error in exc.errors()]) from None
     _check_unique_names(reader, config)
+    _check_dependencies(reader, config)
+    _check_maintenance_monitors(reader, config)
     config = _relative_to(config, Path(path).resolve().parent)
     _check_files_exist(reader, config)
     return config
@@ -124,6 +126,48 @@ def _describe(reader: _Reader, error: Any) -> tuple[int | None, str | None, str]
     return reader.line_of(where), field_name(where), message
 
 
+def _check_dependencies(reader: _Reader, config: Config) -> None:
+    """depends_on names existing monitors and never leads back to where it started."""
+    names = {monitor.name for monitor in config.monitors}
+    parents = {monitor.name: monitor.depends_on for monitor in config.monitors}
+    for index, monitor in enumerate(config.monitors):
+        where: Path_ = ("monitors", index, "depends_on")
+        unknown = [name for name in monitor.depends_on if name not in names]
+        if unknown:
+            raise ConfigError(
+                reader.path, [(reader.line_of(where), field_name(where), f"no monitor named {unknown[0]!r}")]
+            )
+        if monitor.name in ancestors(monitor.name, parents):
+            message = f"{monitor.name!r} depends on itself through {' -> '.join(_cycle(monitor.name, parents))}"
+            raise ConfigError(reader.path, [(reader.line_of(where), field_name(where), message)])
+
+
+def ancestors(name: str, parents: Mapping[str, list[str]]) -> tuple[str, ...]:
+    """Every monitor `name` depends on, nearest first (breadth first), each once."""
+    seen: list[str] = []
+    frontier = list(parents.get(name, []))
+    while frontier:
+        current = frontier.pop(0)
+        if current not in seen:
+            seen.append(current)
+            frontier += parents.get(current, [])
+    return tuple(seen)
+
+
+def _cycle(start: str, parents: Mapping[str, list[str]]) -> list[str]:
+    """A path of dependencies from `start` back to itself, for the error message."""
+
+    def walk(path: list[str]) -> list[str] | None:
+        for parent in parents.get(path[-1], []):
+            if parent == start:
+                return [*path, parent]
+            if parent not in path and (found := walk([*path, parent])):
+                return found
+        return None
+
+    return walk([start]) or [start]
+
+
 def _check_unique_names(reader: _Reader, config: Config) -> None:
     seen: set[str] = set()
     for index, monitor in enumerate(config.monitors):
@@ -134,6 +178,20 @@ def _check_unique_names(reader: _Reader, config: Config) -> None:
                 [(reader.line_of(where), field_name(where), f"{monitor.name!r} is used by another monitor")],
             )
         seen.add(monitor.name)
+
+
+def _check_maintenance_monitors(reader: _Reader, config: Config) -> None:
+    """A window naming a monitor that does not exist is a typo that would silently leave the
+    real one unplanned."""
+    names = {monitor.name for monitor in config.monitors}
+    problems: list[tuple[int | None, str | None, str]] = []
+    for i, window in enumerate(config.maintenance):
+        for j, name in enumerate(window.monitors):
+            if name not in names:
+                where: Path_ = ("maintenance", i, "monitors", j)
+                problems.append((reader.line_of(where), field_name(where), f"no monitor is named {name!r}"))
+    if problems:
+        raise ConfigError(reader.path, problems)
 
 
 # Keys that name files: relative to the config file, and checked to exist at load.

@@ -6,15 +6,36 @@ and nowhere else.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from cronsim import CronSim, CronSimError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
+from ronda.notify.channels import Severity, check_url
 from ronda.target import parse_address, parse_nameserver, parse_resolve, parse_target
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _quorum(value: object) -> int | float:
+    """2 (vantage points) or "50%" (a share of those reporting)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and value.endswith("%"):
+        try:
+            share = float(value[:-1]) / 100
+        except ValueError:
+            share = -1.0
+        if 0 < share <= 1:
+            return share
+    raise ValueError(f"expected a number of vantage points (2) or a share such as 50%, got {value!r}")
+
+
+Quorum = Annotated[int | float, BeforeValidator(_quorum)]
 
 
 def _nameserver(value: str) -> str:
@@ -40,6 +61,7 @@ def _usage_to_value_error(call: Any, *args: Any) -> Any:
 class ServerConfig(_Strict):
     listen: str = "127.0.0.1:8080"
     token: str | None = Field(default=None, min_length=16)
+    public_url: str | None = Field(default=None, pattern=r"^https?://")  # links in notices point here
 
     @field_validator("listen")
     @classmethod
@@ -69,6 +91,10 @@ class Defaults(_Strict):
     interval: Duration = 30.0
     timeout: Duration = 10.0
     confirm: int = Field(default=2, ge=1, le=100)
+    recover: int = Field(default=1, ge=1, le=100)  # consecutive good checks that resolve an incident
+    recheck: Duration = 2.0  # how soon to look again while a change of state is unconfirmed
+    quorum: Quorum = 1  # vantage points (2) or share of them ("50%") that must fail to open an incident
+    alert_local: bool = False  # announce failures only one vantage point of several sees
     cert_warn_days: float = Field(default=21.0, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None
@@ -82,6 +108,10 @@ class Monitor(_Strict):
     interval: Duration | None = None
     timeout: Duration | None = None
     confirm: int | None = Field(default=None, ge=1, le=100)
+    recover: int | None = Field(default=None, ge=1, le=100)
+    recheck: Duration | None = None
+    quorum: Quorum | None = None
+    alert_local: bool | None = None
     cert_warn_days: float | None = Field(default=None, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None
@@ -90,6 +120,9 @@ class Monitor(_Strict):
     resolve: dict[str, list[str]] = Field(default_factory=dict)
     expect: Expect = Field(default_factory=Expect)
     subresources: bool = False
+    # While a monitor this one depends on is failing, this one's failures join its incident.
+    depends_on: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)  # for routing notices and selecting maintenance windows
     subresource_hosts: int = Field(default=20, ge=1, le=500)
     deployed_from: str | None = None
     acme_directory: str | None = Field(default=None, pattern=r"^https?://")
@@ -108,13 +141,123 @@ class Monitor(_Strict):
         return value
 
 
+class MaintenanceWindow(_Strict):
+    """A time when incidents are planned: once (`start`..`end`) or again and again (`cron` in
+    `timezone`, each time lasting `duration`), for `monitors` and monitors with any of `tags`
+    (neither: every monitor).
+
+    Fields are checked in the order written here, so each check can see the ones before it.
+    `start` and `end` come out in UTC.
+    """
+
+    name: str = Field(min_length=1)
+    timezone: str = "UTC"  # of `cron`, and of `start`/`end` written without an offset
+    cron: str | None = None
+    duration: Duration | None = Field(default=None, validate_default=True)
+    start: datetime | None = Field(default=None, validate_default=True)
+    end: datetime | None = Field(default=None, validate_default=True)
+    monitors: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Rome or UTC)") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CronSim(value, datetime(2000, 1, 1))
+            except CronSimError as exc:
+                raise ValueError(f"{value!r} is not a cron expression: {exc}") from None
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if "cron" not in info.data:  # the cron was wrong, and said so
+            return value
+        if info.data["cron"] is not None and value is None:
+            raise ValueError("required with cron: how long each window lasts, such as 30m")
+        if info.data["cron"] is None and value is not None:
+            raise ValueError("goes with cron; a one-off window has start and end")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if "cron" not in info.data:
+            return value
+        if info.data["cron"] is not None and value is not None:
+            raise ValueError("a window has either cron (recurring) or start and end (one-off), not both")
+        if info.data["cron"] is None and value is None:
+            raise ValueError("required: a window has start and end (one-off) or cron and duration (recurring)")
+        return _in_utc(value, info)
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if info.data.get("cron") is not None and value is not None:
+            raise ValueError("goes with start; a recurring window lasts its duration")
+        start = info.data.get("start")
+        if start is None:
+            return _in_utc(value, info)
+        if value is None:
+            raise ValueError("required with start")
+        end = _in_utc(value, info)
+        if end is not None and end.tzinfo is not None and start.tzinfo is not None and end <= start:
+            raise ValueError("must be after start")
+        return end
+
+
+def _in_utc(value: datetime | None, info: ValidationInfo) -> datetime | None:
+    """An instant in UTC; a time written without an offset is in the window's zone (left
+    naive when that zone was wrong: its error is reported already)."""
+    if value is not None and value.tzinfo is None and "timezone" in info.data:
+        value = value.replace(tzinfo=ZoneInfo(info.data["timezone"]))
+    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
+class NotifyRetry(_Strict):
+    first: Duration = 5.0  # the wait after a channel's first failure; it doubles each time
+    max: Duration = 600.0
+
+
+class NotifyChannel(_Strict):
+    """Where notices go: an Apprise URL, for monitors with any of `tags` (none: every
+    monitor), for notices at `min_severity` or worse."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\[\]-]{0,63}$")
+    url: str
+    tags: list[str] = Field(default_factory=list)
+    min_severity: Severity = "info"
+    deadline: Duration | None = None  # this channel's notify_deadline
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        check_url(value)
+        return value
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     storage: str = "sqlite:///ronda.db"
     defaults: Defaults = Field(default_factory=Defaults)
     canaries: list[str] = Field(default_factory=list)
-    notify: list[str] = Field(default_factory=list)
+    notify: list[NotifyChannel] = Field(default_factory=list)
+    notify_deadline: Duration = 86400.0  # a notice not delivered by then is `failed`
+    notify_retry: NotifyRetry = Field(default_factory=NotifyRetry)
+    notify_storm: int = Field(default=10, ge=1)  # more openings than this at once: one digest
+    notify_storm_wait: Duration = 10.0  # how long an opening waits for others to join its digest
     monitors: list[Monitor] = Field(default_factory=list)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
 
     @field_validator("storage")
     @classmethod
@@ -128,4 +271,28 @@ class Config(_Strict):
     def _canaries(cls, value: list[str]) -> list[str]:
         for url in value:
             _usage_to_value_error(parse_target, url)
+        return value
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify_names(cls, value: Any) -> Any:
+        """A plain URL (the contract's form) is a channel named after its place: notify[0], ..."""
+        if not isinstance(value, list):
+            return value
+        return [
+            {"name": f"notify[{i}]", "url": entry}
+            if isinstance(entry, str)
+            else {"name": f"notify[{i}]", **entry}
+            if isinstance(entry, dict)
+            else entry
+            for i, entry in enumerate(value)
+        ]
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_unique(cls, value: list[NotifyChannel]) -> list[NotifyChannel]:
+        names = [channel.name for channel in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two channels are named {name!r}")
         return value

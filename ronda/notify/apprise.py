@@ -1,35 +1,28 @@
-"""Notifications through Apprise: every channel it knows, chosen by URL."""
+"""How a message reaches people: one Apprise URL, one attempt, and why it failed."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import apprise
 
 from ronda.notify.messages import Message
 
-log = logging.getLogger("ronda.notify")
 
-
-class AppriseNotifier:
-    def __init__(self, urls: list[str]) -> None:
-        self._apprise = apprise.Apprise()
-        for url in urls:
-            if not self._apprise.add(url):
-                raise ValueError(f"not an Apprise URL ronda can use: {url}")
-
-    @property
-    def enabled(self) -> bool:
-        return len(self._apprise) > 0
-
-    async def send(self, message: Message) -> bool:
-        if not self.enabled:
-            return True
-        # Apprise's notify blocks on network I/O; keep it off the event loop.
-        ok = await asyncio.to_thread(
-            self._apprise.notify, title=message.title, body=message.body, notify_type=message.kind
-        )
-        if not ok:
-            log.warning("a notification could not be delivered: %s", message.title)
-        return bool(ok)
+def deliver(url: str, message: Message) -> str | None:
+    """Send `message` to the channel at `url`, blocking (call it in a thread). None when
+    the channel accepted it, else what went wrong, in Apprise's words."""
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        return "Apprise cannot use this channel's URL"
+    # Apprise answers only yes or no; the reason is in its log, so catch the log. Sends
+    # happen one at a time, so what is caught belongs to this send.
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as log:
+        try:
+            accepted = bool(notifier.notify(title=message.title, body=message.body, notify_type=message.kind))
+        except Exception as exc:  # a plugin's defect is this channel's failure, not the sender's end
+            return f"{type(exc).__name__}: {exc}"
+    if accepted:
+        return None
+    reasons = [line for line in log.getvalue().splitlines() if line.strip()]
+    return "; ".join(reasons[-3:])[:1000] or "the channel did not accept the notice"

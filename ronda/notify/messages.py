@@ -1,8 +1,9 @@
 """What people are told about incidents: titles that name the monitor and the cause
-code, bodies in plain words."""
+code, bodies in plain words: what is wrong, how widely, since when, and where to look."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ronda import causes
@@ -20,15 +21,40 @@ class Message:
     kind: str  # Apprise's notify type: info, success, warning, failure
 
 
-def incident_message(notice: IncidentNotice) -> Message:
+_FAILING = {
+    Event.OPENED: "is failing:",
+    Event.REOPENED: "is failing again:",
+    Event.CAUSE_CHANGED: "is still failing, now:",
+    Event.FLAPPING: "is flapping:",
+    Event.UPDATED: "update:",
+}
+
+
+def incident_link(public_url: str, incident_id: int) -> str:
+    """Where a person reading a notice can see the incident (the public status page)."""
+    return f"{public_url.rstrip('/')}/status#incident-{incident_id}"
+
+
+def incident_message(notice: IncidentNotice, public_url: str | None = None) -> Message:
+    if notice.event is Event.RESOLVED:
+        return _resolved(notice)
     cause = notice.cause or "unknown"
-    if notice.event is not Event.RESOLVED:
-        failing = (
-            f"{notice.summary}\n\n{causes.words(cause).capitalize()}.\nTarget: {notice.target}\n"
-            f"Failing since {iso(notice.opened_at)} (incident #{notice.incident_id})."
-        )
-        title = "is failing:" if notice.event is Event.OPENED else "is still failing, now:"
-        return Message(f"[ronda] {notice.monitor} {title} {cause}", failing, "failure")
+    lines = [
+        notice.message or notice.summary,
+        "",
+        f"{causes.words(cause).capitalize()}.",
+        f"Target: {notice.target}",
+        f"Scope: {notice.scope}",
+        f"Failing since {iso(notice.opened_at)} (incident #{notice.incident_id}).",
+    ]
+    if public_url:
+        lines.append(incident_link(public_url, notice.incident_id))
+    title = _FAILING.get(notice.event, "is failing:")
+    return Message(f"[ronda] {notice.monitor} {title} {cause}", "\n".join(lines), "failure")
+
+
+def _resolved(notice: IncidentNotice) -> Message:
+    cause = notice.cause or "unknown"
     duration = format_duration(notice.duration_s or 0)
     return Message(
         title=f"[ronda] {notice.monitor} resolved: {cause}",
@@ -55,5 +81,18 @@ def certificate_message(notice: CertificateNotice) -> Message:
     )
 
 
-def message_for(notice: Notice) -> Message:
-    return incident_message(notice) if isinstance(notice, IncidentNotice) else certificate_message(notice)
+def message_for(notice: Notice, public_url: str | None = None) -> Message:
+    if isinstance(notice, IncidentNotice):
+        return incident_message(notice, public_url)
+    return certificate_message(notice)
+
+
+def digest_message(opened: Sequence[tuple[str, str | None]], public_url: str | None = None) -> Message:
+    """One message for a storm of incidents opened together (monitor, cause each): twenty
+    monitors behind one broken switch are one thing to read, not twenty."""
+    named = [f"{monitor} ({cause or 'unknown'})" for monitor, cause in opened]
+    more = f" and {len(named) - 3} more" if len(named) > 3 else ""
+    body = f"{len(named)} incidents opened: {', '.join(named)}."
+    if public_url:
+        body += f"\n{public_url.rstrip('/')}/status"
+    return Message(f"[ronda] {len(named)} incidents opened: {', '.join(named[:3])}{more}", body, "failure")

@@ -15,10 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 import uvicorn
 
 from ronda import eventloop
+from ronda.config.load import ancestors
 from ronda.config.schema import Config, Monitor
 from ronda.errors import ServiceError
-from ronda.notify.apprise import AppriseNotifier
+from ronda.notify.channels import channels_for
 from ronda.notify.messages import message_for
+from ronda.notify.outbox import Ledger, Outbox, settings_for
+from ronda.notify.sender import Sender
+from ronda.service.connectivity import Connectivity
+from ronda.service.incidents import Policy
+from ronda.service.maintenance import active_window
 from ronda.service.scheduler import Job, Scheduler
 from ronda.storage.store import Notice, Store
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
@@ -28,6 +34,14 @@ from ronda.web.app import create_app
 log = logging.getLogger("ronda")
 
 NoticeListener = Callable[[Notice], None]
+SEND_GRACE = 10.0  # seconds a stopping service waits for a notification in flight
+
+
+def canary_options(config: Config) -> CheckOptions:
+    """Canaries are checked as the monitors are by default: same budget, trust and resolver."""
+    defaults = config.defaults
+    nameserver = parse_nameserver(defaults.nameserver) if defaults.nameserver else None
+    return CheckOptions(timeout=defaults.timeout, ca_file=defaults.ca_file, nameserver=nameserver)
 
 
 def job_for(monitor: Monitor, config: Config) -> Job:
@@ -49,12 +63,21 @@ def job_for(monitor: Monitor, config: Config) -> Job:
         deployed_from=monitor.deployed_from,
         acme_directory=monitor.acme_directory,
     )
+    policy = Policy(
+        confirm=monitor.confirm or defaults.confirm,
+        recover=monitor.recover or defaults.recover,
+        quorum=monitor.quorum or defaults.quorum,
+        alert_local=defaults.alert_local if monitor.alert_local is None else monitor.alert_local,
+        parents=ancestors(monitor.name, {m.name: m.depends_on for m in config.monitors}),
+    )
     return Job(
         monitor.name,
         parse_target(monitor.url),
         options,
         monitor.interval or defaults.interval,
-        monitor.confirm or defaults.confirm,
+        policy,
+        monitor.recheck or defaults.recheck,
+        tuple(monitor.tags),
     )
 
 
@@ -90,20 +113,28 @@ class Service:
     ) -> None:
         self.config = config
         self.jobs = [job_for(m, config) for m in config.monitors]
-        self.store = Store(config.storage)
+        channels = channels_for(config)
+        tags = {monitor.name: monitor.tags for monitor in config.monitors}
+        self.outbox = Outbox(channels, tags, settings_for(config), config.server.public_url)
+        self.store = Store(config.storage, outbox=self.outbox.write)
         self.store.sync_monitors({job.name: job.target.url for job in self.jobs})
-        self.notifier = AppriseNotifier(config.notify)
         self.listeners = listeners or []
         self.token = config.server.token or secrets.token_urlsafe(24)
         self.scheduler = Scheduler(self.jobs, self._on_verdict)
+        canaries = [parse_target(url) for url in config.canaries]
+        self.connectivity = Connectivity(canaries, canary_options(config), interval=config.defaults.interval)
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
         # monitor must be applied in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
-        self._sending: set[asyncio.Task[bool]] = set()
+        ledger = Ledger(self.store.engine)
+        self.sender = Sender(ledger, channels, self.outbox.settings, self._writer, config.server.public_url)
 
     async def _on_verdict(self, job: Job, verdict: Verdict) -> None:
         loop = asyncio.get_running_loop()
-        notices = await loop.run_in_executor(self._writer, self.store.record, job.name, verdict, job.confirm)
+        planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
+        offline = not self.connectivity.online
+        record = self.store.record
+        notices = await loop.run_in_executor(self._writer, record, job.name, verdict, job.policy, planned, offline)
         for notice in notices:
             self._announce(notice)
 
@@ -112,29 +143,40 @@ class Service:
         log.log(logging.INFO if message.kind == "success" else logging.WARNING, "%s", message.title)
         for listener in self.listeners:
             listener(notice)
-        task = asyncio.create_task(self.notifier.send(message))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self.sender.wake()  # the store wrote it to the outbox; the sender delivers it
 
     async def run(self, stop: asyncio.Event) -> None:
         server_config = self.config.server
         listener = _listen(server_config.host, server_config.port)  # fails here, before any check runs
-        app = create_app(self.store, self.token, self.scheduler.alive, self.scheduler.stats)
+        app = create_app(self.store, self.token, self.scheduler.alive, self.scheduler.stats, self.connectivity.status)
         web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        if self.connectivity.canaries:
+            await self.connectivity.check_once()  # know whether ronda is online before judging targets
         checks = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        canaries = asyncio.create_task(self.connectivity.run(), name="canaries")
         serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
+        sending = asyncio.create_task(self.sender.run(), name="notifications")
         stopping = asyncio.create_task(stop.wait())
         log.info("watching %d monitors; API on http://%s", len(self.jobs), server_config.listen)
         await asyncio.wait({checks, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
         web.should_exit = True
         checks.cancel()
+        canaries.cancel()
         await asyncio.gather(checks, serving, return_exceptions=True)
-        if self._sending:
-            await asyncio.wait(self._sending, timeout=5)
+        await self._stop_sending(sending)
         listener.close()
         for task in (checks, serving):
             if task.done() and not task.cancelled() and task.exception():
                 raise task.exception()  # type: ignore[misc]
+
+    async def _stop_sending(self, sending: asyncio.Task[None]) -> None:
+        """Let the send in flight finish and be marked; what is left stays in the outbox for
+        the next start. A send that hangs past the grace is cut off, and may repeat then."""
+        self.sender.stop()
+        _, hanging = await asyncio.wait({sending}, timeout=SEND_GRACE)
+        for task in hanging:
+            task.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)

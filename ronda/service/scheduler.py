@@ -16,10 +16,11 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ronda.check import run_check
 from ronda.probes.base import ProbeContext
+from ronda.service.incidents import Policy
 from ronda.target import CheckOptions, Target
 from ronda.verdict import Verdict
 
@@ -32,7 +33,9 @@ class Job:
     target: Target
     options: CheckOptions
     interval: float
-    confirm: int
+    policy: Policy = field(default_factory=Policy)
+    recheck: float = 2.0  # seconds to a re-check while a change of state is unconfirmed
+    tags: tuple[str, ...] = ()
 
 
 OnVerdict = Callable[[Job, Verdict], Awaitable[None]]
@@ -46,6 +49,28 @@ def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
         return following, 0
     missed = math.ceil((now - following) / interval)
     return following + missed * interval, missed
+
+
+class Confirmation:
+    """Tracks whether a monitor's latest change of state (failing, or working again) still
+    needs confirming checks; the scheduler re-checks quickly while it does."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.settled_failing = False
+        self.streak = 0  # checks in a row that disagree with the settled state
+
+    def observe(self, failing: bool) -> bool:
+        """Record a check; True while a change it started is still unconfirmed."""
+        if failing == self.settled_failing:
+            self.streak = 0
+            return False
+        self.streak += 1
+        needed = self.policy.confirm if failing else self.policy.recover
+        if self.streak >= needed:
+            self.settled_failing, self.streak = failing, 0
+            return False
+        return True
 
 
 class Scheduler:
@@ -90,13 +115,24 @@ class Scheduler:
         # The first check comes soon (a newcomer wants to see state at once), spread over
         # at most the first few seconds; after that every `interval`, on the same phase.
         due = time.monotonic() + self._rng.uniform(0, min(job.interval, 3.0))
+        confirming = Confirmation(job.policy)
+        rechecked = False
         while True:
             await asyncio.sleep(max(due - time.monotonic(), 0))
-            await self._run_one(job, due)
-            due, missed = next_due(due, job.interval, time.monotonic())
-            self.slots_skipped += missed
+            verdict = await self._run_one(job, due)
+            now = time.monotonic()
+            if verdict is not None and confirming.observe(verdict.status != "up"):
+                # A change not yet confirmed: look again within seconds, not a whole interval;
+                # the regular slots resume after it, on the same grid.
+                await asyncio.sleep(min(job.recheck, job.interval))
+                rechecked = True
+                continue
+            due, missed = next_due(due, job.interval, now)
+            if not rechecked:  # slots passed during re-checks were used, not lost
+                self.slots_skipped += missed
+            rechecked = False
 
-    async def _run_one(self, job: Job, due: float) -> None:
+    async def _run_one(self, job: Job, due: float) -> Verdict | None:
         async with self._slots:
             self.lag_seconds = max(time.monotonic() - due, 0.0)
             try:
@@ -106,3 +142,5 @@ class Scheduler:
             except Exception:
                 # A bug in one check must not stop the others; it is logged loudly.
                 log.exception("check of %s failed with an internal error", job.name)
+                return None
+            return verdict

@@ -85,6 +85,7 @@ class IncidentRow(Base):
     flapping: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     planned: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # inside maintenance
     regions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    announced: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # people were told of it
 
 
 class IncidentMonitorRow(Base):

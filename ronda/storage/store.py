@@ -3,35 +3,21 @@ transaction, so a crash between them cannot leave one without the other."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ronda.durations import format_duration
-from ronda.service.incidents import Event, MonitorState, advance
+from ronda.service.incidents import Event, MonitorState, Policy, Transition, advance
+from ronda.service.scope import Reading, assess_scope
 from ronda.storage.db import make_engine, migrate
+from ronda.storage.incident_log import IncidentNotice, apply_event, human_update, rescope
 from ronda.storage.inventory import CertificateNotice, inventory, remember
 from ronda.storage.models import IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
-from ronda.verdict import Verdict, iso
-
-
-@dataclass(frozen=True)
-class IncidentNotice:
-    """An incident that opened or resolved, for whoever tells people."""
-
-    event: Event
-    incident_id: int
-    monitor: str
-    target: str
-    cause: str | None
-    summary: str
-    opened_at: datetime
-    resolved_at: datetime | None = None
-    duration_s: float | None = None
-
+from ronda.storage.stats import uptime_report
+from ronda.verdict import Verdict, iso, parse_iso
 
 Notice = IncidentNotice | CertificateNotice
 
@@ -40,11 +26,16 @@ class UnknownMonitor(LookupError):
     pass
 
 
+class UnknownIncident(LookupError):
+    pass
+
+
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, outbox: Callable[[Session, list[Notice]], None] | None = None) -> None:
         self.engine = make_engine(url)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._outbox = outbox  # writes notices for sending, in the transaction that produced them
 
     def close(self) -> None:
         self.engine.dispose()
@@ -68,9 +59,15 @@ class Store:
                 if name not in monitors and row.source == "config":
                     row.active = False
 
-    def record(self, name: str, verdict: Verdict, confirm: int) -> list[Notice]:
+    def record(
+        self, name: str, verdict: Verdict, policy: Policy | int, planned: bool = False, offline: bool = False
+    ) -> list[Notice]:
         """Store a verdict and apply it to the monitor's state; return what people must hear:
-        incidents opened, changed or resolved, certificates rotated or past a threshold."""
+        incidents opened, changed or resolved, certificates rotated or past a threshold.
+        `planned`: the verdict falls in a maintenance window (incidents are marked, not sent).
+        `offline`: ronda itself is cut off, so a failure proves nothing: no incident opens."""
+        if isinstance(policy, int):
+            policy = Policy(confirm=policy)
         with self._sessions.begin() as session:
             monitor = session.scalars(select(MonitorRow).where(MonitorRow.name == name).with_for_update()).one()
             result = ResultRow(
@@ -80,115 +77,43 @@ class Store:
                 cause=verdict.cause,
                 latency_ms=verdict.latency_ms,
                 verdict=verdict.to_json(),
+                vantage=verdict.vantage,
             )
             session.add(result)
             session.flush()
-            transition = advance(
-                _state_of(session, monitor), verdict.status, verdict.cause, verdict.checked_at, confirm
-            )
+            readings = _latest_readings(session, monitor.id, verdict.checked_at - policy.fresh_for)
+            scope = assess_scope(readings, policy.quorum)
+            status, cause = (scope.status, verdict.cause or scope.cause) if scope.failing else ("up", None)
+            transition = advance(_state_of(session, monitor), status, cause, verdict.checked_at, policy)
+            if offline:
+                opening = (Event.OPENED, Event.REOPENED)
+                transition = Transition(transition.state, tuple(e for e in transition.events if e not in opening))
+            _save_state(monitor, transition.state, result.id)
             state = transition.state
-            monitor.status, monitor.cause, monitor.since = state.status, state.cause, state.since
-            monitor.failures, monitor.failing_since = state.failures, state.failing_since
-            monitor.last_result_id = result.id
-            notices = [self._apply(session, monitor, event, verdict, state) for event in transition.events]
+            events = [
+                apply_event(session, monitor, e, verdict, state, scope, planned, policy.parents)
+                for e in transition.events
+            ]
+            events.append(rescope(session, monitor, scope, verdict.checked_at))
+            notices: list[Notice] = [n for n in events if n is not None and _announce(session, n, policy)]
             if monitor.open_incident_id is not None and verdict.status == "down":
                 session.execute(
                     update(IncidentRow).where(IncidentRow.id == monitor.open_incident_id).values(severity="down")
                 )
             certificate_notices = remember(session, monitor, verdict)
-        return [n for n in notices if n is not None] + certificate_notices
+            if self._outbox is not None:  # here, so that a crash cannot keep the event and lose the notice
+                self._outbox(session, [*notices, *certificate_notices])
+        return [*notices, *certificate_notices]
 
-    def _apply(
-        self, session: Session, monitor: MonitorRow, event: Event, verdict: Verdict, state: MonitorState
+    def post_update(
+        self, incident_id: int, status: str, message: str, author: str, at: datetime
     ) -> IncidentNotice | None:
-        at = verdict.checked_at
-        if event is Event.OPENED:
-            opened = state.failing_since or at
-            incident = IncidentRow(
-                monitor_id=monitor.id,
-                cause=verdict.cause,
-                status="open",
-                severity=verdict.status,
-                scope="local",
-                summary=verdict.summary,
-                opened_at=opened,
-            )
-            session.add(incident)
-            session.flush()
-            monitor.open_incident_id = incident.id
-            session.add_all(
-                [
-                    IncidentUpdateRow(
-                        incident_id=incident.id,
-                        at=opened,
-                        kind="detected",
-                        message=f"first failed check: {verdict.summary}",
-                    ),
-                    IncidentUpdateRow(
-                        incident_id=incident.id,
-                        at=at,
-                        kind="confirmed",
-                        message=f"confirmed after {state.failures} consecutive failed checks",
-                    ),
-                ]
-            )
-            return IncidentNotice(
-                Event.OPENED, incident.id, monitor.name, monitor.target, verdict.cause, verdict.summary, opened
-            )
-        current = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
-        if current is None:
-            return None
-        incident = current
-        if event is Event.CAUSE_CHANGED:
-            session.add(
-                IncidentUpdateRow(
-                    incident_id=incident.id,
-                    at=at,
-                    kind="cause_changed",
-                    message=f"cause is now {verdict.cause}: {verdict.summary}",
-                )
-            )
-            incident.cause, incident.summary = verdict.cause, verdict.summary
-            return IncidentNotice(
-                Event.CAUSE_CHANGED,
-                incident.id,
-                monitor.name,
-                monitor.target,
-                verdict.cause,
-                verdict.summary,
-                incident.opened_at,
-            )
-        return self._resolve(session, monitor, incident, at)
-
-    def _resolve(
-        self, session: Session, monitor: MonitorRow, incident: IncidentRow, at: datetime
-    ) -> IncidentNotice | None:
-        duration = (at - incident.opened_at).total_seconds()
-        # Conditional, so that a second writer resolving the same incident changes nothing.
-        changed = session.execute(  # type: ignore[attr-defined]
-            update(IncidentRow)
-            .where(IncidentRow.id == incident.id, IncidentRow.status == "open")
-            .values(status="resolved", resolved_at=at, duration_s=duration)
-        ).rowcount
-        monitor.open_incident_id = None
-        if not changed:
-            return None
-        session.add(
-            IncidentUpdateRow(
-                incident_id=incident.id, at=at, kind="resolved", message=f"resolved after {format_duration(duration)}"
-            )
-        )
-        return IncidentNotice(
-            Event.RESOLVED,
-            incident.id,
-            monitor.name,
-            monitor.target,
-            incident.cause,
-            incident.summary,
-            incident.opened_at,
-            at,
-            duration,
-        )
+        """A person's update on an incident's timeline (UnknownIncident if there is none)."""
+        with self._sessions.begin() as session:
+            try:
+                return human_update(session, incident_id, status, message, author, at)
+            except LookupError:
+                raise UnknownIncident(incident_id) from None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -230,6 +155,24 @@ class Store:
             )
             return [row.verdict for row in rows]
 
+    def uptime(self, name: str, now: datetime) -> dict[str, Any]:
+        """Uptime and response times over 24 h, 7 d, 30 d and 90 d up to `now`, computed
+        by the database (ronda/storage/stats.py says how)."""
+        with self._sessions() as session:
+            monitor = self._monitor_row(session, name)
+            return {"monitor": monitor.name} | uptime_report(session, monitor.id, now)
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        with self._sessions() as session:
+            row = session.execute(
+                select(IncidentRow, MonitorRow.name)
+                .join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
+                .where(IncidentRow.id == incident_id)
+            ).one_or_none()
+            if row is None:
+                raise UnknownIncident(incident_id)
+            return _incident_json(row[0], row[1], _updates(session, incident_id))
+
     def incidents(self, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
         with self._sessions() as session:
             query = select(IncidentRow, MonitorRow.name).join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
@@ -238,12 +181,7 @@ class Store:
             rows = session.execute(query.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit))
             out = []
             for incident, monitor in rows:
-                updates = session.scalars(
-                    select(IncidentUpdateRow)
-                    .where(IncidentUpdateRow.incident_id == incident.id)
-                    .order_by(IncidentUpdateRow.at, IncidentUpdateRow.id)
-                ).all()
-                out.append(_incident_json(incident, monitor, updates))
+                out.append(_incident_json(incident, monitor, _updates(session, incident.id)))
             return out
 
     def certificates(self, now: datetime) -> list[dict[str, Any]]:
@@ -253,15 +191,58 @@ class Store:
 
 def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:
     incident = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
+    last_resolved = session.scalars(
+        select(IncidentRow.resolved_at)
+        .where(IncidentRow.monitor_id == monitor.id, IncidentRow.status == "resolved")
+        .order_by(IncidentRow.resolved_at.desc())
+        .limit(1)
+    ).first()
     return MonitorState(
         status=monitor.status,
         cause=monitor.cause,
         since=monitor.since,
         failures=monitor.failures,
+        successes=monitor.successes,
         failing_since=monitor.failing_since,
+        changes=tuple(parse_iso(t) for t in monitor.changes),
         incident_open=incident is not None,
         incident_cause=incident.cause if incident else None,
+        incident_flapping=bool(incident and incident.flapping),
+        resolved_at=last_resolved,
     )
+
+
+def _announce(session: Session, notice: IncidentNotice, policy: Policy) -> bool:
+    """Failures only one vantage point of several sees are recorded, not announced (unless
+    alert_local), nor planned ones (maintenance); once people were told of an incident,
+    they hear all of it, to the end."""
+    incident = session.get(IncidentRow, notice.incident_id)
+    assert incident is not None
+    if incident.planned:
+        return False  # inside a maintenance window: on the timeline, never sent
+    if policy.alert_local or notice.scope != "local":
+        incident.announced = True
+    return incident.announced
+
+
+def _latest_readings(session: Session, monitor_id: int, since: datetime) -> list[Reading]:
+    """Each vantage point's latest verdict on the monitor, if recent enough to count."""
+    rows = session.execute(
+        select(ResultRow.vantage, ResultRow.status, ResultRow.cause)
+        .where(ResultRow.monitor_id == monitor_id, ResultRow.checked_at >= since)
+        .order_by(ResultRow.checked_at.desc(), ResultRow.id.desc())
+    )
+    latest: dict[str, Reading] = {}
+    for vantage, status, cause in rows:
+        latest.setdefault(vantage, Reading(vantage, status, cause))
+    return list(latest.values())
+
+
+def _save_state(monitor: MonitorRow, state: MonitorState, result_id: int) -> None:
+    monitor.status, monitor.cause, monitor.since = state.status, state.cause, state.since
+    monitor.failures, monitor.successes, monitor.failing_since = state.failures, state.successes, state.failing_since
+    monitor.changes = [iso(t) for t in state.changes]
+    monitor.last_result_id = result_id
 
 
 def _incident_json(incident: IncidentRow, monitor: str, updates: Any) -> dict[str, Any]:
@@ -276,5 +257,23 @@ def _incident_json(incident: IncidentRow, monitor: str, updates: Any) -> dict[st
         "opened_at": iso(incident.opened_at),
         "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
         "duration_s": incident.duration_s,
-        "updates": [{"at": iso(u.at), "kind": u.kind, "message": u.message} for u in updates],
+        "regions": incident.regions,
+        "flapping": incident.flapping,
+        "planned": incident.planned,
+        "updates": [_update_json(u) for u in updates],
     }
+
+
+def _updates(session: Session, incident_id: int) -> list[IncidentUpdateRow]:
+    return list(
+        session.scalars(
+            select(IncidentUpdateRow)
+            .where(IncidentUpdateRow.incident_id == incident_id)
+            .order_by(IncidentUpdateRow.at, IncidentUpdateRow.id)
+        )
+    )
+
+
+def _update_json(update: IncidentUpdateRow) -> dict[str, Any]:
+    out = {"at": iso(update.at), "kind": update.kind, "message": update.message, "author": update.author}
+    return out | ({"status": update.status} if update.status else {})

@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from ronda.notify.outbox import Ledger
 from ronda.storage.store import Store
 from ronda.verdict import parse_iso
 
@@ -23,6 +24,7 @@ class StoreCollector(Collector):
     def __init__(self, store: Store, scheduler_stats: Callable[[], dict[str, float]]) -> None:
         self.store = store
         self.scheduler_stats = scheduler_stats
+        self.outbox = Ledger(store.engine)
 
     def collect(self) -> Iterator[Any]:
         monitors = self.store.monitors()
@@ -43,6 +45,9 @@ class StoreCollector(Collector):
         incidents = GaugeMetricFamily("ronda_incidents_open", "Open incidents")
         incidents.add_metric([], sum(1 for m in monitors if m["open_incident"] is not None))
         yield incidents
+        yield GaugeMetricFamily(
+            "ronda_outbox_pending", "Notifications waiting to be delivered", value=self.outbox.count_pending()
+        )
         stats = self.scheduler_stats()
         yield CounterMetricFamily("ronda_checks", "Checks run since start", value=stats["checks_run"])
         yield CounterMetricFamily(

@@ -29,6 +29,7 @@ def upgrade() -> None:
         table.add_column(sa.Column("flapping", sa.Boolean(), nullable=False, server_default=sa.false()))
         table.add_column(sa.Column("planned", sa.Boolean(), nullable=False, server_default=sa.false()))
         table.add_column(sa.Column("regions", sa.JSON(), nullable=False, server_default="[]"))
+        table.add_column(sa.Column("announced", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("incident_updates") as table:
         table.add_column(sa.Column("status", sa.String(16), nullable=True))
         table.add_column(sa.Column("author", sa.String(64), nullable=False, server_default="ronda"))
@@ -66,7 +67,7 @@ def downgrade() -> None:
     op.drop_table("incident_monitors")
     for table, columns in (
         ("incident_updates", ("status", "author")),
-        ("incidents", ("flapping", "planned", "regions")),
+        ("incidents", ("flapping", "planned", "regions", "announced")),
         ("results", ("vantage",)),
         ("monitors", ("successes", "changes")),
     ):

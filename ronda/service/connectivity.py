@@ -1,0 +1,61 @@
+"""Is ronda itself connected? Canary targets (things that are up whenever ronda's own
+network is: the configured resolver, the gateway, a well-known site of your own) are
+checked on a schedule. When every canary fails, the fault is most likely on ronda's side
+(its Wi-Fi, its uplink): ronda is offline, keeps checking and storing, and opens no
+incidents about targets until it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ronda.check import run_check
+from ronda.probes.base import ProbeContext, utc_now
+from ronda.target import CheckOptions, Target
+from ronda.verdict import Verdict, iso
+
+log = logging.getLogger("ronda.connectivity")
+
+
+def cut_off(verdicts: list[Verdict]) -> bool:
+    """Offline when there are canaries and not one of them works."""
+    return bool(verdicts) and all(v.status == "down" for v in verdicts)
+
+
+@dataclass
+class Connectivity:
+    canaries: list[Target]
+    options: CheckOptions
+    interval: float = 10.0
+    context: ProbeContext = field(default_factory=ProbeContext)
+    online: bool = True
+    since: datetime = field(default_factory=utc_now)
+    latest: list[Verdict] = field(default_factory=list)
+
+    async def run(self) -> None:
+        """Check the canaries every `interval` seconds, until cancelled."""
+        while self.canaries:
+            await asyncio.sleep(self.interval)
+            await self.check_once()
+
+    async def check_once(self) -> None:
+        self.latest = list(await asyncio.gather(*(run_check(t, self.options, self.context) for t in self.canaries)))
+        online = not cut_off(self.latest)
+        if online != self.online:
+            self.online, self.since = online, utc_now()
+            if online:
+                log.warning("ronda is back online: canaries answer again")
+            else:
+                log.error(
+                    "ronda is offline: no canary answers (%s); no incidents open meanwhile",
+                    "; ".join(v.summary for v in self.latest),
+                )
+
+    def status(self) -> dict[str, object]:
+        return {
+            "online": self.online,
+            "since": iso(self.since),
+            "canaries": [{"target": v.target, "status": v.status, "cause": v.cause} for v in self.latest],
+        }

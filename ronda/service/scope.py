@@ -1,0 +1,65 @@
+"""How far a failure reaches, from the latest verdict of each vantage point: pure.
+
+`global`: every vantage point that reported recently sees it failing; `regional`: more
+than one but not all (the regions are named: a vantage point "eu-west/paris" is in region
+"eu-west"); `local`: one vantage point of several, which is usually that point's own
+network and is not alerted by default. A single vantage point (the local node, until
+remote agents exist) is all there is, so what it sees is `global`.
+
+A quorum decides when failures open an incident: an absolute number of vantage points
+(`quorum: 2`) or a share of those reporting (`quorum: 50%`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+SEVERITY_ORDER = {"down": 2, "degraded": 1, "up": 0}
+
+
+@dataclass(frozen=True)
+class Reading:
+    vantage: str
+    status: str
+    cause: str | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    failing: bool  # enough vantage points fail to count as an outage
+    status: str  # the worst status among the failing vantage points, or up
+    cause: str | None
+    scope: str  # global | regional | local | none
+    regions: tuple[str, ...]
+
+
+def region_of(vantage: str) -> str:
+    return vantage.split("/", 1)[0]
+
+
+def needed(quorum: int | float, reporting: int) -> int:
+    """Vantage points that must fail: an int is a count, a float in (0, 1] a share."""
+    if isinstance(quorum, float):
+        return max(1, math.ceil(quorum * reporting))
+    return max(1, min(quorum, reporting))
+
+
+def assess_scope(latest: list[Reading], quorum: int | float) -> Scope:
+    failing = [r for r in latest if r.status != "up"]
+    if not failing or len(failing) < needed(quorum, len(latest)):
+        return Scope(False, "up", None, _scope(failing, latest), _regions(failing))
+    worst = max(failing, key=lambda r: SEVERITY_ORDER.get(r.status, 2))
+    return Scope(True, worst.status, worst.cause, _scope(failing, latest), _regions(failing))
+
+
+def _scope(failing: list[Reading], latest: list[Reading]) -> str:
+    if not failing:
+        return "none"
+    if len(failing) == len(latest):
+        return "global"
+    return "local" if len(failing) == 1 else "regional"
+
+
+def _regions(failing: list[Reading]) -> tuple[str, ...]:
+    return tuple(sorted({region_of(r.vantage) for r in failing}))

@@ -1,0 +1,242 @@
+"""Writing incidents and their timelines: what each state-machine event does to the
+stored incident, and the updates people post by hand. Every change is conditional on the
+incident's current state, so a second writer repeating it changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ronda.durations import format_duration
+from ronda.service.incidents import Event, MonitorState
+from ronda.service.scope import Scope
+from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow
+from ronda.verdict import Verdict
+
+HUMAN_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+
+
+@dataclass(frozen=True)
+class IncidentNotice:
+    """An incident that opened, changed or resolved, for whoever tells people."""
+
+    event: Event
+    incident_id: int
+    monitor: str
+    target: str
+    cause: str | None
+    summary: str
+    opened_at: datetime
+    resolved_at: datetime | None = None
+    duration_s: float | None = None
+    severity: str = "down"
+    scope: str = "global"
+    planned: bool = False  # inside a maintenance window: recorded, never sent
+    message: str | None = None  # a human update's words
+
+
+def notice(event: Event, incident: IncidentRow, monitor: MonitorRow, **extra: object) -> IncidentNotice:
+    return IncidentNotice(
+        event,
+        incident.id,
+        monitor.name,
+        monitor.target,
+        incident.cause,
+        incident.summary,
+        incident.opened_at,
+        severity=incident.severity,
+        scope=incident.scope,
+        planned=incident.planned,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _log(session: Session, incident_id: int, at: datetime, kind: str, message: str, **extra: object) -> None:
+    session.add(IncidentUpdateRow(incident_id=incident_id, at=at, kind=kind, message=message, **extra))
+
+
+def apply_event(
+    session: Session,
+    monitor: MonitorRow,
+    event: Event,
+    verdict: Verdict,
+    state: MonitorState,
+    scope: Scope,
+    planned: bool,
+    parents: tuple[str, ...] = (),
+) -> IncidentNotice | None:
+    if event is Event.OPENED:
+        parent = _parent_incident(session, parents)
+        if parent is not None:
+            _join(session, monitor, parent, verdict)
+            return None
+        if _parent_failing(session, parents):
+            return None  # wait: the parent's incident, when it opens, is this one's too
+        return _open(session, monitor, verdict, state, scope, planned)
+    if event is Event.REOPENED:
+        return _reopen(session, monitor, verdict, state)
+    incident = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
+    if incident is None:
+        return None
+    at = verdict.checked_at
+    if incident.monitor_id != monitor.id:
+        return _child_event(session, monitor, incident, event, at)
+    if event is Event.CAUSE_CHANGED:
+        _log(session, incident.id, at, "cause_changed", f"cause is now {verdict.cause}: {verdict.summary}")
+        incident.cause, incident.summary = verdict.cause, verdict.summary
+        return notice(Event.CAUSE_CHANGED, incident, monitor)
+    if event is Event.FLAPPING:
+        incident.flapping = True
+        changes = len(state.changes)
+        _log(session, incident.id, at, "flapping", f"flapping: {changes} changes between failing and working lately")
+        return notice(Event.FLAPPING, incident, monitor)
+    return resolve(session, monitor, incident, at, "resolved")
+
+
+def _open(
+    session: Session, monitor: MonitorRow, verdict: Verdict, state: MonitorState, scope: Scope, planned: bool
+) -> IncidentNotice:
+    at = verdict.checked_at
+    opened = state.failing_since or at
+    incident = IncidentRow(
+        monitor_id=monitor.id,
+        cause=state.cause,
+        status="open",
+        severity=state.status,
+        scope=scope.scope,
+        regions=list(scope.regions),
+        summary=verdict.summary,
+        opened_at=opened,
+        planned=planned,
+    )
+    session.add(incident)
+    session.flush()
+    monitor.open_incident_id = incident.id
+    _log(session, incident.id, opened, "detected", f"first failed check: {verdict.summary}")
+    _log(session, incident.id, at, "confirmed", f"confirmed after {state.failures} consecutive failed checks")
+    if planned:
+        _log(session, incident.id, at, "planned", "inside a maintenance window: no notifications")
+    return notice(Event.OPENED, incident, monitor)
+
+
+def _reopen(session: Session, monitor: MonitorRow, verdict: Verdict, state: MonitorState) -> IncidentNotice | None:
+    """Failing again soon after resolving: the same incident, now flapping."""
+    incident = session.scalars(
+        select(IncidentRow).where(IncidentRow.monitor_id == monitor.id).order_by(IncidentRow.opened_at.desc()).limit(1)
+    ).one_or_none()
+    if incident is None or incident.status != "resolved":
+        return None
+    at = verdict.checked_at
+    since_resolved = (state.failing_since or at) - (incident.resolved_at or at)
+    quiet = format_duration(since_resolved.total_seconds())
+    incident.status, incident.resolved_at, incident.duration_s, incident.flapping = "open", None, None, True
+    incident.cause, incident.summary = verdict.cause, verdict.summary
+    monitor.open_incident_id = incident.id
+    _log(session, incident.id, at, "reopened", f"failing again {quiet} after it resolved: flapping ({verdict.summary})")
+    return notice(Event.REOPENED, incident, monitor)
+
+
+def resolve(
+    session: Session,
+    monitor: MonitorRow,
+    incident: IncidentRow,
+    at: datetime,
+    kind: str,
+    message: str | None = None,
+    author: str = "ronda",
+) -> IncidentNotice | None:
+    duration = (at - incident.opened_at).total_seconds()
+    # Conditional, so that a second writer resolving the same incident changes nothing.
+    changed = session.execute(  # type: ignore[attr-defined]
+        update(IncidentRow)
+        .where(IncidentRow.id == incident.id, IncidentRow.status == "open")
+        .values(status="resolved", resolved_at=at, duration_s=duration)
+    ).rowcount
+    if monitor.open_incident_id == incident.id:
+        monitor.open_incident_id = None
+    if not changed:
+        return None
+    words = message or f"resolved after {format_duration(duration)}"
+    _log(session, incident.id, at, kind, words, author=author, status="resolved" if author != "ronda" else None)
+    session.refresh(incident)
+    return notice(Event.RESOLVED, incident, monitor, resolved_at=at, duration_s=duration, message=message)
+
+
+def human_update(
+    session: Session, incident_id: int, status: str, message: str, author: str, at: datetime
+) -> IncidentNotice | None:
+    """A person's post on the incident's timeline; `resolved` also closes it."""
+    incident = session.get(IncidentRow, incident_id)
+    if incident is None:
+        raise LookupError(incident_id)
+    monitor = session.get(MonitorRow, incident.monitor_id)
+    assert monitor is not None
+    if status == "resolved" and incident.status == "open":
+        return resolve(session, monitor, incident, at, "human", message, author)
+    _log(session, incident.id, at, "human", message, status=status, author=author)
+    return notice(Event.UPDATED, incident, monitor, message=message)
+
+
+def rescope(session: Session, monitor: MonitorRow, scope: Scope, at: datetime) -> IncidentNotice | None:
+    """Keep the open incident's scope and regions in step with the vantage points."""
+    incident = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
+    if incident is None or not scope.failing:
+        return None
+    regions = list(scope.regions)
+    if (incident.scope, incident.regions) == (scope.scope, regions):
+        return None
+    was = incident.scope
+    incident.scope, incident.regions = scope.scope, regions
+    where = f" ({', '.join(regions)})" if scope.scope == "regional" else ""
+    _log(session, incident.id, at, "scope_changed", f"scope is {scope.scope}{where}, was {was}")
+    return notice(Event.SCOPE_CHANGED, incident, monitor)
+
+
+def _parent_incident(session: Session, parents: tuple[str, ...]) -> IncidentRow | None:
+    """The open incident of the nearest monitor this one depends on, if any."""
+    for name in parents:
+        row = session.scalars(select(MonitorRow).where(MonitorRow.name == name)).one_or_none()
+        if row is not None and row.open_incident_id is not None:
+            incident = session.get(IncidentRow, row.open_incident_id)
+            if incident is not None and incident.monitor_id == row.id:
+                return incident
+    return None
+
+
+def _parent_failing(session: Session, parents: tuple[str, ...]) -> bool:
+    if not parents:
+        return False
+    statuses = session.scalars(select(MonitorRow.status).where(MonitorRow.name.in_(parents)))
+    return any(status not in ("up", "unknown") for status in statuses)
+
+
+def _join(session: Session, monitor: MonitorRow, parent: IncidentRow, verdict: Verdict) -> None:
+    """A child's failure joins its parent's incident: one outage, one incident, one notice."""
+    monitor.open_incident_id = parent.id
+    known = session.scalars(
+        select(IncidentMonitorRow).where(
+            IncidentMonitorRow.incident_id == parent.id, IncidentMonitorRow.monitor_id == monitor.id
+        )
+    ).one_or_none()
+    if known is None:
+        session.add(IncidentMonitorRow(incident_id=parent.id, monitor_id=monitor.id, joined_at=verdict.checked_at))
+    _log(
+        session,
+        parent.id,
+        verdict.checked_at,
+        "joined",
+        f"{monitor.name}, which depends on it, fails too: {verdict.summary}",
+    )
+
+
+def _child_event(
+    session: Session, monitor: MonitorRow, incident: IncidentRow, event: Event, at: datetime
+) -> IncidentNotice | None:
+    """What happens to a child in its parent's incident: only its recovery is worth a line."""
+    if event is Event.RESOLVED:
+        monitor.open_incident_id = None
+        _log(session, incident.id, at, "left", f"{monitor.name} works again")
+    return None

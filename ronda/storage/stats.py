@@ -1,0 +1,117 @@
+"""Uptime and response times of one monitor over 24 h, 7 d, 30 d and 90 d, computed by the
+database from the stored results: nothing is loaded row by row.
+
+Figures are per check: every check counts once, standing for its own interval, whatever
+that interval was (no weighting by time between checks). A window is the half-open range
+(now - span, now] of `checked_at`; every vantage point's checks count.
+
+- `uptime`: percent of checks that were not down (up + degraded). Degraded means the
+  service answered, with a problem; it is kept apart in its own count.
+- `availability_strict`: percent of checks that were up, degraded counted against it.
+- A certificate warning (expiring soon, say) leaves a verdict up, so it never counts as
+  downtime: only the stored status decides.
+- `latency_ms`: over the checks that were not down and have a latency. A down check's
+  latency is how long it took to fail (up to the timeout), not a response time. The
+  percentiles are nearest-rank: the value at rank ceil(p/100 × n) in ascending order.
+- With no checks in a window, the percentages are null (unknown, not 100); with no
+  answered checks, the latency figures are.
+
+Portable SQL through SQLAlchemy Core, for SQLite (3.25+) and PostgreSQL alike, two
+queries per window, both reading the range of index `ix_results_monitor_time`
+(monitor_id, checked_at):
+
+- one aggregate: COUNT, SUM(CASE ...) per status, and AVG/MIN/MAX/COUNT of the answered
+  latencies (CASE ... END is NULL for the others, which aggregates skip);
+- one ranking: ROW_NUMBER() OVER (ORDER BY latency_ms) of the answered checks, keeping
+  the rows at the percentiles' ranks (computed from the aggregate's count), so one sort
+  serves every percentile. (ORDER BY ... LIMIT 1 OFFSET k, one query per percentile, sorts
+  once per percentile: slower, measured in bench/uptime_query.py.)
+
+One aggregate per window rather than one for all four: CASE on the window in every
+expression costs SQLite more than reading the shorter windows again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from ronda.storage.models import ResultRow
+from ronda.verdict import iso
+
+WINDOWS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+PERCENTILES: dict[str, int] = {"p50": 50, "p95": 95}
+
+
+def uptime_report(session: Session, monitor_id: int, now: datetime) -> dict[str, Any]:
+    """Every window's figures up to `now` (aware), keyed by window name."""
+    return {
+        "at": iso(now),
+        "windows": {name: window_figures(session, monitor_id, now - span, now) for name, span in WINDOWS.items()},
+    }
+
+
+def window_figures(session: Session, monitor_id: int, since: datetime, until: datetime) -> dict[str, Any]:
+    """Counts, percentages and response times of the checks in (since, until]."""
+    in_window = and_(ResultRow.monitor_id == monitor_id, ResultRow.checked_at > since, ResultRow.checked_at <= until)
+    answered = and_(ResultRow.status != "down", ResultRow.latency_ms.is_not(None))
+    answered_latency = case((answered, ResultRow.latency_ms))  # NULL otherwise: aggregates skip it
+    row = session.execute(
+        select(
+            func.count(),
+            _count_where(ResultRow.status == "up"),
+            _count_where(ResultRow.status == "degraded"),
+            _count_where(ResultRow.status == "down"),
+            func.count(answered_latency),
+            func.avg(answered_latency),
+            func.min(answered_latency),
+            func.max(answered_latency),
+        ).where(in_window)
+    ).one()
+    checks, up, degraded, down, n_answered, avg, low, high = row
+    up, degraded, down = up or 0, degraded or 0, down or 0  # SUM of no rows is NULL
+    latency = {"avg": avg, "min": low, "max": high} | _percentiles(session, and_(in_window, answered), n_answered)
+    return {
+        "since": iso(since),
+        "checks": checks,
+        "up": up,
+        "degraded": degraded,
+        "down": down,
+        "uptime": _percent(checks - down, checks),
+        "availability_strict": _percent(up, checks),
+        "latency_ms": {key: None if value is None else round(float(value), 1) for key, value in latency.items()},
+    }
+
+
+def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _percentiles(session: Session, where: ColumnElement[bool], n: int) -> dict[str, float | None]:
+    """Nearest-rank percentiles of the `n` latencies `where` selects: the value at rank
+    ceil(p/100 × n), from one sort."""
+    if n == 0:
+        return dict.fromkeys(PERCENTILES)
+    ranks = {name: (p * n + 99) // 100 for name, p in PERCENTILES.items()}  # ceil without floats
+    ranked = (
+        select(ResultRow.latency_ms, func.row_number().over(order_by=ResultRow.latency_ms).label("rank"))
+        .where(where)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.rank, ranked.c.latency_ms).where(ranked.c.rank.in_(sorted(set(ranks.values()))))
+    )
+    found = {rank: latency for rank, latency in rows}
+    return {name: found[rank] for name, rank in ranks.items()}
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return None if whole == 0 else 100.0 * part / whole

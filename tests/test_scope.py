@@ -1,0 +1,124 @@
+"""Vantage points and scope: verdicts from several vantage points decide whether a failure
+is an outage (the quorum) and how far it reaches (global, regional, local)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ronda.service.incidents import Policy
+from ronda.service.scope import Reading, assess_scope
+from ronda.storage.store import Store
+from ronda.verdict import Finding, Verdict
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+PARIS, MILAN, NYC = "eu-west/paris", "eu-west/milan", "us-east/nyc"
+
+
+def reading(vantage: str, failing: bool) -> Reading:
+    return Reading(vantage, "down" if failing else "up", "tcp_refused" if failing else None)
+
+
+@pytest.mark.parametrize(
+    ("failing", "quorum", "expected"),
+    [
+        ({PARIS}, 1, (True, "local", ("eu-west",))),
+        ({PARIS}, 2, (False, "local", ("eu-west",))),
+        ({PARIS, MILAN}, 2, (True, "regional", ("eu-west",))),
+        ({PARIS, NYC}, 0.5, (True, "regional", ("eu-west", "us-east"))),
+        ({PARIS}, 0.5, (False, "local", ("eu-west",))),
+        ({PARIS, MILAN, NYC}, 3, (True, "global", ("eu-west", "us-east"))),
+        (set(), 1, (False, "none", ())),
+    ],
+    ids=[
+        "one vantage point of three failing is local",
+        "and below a quorum of two it is no outage",
+        "two in one region are regional, naming it",
+        "a 50% quorum of three needs two",
+        "one of three is under 50%",
+        "all three failing is global",
+        "nobody failing is no outage",
+    ],
+)
+def test_scope_and_quorum(failing, quorum, expected):
+    scope = assess_scope([reading(v, v in failing) for v in (PARIS, MILAN, NYC)], quorum)
+    assert (scope.failing, scope.scope, scope.regions) == expected
+
+
+def test_a_single_vantage_point_sees_global_outages():
+    assert assess_scope([reading("local", True)], 1).scope == "global"
+
+
+def verdict(vantage: str, status: str, at: datetime) -> Verdict:
+    cause = None if status == "up" else "tcp_refused"
+    findings = (Finding(cause, "refused", "db.test", "127.0.0.1", 5432),) if cause else ()
+    return Verdict("tcp://db.test:5432", status, cause, "summary", at, 1.0, findings=findings, vantage=vantage)  # type: ignore[arg-type]
+
+
+ALL_UP = {PARIS: "up", MILAN: "up", NYC: "up"}
+
+
+def feed(store: Store, policy: Policy, rounds: list[dict[str, str]]) -> list[list[str]]:
+    """Each round: every vantage point reports once; returns the notices' events per round.
+    A first round where all are up makes every vantage point known."""
+    out = []
+    for i, statuses in enumerate([ALL_UP, *rounds]):
+        at = T0 + timedelta(seconds=30 * i)
+        events = []
+        for j, (vantage, status) in enumerate(statuses.items()):
+            events += [
+                n.event.value for n in store.record("db", verdict(vantage, status, at + timedelta(seconds=j)), policy)
+            ]
+        out.append(events)
+    return out[1:]
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.sync_monitors({"db": "tcp://db.test:5432"})
+    return store
+
+
+def test_a_failure_spreading_from_one_vantage_point_to_all_is_one_incident_rescoped(store):
+    policy = Policy(confirm=1)
+    events = feed(
+        store,
+        policy,
+        [
+            {PARIS: "down", MILAN: "up", NYC: "up"},
+            {PARIS: "down", MILAN: "down", NYC: "up"},
+            {PARIS: "down", MILAN: "down", NYC: "down"},
+            {PARIS: "up", MILAN: "up", NYC: "up"},
+        ],
+    )
+    # Local: recorded, not announced; wider, announced as scope changes; once announced,
+    # people hear it to the end, even as it narrows back to one vantage point.
+    assert events == [[], ["scope_changed"], ["scope_changed"], ["scope_changed", "scope_changed", "resolved"]]
+    [incident] = store.incidents()
+    assert incident["status"] == "resolved"
+    scopes = [u["message"].split(", was")[0] for u in incident["updates"] if u["kind"] == "scope_changed"]
+    assert scopes == [
+        "scope is regional (eu-west)",
+        "scope is global",
+        "scope is regional (eu-west, us-east)",
+        "scope is local",
+    ]
+
+
+def test_below_the_quorum_nothing_opens(store):
+    events = feed(store, Policy(confirm=1, quorum=2), [{PARIS: "down", MILAN: "up", NYC: "up"}] * 3)
+    assert events == [[], [], []]
+    assert store.incidents() == []
+
+
+def test_a_regional_outage_names_its_regions(store):
+    feed(store, Policy(confirm=1, quorum=2), [{PARIS: "down", MILAN: "down", NYC: "up"}])
+    [incident] = store.incidents(open_only=True)
+    assert (incident["scope"], incident["regions"]) == ("regional", ["eu-west"])
+
+
+def test_local_failures_are_announced_when_asked(store):
+    events = feed(store, Policy(confirm=1, alert_local=True), [{PARIS: "down", MILAN: "up", NYC: "up"}])
+    assert events == [["opened"]]
