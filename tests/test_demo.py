@@ -57,4 +57,7 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
     assert re.search(r"INCIDENT #\d+ www cert_expired: .* \(1 of 2 addresses work\)", out), out
     rollback = r"ROTATED\s+cert_rotated: the certificate for podcasts.demo.test went back to an older certificate"
     assert re.search(rollback, out), out
+    # Each resolved incident is followed by its timeline.
+    assert re.search(r"confirmed\s+confirmed after \d+ consecutive failed checks", out), out
+    assert re.search(r"resolved\s+resolved after \d+ s", out), out
     assert (tmp_path / "ronda.db").exists(), "the demo keeps its history where --data says"

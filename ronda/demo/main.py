@@ -7,9 +7,12 @@ import contextlib
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ronda import eventloop
@@ -52,15 +55,16 @@ def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) 
 class Narrator:
     """Tells a newcomer what breaks, and what ronda made of it."""
 
-    def __init__(self) -> None:
+    def __init__(self, incident: Callable[[int], dict[str, Any]] | None = None) -> None:
         self.started = time.monotonic()
         self.incidents: list[IncidentNotice] = []
+        self.incident = incident  # reads an incident with its timeline
 
     def _stamp(self) -> str:
         return f"[dim]{time.monotonic() - self.started:5.0f}s[/]"
 
     def world(self, what: str) -> None:
-        console.print(f"{self._stamp()} [magenta]world[/]    {what}")
+        console.print(f"{self._stamp()} [magenta]world[/]    {escape(what)}")
 
     def notice(self, notice: Notice) -> None:
         if isinstance(notice, CertificateNotice):
@@ -70,26 +74,36 @@ class Narrator:
 
     def _incident(self, notice: IncidentNotice) -> None:
         self.incidents.append(notice)
+        head = f"#{notice.incident_id} [bold]{notice.monitor}[/]"
         if notice.event is Event.OPENED:
             console.print(
-                f"{self._stamp()} [bold red]INCIDENT[/] #{notice.incident_id} [bold]{notice.monitor}[/] "
-                f"[red]{notice.cause}[/]: {notice.summary}"
+                f"{self._stamp()} [bold red]INCIDENT[/] {head} [red]{notice.cause}[/]: {escape(notice.summary)}"
             )
         elif notice.event is Event.CAUSE_CHANGED:
             console.print(
-                f"{self._stamp()} [bold red]CHANGED[/]  #{notice.incident_id} [bold]{notice.monitor}[/] "
-                f"now [red]{notice.cause}[/]: {notice.summary}"
+                f"{self._stamp()} [bold red]CHANGED[/]  {head} now [red]{notice.cause}[/]: {escape(notice.summary)}"
             )
-        else:
+        elif notice.event is Event.RESOLVED:
             console.print(
-                f"{self._stamp()} [bold green]RESOLVED[/] #{notice.incident_id} [bold]{notice.monitor}[/] "
-                f"after {notice.duration_s or 0:.0f} s ({notice.cause})"
+                f"{self._stamp()} [bold green]RESOLVED[/] {head} after {notice.duration_s or 0:.0f} s ({notice.cause})"
+            )
+            self._timeline(notice.incident_id)
+        else:
+            console.print(f"{self._stamp()} [bold red]{notice.event.value.upper()}[/] {head}: {escape(notice.summary)}")
+
+    def _timeline(self, incident_id: int) -> None:
+        """The incident's timeline, as the API and the status page show it."""
+        if self.incident is None:
+            return
+        for update in self.incident(incident_id)["updates"]:
+            console.print(
+                f"         [dim]{update['at'][11:19]}  {update['kind']:<13}[/] {escape(update['message'])}", markup=True
             )
 
     def _certificate(self, notice: CertificateNotice) -> None:
         label = "[cyan]ROTATED[/] " if notice.code == "cert_rotated" else "[bold yellow]WARNING[/] "
         console.print(
-            f"{self._stamp()} {label} [yellow]{notice.code}[/]: {notice.detail} "
+            f"{self._stamp()} {label} [yellow]{notice.code}[/]: {escape(notice.detail)} "
             f"[dim](served at {'; '.join(notice.places)})[/]"
         )
 
@@ -125,10 +139,8 @@ def _banner(world: DemoWorld, service: Service, listen: str) -> None:
 async def _run(world: DemoWorld, folder: Path, listen: str, interval: float, duration: float | None) -> Narrator:
     await world.start()  # first: the config names the DNS server's port
     narrator = Narrator()
-    service = Service(
-        demo_config(world, listen, folder, interval),
-        listeners=[narrator.notice],
-    )
+    service = Service(demo_config(world, listen, folder, interval), listeners=[narrator.notice])
+    narrator.incident = service.store.incident
     _banner(world, service, listen)
     timeline = asyncio.create_task(world.run_timeline(narrator.world))
     try:
