@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ronda.verdict import parse_iso
 from ronda.world.web import Reply, WebServer
 from tests.receivers import WebhookReceiver
 from tests.support import free_port, wait_for
@@ -288,5 +289,22 @@ def test_while_ronda_is_cut_off_no_incident_opens(shop, write_config):
             wait_for("back online", lambda: ronda.api("/api/v1/status")["online"])
             incident = wait_for("an incident, now", lambda: ronda.api("/api/v1/incidents?open=true"))[0]
             assert incident["cause"] == "http_server_error"
+    finally:
+        ronda.stop()
+
+
+def test_confirmation_takes_seconds_of_rechecks_not_whole_intervals(shop, tmp_path, write_config):
+    shop.default = Reply(status=503)
+    config = write_config(
+        shop_monitor(shop).replace("    expect:", "    interval: 30s\n    confirm: 3\n    recheck: 200ms\n    expect:")
+    )
+    ronda = RondaProcess(config).start()
+    try:
+        incident = wait_for("an open incident", lambda: ronda.api("/api/v1/incidents?open=true"))[0]
+        results = ronda.api("/api/v1/monitors/shop/results?limit=10")
+        assert [r["status"] for r in results[-3:]] == ["down", "down", "down"]
+        first, third = parse_iso(results[-1]["checked_at"]), parse_iso(results[-3]["checked_at"])
+        assert (third - first).total_seconds() < 30, "three failures within one interval, thanks to re-checks"
+        assert [u["kind"] for u in incident["updates"]][:2] == ["detected", "confirmed"]
     finally:
         ronda.stop()
