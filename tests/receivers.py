@@ -81,7 +81,9 @@ class MailReceiver:
 
         class Handler:
             async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
-                received.append(cast(EmailMessage, BytesParser(policy=default).parsebytes(envelope.original_content or b"")))
+                received.append(
+                    cast(EmailMessage, BytesParser(policy=default).parsebytes(envelope.original_content or b""))
+                )
                 return "250 OK"
 
         self.port = free_port()  # aiosmtpd needs the port before it starts

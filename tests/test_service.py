@@ -148,6 +148,7 @@ def test_the_api_reads_monitors_results_and_certificates(shop, write_config):
         [cert] = ronda.api("/api/v1/certificates")
         assert cert["host"] == "shop.test" and cert["monitor"] == "shop" and cert["days_left"] > 80
         assert ronda.get("/api/v1/monitors/nope/results").status_code == 404
+        assert ronda.api("/api/v1/monitors/shop/uptime")["windows"]["24h"]["checks"] >= 3
         metrics = ronda.get("/metrics").text
         assert 'ronda_monitor_up{monitor="shop"} 1.0' in metrics
         assert (

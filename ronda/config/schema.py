@@ -292,7 +292,7 @@ class Config(_Strict):
     @classmethod
     def _notify_unique(cls, value: list[NotifyChannel]) -> list[NotifyChannel]:
         names = [channel.name for channel in value]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"two channels are named {name!r}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"notify[{names.index(name)}] and notify[{i}] are both named {name!r}")
         return value

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from ronda.config.schema import Config
 
 Clock = Callable[[], datetime]
-STATUSES = ("pending", "sent", "failed")
 
 
 def utcnow() -> datetime:
@@ -115,11 +114,11 @@ class Outbox:
         channels = route(self.channels, severity_of(notice), self._tags(session, notice))
         if not channels:
             return []
-        message = message_for(notice, self.public_url)
         source = _source(session, notice)
         # An opening waits a little, so that a storm of them can leave as one digest.
         opening = isinstance(notice, IncidentNotice) and notice.event is Event.OPENED
         due = now + timedelta(seconds=self.settings.storm_wait if opening else 0)
+        message = message_for(notice, self.public_url)
         return [
             {
                 "source": source,
@@ -130,8 +129,7 @@ class Outbox:
                 "status": "pending",
                 "attempts": 0,
                 "created_at": now,
-                # A channel that is failing is waiting out its backoff; new notices wait with it.
-                "next_attempt_at": max(due, _backing_off_until(session, channel.name) or due),
+                "next_attempt_at": due,
                 "deadline_at": now + timedelta(seconds=channel.deadline_s),
             }
             for channel in channels
@@ -162,14 +160,6 @@ def _source(session: Session, notice: Notice) -> str:
         select(func.count()).select_from(IncidentUpdateRow).where(IncidentUpdateRow.incident_id == notice.incident_id)
     )
     return incident_source(notice.incident_id, notice.event, entries or 0)
-
-
-def _backing_off_until(session: Session, channel: str) -> datetime | None:
-    return session.scalar(
-        select(func.max(OutboxRow.next_attempt_at)).where(
-            OutboxRow.channel == channel, OutboxRow.status == "pending", OutboxRow.attempts > 0
-        )
-    )
 
 
 # -- the rows after they are written ------------------------------------------------------
@@ -229,22 +219,12 @@ class Ledger:
                 .values(status="sent", sent_at=at)
             )
 
-    def mark_attempt_failed(self, next_attempts: Mapping[int, datetime], error: str) -> None:
-        with self._sessions.begin() as session:
-            for row_id, next_at in next_attempts.items():
-                session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == row_id, OutboxRow.status == "pending")
-                    .values(attempts=OutboxRow.attempts + 1, next_attempt_at=next_at, last_error=error)
-                )
-
-    def postpone(self, channel: str, until: datetime) -> None:
-        """Hold every row of `channel` until `until`: it failed, and keeps its order."""
+    def mark_attempt_failed(self, ids: Sequence[int], retry_at: datetime, error: str) -> None:
         with self._sessions.begin() as session:
             session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.channel == channel, OutboxRow.status == "pending", OutboxRow.next_attempt_at < until)
-                .values(next_attempt_at=until)
+                .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
+                .values(attempts=OutboxRow.attempts + 1, next_attempt_at=retry_at, last_error=error)
             )
 
     def abandon(self, ids: Sequence[int], reason: str) -> None:

@@ -2,10 +2,10 @@
 
 At least once: a row is marked `sent` in its own transaction right after its channel
 accepted it. A crash (or a stop that cannot wait) between those two steps sends that one
-notice again after the restart; that is the at-least-once window, and the only one. A
-channel that fails keeps its rows in order: the failed row waits out its backoff and the
-channel's later rows wait with it; past its deadline a row is `failed`, with the channel's
-last answer kept for the API.
+notice again after the restart; that is the at-least-once window, and the only one. A row
+the channel refused waits out its own backoff, so one notice a service rejects for good
+cannot hold up the others; past its deadline a row is `failed`, with the channel's last
+answer kept for the API.
 """
 
 from __future__ import annotations
@@ -43,20 +43,21 @@ class Batch:
 def plan(rows: Sequence[Pending], now: datetime, settings: OutboxSettings) -> list[Batch]:
     """One channel's pending rows (in the order written) -> what to send now, in order.
 
-    Nothing goes unless a row is due; then every row written before the last due one goes
-    too, so a held opening never arrives after its own resolution. When more openings than
-    `settings.storm` fall due within the storm window, they go as one digest, in the place
-    of the first of them."""
+    Nothing goes unless a row is due; then rows never tried that were written before the
+    last due one go too, so a held opening never arrives after its own resolution (a row
+    waiting out a failure keeps its own time). When more openings than `settings.storm`
+    fall due within the storm window, they go as one digest, in the place of the first."""
     due = [i for i, row in enumerate(rows) if row.next_attempt_at <= now]
     if not due:
         return []
+    ready = [row for row in rows[: due[-1] + 1] if row.attempts == 0 or row.next_attempt_at <= now]
     window_end = now + timedelta(seconds=settings.storm_window)
     opened = tuple(r for r in rows if r.opened_incident is not None and r.next_attempt_at <= window_end)
     if len(opened) <= settings.storm:
-        return [Batch((row,)) for row in rows[: due[-1] + 1]]
+        return [Batch((row,)) for row in ready]
     in_digest = {row.id for row in opened}
     batches, digested = [], False
-    for row in rows[: due[-1] + 1]:
+    for row in ready:
         if row.id not in in_digest:
             batches.append(Batch((row,)))
         elif not digested:
@@ -126,6 +127,8 @@ class Sender:
             await self._db(self.ledger.abandon, [row.id for row in rows], f"no channel named {name!r} in the config")
             return
         for batch in plan(rows, now, self.settings):
+            # After a failure the channel is likely down: its other rows wait for the next
+            # pass, and the other channels get their turn first.
             if self._stopping or not await self._deliver(channel, batch):
                 return
 
@@ -136,15 +139,12 @@ class Sender:
         if error is None:
             await self._db(self.ledger.mark_sent, ids, self._clock())
             return True
-        now = self._clock()
-        retry = {row.id: now + self._backoff(row.attempts + 1) for row in batch.rows}
-        await self._db(self.ledger.mark_attempt_failed, retry, error)
-        await self._db(self.ledger.postpone, channel.name, min(retry.values()))
+        # One time for the whole batch, so that a digest's rows come due together again.
+        attempts = max(row.attempts for row in batch.rows) + 1
+        retry_at = self._clock() + timedelta(seconds=self.settings.backoff.delay(attempts, self._rng.random()))
+        await self._db(self.ledger.mark_attempt_failed, ids, retry_at, error)
         log.warning("channel %s did not take %r: %s", channel.name, message.title, error)
         return False
-
-    def _backoff(self, attempts: int) -> timedelta:
-        return timedelta(seconds=self.settings.backoff.delay(attempts, self._rng.random()))
 
     async def _message(self, batch: Batch) -> Message:
         if not batch.digest:

@@ -194,6 +194,7 @@ def setup_logging(quiet: bool = False) -> None:
         handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apprise").setLevel(logging.WARNING)  # its failures, not its chatter
 
 
 async def run_until_signalled(service: Service) -> None:
