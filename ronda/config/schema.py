@@ -255,7 +255,7 @@ class Config(_Strict):
     notify_deadline: Duration = 86400.0  # a notice not delivered by then is `failed`
     notify_retry: NotifyRetry = Field(default_factory=NotifyRetry)
     notify_storm: int = Field(default=10, ge=1)  # more openings than this at once: one digest
-    notify_storm_wait: Duration = 10.0  # how long an opening waits for others to join its digest
+    notify_storm_wait: Duration = 5.0  # how long an opening waits for others to join its digest
     monitors: list[Monitor] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
 

@@ -37,6 +37,10 @@ NoticeListener = Callable[[Notice], None]
 SEND_GRACE = 10.0  # seconds a stopping service waits for a notification in flight
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    loop.call_soon_threadsafe(callback)
+
+
 def canary_options(config: Config) -> CheckOptions:
     """Canaries are checked as the monitors are by default: same budget, trust and resolver."""
     defaults = config.defaults
@@ -148,7 +152,15 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         server_config = self.config.server
         listener = _listen(server_config.host, server_config.port)  # fails here, before any check runs
-        app = create_app(self.store, self.token, self.scheduler.alive, self.scheduler.stats, self.connectivity.status)
+        loop = asyncio.get_running_loop()
+        app = create_app(
+            self.store,
+            self.token,
+            self.scheduler.alive,
+            self.scheduler.stats,
+            self.connectivity.status,
+            lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
+        )
         web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
         if self.connectivity.canaries:
             await self.connectivity.check_once()  # know whether ronda is online before judging targets

@@ -111,9 +111,13 @@ class Store:
         """A person's update on an incident's timeline (UnknownIncident if there is none)."""
         with self._sessions.begin() as session:
             try:
-                return human_update(session, incident_id, status, message, author, at)
+                notice = human_update(session, incident_id, status, message, author, at)
             except LookupError:
                 raise UnknownIncident(incident_id) from None
+            # People who heard of the incident hear the post too; the sender picks it up.
+            if notice is not None and self._outbox is not None and _announce(session, notice, Policy()):
+                self._outbox(session, [notice])
+            return notice
 
     # -- reading -------------------------------------------------------------------------
 

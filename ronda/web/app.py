@@ -39,7 +39,10 @@ def create_app(
     alive: Callable[[], bool],
     scheduler_stats: Callable[[], dict[str, float]],
     connectivity: Callable[[], dict[str, Any]] | None = None,
+    notify: Callable[[], None] | None = None,
 ) -> FastAPI:
+    """`notify` is called after the API wrote a notice to the outbox (a person's post), so
+    the sender delivers it now rather than at its next look."""
     app = FastAPI(title="ronda", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
     guard = bearer_guard(token)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(guard)])
@@ -86,6 +89,8 @@ def create_app(
             store.post_update(incident_id, update.status, update.message, update.author, datetime.now(UTC))
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
+        if notify is not None:
+            notify()
         return store.incident(incident_id)
 
     @api.get("/certificates", summary="Every certificate seen, soonest expiry first")

@@ -25,6 +25,9 @@ def upgrade() -> None:
         table.add_column(sa.Column("changes", sa.JSON(), nullable=False, server_default="[]"))
     with op.batch_alter_table("results") as table:
         table.add_column(sa.Column("vantage", sa.String(64), nullable=False, server_default="local"))
+    # A covering index for the uptime figures (status and latency without the verdict rows).
+    op.drop_index("ix_results_monitor_time", table_name="results")
+    op.create_index("ix_results_monitor_time", "results", ["monitor_id", "checked_at", "status", "latency_ms"])
     with op.batch_alter_table("incidents") as table:
         table.add_column(sa.Column("flapping", sa.Boolean(), nullable=False, server_default=sa.false()))
         table.add_column(sa.Column("planned", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -63,6 +66,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_results_monitor_time", table_name="results")
+    op.create_index("ix_results_monitor_time", "results", ["monitor_id", "checked_at"])
     op.drop_table("outbox")
     op.drop_table("incident_monitors")
     for table, columns in (
