@@ -243,8 +243,8 @@ def test_a_taken_listen_address_is_a_clear_error(shop, write_config):
     assert "Traceback" not in second.stderr
 
 
-def test_people_post_updates_on_an_incident_timeline_and_can_resolve_it(shop, write_config):
-    ronda = RondaProcess(write_config(shop_monitor(shop))).start()
+def test_people_post_updates_on_an_incident_timeline_and_can_resolve_it(shop, write_config, receiver):
+    ronda = RondaProcess(write_config(shop_monitor(shop), notify=f"[{receiver.url}]")).start()
     try:
         shop.default = Reply(status=503)
         incident = wait_for("an open incident", lambda: ronda.api("/api/v1/incidents?open=true"))[0]
@@ -267,6 +267,14 @@ def test_people_post_updates_on_an_incident_timeline_and_can_resolve_it(shop, wr
         closed = httpx.post(url, headers=auth, json={"status": "resolved", "message": "Pool restored by hand."}).json()
         assert closed["status"] == "resolved" and closed["duration_s"] > 0
         assert closed["updates"][-1]["message"] == "Pool restored by hand."
+
+        # People who were told of the incident are told of the posts too.
+        def posts() -> list[str]:
+            said = ("The load balancer lost its pool.", "Pool restored by hand.")
+            return [m["title"] for m in receiver.messages if m["message"].startswith(said)]
+
+        titles = wait_for("the posts notified", lambda: posts() if len(posts()) == 2 else None)
+        assert titles == ["[ronda] shop update: http_server_error", "[ronda] shop resolved: http_server_error"]
     finally:
         ronda.stop()
 

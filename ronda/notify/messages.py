@@ -56,9 +56,11 @@ def incident_message(notice: IncidentNotice, public_url: str | None = None) -> M
 def _resolved(notice: IncidentNotice) -> Message:
     cause = notice.cause or "unknown"
     duration = format_duration(notice.duration_s or 0)
+    # Resolved by a person's post: their words come first.
+    said = f"{notice.message}\n\n" if notice.message else ""
     return Message(
         title=f"[ronda] {notice.monitor} resolved: {cause}",
-        body=f"{notice.monitor} works again after {duration} (incident #{notice.incident_id}, "
+        body=f"{said}{notice.monitor} works again after {duration} (incident #{notice.incident_id}, "
         f"{iso(notice.opened_at)} to {iso(notice.resolved_at or notice.opened_at)}).\nTarget: {notice.target}",
         kind="success",
     )
