@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -23,3 +24,15 @@ class BackgroundLoop:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
+
+
+async def close_server(server: asyncio.Server, connections: set[asyncio.Task[None]]) -> None:
+    """Stop listening and drop every connection: the server has disappeared."""
+    # Let connections the kernel already accepted reach their handlers first, so the
+    # cancelling below covers them too (else their sockets leak).
+    await asyncio.sleep(0)
+    server.close()
+    for task in list(connections):
+        task.cancel()
+    with contextlib.suppress(Exception):
+        await server.wait_closed()

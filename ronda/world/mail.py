@@ -10,10 +10,11 @@ or hang up at once. Written on asyncio streams for the same reason as `web.py`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Literal
+
+from ronda.world.background import close_server
 
 Protocol = Literal["smtp", "imap", "pop3", "ldap", "postgres"]
 Mode = Literal[
@@ -95,12 +96,7 @@ class ServiceServer:
 
     async def stop(self) -> None:
         if self._server is not None:
-            await asyncio.sleep(0)  # let accepted connections reach _serve, so they are closed too
-            self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+            await close_server(self._server, self._tasks)
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -62,12 +62,7 @@ class Authority:
     @classmethod
     def root(cls, name: str, years: int = 20) -> Authority:
         key = _new_key("ec256")
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ronda world"),
-                x509.NameAttribute(NameOID.COMMON_NAME, name),
-            ]
-        )
+        subject = _ca_name(name)
         now = dt.datetime.now(_UTC)
         cert = (
             _builder(subject, subject, key, now - dt.timedelta(days=1), now + dt.timedelta(days=365 * years))
@@ -82,12 +77,7 @@ class Authority:
         self, name: str, *, valid_from: dt.datetime | None = None, valid_until: dt.datetime | None = None
     ) -> Authority:
         key = _new_key("ec256")
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ronda world"),
-                x509.NameAttribute(NameOID.COMMON_NAME, name),
-            ]
-        )
+        subject = _ca_name(name)
         now = dt.datetime.now(_UTC)
         cert = (
             _builder(
@@ -108,6 +98,12 @@ class Authority:
     def chain(self) -> list[x509.Certificate]:
         """This CA and those above it, up to (not including) the root."""
         return [] if self.parent is None else [self.cert, *self.parent.chain()]
+
+
+def _ca_name(name: str) -> x509.Name:
+    return x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ronda world"), x509.NameAttribute(NameOID.COMMON_NAME, name)]
+    )
 
 
 def _aki(issuer: Authority) -> x509.AuthorityKeyIdentifier:

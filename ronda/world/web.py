@@ -10,12 +10,13 @@ frameworks are built to prevent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from ronda.world.background import close_server
 
 Mode = Literal["answer", "hang", "drip", "endless", "garbage", "empty"]
 
@@ -95,14 +96,7 @@ class WebServer:
     async def stop(self) -> None:
         """Stop listening and drop every connection: the server has disappeared."""
         if self._server is not None:
-            # Let connections the kernel already accepted reach _serve first, so closing
-            # below covers them too (else their sockets leak).
-            await asyncio.sleep(0)
-            self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+            await close_server(self._server, self._tasks)
             self._server = None
 
     @property
