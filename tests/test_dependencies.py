@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ronda.config.load import ancestors, load_config
+from ronda.config.load import ancestors, dependency_map, load_config
 from ronda.errors import ConfigError
 from ronda.service.incidents import Policy
 from ronda.storage.store import Store
@@ -95,3 +95,23 @@ def test_bad_dependencies_are_config_errors(tmp_path, monitors, message):
     with pytest.raises(ConfigError) as caught:
         load_config(str(path), {})
     assert f"{path}{message}" in str(caught.value)
+
+
+def test_depends_on_a_tag_means_every_monitor_with_it(tmp_path):
+    path = tmp_path / "ronda.yaml"
+    path.write_text(
+        "monitors:\n"
+        "  - {name: dns-a, url: 'dns://a.test?server=127.0.0.1:53', tags: [dns]}\n"
+        "  - {name: dns-b, url: 'dns://b.test?server=127.0.0.1:53', tags: [dns]}\n"
+        "  - {name: shop, url: 'https://shop.test/', depends_on: ['tag:dns']}\n"
+    )
+    config = load_config(str(path), {})
+    assert ancestors("shop", dependency_map(config.monitors)) == ("dns-a", "dns-b")
+
+
+def test_an_unknown_tag_is_a_config_error(tmp_path):
+    path = tmp_path / "ronda.yaml"
+    path.write_text("monitors:\n  - {name: shop, url: 'https://shop.test/', depends_on: ['tag:cdn']}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path), {})
+    assert f"{path}:2: monitors[0].depends_on: no monitor has the tag 'cdn'" in str(caught.value)

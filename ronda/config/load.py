@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from ronda.config.schema import Config
+from ronda.config.schema import Config, Monitor
 from ronda.errors import ConfigError
 
 Path_ = tuple[str | int, ...]
@@ -129,17 +129,34 @@ def _describe(reader: _Reader, error: Any) -> tuple[int | None, str | None, str]
 def _check_dependencies(reader: _Reader, config: Config) -> None:
     """depends_on names existing monitors and never leads back to where it started."""
     names = {monitor.name for monitor in config.monitors}
-    parents = {monitor.name: monitor.depends_on for monitor in config.monitors}
+    tags = {f"tag:{tag}" for monitor in config.monitors for tag in monitor.tags}
+    parents = dependency_map(config.monitors)
     for index, monitor in enumerate(config.monitors):
         where: Path_ = ("monitors", index, "depends_on")
-        unknown = [name for name in monitor.depends_on if name not in names]
+        unknown = [name for name in monitor.depends_on if name not in names | tags]
         if unknown:
-            raise ConfigError(
-                reader.path, [(reader.line_of(where), field_name(where), f"no monitor named {unknown[0]!r}")]
-            )
+            missing = unknown[0]
+            tag = missing.removeprefix("tag:")
+            message = f"no monitor has the tag {tag!r}" if tag != missing else f"no monitor named {missing!r}"
+            raise ConfigError(reader.path, [(reader.line_of(where), field_name(where), message)])
         if monitor.name in ancestors(monitor.name, parents):
             message = f"{monitor.name!r} depends on itself through {' -> '.join(_cycle(monitor.name, parents))}"
             raise ConfigError(reader.path, [(reader.line_of(where), field_name(where), message)])
+
+
+def dependency_map(monitors: Sequence[Monitor]) -> dict[str, list[str]]:
+    """Each monitor's direct parents by name; `tag:NAME` in depends_on stands for every
+    other monitor with that tag (a DNS provider's checks, say)."""
+    tagged: dict[str, list[str]] = {}
+    for monitor in monitors:
+        for tag in monitor.tags:
+            tagged.setdefault(f"tag:{tag}", []).append(monitor.name)
+    return {
+        monitor.name: [
+            parent for entry in monitor.depends_on for parent in tagged.get(entry, [entry]) if parent != monitor.name
+        ]
+        for monitor in monitors
+    }
 
 
 def ancestors(name: str, parents: Mapping[str, list[str]]) -> tuple[str, ...]:

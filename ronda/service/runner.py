@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import uvicorn
 
 from ronda import eventloop
-from ronda.config.load import ancestors
+from ronda.config.load import ancestors, dependency_map
 from ronda.config.schema import Config, Monitor
 from ronda.errors import ServiceError
 from ronda.notify.channels import channels_for
@@ -72,7 +72,7 @@ def job_for(monitor: Monitor, config: Config) -> Job:
         recover=monitor.recover or defaults.recover,
         quorum=monitor.quorum or defaults.quorum,
         alert_local=defaults.alert_local if monitor.alert_local is None else monitor.alert_local,
-        parents=ancestors(monitor.name, {m.name: m.depends_on for m in config.monitors}),
+        parents=ancestors(monitor.name, dependency_map(config.monitors)),
     )
     return Job(
         monitor.name,
