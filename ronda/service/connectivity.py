@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,6 +18,12 @@ from ronda.target import CheckOptions, Target
 from ronda.verdict import Verdict, iso
 
 log = logging.getLogger("ronda.connectivity")
+
+
+def many_failing(failing: int, total: int) -> bool:
+    """Half or more of several monitors failing at once: as likely ronda's own network as a
+    coincidence, so ask the canaries now rather than at their next turn."""
+    return total >= 4 and failing * 2 >= total
 
 
 def cut_off(verdicts: list[Verdict]) -> bool:
@@ -33,6 +40,7 @@ class Connectivity:
     online: bool = True
     since: datetime = field(default_factory=utc_now)
     latest: list[Verdict] = field(default_factory=list)
+    checked: float = 0.0  # time.monotonic() of the last look
 
     async def run(self) -> None:
         """Check the canaries every `interval` seconds, until cancelled."""
@@ -40,7 +48,14 @@ class Connectivity:
             await asyncio.sleep(self.interval)
             await self.check_once()
 
+    async def recheck_if_many_fail(self, failing: int, total: int) -> None:
+        """The share of monitors failing at once is the second signal: it brings the
+        canaries' next look forward (at most every few seconds)."""
+        if self.canaries and many_failing(failing, total) and time.monotonic() - self.checked > 3.0:
+            await self.check_once()
+
     async def check_once(self) -> None:
+        self.checked = time.monotonic()
         self.latest = list(await asyncio.gather(*(run_check(t, self.options, self.context) for t in self.canaries)))
         online = not cut_off(self.latest)
         if online != self.online:

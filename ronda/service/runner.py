@@ -125,6 +125,7 @@ class Service:
         self.listeners = listeners or []
         self.token = config.server.token or secrets.token_urlsafe(24)
         self.scheduler = Scheduler(self.jobs, self._on_verdict)
+        self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
         canaries = [parse_target(url) for url in config.canaries]
         self.connectivity = Connectivity(canaries, canary_options(config), interval=config.defaults.interval)
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
@@ -136,6 +137,8 @@ class Service:
     async def _on_verdict(self, job: Job, verdict: Verdict) -> None:
         loop = asyncio.get_running_loop()
         planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
+        self._failing[job.name] = verdict.status != "up"
+        await self.connectivity.recheck_if_many_fail(sum(self._failing.values()), len(self.jobs))
         offline = not self.connectivity.online
         record = self.store.record
         notices = await loop.run_in_executor(self._writer, record, job.name, verdict, job.policy, planned, offline)
