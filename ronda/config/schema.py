@@ -250,7 +250,9 @@ class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     storage: str = "sqlite:///ronda.db"
     defaults: Defaults = Field(default_factory=Defaults)
-    canaries: list[str] = Field(default_factory=list)
+    # Targets that work whenever ronda's own network does. Unset: the configured resolver
+    # (defaults.nameserver), if any; [] turns the check off.
+    canaries: list[str] | None = None
     notify: list[NotifyChannel] = Field(default_factory=list)
     notify_deadline: Duration = 86400.0  # a notice not delivered by then is `failed`
     notify_retry: NotifyRetry = Field(default_factory=NotifyRetry)
@@ -268,8 +270,8 @@ class Config(_Strict):
 
     @field_validator("canaries")
     @classmethod
-    def _canaries(cls, value: list[str]) -> list[str]:
-        for url in value:
+    def _canaries(cls, value: list[str] | None) -> list[str] | None:
+        for url in value or []:
             _usage_to_value_error(parse_target, url)
         return value
 

@@ -26,9 +26,17 @@ def many_failing(failing: int, total: int) -> bool:
     return total >= 4 and failing * 2 >= total
 
 
+def reachable(verdict: Verdict) -> bool:
+    """A canary is reachable when it works; a DNS canary when its server answers at all
+    (NXDOMAIN and SERVFAIL are answers: only silence means the way there is cut)."""
+    if verdict.target.startswith("dns://"):
+        return verdict.cause != "dns_timeout"
+    return verdict.status != "down"
+
+
 def cut_off(verdicts: list[Verdict]) -> bool:
-    """Offline when there are canaries and not one of them works."""
-    return bool(verdicts) and all(v.status == "down" for v in verdicts)
+    """Offline when there are canaries and not one of them is reachable."""
+    return bool(verdicts) and not any(reachable(v) for v in verdicts)
 
 
 @dataclass

@@ -41,6 +41,18 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) ->
     loop.call_soon_threadsafe(callback)
 
 
+def canary_urls(config: Config) -> list[str]:
+    """The configured canaries; by default, the resolver ronda was told to use. Not the
+    gateway: without ICMP nothing tells a gateway that answers from one that is down."""
+    if config.canaries is not None:
+        return config.canaries
+    nameserver = config.defaults.nameserver
+    return [f"dns://{CANARY_NAME}?server={nameserver}"] if nameserver else []
+
+
+CANARY_NAME = "ronda-canary.invalid"  # any answer, NXDOMAIN included, proves the resolver is reachable
+
+
 def canary_options(config: Config) -> CheckOptions:
     """Canaries are checked as the monitors are by default: same budget, trust and resolver."""
     defaults = config.defaults
@@ -126,7 +138,7 @@ class Service:
         self.token = config.server.token or secrets.token_urlsafe(24)
         self.scheduler = Scheduler(self.jobs, self._on_verdict)
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
-        canaries = [parse_target(url) for url in config.canaries]
+        canaries = [parse_target(url) for url in canary_urls(config)]
         self.connectivity = Connectivity(canaries, canary_options(config), interval=config.defaults.interval)
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
         # monitor must be applied in order.
