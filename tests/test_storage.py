@@ -74,3 +74,16 @@ def test_an_incident_inside_maintenance_is_marked_planned_and_sends_nothing(tmp_
     assert incident["planned"] is True and incident["status"] == "resolved"
     assert "inside a maintenance window" in [u["message"] for u in incident["updates"]][2]
     assert len(store.results("shop", 10)) == 4, "checks go on and are stored"
+
+
+def test_a_degraded_incident_that_turns_down_is_announced_once_as_escalated(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.sync_monitors({"shop": "https://shop.test/"})
+    events = []
+    for i, status in enumerate(["degraded", "degraded", "down", "down"]):
+        cause = "slow_response" if status == "degraded" else "http_server_error"
+        events += [n.event.value for n in store.record("shop", verdict(status, T0 + timedelta(seconds=i), cause), 2)]
+    assert events == ["opened", "cause_changed", "escalated"]
+    [incident] = store.incidents()
+    assert incident["severity"] == "down"
+    assert "escalated" in [u["kind"] for u in incident["updates"]]

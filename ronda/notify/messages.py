@@ -27,6 +27,7 @@ _FAILING = {
     Event.CAUSE_CHANGED: "is still failing, now:",
     Event.FLAPPING: "is flapping:",
     Event.UPDATED: "update:",
+    Event.ESCALATED: "is now down:",
 }
 
 

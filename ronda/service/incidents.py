@@ -24,6 +24,7 @@ class Event(StrEnum):
     RESOLVED = "resolved"
     UPDATED = "updated"  # a person's post on the timeline
     SCOPE_CHANGED = "scope_changed"  # more or fewer vantage points see it
+    ESCALATED = "escalated"  # degraded became down
 
 
 @dataclass(frozen=True)

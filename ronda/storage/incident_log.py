@@ -240,3 +240,14 @@ def _child_event(
         monitor.open_incident_id = None
         _log(session, incident.id, at, "left", f"{monitor.name} works again")
     return None
+
+
+def escalate(session: Session, monitor: MonitorRow, status: str, at: datetime) -> IncidentNotice | None:
+    """A degraded incident that turns down is news (a channel for outages only hears of it
+    now); the incident keeps the worst severity seen."""
+    incident = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
+    if incident is None or incident.monitor_id != monitor.id or status != "down" or incident.severity == "down":
+        return None
+    incident.severity = "down"
+    _log(session, incident.id, at, "escalated", f"now down: {incident.summary}")
+    return notice(Event.ESCALATED, incident, monitor)

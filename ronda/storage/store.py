@@ -7,13 +7,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.service.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.service.scope import Reading, assess_scope
 from ronda.storage.db import make_engine, migrate
-from ronda.storage.incident_log import IncidentNotice, apply_event, human_update, rescope
+from ronda.storage.incident_log import IncidentNotice, apply_event, escalate, human_update, rescope
 from ronda.storage.inventory import CertificateNotice, inventory, remember
 from ronda.storage.models import IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
 from ronda.storage.stats import uptime_report
@@ -95,11 +95,8 @@ class Store:
                 for e in transition.events
             ]
             events.append(rescope(session, monitor, scope, verdict.checked_at))
+            events.append(escalate(session, monitor, status, verdict.checked_at))
             notices: list[Notice] = [n for n in events if n is not None and _announce(session, n, policy)]
-            if monitor.open_incident_id is not None and verdict.status == "down":
-                session.execute(
-                    update(IncidentRow).where(IncidentRow.id == monitor.open_incident_id).values(severity="down")
-                )
             certificate_notices = remember(session, monitor, verdict)
             if self._outbox is not None:  # here, so that a crash cannot keep the event and lose the notice
                 self._outbox(session, [*notices, *certificate_notices])
