@@ -298,6 +298,9 @@ def test_while_ronda_is_cut_off_no_incident_opens(shop, write_config):
             wait_for("back online", lambda: ronda.api("/api/v1/status")["online"])
             incident = wait_for("an incident, now", lambda: ronda.api("/api/v1/incidents?open=true"))[0]
             assert incident["cause"] == "http_server_error"
+            history = ronda.api("/api/v1/status")["history"]
+            assert [h["online"] for h in history][:2] == [True, False], "the time offline is on record"
+            assert "no canary answers" in history[1]["detail"]
     finally:
         ronda.stop()
 

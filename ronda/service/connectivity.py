@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,6 +50,7 @@ class Connectivity:
     since: datetime = field(default_factory=utc_now)
     latest: list[Verdict] = field(default_factory=list)
     checked: float = 0.0  # time.monotonic() of the last look
+    on_change: Callable[[bool, str, datetime], Awaitable[None]] | None = None  # online?, why, when
 
     async def run(self) -> None:
         """Check the canaries every `interval` seconds, until cancelled."""
@@ -68,13 +70,14 @@ class Connectivity:
         online = not cut_off(self.latest)
         if online != self.online:
             self.online, self.since = online, utc_now()
-            if online:
-                log.warning("ronda is back online: canaries answer again")
-            else:
-                log.error(
-                    "ronda is offline: no canary answers (%s); no incidents open meanwhile",
-                    "; ".join(v.summary for v in self.latest),
-                )
+            why = (
+                "canaries answer again" if online else "no canary answers: " + "; ".join(v.summary for v in self.latest)
+            )
+            log.log(
+                logging.WARNING if online else logging.ERROR, "ronda is %s: %s", "online" if online else "offline", why
+            )
+            if self.on_change is not None:
+                await self.on_change(online, why, self.since)
 
     def status(self) -> dict[str, object]:
         return {

@@ -11,6 +11,7 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import uvicorn
 
@@ -139,7 +140,9 @@ class Service:
         self.scheduler = Scheduler(self.jobs, self._on_verdict)
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
         canaries = [parse_target(url) for url in canary_urls(config)]
-        self.connectivity = Connectivity(canaries, canary_options(config), interval=config.defaults.interval)
+        self.connectivity = Connectivity(
+            canaries, canary_options(config), interval=config.defaults.interval, on_change=self._connectivity_changed
+        )
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
         # monitor must be applied in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
@@ -156,6 +159,10 @@ class Service:
         notices = await loop.run_in_executor(self._writer, record, job.name, verdict, job.policy, planned, offline)
         for notice in notices:
             self._announce(notice)
+
+    async def _connectivity_changed(self, online: bool, why: str, at: datetime) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self.store.record_connectivity, online, why, at)
 
     def _announce(self, notice: Notice) -> None:
         message = message_for(notice)

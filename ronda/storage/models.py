@@ -183,3 +183,14 @@ class CertificateRotationRow(Base):
     old_fingerprint: Mapped[str] = mapped_column(String(64))
     new_fingerprint: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+
+
+class ConnectivityRow(Base):
+    """ronda's own connectivity changing: offline (no canary answers) or back online."""
+
+    __tablename__ = "connectivity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    online: Mapped[bool]
+    detail: Mapped[str] = mapped_column(Text)

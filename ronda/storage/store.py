@@ -15,7 +15,7 @@ from ronda.service.scope import Reading, assess_scope
 from ronda.storage.db import make_engine, migrate
 from ronda.storage.incident_log import IncidentNotice, apply_event, escalate, human_update, rescope
 from ronda.storage.inventory import CertificateNotice, inventory, remember
-from ronda.storage.models import IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
+from ronda.storage.models import ConnectivityRow, IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
 from ronda.storage.stats import uptime_report
 from ronda.verdict import Verdict, iso, parse_iso
 
@@ -115,6 +115,17 @@ class Store:
             if notice is not None and self._outbox is not None and _announce(session, notice, Policy()):
                 self._outbox(session, [notice])
             return notice
+
+    def record_connectivity(self, online: bool, detail: str, at: datetime) -> None:
+        """ronda itself went offline or came back: kept, so the record shows when its
+        silence about targets meant nothing."""
+        with self._sessions.begin() as session:
+            session.add(ConnectivityRow(at=at, online=online, detail=detail))
+
+    def connectivity(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            rows = session.scalars(select(ConnectivityRow).order_by(ConnectivityRow.at.desc()).limit(limit))
+            return [{"at": iso(r.at), "online": r.online, "detail": r.detail} for r in rows]
 
     # -- reading -------------------------------------------------------------------------
 

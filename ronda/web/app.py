@@ -114,9 +114,9 @@ def create_app(
     def own_status() -> dict[str, Any]:
         return connectivity() if connectivity else {"online": True, "since": None, "canaries": []}
 
-    @api.get("/status", summary="ronda's own connectivity: online, or cut off (canaries all failing)")
+    @api.get("/status", summary="ronda's own connectivity: online, or cut off (canaries all failing), and its history")
     def status() -> dict[str, Any]:
-        return own_status()
+        return own_status() | {"history": store.connectivity()}
 
     @app.get("/healthz", summary="200 while the scheduler is alive (no token); says whether ronda is online")
     def healthz() -> JSONResponse:

@@ -63,9 +63,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("source", "channel"),
     )
     op.create_index("ix_outbox_due", "outbox", ["status", "next_attempt_at"])
+    op.create_table(
+        "connectivity",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("online", sa.Boolean(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+    )
+    op.create_index("ix_connectivity_at", "connectivity", ["at"])
 
 
 def downgrade() -> None:
+    op.drop_table("connectivity")
     op.drop_index("ix_results_monitor_time", table_name="results")
     op.create_index("ix_results_monitor_time", "results", ["monitor_id", "checked_at"])
     op.drop_table("outbox")
