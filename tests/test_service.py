@@ -320,3 +320,30 @@ def test_confirmation_takes_seconds_of_rechecks_not_whole_intervals(shop, tmp_pa
         assert [u["kind"] for u in incident["updates"]][:2] == ["detected", "confirmed"]
     finally:
         ronda.stop()
+
+
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        (
+            "postgresql://ronda:s3cret@127.0.0.1:{port}/ronda",
+            "storage postgresql+psycopg://ronda:***@127.0.0.1:{port}/ronda: cannot be used",
+        ),
+        (
+            "sqlite:////nonexistent-dir/ronda.db",
+            "storage sqlite:////nonexistent-dir/ronda.db: cannot be used (unable to open database file)",
+        ),
+    ],
+    ids=["a PostgreSQL server that does not answer", "an SQLite file in a folder that does not exist"],
+)
+def test_a_database_that_cannot_be_used_is_a_clear_error_with_the_password_masked(tmp_path, storage, expected):
+    port = free_port()
+    path = tmp_path / "ronda.yaml"
+    path.write_text(f"server:\n  listen: 127.0.0.1:{free_port()}\nstorage: {storage.format(port=port)}\nmonitors: []\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ronda", "run", "--config", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert expected.format(port=port) in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
