@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -10,9 +11,17 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from ronda.verdict import ChainEntry
+
+# Some long-lived public roots carry a non-positive serial; ronda reads them as they are
+# and has nothing to tell its user about the parser's complaint (once per certificate, on
+# stderr, and from reading threads where warnings cannot be caught locally).
+warnings.filterwarnings(
+    "ignore", message="Parsed a serial number which wasn't positive", category=CryptographyDeprecationWarning
+)
 
 
 @dataclass(frozen=True)
