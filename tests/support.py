@@ -24,3 +24,15 @@ def wait_for(what: str, condition: Callable[[], Any], timeout: float = 20.0) -> 
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def config_error(path: str) -> str:
+    """What loading the config at `path` says is wrong (it must be wrong)."""
+    from ronda.config.load import load_config
+    from ronda.errors import ConfigError
+
+    try:
+        load_config(path, {})
+    except ConfigError as exc:
+        return str(exc)
+    raise AssertionError(f"{path} loaded, but a ConfigError was expected")

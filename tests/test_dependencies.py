@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ronda.config.load import ancestors, dependency_map, load_config
-from ronda.errors import ConfigError
 from ronda.service.incidents import Policy
 from ronda.storage.store import Store
 from ronda.verdict import Finding, Verdict
+from tests.support import config_error
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CHILDREN = [f"site{i}" for i in range(20)]
@@ -92,9 +92,7 @@ def test_ancestors_are_found_nearest_first():
 def test_bad_dependencies_are_config_errors(tmp_path, monitors, message):
     path = tmp_path / "ronda.yaml"
     path.write_text("monitors:\n" + monitors)
-    with pytest.raises(ConfigError) as caught:
-        load_config(str(path), {})
-    assert f"{path}{message}" in str(caught.value)
+    assert f"{path}{message}" in config_error(str(path))
 
 
 def test_depends_on_a_tag_means_every_monitor_with_it(tmp_path):
@@ -112,6 +110,4 @@ def test_depends_on_a_tag_means_every_monitor_with_it(tmp_path):
 def test_an_unknown_tag_is_a_config_error(tmp_path):
     path = tmp_path / "ronda.yaml"
     path.write_text("monitors:\n  - {name: shop, url: 'https://shop.test/', depends_on: ['tag:cdn']}\n")
-    with pytest.raises(ConfigError) as caught:
-        load_config(str(path), {})
-    assert f"{path}:2: monitors[0].depends_on: no monitor has the tag 'cdn'" in str(caught.value)
+    assert f"{path}:2: monitors[0].depends_on: no monitor has the tag 'cdn'" in config_error(str(path))

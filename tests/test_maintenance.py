@@ -12,8 +12,8 @@ import pytest
 
 from ronda.config.load import load_config
 from ronda.config.schema import MaintenanceWindow
-from ronda.errors import ConfigError
 from ronda.service.maintenance import active_window, next_windows, occurrence
+from tests.support import config_error
 
 
 def utc(text: str) -> datetime:
@@ -320,6 +320,4 @@ def bad_window(**keys: Any) -> str:
 )
 def test_a_bad_window_is_rejected_with_file_line_and_field(tmp_path, text, message):
     path = write(tmp_path, text)
-    with pytest.raises(ConfigError) as caught:
-        load_config(path, {})
-    assert f"{path}{message}" in str(caught.value)
+    assert f"{path}{message}" in config_error(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ronda.probes.pageassets import asset_urls, page_assets, srcset_urls, stylesheet_urls
+from ronda.probes.pageassets import page_assets, srcset_urls, stylesheet_urls
 
 PAGE = "https://shop.test/catalog/index.html"
 
@@ -102,16 +102,16 @@ PAGE = "https://shop.test/catalog/index.html"
     ],
 )
 def test_each_kind_of_asset_reference_is_found_and_made_absolute(html: str, expected: list[str]) -> None:
-    assert asset_urls(html.encode(), PAGE) == expected
+    assert page_assets(html.encode(), PAGE).urls == expected
 
 
 def test_a_base_href_moves_every_relative_url_even_those_before_it() -> None:
     html = b'<img src="early.png"><base href="https://static.test/v2/"><base href="/ignored/"><img src="late.png">'
-    assert asset_urls(html, PAGE) == ["https://static.test/v2/early.png", "https://static.test/v2/late.png"]
+    assert page_assets(html, PAGE).urls == ["https://static.test/v2/early.png", "https://static.test/v2/late.png"]
 
 
 def test_a_relative_base_href_is_relative_to_the_page() -> None:
-    assert asset_urls(b'<base href="../static/"><img src="a.png">', PAGE) == ["https://shop.test/static/a.png"]
+    assert page_assets(b'<base href="../static/"><img src="a.png">', PAGE).urls == ["https://shop.test/static/a.png"]
 
 
 def test_linked_stylesheets_and_style_imports_are_the_ones_to_fetch() -> None:
@@ -129,12 +129,12 @@ def test_linked_stylesheets_and_style_imports_are_the_ones_to_fetch() -> None:
 
 def test_a_page_in_a_legacy_encoding_still_yields_its_urls() -> None:
     html = '<p>Café</p><img src="https://img.test/é.png">'.encode("latin-1")
-    [url] = asset_urls(html, PAGE)
+    [url] = page_assets(html, PAGE).urls
     assert url.startswith("https://img.test/")
 
 
 def test_a_page_that_is_not_html_has_no_assets() -> None:
-    assert asset_urls(b'{"json": "https://api.test/"}', PAGE) == []
+    assert page_assets(b'{"json": "https://api.test/"}', PAGE).urls == []
 
 
 def test_a_stylesheet_yields_its_imports_and_urls_relative_to_itself() -> None:

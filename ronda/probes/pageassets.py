@@ -39,11 +39,6 @@ class PageAssets:
     stylesheets: list[str] = field(default_factory=list)
 
 
-def asset_urls(html: bytes, page_url: str) -> list[str]:
-    """Every http(s) URL the page loads assets from, absolute, each once."""
-    return page_assets(html, page_url).urls
-
-
 def page_assets(html: bytes, page_url: str) -> PageAssets:
     # UTF-8 with replacement: markup and URLs are ASCII in every encoding a page may use
     # in practice, so a legacy charset only costs the text between the tags.

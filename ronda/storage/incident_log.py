@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from ronda.service.scope import Scope
 from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow
 from ronda.verdict import Verdict
 
-HUMAN_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+HumanStatus = Literal["investigating", "identified", "monitoring", "resolved"]  # as a status page's posts
 
 
 @dataclass(frozen=True)

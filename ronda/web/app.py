@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ronda import __version__
 from ronda.notify.outbox import Ledger
+from ronda.storage.incident_log import HumanStatus
 from ronda.storage.store import Store, UnknownIncident, UnknownMonitor
 from ronda.web.auth import bearer_guard
 from ronda.web.metrics import metrics_registry
@@ -28,7 +29,7 @@ class HumanUpdate(BaseModel):
         },
     )
 
-    status: Literal["investigating", "identified", "monitoring", "resolved"]
+    status: HumanStatus
     message: str = Field(min_length=1, max_length=5000)
     author: str = Field(default="api", min_length=1, max_length=64)
 
