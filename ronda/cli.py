@@ -12,7 +12,6 @@ from ronda import __version__, eventloop
 from ronda.errors import ConfigError, RondaError, ServiceError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
-from ronda.tlscontexts import TlsClient, TlsContexts
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,9 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
-    client = TlsClient(args.ca_file, args.cert, args.key)
-    if client != TlsClient():
-        TlsContexts().verifying(client)  # a bad CA or client certificate file is bad input (exit 3)
     resolve = dict(parse_resolve(entry) for entry in args.resolve)
     return CheckOptions(
         timeout=args.timeout,
@@ -139,11 +135,16 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from ronda.check import run_check
+    from ronda.probes.base import ProbeContext
     from ronda.report import print_detail
 
     options = _check_options(args)
     target = parse_target(args.target)
-    verdict = eventloop.run(run_check(target, options))
+    context = ProbeContext()
+    # Built now, and kept for the check: a bad CA or client certificate file is bad input
+    # (exit 3) whatever the target, and the trust store is loaded once.
+    context.tls.verifying(options.tls_client)
+    verdict = eventloop.run(run_check(target, options, context))
     if args.json:
         print(json.dumps(verdict.to_json(), indent=2))
     else:
