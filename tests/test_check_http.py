@@ -190,3 +190,21 @@ def test_one_bad_address_among_good_ones_is_degraded_and_named(web, pki, check):
     assert "1 of 2 addresses work" in verdict.summary
     assert {c.address for c in verdict.certificates} == {"127.0.0.2", "127.0.0.3"}
     assert stale.requests == 1
+
+
+def test_a_redirect_to_another_host_with_an_expired_certificate_is_down(web, pki, check):
+    now = datetime.now(UTC)
+    login = web(
+        "127.0.0.3",
+        tls=pki.server_context("login.test", valid_from=now - timedelta(days=92), valid_until=now - timedelta(days=2)),
+    )
+    shop = web("127.0.0.2")
+    shop.default = Reply(status=301, headers={"Location": f"https://login.test:{login.port}/"})
+    verdict = check(
+        f"http://shop.test:{shop.port}/",
+        resolve={("shop.test", shop.port): ("127.0.0.2",), ("login.test", login.port): ("127.0.0.3",)},
+    )
+    # Nobody who reaches shop.test can get the page: down, and the finding says where it broke.
+    assert (verdict.status, verdict.cause) == ("down", "cert_expired")
+    assert "login.test at 127.0.0.3" in verdict.summary
+    assert [c.host for c in verdict.certificates] == ["login.test"]

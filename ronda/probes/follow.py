@@ -27,10 +27,14 @@ async def follow(
     limit: int = MAX_BODY,
 ) -> Answer | None:
     """Request `hop` at `address`, following redirects; None when a finding was recorded.
-    Reads at most `limit` bytes of the final body."""
-    seen = {hop.url}
+    Reads at most `limit` bytes of the final body. Whatever fails at a redirect's other
+    host is this address's failure: a user who reaches it cannot get the page either."""
+    origin, seen = address, {hop.url}
     for _ in range(MAX_REDIRECTS + 1):
-        answer = await request(obs, ctx, options, hop, address, deadline, limit)
+        if address == origin:
+            answer = await request(obs, ctx, options, hop, address, deadline, limit)
+        else:
+            answer = await _elsewhere(obs, ctx, options, hop, address, origin, deadline, limit)
         if answer is None:
             return None
         location = answer.headers.get("location")
@@ -47,12 +51,32 @@ async def follow(
         if (next_hop.host, next_hop.port) != (hop.host, hop.port):
             resolved = await resolve_host(next_hop.host, next_hop.port, options, deadline)
             if resolved.error:
-                obs.problem(resolved.error, f"redirect to {next_url}: {resolved.detail}", host=next_hop.host)
+                detail = f"redirect to {next_url}: {resolved.detail}"
+                obs.problem(resolved.error, detail, address=origin, host=next_hop.host)
                 return None
             address = resolved.addresses[0]
         hop = next_hop
-    obs.problem("http_redirect_loop", f"more than {MAX_REDIRECTS} redirects, the last to {hop.url}", address=address)
+    obs.problem("http_redirect_loop", f"more than {MAX_REDIRECTS} redirects, the last to {hop.url}", address=origin)
     return None
+
+
+async def _elsewhere(
+    obs: Observation,
+    ctx: ProbeContext,
+    options: CheckOptions,
+    hop: Hop,
+    address: str,
+    origin: str,
+    deadline: float,
+    limit: int,
+) -> Answer | None:
+    """A redirect hop at another host's address, its findings credited to `origin`."""
+    scratch = Observation(obs.target, started=obs.started)
+    answer = await request(scratch, ctx, options, hop, address, deadline, limit)
+    obs.findings += [dataclasses.replace(f, address=origin) for f in scratch.findings]
+    obs.warnings += [dataclasses.replace(w, address=origin) for w in scratch.warnings]
+    obs.certificates += [c for c in scratch.certificates if c not in obs.certificates]
+    return answer
 
 
 async def request(
