@@ -14,6 +14,7 @@ import pytest
 from ronda.storage.store import Store, UnknownMonitor
 from ronda.verdict import Finding, Verdict, iso
 from ronda.web.app import create_app
+from ronda.web.context import WebContext
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 H, D = timedelta(hours=1), timedelta(days=1)
@@ -135,7 +136,7 @@ def test_the_api_route_answers_with_a_token_and_404s_an_unknown_monitor(store):
     now = datetime.now(UTC)
     store.record("new", verdict("up", now - H, 15.0, warned=True), 2)
     store.record("new", verdict("degraded", now - 2 * H, 25.0), 2)
-    app = create_app(store, "secret", lambda: True, lambda: {})
+    app = create_app(WebContext(store, "secret"))
 
     async def get(path: str, token: str | None = "secret") -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -27,10 +27,12 @@ from ronda.service.connectivity import Connectivity
 from ronda.service.incidents import Policy
 from ronda.service.maintenance import active_window
 from ronda.service.scheduler import Job, Scheduler
-from ronda.storage.store import Notice, Store
+from ronda.storage.store import IncidentNotice, Notice, Store
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
+from ronda.web.context import WebContext
+from ronda.web.live import LiveHub
 
 log = logging.getLogger("ronda")
 
@@ -136,6 +138,7 @@ class Service:
         self.store = Store(config.storage, outbox=self.outbox.write)
         self.store.sync_monitors({job.name: job.target.url for job in self.jobs})
         self.listeners = listeners or []
+        self.live = LiveHub()  # open dashboards hear each verdict at once
         self.token = config.server.token or secrets.token_urlsafe(24)
         self.scheduler = Scheduler(self.jobs, self._on_verdict)
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
@@ -157,6 +160,7 @@ class Service:
         offline = not self.connectivity.online
         record = self.store.record
         notices = await loop.run_in_executor(self._writer, record, job.name, verdict, job.policy, planned, offline)
+        self.live.publish({"kind": "verdict", "monitor": job.name, "status": verdict.status, "cause": verdict.cause})
         for notice in notices:
             self._announce(notice)
 
@@ -169,6 +173,8 @@ class Service:
         log.log(logging.INFO if message.kind == "success" else logging.WARNING, "%s", message.title)
         for listener in self.listeners:
             listener(notice)
+        monitor = notice.monitor if isinstance(notice, IncidentNotice) else None
+        self.live.publish({"kind": "notice", "monitor": monitor, "title": message.title})
         self.sender.wake()  # the store wrote it to the outbox; the sender delivers it
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -176,12 +182,16 @@ class Service:
         listener = _listen(server_config.host, server_config.port)  # fails here, before any check runs
         loop = asyncio.get_running_loop()
         app = create_app(
-            self.store,
-            self.token,
-            self.scheduler.alive,
-            self.scheduler.stats,
-            self.connectivity.status,
-            lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
+            WebContext(
+                self.store,
+                self.token,
+                alive=self.scheduler.alive,
+                scheduler_stats=self.scheduler.stats,
+                connectivity=self.connectivity.status,
+                notify=lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
+                config=self.config,
+                live=self.live,
+            )
         )
         web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
         if self.connectivity.canaries:

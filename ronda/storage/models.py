@@ -52,6 +52,9 @@ class MonitorRow(Base):
     open_incident_id: Mapped[int | None] = mapped_column(Integer)
     successes: Mapped[int] = mapped_column(default=0, server_default="0")  # consecutive good checks
     changes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # recent status changes
+    # A monitor added through the API or the dashboard (source "api") keeps its definition
+    # here; the config file's monitors (source "config") are defined by the file.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ResultRow(Base):
@@ -194,3 +197,63 @@ class ConnectivityRow(Base):
     at: Mapped[datetime] = mapped_column(index=True)
     online: Mapped[bool]
     detail: Mapped[str] = mapped_column(Text)
+
+
+class UserRow(Base):
+    """A person who may use the dashboard and the API."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id, never the password
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    totp_secret: Mapped[str | None] = mapped_column(String(64))  # set once the second factor is confirmed
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class WebSessionRow(Base):
+    """A login: the browser holds the token, the database only its SHA-256, so a copy of
+    the database cannot be used to log in."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))  # every form and unsafe API call from the page carries it
+    verified: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # second factor passed
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class ApiTokenRow(Base):
+    """A bearer token for scripts; stored as its SHA-256, shown once when created."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell tokens apart
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ReportRow(Base):
+    """A user's problem report. The reporter's address is kept only as a salted hash whose
+    salt rotates daily, so reports can be counted once per person without tracking anyone."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_service_time", "service", "received_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service: Mapped[str] = mapped_column(String(128))
+    region: Mapped[str] = mapped_column(String(64))
+    problem: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    reporter_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]

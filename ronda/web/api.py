@@ -1,0 +1,102 @@
+"""The JSON API of CONTRACT.md section 4, under /api/v1, behind the token."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ronda.notify.outbox import Ledger
+from ronda.storage.incident_log import HumanStatus
+from ronda.storage.store import UnknownIncident, UnknownMonitor
+from ronda.web.auth import Auth
+from ronda.web.context import WebContext
+
+
+class HumanUpdate(BaseModel):
+    """An incident post, as on a status page."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"status": "identified", "message": "A certificate renewal failed; renewing by hand."}]
+        },
+    )
+
+    status: HumanStatus
+    message: str = Field(min_length=1, max_length=5000)
+    author: str = Field(default="api", min_length=1, max_length=64)
+
+
+def no_monitor(name: str) -> HTTPException:
+    return HTTPException(404, detail=f"no monitor named {name!r}")
+
+
+def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
+    store = ctx.store
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)])
+
+    @api.get("/monitors", summary="Every monitor with its state and latest verdict")
+    def monitors() -> list[dict[str, Any]]:
+        return store.monitors()
+
+    @api.get("/monitors/{name}", summary="One monitor with its state and latest verdict")
+    def monitor(name: str) -> dict[str, Any]:
+        try:
+            return store.monitor(name)
+        except UnknownMonitor:
+            raise no_monitor(name) from None
+
+    @api.get("/monitors/{name}/results", summary="A monitor's verdicts, newest first")
+    def results(name: str, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
+        try:
+            return store.results(name, limit)
+        except UnknownMonitor:
+            raise no_monitor(name) from None
+
+    @api.get(
+        "/monitors/{name}/uptime",
+        summary="A monitor's uptime and response times over 24 h, 7 d, 30 d and 90 d, per check",
+    )
+    def uptime(name: str) -> dict[str, Any]:
+        try:
+            return store.uptime(name, datetime.now(UTC))
+        except UnknownMonitor:
+            raise no_monitor(name) from None
+
+    @api.get("/incidents", summary="Incidents, newest first, with their timelines")
+    def incidents(open: bool = False, limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return store.incidents(open_only=open, limit=limit)
+
+    @api.post(
+        "/incidents/{incident_id}/updates",
+        status_code=201,
+        summary="Post a human update on an incident's timeline (resolved closes it)",
+    )
+    def post_update(incident_id: int, update: HumanUpdate) -> dict[str, Any]:
+        try:
+            store.post_update(incident_id, update.status, update.message, update.author, datetime.now(UTC))
+        except UnknownIncident:
+            raise HTTPException(404, detail=f"no incident {incident_id}") from None
+        ctx.notify()
+        return store.incident(incident_id)
+
+    @api.get("/certificates", summary="Every certificate seen, soonest expiry first")
+    def certificates() -> list[dict[str, Any]]:
+        return store.certificates(datetime.now(UTC))
+
+    outbox = Ledger(store.engine)
+
+    @api.get("/notifications", summary="Notices in the outbox, newest first: pending, sent or failed")
+    def notifications(
+        status: Literal["pending", "sent", "failed"] | None = None, limit: int = Query(200, ge=1, le=1000)
+    ) -> list[dict[str, Any]]:
+        return outbox.listing(status, limit)
+
+    @api.get("/status", summary="ronda's own connectivity: online, or cut off (canaries all failing), and its history")
+    def own_status() -> dict[str, Any]:
+        return ctx.connectivity() | {"history": store.connectivity()}
+
+    return api

@@ -1,0 +1,34 @@
+"""What the web face needs from the running service, handed in as one object so each
+router takes only collaborators, never globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ronda.config.schema import Config
+from ronda.storage.store import Store
+from ronda.web.live import LiveHub
+
+
+def _no_connectivity() -> dict[str, Any]:
+    return {"online": True, "since": None, "canaries": []}
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class WebContext:
+    store: Store
+    token: str  # the config's bearer token: always accepted, like an API token
+    alive: Callable[[], bool] = lambda: True
+    scheduler_stats: Callable[[], dict[str, float]] = lambda: {"checks_run": 0, "slots_skipped": 0, "lag_seconds": 0}
+    connectivity: Callable[[], dict[str, Any]] = _no_connectivity
+    # Called after the API wrote a notice to the outbox (a person's post), so the sender
+    # delivers it now rather than at its next look.
+    notify: Callable[[], None] = _nothing
+    config: Config = field(default_factory=Config)
+    live: LiveHub = field(default_factory=LiveHub)

@@ -1,0 +1,51 @@
+"""Server-rendered pages: one Jinja environment for the dashboard and the status page,
+autoescaped, with the filters the templates share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ronda.causes import words
+from ronda.verdict import parse_iso
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+def ago(value: str | datetime | None, now: datetime | None = None) -> str:
+    """'3 min ago', for people; the exact time goes in a title attribute beside it."""
+    if value is None:
+        return "never"
+    at = parse_iso(value) if isinstance(value, str) else value
+    seconds = max(((now or datetime.now(UTC)) - at).total_seconds(), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def make_templates() -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "xml", "svg"]),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(ago=ago, duration=duration, cause_words=lambda code: words(code) if code else "")
+    return Jinja2Templates(env=env)
