@@ -158,3 +158,19 @@ def test_the_api_route_answers_with_a_token_and_404s_an_unknown_monitor(store):
     assert asyncio.run(get("/api/v1/monitors/new/uptime", token=None)).status_code == 401
     summaries = {path: ops["get"]["summary"] for path, ops in app.openapi()["paths"].items() if "get" in ops}
     assert "uptime" in summaries["/api/v1/monitors/{name}/uptime"]
+
+
+def test_daily_buckets_cover_every_day_and_colour_each_by_its_worst_share(store):
+    store.sync_monitors({"bars": "https://bars.test/"})
+    store.record("bars", verdict("up", NOW - timedelta(days=2, hours=1), 10.0), 2)
+    for minute in range(99):
+        store.record("bars", verdict("up", NOW - timedelta(days=1, minutes=minute), 10.0), 2)
+    store.record("bars", verdict("down", NOW - timedelta(days=1, minutes=200), None), 2)
+    store.record("bars", verdict("down", NOW - timedelta(hours=1), None), 2)
+    store.record("bars", verdict("degraded", NOW - timedelta(hours=2), 30.0), 2)
+    days = store.daily("bars", NOW, days=5)
+    assert [d["day"] for d in days] == ["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25"]
+    assert [d["status"] for d in days] == ["none", "none", "up", "degraded", "down"]
+    assert days[0]["uptime"] is None
+    assert (days[3]["checks"], days[3]["down"], days[3]["uptime"]) == (100, 1, 99.0)
+    assert (days[4]["checks"], days[4]["degraded"], days[4]["down"], days[4]["uptime"]) == (2, 1, 1, 50.0)

@@ -115,3 +115,44 @@ def _percentiles(session: Session, where: ColumnElement[bool], n: int) -> dict[s
 
 def _percent(part: int, whole: int) -> float | None:
     return None if whole == 0 else 100.0 * part / whole
+
+
+def daily_uptime(session: Session, monitor_id: int, now: datetime, days: int = 90) -> list[dict[str, Any]]:
+    """One bucket per UTC day for the last `days` days up to `now`, oldest first: the
+    uptime bars of the dashboard and the status page. One GROUP BY over the index range;
+    days without checks are listed too, with no figures (unknown, not 100%)."""
+    today = now.date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
+    day = func.date(ResultRow.checked_at)  # DATE() in SQLite and PostgreSQL alike; stored in UTC
+    rows = session.execute(
+        select(
+            day,
+            func.count(),
+            _count_where(ResultRow.status == "degraded"),
+            _count_where(ResultRow.status == "down"),
+        )
+        .where(ResultRow.monitor_id == monitor_id, ResultRow.checked_at >= since, ResultRow.checked_at <= now)
+        .group_by(day)
+    )
+    found = {str(d)[:10]: (checks, degraded or 0, down or 0) for d, checks, degraded, down in rows}
+    buckets = []
+    for offset in range(days):
+        date = (first + timedelta(days=offset)).isoformat()
+        checks, degraded, down = found.get(date, (0, 0, 0))
+        uptime = _percent(checks - down, checks)
+        buckets.append(
+            {"day": date, "checks": checks, "degraded": degraded, "down": down, "uptime": uptime}
+            | {"status": day_status(checks, degraded, down)}
+        )
+    return buckets
+
+
+def day_status(checks: int, degraded: int, down: int) -> str:
+    """A day's colour: `none` without checks, `up` when every check was, `down` when more
+    than 1% of them failed, and `degraded` for anything between (a blip, a slow hour)."""
+    if checks == 0:
+        return "none"
+    if down == 0 and degraded == 0:
+        return "up"
+    return "down" if down * 100 > checks else "degraded"

@@ -16,7 +16,7 @@ from ronda.storage.db import make_engine, migrate
 from ronda.storage.incident_log import IncidentNotice, apply_event, escalate, human_update, rescope
 from ronda.storage.inventory import CertificateNotice, inventory, remember
 from ronda.storage.models import ConnectivityRow, IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
-from ronda.storage.stats import uptime_report
+from ronda.storage.stats import daily_uptime, uptime_report
 from ronda.verdict import Verdict, iso, parse_iso
 
 Notice = IncidentNotice | CertificateNotice
@@ -173,6 +173,11 @@ class Store:
         with self._sessions() as session:
             monitor = self._monitor_row(session, name)
             return {"monitor": monitor.name} | uptime_report(session, monitor.id, now)
+
+    def daily(self, name: str, now: datetime, days: int = 90) -> list[dict[str, Any]]:
+        """The monitor's uptime per UTC day, oldest first (ronda/storage/stats.py)."""
+        with self._sessions() as session:
+            return daily_uptime(session, self._monitor_row(session, name).id, now, days)
 
     def incident(self, incident_id: int) -> dict[str, Any]:
         with self._sessions() as session:
