@@ -12,6 +12,7 @@ from ronda import __version__
 from ronda.web.api import api_router
 from ronda.web.auth import Auth, LoginRequired
 from ronda.web.context import WebContext
+from ronda.web.dashboard import dashboard_router
 from ronda.web.metrics import metrics_registry
 from ronda.web.templating import STATIC
 
@@ -25,6 +26,7 @@ def create_app(ctx: WebContext) -> FastAPI:
         return RedirectResponse(exc.location, status_code=303)
 
     app.include_router(api_router(ctx, auth))
+    app.include_router(dashboard_router(ctx, auth))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     registry = metrics_registry(ctx.store, ctx.scheduler_stats)
