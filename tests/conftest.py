@@ -20,6 +20,8 @@ from ronda.world.pki import LocalPKI
 from ronda.world.web import WebServer
 from tests import support
 
+pytest_plugins = ["tests.browser"]  # the `browser` fixture: Debian's Chromium through Playwright
+
 
 @pytest.fixture(scope="session")
 def world_loop() -> Iterator[BackgroundLoop]:

@@ -30,16 +30,18 @@ def board(ctx: WebContext, now: datetime) -> dict[str, Any]:
     return {"monitors": monitors, "counts": counts}
 
 
-def latency_points(results: list[dict[str, Any]], width: int = 600, height: int = 60) -> str:
-    """SVG polyline points of the answered checks' latencies, oldest on the left."""
+def latency_chart(results: list[dict[str, Any]], width: int = 600, height: int = 60) -> tuple[str, float]:
+    """SVG polyline points of the answered checks' latencies, oldest on the left, and the
+    latency at the top of the chart (a down check's time is how long it took to fail, not a
+    response time, so it is left out)."""
     answered = [r for r in reversed(results) if r.get("latency_ms") is not None and r["status"] != "down"]
     latencies = [r["latency_ms"] for r in answered]
     if len(latencies) < 2:
-        return ""
+        return "", 0.0
     top = max(latencies) or 1.0
     step = width / (len(latencies) - 1)
     points = ((i * step, height - value / top * (height - 4) - 2) for i, value in enumerate(latencies))
-    return " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in points), top
 
 
 def expiry_marks(certificates: list[dict[str, Any]], horizon_days: float = 120.0) -> list[dict[str, Any]]:
@@ -78,6 +80,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             raise HTTPException(404, detail=f"no monitor named {name!r}") from None
         now = datetime.now(UTC)
         results = ctx.store.results(name, CHART_POINTS)
+        points, top_ms = latency_chart(results)
         certificates = [c for c in ctx.store.certificates(now) if any(p["monitor"] == name for p in c["places"])]
         incidents = [i for i in ctx.store.incidents(limit=1000) if i["monitor"] == name][:20]
         return render(
@@ -89,7 +92,9 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             days=ctx.store.daily(name, now),
             uptime=ctx.store.uptime(name, now)["windows"],
             results=results[:30],
-            points=latency_points(results),
+            results_count=len(results),
+            top_ms=top_ms,
+            points=points,
             certificates=certificates,
             incidents=incidents,
         )

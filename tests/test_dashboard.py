@@ -1,0 +1,144 @@
+"""The dashboard as a person reads it: monitors worst first with their cause in plain
+words, a page per monitor, certificates soonest expiry first, incidents with timelines,
+and live updates over server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from ronda.storage.store import Store
+from ronda.verdict import Finding, Verdict
+from ronda.web.app import create_app
+from ronda.web.context import WebContext
+from ronda.web.dashboard import latency_chart
+from tests.support import free_port, wait_for
+
+TOKEN = "dashboard-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NOW = datetime.now(UTC)
+
+
+def verdict(status: str, at: datetime, cause: str | None = None, summary: str = "fine", latency: float = 12.0) -> Any:
+    findings = (Finding(cause, summary, "shop.test", "127.0.0.1", 443),) if cause else ()
+    return Verdict("https://shop.test/", status, cause, summary, at, latency, ("127.0.0.1",), findings=findings)
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.sync_monitors({"shop": "https://shop.test/", "api": "https://api.test/", "fresh": "tcp://db.test:5432"})
+    for minute in range(10, 0, -1):
+        store.record("shop", verdict("up", NOW - timedelta(minutes=minute), latency=10.0 + minute), 2)
+    for minute in range(3, 0, -1):
+        at = NOW - timedelta(minutes=minute)
+        store.record("api", verdict("down", at, "http_server_error", "503 <script>alert(1)</script>"), 2)
+    yield store
+    store.close()
+
+
+def get(store: Store, path: str, headers: dict[str, str] | None = AUTH) -> httpx.Response:
+    app = create_app(WebContext(store, TOKEN))
+
+    async def fetch() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ronda") as client:
+            return await client.get(path, headers=headers or {})
+
+    return asyncio.run(fetch())
+
+
+def test_the_board_lists_monitors_worst_first_with_the_cause_in_plain_words(store):
+    page = get(store, "/").text
+    assert page.index('id="tile-api"') < page.index('id="tile-fresh"') < page.index('id="tile-shop"')
+    assert "the server answered with an error (5xx)" in page
+    assert "1 down" in page and "1 up" in page and "1 not checked yet" in page
+
+
+def test_text_from_a_target_is_escaped(store):
+    page = get(store, "/").text
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_each_tile_has_ninety_daily_bars_with_today_coloured(store):
+    page = get(store, "/fragments/board").text
+    tile = page[page.index('id="tile-api"') : page.index('id="tile-fresh"')]
+    bars = tile[tile.index('class="bars"') : tile.index("</div>", tile.index('class="bars"'))]
+    assert bars.count("<span class=") == 90
+    assert bars.rsplit("<span", 1)[1].startswith(' class="down"')
+
+
+def test_a_monitor_page_shows_its_uptime_incident_and_latest_checks(store):
+    page = get(store, "/monitors/api").text
+    assert "<h1>api" in page
+    assert "Uptime, last 90 days" in page and "0.000%" in page
+    assert "#1" in page and "detected" in page  # the incident and its timeline
+    assert page.count('class="badge down"') >= 4  # the monitor, and each of its latest checks
+
+
+def test_an_unknown_monitor_page_is_404(store):
+    assert get(store, "/monitors/nope").status_code == 404
+
+
+def test_pages_send_a_visitor_without_login_to_the_login_page(store):
+    response = get(store, "/monitors/shop?x=1", headers=None)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/monitors/shop%3Fx%3D1"
+
+
+def test_the_incidents_page_shows_each_timeline(store):
+    page = get(store, "/incidents").text
+    assert 'id="incident-1"' in page and "api" in page
+    assert "open" in page
+
+
+@pytest.mark.parametrize(
+    ("latencies", "statuses", "expected_top", "points"),
+    [
+        ([10.0, 20.0], ["up", "up"], 20.0, 2),
+        ([10.0, 9000.0, 20.0], ["up", "down", "up"], 20.0, 2),
+        ([10.0], ["up"], 0.0, 0),
+    ],
+    ids=["two answered checks draw a line", "a down check's time is not a response time", "one point is no chart"],
+)
+def test_the_response_time_chart(latencies, statuses, expected_top, points):
+    results = [{"latency_ms": v, "status": s} for v, s in zip(reversed(latencies), reversed(statuses), strict=True)]
+    drawn, top = latency_chart(results)
+    assert top == expected_top
+    assert len(drawn.split()) == points
+
+
+def test_an_open_page_hears_each_change_over_server_sent_events(store):
+    ctx = WebContext(store, TOKEN)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for("the server", lambda: server.started)
+    loop = server_loop(server)
+    try:
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/live", headers=AUTH, timeout=10) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            wait_for("a subscriber", lambda: ctx.live.subscribers)
+            event = {"kind": "verdict", "monitor": "shop", "status": "down", "cause": "tcp_refused"}
+            loop.call_soon_threadsafe(ctx.live.publish, event)
+            lines = stream.iter_lines()
+            assert next(line for line in lines if line.startswith("event:")) == "event: change"
+            assert json.loads(next(lines).removeprefix("data: ")) == event
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert not ctx.live.subscribers  # a closed page no longer holds events
+
+
+def server_loop(server: uvicorn.Server) -> asyncio.AbstractEventLoop:
+    """The event loop uvicorn runs on (its thread's), where the live hub lives."""
+    return next(s for s in server.servers).get_loop()  # type: ignore[attr-defined]
