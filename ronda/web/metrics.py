@@ -1,53 +1,112 @@
 """Prometheus exposition at /metrics, read from the store at scrape time.
 
 A custom collector rather than module-level gauges: the store already holds the latest
-state, so a scrape reflects it exactly, with no second copy to keep in step.
+state, so a scrape reflects it exactly, with no second copy to keep in step. It reads the
+current state only (ronda/storage/gauges.py), so a scrape costs the same after years of
+history. Names follow the field's conventions: base units (`_seconds`), `_total` on
+counters, `_timestamp_seconds` for points in time, `_info` for constant facts as labels;
+`ronda_probe_*` mirror blackbox_exporter's `probe_*` for people who know those.
+
+Kept for compatibility, from before these conventions: `ronda_monitor_up` (1 up, 0.5
+degraded, 0 down), `ronda_http_status_code`, and `ronda_incidents_open` without labels.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from ronda.notify.outbox import Ledger
+from ronda import __version__
+from ronda.storage.gauges import Gauges, MonitorReading
 from ronda.storage.store import Store
 from ronda.verdict import parse_iso
+from ronda.web.auth import Auth
+from ronda.web.context import WebContext
 
-_STATUS_VALUE = {"up": 1.0, "degraded": 0.5, "down": 0.0}
+STATUSES = ("up", "degraded", "down", "unknown")
+SEVERITIES = ("down", "degraded")
+SCOPES = ("global", "regional", "local")
+
+_UP_VALUE = {"up": 1.0, "degraded": 0.5, "down": 0.0}
+
+# For the OpenAPI schema: what a scrape looks like (abridged).
+EXAMPLE = """\
+# HELP ronda_probe_success 1 if the latest check found the target working (up or degraded), 0 if down
+# TYPE ronda_probe_success gauge
+ronda_probe_success{monitor="shop"} 1.0
+# HELP ronda_monitor_status 1 for the monitor's current status, 0 for the others
+# TYPE ronda_monitor_status gauge
+ronda_monitor_status{monitor="shop",status="up"} 1.0
+ronda_monitor_status{monitor="shop",status="down"} 0.0
+"""
 
 
 class StoreCollector(Collector):
-    def __init__(self, store: Store, scheduler_stats: Callable[[], dict[str, float]]) -> None:
-        self.store = store
+    def __init__(
+        self,
+        gauges: Gauges,
+        scheduler_stats: Callable[[], dict[str, float]],
+        connectivity: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.gauges = gauges
         self.scheduler_stats = scheduler_stats
-        self.outbox = Ledger(store.engine)
+        self.connectivity = connectivity
 
     def collect(self) -> Iterator[Any]:
-        monitors = self.store.monitors()
-        up = GaugeMetricFamily("ronda_monitor_up", "1 up, 0.5 degraded, 0 down", labels=["monitor"])
-        duration = GaugeMetricFamily("ronda_probe_duration_seconds", "Duration of the latest check", labels=["monitor"])
-        status = GaugeMetricFamily("ronda_http_status_code", "HTTP status of the latest check", labels=["monitor"])
-        for monitor in monitors:
-            last = monitor["last_check"]
-            if last is None:
-                continue
-            up.add_metric([monitor["name"]], _STATUS_VALUE.get(monitor["status"], 0.0))
-            if last.get("latency_ms") is not None:
-                duration.add_metric([monitor["name"]], last["latency_ms"] / 1000)
-            if last.get("http"):
-                status.add_metric([monitor["name"]], last["http"]["status"])
-        yield from (up, duration, status)
-        yield self._certificates()
-        incidents = GaugeMetricFamily("ronda_incidents_open", "Open incidents")
-        incidents.add_metric([], sum(1 for m in monitors if m["open_incident"] is not None))
-        yield incidents
+        yield InfoMetricFamily("ronda_build", "The running ronda's version", value={"version": __version__})
         yield GaugeMetricFamily(
-            "ronda_outbox_pending", "Notifications waiting to be delivered", value=self.outbox.count_pending()
+            "ronda_online",
+            "1 while ronda itself reaches the outside (its canaries answer), 0 while it is cut off",
+            value=1.0 if self.connectivity()["online"] else 0.0,
         )
+        yield from _monitor_families(self.gauges.monitors())
+        yield self._certificates()
+        yield from self._incidents()
+        yield from self._outbox()
+        yield from self._scheduler()
+
+    def _certificates(self) -> GaugeMetricFamily:
+        expiry = GaugeMetricFamily(
+            "ronda_certificate_expiry_timestamp_seconds",
+            "When the certificate served at a place expires (Unix time); the latest one seen there",
+            labels=["monitor", "host", "address", "port", "fingerprint_sha256"],
+        )
+        for cert in self.gauges.served_certificates():
+            labels = [cert.monitor, cert.host, cert.address, str(cert.port), cert.fingerprint_sha256]
+            expiry.add_metric(labels, cert.not_after.timestamp())
+        return expiry
+
+    def _incidents(self) -> Iterator[GaugeMetricFamily]:
+        counts = self.gauges.open_incidents()
+        yield GaugeMetricFamily("ronda_incidents_open", "Open incidents (all of them)", value=sum(counts.values()))
+        by_kind = GaugeMetricFamily(
+            "ronda_open_incidents",
+            "Open incidents by severity (down, degraded) and scope (global, regional, local)",
+            labels=["severity", "scope"],
+        )
+        # Every combination, zeros included, so sums and alerts see 0 rather than no data.
+        for key in sorted({(s, c) for s in SEVERITIES for c in SCOPES} | counts.keys()):
+            by_kind.add_metric(list(key), counts.get(key, 0))
+        yield by_kind
+
+    def _outbox(self) -> Iterator[GaugeMetricFamily]:
+        counts = self.gauges.outbox()
+        yield GaugeMetricFamily(
+            "ronda_outbox_pending", "Notifications waiting to be delivered", value=counts["pending"]
+        )
+        yield GaugeMetricFamily(
+            "ronda_outbox_failed",
+            "Notifications given up on (past their deadline, or refused for good), kept in the outbox",
+            value=counts["failed"],
+        )
+
+    def _scheduler(self) -> Iterator[Any]:
         stats = self.scheduler_stats()
         yield CounterMetricFamily("ronda_checks", "Checks run since start", value=stats["checks_run"])
         yield CounterMetricFamily(
@@ -57,21 +116,78 @@ class StoreCollector(Collector):
             "ronda_scheduler_lag_seconds", "How late the latest check started", value=stats["lag_seconds"]
         )
 
-    def _certificates(self) -> GaugeMetricFamily:
-        expiry = GaugeMetricFamily(
-            "ronda_certificate_expiry_timestamp_seconds",
-            "When a served certificate expires (Unix time)",
-            labels=["monitor", "host", "address", "port", "fingerprint_sha256"],
-        )
-        for cert in self.store.certificates(datetime.now(UTC)):
-            expires = parse_iso(cert["not_after"]).timestamp()
-            for place in cert["places"]:
-                labels = [place["monitor"], place["host"], place["address"], str(place["port"])]
-                expiry.add_metric([*labels, cert["fingerprint_sha256"]], expires)
-        return expiry
+
+def _monitor_families(monitors: list[MonitorReading]) -> Iterator[GaugeMetricFamily]:
+    """Per monitor: its confirmed state (a state set: one series per status, 1 for the
+    current one), and the facts of its latest check."""
+    state = GaugeMetricFamily(
+        "ronda_monitor_status", "1 for the monitor's current status, 0 for the others", labels=["monitor", "status"]
+    )
+    up = GaugeMetricFamily(
+        "ronda_monitor_up", "1 up, 0.5 degraded, 0 down (kept; see ronda_monitor_status)", labels=["monitor"]
+    )
+    success = GaugeMetricFamily(
+        "ronda_probe_success",
+        "1 if the latest check found the target working (up or degraded), 0 if down",
+        labels=["monitor"],
+    )
+    duration = GaugeMetricFamily("ronda_probe_duration_seconds", "Duration of the latest check", labels=["monitor"])
+    code = GaugeMetricFamily("ronda_probe_http_status_code", "HTTP status of the latest check", labels=["monitor"])
+    code_kept = GaugeMetricFamily(
+        "ronda_http_status_code",
+        "HTTP status of the latest check (kept; see ronda_probe_http_status_code)",
+        labels=["monitor"],
+    )
+    checked = GaugeMetricFamily(
+        "ronda_probe_timestamp_seconds", "When the latest check was made (Unix time)", labels=["monitor"]
+    )
+    for monitor in monitors:
+        name = [monitor.name]
+        for status in STATUSES:
+            state.add_metric([monitor.name, status], 1.0 if monitor.status == status else 0.0)
+        last = monitor.verdict
+        if last is None:
+            continue
+        up.add_metric(name, _UP_VALUE.get(monitor.status, 0.0))
+        success.add_metric(name, 0.0 if last["status"] == "down" else 1.0)
+        checked.add_metric(name, parse_iso(last["checked_at"]).timestamp())
+        if last.get("latency_ms") is not None:
+            duration.add_metric(name, last["latency_ms"] / 1000)
+        if last.get("http") and last["http"].get("status") is not None:
+            code.add_metric(name, last["http"]["status"])
+            code_kept.add_metric(name, last["http"]["status"])
+    yield from (state, up, success, duration, code, code_kept, checked)
 
 
-def metrics_registry(store: Store, scheduler_stats: Callable[[], dict[str, float]]) -> CollectorRegistry:
+def _always_online() -> dict[str, Any]:
+    return {"online": True}
+
+
+def metrics_registry(
+    store: Store,
+    scheduler_stats: Callable[[], dict[str, float]],
+    connectivity: Callable[[], dict[str, Any]] = _always_online,
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, scheduler_stats))
+    registry.register(StoreCollector(Gauges(store.engine), scheduler_stats, connectivity))
     return registry
+
+
+def metrics_router(ctx: WebContext, auth: Auth) -> APIRouter:
+    """GET /metrics behind the API's credentials. Prometheus asks for OpenMetrics in its
+    Accept header and gets it; anything else gets the classic text format."""
+    registry = metrics_registry(ctx.store, ctx.scheduler_stats, ctx.connectivity)
+    router = APIRouter()
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus exposition (bearer token): text format, or OpenMetrics when asked for",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"example": EXAMPLE}}}},
+        dependencies=[Depends(auth.api)],
+    )
+    def metrics(accept: str | None = Header(None, include_in_schema=False)) -> Response:
+        encode, content_type = choose_encoder(accept or "")
+        return Response(encode(registry), media_type=content_type)
+
+    return router

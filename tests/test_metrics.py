@@ -1,0 +1,288 @@
+"""/metrics as Prometheus reads it: valid exposition (prometheus_client's parsers, and
+promtool when it is installed), the field's naming conventions, values that say what the
+store holds, and a Grafana dashboard that asks only for metrics ronda exports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from ronda import __version__
+from ronda.notify.channels import Channel
+from ronda.notify.outbox import Ledger, Outbox, OutboxSettings
+from ronda.storage.store import Store
+from ronda.verdict import CertificateInfo, Finding, Verdict
+from ronda.web.app import create_app
+from ronda.web.context import WebContext
+from tests.asgi import AppClient
+
+TOKEN = "metrics-token"
+NOW = datetime.now(UTC).replace(microsecond=0)
+DASHBOARD = Path(__file__).parent.parent / "contrib" / "grafana" / "ronda-dashboard.json"
+OLD_CERT, NEW_CERT, API_CERT = "aa" * 32, "bb" * 32, "cc" * 32
+
+
+def certificate(fingerprint: str, host: str, days_left: float) -> CertificateInfo:
+    return CertificateInfo(
+        host=host,
+        address="127.0.0.2",
+        port=443,
+        subject=f"CN={host}",
+        issuer="CN=Test CA",
+        serial=fingerprint[:4],
+        sans=(host,),
+        not_before=NOW - timedelta(days=30),
+        not_after=NOW + timedelta(days=days_left),
+        days_left=days_left,
+        fingerprint_sha256=fingerprint,
+    )
+
+
+def verdict(status: str, at: datetime, *certs: CertificateInfo, http: int | None = 200) -> Verdict:
+    cause = {"up": None, "degraded": "slow_response", "down": "tcp_refused"}[status]
+    findings = () if cause is None else (Finding(cause, "as the test says", "x.test", "127.0.0.2", 443),)
+    return Verdict(
+        "https://x.test/",
+        status,  # type: ignore[arg-type]
+        cause,
+        f"{status} as the test says",
+        at,
+        None if status == "down" else 250.0,
+        ("127.0.0.2",),
+        http=None if http is None else {"status": http},
+        findings=findings,
+        certificates=certs,
+    )
+
+
+def recorded_store(tmp_path: Path) -> Store:
+    """shop up (its certificate renewed once), api down with an open incident, images
+    degraded, fresh never checked. Each of the three events (a renewal, two openings)
+    is a notice for two channels: six rows, one of them given up on."""
+    channels = [Channel("ops", "json://127.0.0.1/ops"), Channel("pager", "json://127.0.0.1/pager")]
+    store = Store(f"sqlite:///{tmp_path / 'ronda.db'}", outbox=Outbox(channels, {}, OutboxSettings()).write)
+    store.sync_monitors({name: f"https://{name}.test/" for name in ("shop", "api", "images", "fresh")})
+    earlier = NOW - timedelta(minutes=5)
+    store.record("shop", verdict("up", earlier, certificate(OLD_CERT, "shop.test", 2.0)), 1)
+    store.record("shop", verdict("up", NOW, certificate(NEW_CERT, "shop.test", 80.0)), 1)
+    store.record("api", verdict("up", earlier, certificate(API_CERT, "api.test", 30.0)), 1)
+    store.record("api", verdict("down", NOW, http=None), 1)
+    store.record("images", verdict("degraded", NOW, http=503), 1)
+    ledger = Ledger(store.engine)
+    ledger.abandon([ledger.pending()[0].id], "the test gave up on it")
+    return store
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[AppClient]:
+    store = recorded_store(tmp_path)
+    ctx = WebContext(
+        store,
+        TOKEN,
+        scheduler_stats=lambda: {"checks_run": 12, "slots_skipped": 3, "lag_seconds": 0.25},
+        connectivity=lambda: {"online": False, "since": None, "canaries": []},
+    )
+    yield AppClient(create_app(ctx), headers={"authorization": f"Bearer {TOKEN}"})
+    store.close()
+
+
+def scrape(client: AppClient, accept: str | None = None) -> str:
+    response = client.get("/metrics", headers={"accept": accept} if accept else {})
+    assert response.status_code == 200
+    return response.text
+
+
+def samples(text: str) -> dict[str, list[Sample]]:
+    out: dict[str, list[Sample]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append(sample)
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    [match] = [s.value for s in samples(text).get(name, []) if labels.items() <= s.labels.items()]
+    return match
+
+
+def test_metrics_refuse_a_scrape_without_the_token(client):
+    assert client.get("/metrics", headers={"authorization": ""}).status_code == 401
+
+
+def test_the_text_exposition_parses_and_every_family_is_documented(client):
+    families = list(text_string_to_metric_families(scrape(client)))
+    assert families
+    assert all(f.documentation for f in families), [f.name for f in families if not f.documentation]
+
+
+def test_prometheus_asking_for_openmetrics_gets_valid_openmetrics(client):
+    response = client.get("/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    names = {f.name: f.type for f in parse_openmetrics(response.text)}  # strict: raises on any fault
+    assert names["ronda_checks"] == "counter"
+    assert names["ronda_build"] == "info"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_finds_nothing_to_complain_about(client):
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=scrape(client), capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_names_follow_the_conventions_of_the_field(client):
+    for family in text_string_to_metric_families(scrape(client)):
+        assert family.name.startswith("ronda_")
+        if family.type == "counter":
+            assert all(s.name.endswith("_total") for s in family.samples), family.name
+        else:
+            assert not family.name.endswith("_total"), family.name
+        assert not re.search(r"_(ms|milliseconds|days|minutes)$", family.name), f"{family.name}: not a base unit"
+
+
+@pytest.mark.parametrize(
+    ("name", "labels", "expected"),
+    [
+        ("ronda_probe_success", {"monitor": "shop"}, 1.0),
+        ("ronda_probe_success", {"monitor": "images"}, 1.0),
+        ("ronda_probe_success", {"monitor": "api"}, 0.0),
+        ("ronda_probe_duration_seconds", {"monitor": "shop"}, 0.25),
+        ("ronda_probe_http_status_code", {"monitor": "images"}, 503.0),
+        ("ronda_probe_timestamp_seconds", {"monitor": "shop"}, NOW.timestamp()),
+        ("ronda_monitor_status", {"monitor": "api", "status": "down"}, 1.0),
+        ("ronda_monitor_status", {"monitor": "api", "status": "up"}, 0.0),
+        ("ronda_monitor_status", {"monitor": "fresh", "status": "unknown"}, 1.0),
+        ("ronda_monitor_status", {"monitor": "images", "status": "degraded"}, 1.0),
+        ("ronda_open_incidents", {"severity": "down"}, 1.0),
+        ("ronda_open_incidents", {"severity": "degraded"}, 1.0),
+        ("ronda_incidents_open", {}, 2.0),
+        ("ronda_outbox_pending", {}, 5.0),
+        ("ronda_outbox_failed", {}, 1.0),
+        ("ronda_checks_total", {}, 12.0),
+        ("ronda_scheduler_skipped_slots_total", {}, 3.0),
+        ("ronda_scheduler_lag_seconds", {}, 0.25),
+        ("ronda_online", {}, 0.0),
+        ("ronda_build_info", {"version": __version__}, 1.0),
+        # Kept from before, for whoever scrapes them already.
+        ("ronda_monitor_up", {"monitor": "images"}, 0.5),
+        ("ronda_http_status_code", {"monitor": "shop"}, 200.0),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_each_metric_says_what_the_store_holds(client, name, labels, expected):
+    text = scrape(client)
+    if name == "ronda_open_incidents":
+        matching = [s.value for s in samples(text)[name] if labels.items() <= s.labels.items()]
+        assert sum(matching) == expected
+    else:
+        assert value(text, name, **labels) == expected
+
+
+def test_a_monitor_has_one_current_status_in_its_state_set(client):
+    text = scrape(client)
+    for monitor in ("shop", "api", "images", "fresh"):
+        states = [s for s in samples(text)["ronda_monitor_status"] if s.labels["monitor"] == monitor]
+        assert sorted(s.labels["status"] for s in states) == ["degraded", "down", "unknown", "up"]
+        assert sum(s.value for s in states) == 1.0
+
+
+def test_a_renewed_certificate_replaces_the_old_one_in_the_expiry_metric(client):
+    expiries = samples(scrape(client))["ronda_certificate_expiry_timestamp_seconds"]
+    by_fingerprint = {s.labels["fingerprint_sha256"]: s for s in expiries}
+    assert set(by_fingerprint) == {NEW_CERT, API_CERT}
+    shop = by_fingerprint[NEW_CERT]
+    assert shop.labels == {
+        "monitor": "shop",
+        "host": "shop.test",
+        "address": "127.0.0.2",
+        "port": "443",
+        "fingerprint_sha256": NEW_CERT,
+    }
+    assert shop.value == (NOW + timedelta(days=80)).timestamp()
+
+
+def test_a_monitor_down_since_its_last_handshake_keeps_its_certificate_in_the_metric(client):
+    api = [
+        s for s in samples(scrape(client))["ronda_certificate_expiry_timestamp_seconds"] if s.labels["monitor"] == "api"
+    ]
+    assert [s.labels["fingerprint_sha256"] for s in api] == [API_CERT]
+
+
+# -- the Grafana dashboard ----------------------------------------------------------------
+
+# PromQL words that are not metric names: functions, aggregations, keywords, and what
+# follows `by (` / `without (` or sits inside `{...}` (labels), which are removed first.
+PROMQL_WORDS = {
+    "sum", "min", "max", "avg", "count", "topk", "bottomk", "by", "without", "on", "ignoring",
+    "group_left", "group_right", "and", "or", "unless", "time", "rate", "increase", "irate", "delta",
+    "max_over_time", "min_over_time", "avg_over_time", "changes", "resets", "sort", "sort_desc",
+    "clamp_min", "clamp_max", "abs", "round", "vector", "scalar", "label_replace", "absent", "bool",
+    "offset", "count_over_time", "last_over_time", "ceil", "floor",
+}  # fmt: skip
+
+
+def metric_names(expr: str) -> set[str]:
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # range selectors
+    expr = re.sub(r'"[^"]*"', "", expr)  # strings (label_replace's arguments)
+    words = re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr)
+    return {w for w in words if w not in PROMQL_WORDS and not re.fullmatch(r"\d+[smhdwy]?", w)}
+
+
+def panels(dashboard: dict) -> Iterator[dict]:
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])  # collapsed rows hold theirs
+
+
+def test_the_dashboard_file_is_an_importable_grafana_dashboard():
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["schemaVersion"] >= 36
+    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    for panel in panels(dashboard):
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
+            assert panel["targets"], panel["title"]
+
+
+def test_every_dashboard_query_asks_only_for_metrics_ronda_exports(client):
+    exported = set(samples(scrape(client)))
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [(panel["title"], target["expr"]) for panel in panels(dashboard) for target in panel.get("targets", [])]
+    variables = [v["definition"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    queries += [(f"variable {d}", re.sub(r"^label_values\((\w+),.*\)$", r"\1", d)) for d in variables]
+    assert len(queries) >= 10
+    for title, expr in queries:
+        names = metric_names(expr)
+        assert names, f"{title}: no metric in {expr!r}"
+        assert names <= exported, f"{title}: {sorted(names - exported)} not exported"
+
+
+def test_the_dashboard_has_the_panels_people_look_for():
+    titles = {panel["title"] for panel in panels(json.loads(DASHBOARD.read_text()))}
+    assert {
+        "Monitors",
+        "Probe duration",
+        "Certificate days left",
+        "Open incidents",
+        "Scheduler",
+        "Outbox backlog",
+        "ronda online",
+    } <= titles
+
+
+def test_the_query_parser_finds_metric_names_and_ignores_the_rest():
+    expr = 'sort((ronda_certificate_expiry_timestamp_seconds{monitor=~"$monitor"} - time()) / 86400) and on(monitor) sum by (status) (rate(ronda_checks_total[5m]))'  # noqa: E501
+    assert metric_names(expr) == {"ronda_certificate_expiry_timestamp_seconds", "ronda_checks_total"}
