@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ronda.notify.outbox import Ledger
 from ronda.storage.incident_log import HumanStatus
 from ronda.storage.store import UnknownIncident, UnknownMonitor
+from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
 
@@ -36,20 +37,32 @@ def no_monitor(name: str) -> HTTPException:
 
 def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     store = ctx.store
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)])
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)], responses=examples.NO_TOKEN)
 
-    @api.get("/monitors", summary="Every monitor with its state and latest verdict")
+    @api.get(
+        "/monitors",
+        summary="Every monitor with its state and latest verdict",
+        responses=examples.answer([examples.MONITOR]),
+    )
     def monitors() -> list[dict[str, Any]]:
         return store.monitors()
 
-    @api.get("/monitors/{name}", summary="One monitor with its state and latest verdict")
+    @api.get(
+        "/monitors/{name}",
+        summary="One monitor with its state and latest verdict",
+        responses=examples.answer(examples.MONITOR) | examples.NO_MONITOR,
+    )
     def monitor(name: str) -> dict[str, Any]:
         try:
             return store.monitor(name)
         except UnknownMonitor:
             raise no_monitor(name) from None
 
-    @api.get("/monitors/{name}/results", summary="A monitor's verdicts, newest first")
+    @api.get(
+        "/monitors/{name}/results",
+        summary="A monitor's verdicts, newest first",
+        responses=examples.answer([examples.VERDICT]) | examples.NO_MONITOR,
+    )
     def results(name: str, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
         try:
             return store.results(name, limit)
@@ -59,6 +72,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @api.get(
         "/monitors/{name}/uptime",
         summary="A monitor's uptime and response times over 24 h, 7 d, 30 d and 90 d, per check",
+        responses=examples.answer(examples.UPTIME) | examples.NO_MONITOR,
     )
     def uptime(name: str) -> dict[str, Any]:
         try:
@@ -66,7 +80,11 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         except UnknownMonitor:
             raise no_monitor(name) from None
 
-    @api.get("/incidents", summary="Incidents, newest first, with their timelines")
+    @api.get(
+        "/incidents",
+        summary="Incidents, newest first, with their timelines",
+        responses=examples.answer([examples.INCIDENT]),
+    )
     def incidents(open: bool = False, limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
         return store.incidents(open_only=open, limit=limit)
 
@@ -74,6 +92,8 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         "/incidents/{incident_id}/updates",
         status_code=201,
         summary="Post a human update on an incident's timeline (resolved closes it)",
+        responses=examples.answer(examples.INCIDENT, 201, "The incident, with the update on its timeline")
+        | examples.NO_INCIDENT,
     )
     def post_update(incident_id: int, update: HumanUpdate) -> dict[str, Any]:
         try:
@@ -83,19 +103,31 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         ctx.notify()
         return store.incident(incident_id)
 
-    @api.get("/certificates", summary="Every certificate seen, soonest expiry first")
+    @api.get(
+        "/certificates",
+        summary="Every certificate seen, soonest expiry first",
+        responses=examples.answer([examples.CERTIFICATE_ENTRY]),
+    )
     def certificates() -> list[dict[str, Any]]:
         return store.certificates(datetime.now(UTC))
 
     outbox = Ledger(store.engine)
 
-    @api.get("/notifications", summary="Notices in the outbox, newest first: pending, sent or failed")
+    @api.get(
+        "/notifications",
+        summary="Notices in the outbox, newest first: pending, sent or failed",
+        responses=examples.answer([examples.NOTIFICATION]),
+    )
     def notifications(
         status: Literal["pending", "sent", "failed"] | None = None, limit: int = Query(200, ge=1, le=1000)
     ) -> list[dict[str, Any]]:
         return outbox.listing(status, limit)
 
-    @api.get("/status", summary="ronda's own connectivity: online, or cut off (canaries all failing), and its history")
+    @api.get(
+        "/status",
+        summary="ronda's own connectivity: online, or cut off (canaries all failing), and its history",
+        responses=examples.answer(examples.OWN_STATUS),
+    )
     def own_status() -> dict[str, Any]:
         return ctx.connectivity() | {"history": store.connectivity()}
 
