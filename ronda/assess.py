@@ -28,6 +28,7 @@ def assess(obs: Observation, now: datetime) -> Verdict:
         addresses=tuple(obs.addresses),
         http=obs.http,
         dns=obs.dns,
+        icmp=obs.icmp,
         findings=tuple(findings),
         warnings=tuple(warnings),
         certificates=tuple(obs.certificates),
@@ -46,17 +47,27 @@ def _status(findings: list[Finding], addresses: list[str]) -> Status:
     return "down" if failing >= set(addresses) else "degraded"
 
 
+def _failing_addresses(findings: list[Finding]) -> set[str]:
+    """Addresses where the target does not work; one that only degrades (it loses some pings,
+    say) still works."""
+    return {f.address for f in findings if f.address and causes.severity(f.code) is Severity.DOWN}
+
+
 def _summary(obs: Observation, status: Status, cause: Finding | None, warnings: list[Finding]) -> str:
     if cause is not None:
         summary = cause.detail or causes.words(cause.code)
-        if status == "degraded" and cause.address and len(obs.addresses) > 1:
-            working = len(obs.addresses) - len({f.address for f in obs.findings if f.address})
-            summary += f" ({working} of {len(obs.addresses)} addresses work)"
+        failing = _failing_addresses(obs.findings)
+        if status == "degraded" and cause.address in failing and len(obs.addresses) > 1:
+            summary += f" ({len(obs.addresses) - len(failing)} of {len(obs.addresses)} addresses work)"
         return summary
     parts = [f"{obs.target.url} is up"]
     if obs.http:
         parts.append(f"HTTP {obs.http['status']}")
-    if obs.latency_ms is not None:
+    if obs.icmp:
+        # Round trips are often well under a millisecond: "in 0 ms" would say nothing.
+        parts.append(f"{obs.icmp['received']} of {obs.icmp['sent']} echoes answered")
+        parts.append(f"round trip {obs.icmp['rtt_ms']['avg']:.2f} ms on average")
+    elif obs.latency_ms is not None:
         parts.append(f"in {obs.latency_ms:.0f} ms")
     if warnings:
         parts.append(f"but {warnings[0].detail}")

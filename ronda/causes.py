@@ -65,6 +65,8 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("protocol_error", Severity.DOWN, "the server does not speak the expected protocol"),
     Cause("stream_missing", Severity.DOWN, "the expected media stream is gone"),
     Cause("icmp_no_reply", Severity.DOWN, "the host does not answer ping"),
+    # Replies still come: the host is there, the way to it (or the host) is losing packets.
+    Cause("icmp_packet_loss", Severity.DEGRADED, "some pings to the host were lost"),
     Cause("heartbeat_missed", Severity.DOWN, "the expected heartbeat did not arrive"),
     Cause("slow_response", Severity.DEGRADED, "the answer was slower than allowed"),
 )

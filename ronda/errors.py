@@ -28,5 +28,11 @@ class ConfigError(RondaError):
         return f"{where}: {field}: {message}" if field else f"{where}: {message}"
 
 
+class NotPermittedError(RondaError):
+    """This machine forbids what a check needs (sending ICMP echo requests). A setting of the
+    machine, not a fault of the target: no verdict is made, `ronda check` exits 3 (UNKNOWN)
+    and `ronda run` logs it once and goes on. The message says how to allow it."""
+
+
 class ServiceError(RondaError):
     """`ronda run` cannot start or go on: the API's address is taken, the database is unreachable."""

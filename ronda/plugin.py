@@ -6,6 +6,9 @@ Plugin guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the first line is
 
 from __future__ import annotations
 
+from typing import Any
+
+from ronda.causes import Severity, severity
 from ronda.certs.rules import warn_threshold_days
 from ronda.target import CheckOptions
 from ronda.verdict import Verdict
@@ -29,6 +32,8 @@ def perfdata(verdict: Verdict, options: CheckOptions) -> str:
         items.append(f"time={verdict.latency_ms / 1000:.6f}s;{warn};;0")
     if verdict.http is not None:
         items.append(f"size={verdict.http['bytes']}B;;;0")
+    if verdict.icmp is not None:
+        items.extend(_ping_perfdata(verdict.icmp))
     if verdict.certificates:
         soonest = min(verdict.certificates, key=lambda c: c.days_left)
         # A bare number N is the Nagios range 0..N (alert when above N); days left must
@@ -38,12 +43,19 @@ def perfdata(verdict: Verdict, options: CheckOptions) -> str:
         threshold = warn_threshold_days(lifetime, options.warn_days)
         items.append(f"cert_days_left={soonest.days_left:.2f};{threshold:g}:;0:")
     if verdict.addresses:
-        failing = {f.address for f in verdict.findings if f.address}
+        failing = {f.address for f in verdict.findings if f.address and severity(f.code) is Severity.DOWN}
         # As the status has it: any failing address warns (above 0), all of them is
         # critical (above n-1).
         total = len(verdict.addresses)
         items.append(f"addresses_failing={len(failing)};0;{total - 1};0;{total}")
     return " ".join(items)
+
+
+def _ping_perfdata(icmp: dict[str, Any]) -> list[str]:
+    """check_ping's labels: round-trip average (none without a reply) and packet loss in %,
+    warning above 0% and critical at 100%, as the status has it."""
+    items = [f"rta={icmp['rtt_ms']['avg']:.3f}ms;;;0"] if icmp["rtt_ms"] else []
+    return [*items, f"pl={icmp['loss'] * 100:.0f}%;0;99;0;100"]
 
 
 def first_line(verdict: Verdict, options: CheckOptions) -> str:

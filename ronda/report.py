@@ -29,6 +29,10 @@ def print_detail(verdict: Verdict, console: Console | None = None) -> None:
             f"{', '.join(verdict.dns['answers']) or 'no answer'}",
             markup=False,
         )
+    if verdict.icmp:
+        console.print("ping:")
+        for echoes in verdict.icmp["addresses"]:
+            console.print(f"  - {echoes['address']}: {_echo_words(echoes)}", markup=False)
     if verdict.certificates:
         # Lines, not a table: certificate names are long and plugin output is often 80 columns.
         console.print("certificates:")
@@ -39,6 +43,12 @@ def print_detail(verdict: Verdict, console: Console | None = None) -> None:
                 f"problems: {', '.join(cert.problems) or 'none'}",
                 markup=False,
             )
+
+
+def _echo_words(echoes: dict[str, Any]) -> str:
+    words = f"{echoes['received']} of {echoes['sent']} answered, {echoes['loss']:.0%} lost"
+    rtt = echoes["rtt_ms"]
+    return words + (f", round trip min/avg/max {rtt['min']:.3f}/{rtt['avg']:.3f}/{rtt['max']:.3f} ms" if rtt else "")
 
 
 INVENTORY_COLUMNS = (

@@ -28,6 +28,8 @@ DEFAULT_PORTS = {
     "ldaps": 636,
     "postgres": 5432,
 }
+# Schemes without ports (ping goes to a host): their Target's port is 0.
+PORTLESS = frozenset({"icmp"})
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -89,6 +91,10 @@ def parse_target(url: str) -> Target:
         port = parts.port or DEFAULT_PORTS.get(scheme)
     except ValueError as exc:
         raise UsageError(f"{url!r}: {exc}") from None
+    if scheme in PORTLESS:
+        if port is not None:
+            raise UsageError(f"{url!r}: {scheme}:// targets have no port")
+        port = 0
     if port is None:
         raise UsageError(f"{url!r}: {scheme}:// targets need a port, as in {scheme}://{host}:PORT")
     path = parts.path or "/"

@@ -103,6 +103,7 @@ class Verdict:
     addresses: tuple[str, ...] = ()
     http: dict[str, Any] | None = None
     dns: dict[str, Any] | None = None
+    icmp: dict[str, Any] | None = None  # echoes sent, received, loss, round trips (README, icmp://)
     findings: tuple[Finding, ...] = ()
     warnings: tuple[Finding, ...] = ()
     certificates: tuple[CertificateInfo, ...] = ()
@@ -124,6 +125,8 @@ class Verdict:
             out["http"] = self.http
         if self.dns is not None:
             out["dns"] = self.dns
+        if self.icmp is not None:
+            out["icmp"] = self.icmp
         out["findings"] = [f.to_json() for f in self.findings]
         out["warnings"] = [w.to_json() for w in self.warnings]
         out["certificates"] = [c.to_json() for c in self.certificates]

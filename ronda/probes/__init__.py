@@ -6,6 +6,7 @@ from ronda.probes.base import Probe
 from ronda.probes.dns import probe_dns
 from ronda.probes.file import probe_file
 from ronda.probes.http import probe_http
+from ronda.probes.icmp import probe_icmp
 from ronda.probes.starttls import probe_service_tls
 from ronda.probes.tcp import probe_tcp
 from ronda.probes.tls import probe_tls
@@ -16,6 +17,7 @@ PROBES: dict[str, Probe] = {
     "tcp": probe_tcp,
     "tls": probe_tls,
     "dns": probe_dns,
+    "icmp": probe_icmp,
     "file": probe_file,
     "smtp": probe_service_tls,
     "smtps": probe_service_tls,

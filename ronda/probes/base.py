@@ -43,6 +43,7 @@ class Observation:
     certificates: list[CertificateInfo] = field(default_factory=list)
     http: dict[str, Any] | None = None
     dns: dict[str, Any] | None = None
+    icmp: dict[str, Any] | None = None
     latency_ms: float | None = None
 
     def problem(

@@ -34,7 +34,7 @@ async def resolve_host(host: str, port: int, options: CheckOptions, deadline: fl
     """The addresses behind host:port, or a dns_* error saying why there are none."""
     if is_ip_address(host):
         return Resolution((str(ipaddress.ip_address(host)),))
-    pinned = options.resolve.get((host, port))
+    pinned = _pinned(options.resolve, host, port)
     if pinned:
         return Resolution(pinned)
     if options.nameserver:
@@ -46,6 +46,14 @@ async def resolve_host(host: str, port: int, options: CheckOptions, deadline: fl
             return Resolution(addresses)
         return min(answers, key=lambda r: _ERROR_ORDER.index(r.error or "dns_no_answer"))
     return await _system_resolve(host, port, deadline)
+
+
+def _pinned(resolve: dict[tuple[str, int], tuple[str, ...]], host: str, port: int) -> tuple[str, ...]:
+    """`--resolve` pins HOST:PORT; a target without a port (icmp://, port 0) takes its host's
+    entry at any port, since ping has none to write."""
+    if port:
+        return resolve.get((host, port), ())
+    return next((addresses for (name, _), addresses in resolve.items() if name == host), ())
 
 
 async def query(name: str, rdtype: str, nameserver: tuple[str, int], deadline: float) -> Resolution:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ronda.check import run_check
+from ronda.errors import RondaError
 from ronda.probes.base import ProbeContext
 from ronda.service.incidents import Policy
 from ronda.target import CheckOptions, Target
@@ -92,6 +93,7 @@ class Scheduler:
         self.checks_run = 0
         self.slots_skipped = 0
         self.lag_seconds = 0.0  # how late the latest check started against its due time
+        self._cannot: dict[str, str] = {}  # monitor -> why this machine cannot check it now
 
     def alive(self, within: float = 5.0) -> bool:
         return time.monotonic() - self.heartbeat < within
@@ -136,7 +138,9 @@ class Scheduler:
         async with self._slots:
             self.lag_seconds = max(time.monotonic() - due, 0.0)
             try:
-                verdict = await run_check(job.target, job.options, self.context)
+                verdict = await self._check(job)
+                if verdict is None:
+                    return None
                 self.checks_run += 1
                 await self.on_verdict(job, verdict)
             except Exception:
@@ -144,3 +148,18 @@ class Scheduler:
                 log.exception("check of %s failed with an internal error", job.name)
                 return None
             return verdict
+
+    async def _check(self, job: Job) -> Verdict | None:
+        """The job's verdict; None when this machine cannot make it (ping not permitted, a
+        parameter the probe refuses). That is no verdict on the target: it is logged when it
+        starts and when it ends, not at every slot, and the other monitors go on."""
+        try:
+            verdict = await run_check(job.target, job.options, self.context)
+        except RondaError as exc:
+            if self._cannot.get(job.name) != str(exc):
+                log.error("%s cannot be checked: %s", job.name, exc)
+            self._cannot[job.name] = str(exc)
+            return None
+        if self._cannot.pop(job.name, None) is not None:
+            log.warning("%s can be checked again", job.name)
+        return verdict
