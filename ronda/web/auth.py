@@ -1,5 +1,11 @@
-"""Who is asking: the API and the dashboard accept a bearer token (the config's, compared
-in constant time); pages without one send the browser to log in."""
+"""Who is asking: a bearer token (the config's, compared in constant time, or an API token
+from the database) or a login session's cookie. Pages without either send the browser to
+log in. Whatever a session's browser sends that changes something carries its CSRF token:
+forms as the `csrf_token` field, API calls as the `X-CSRF-Token` header.
+
+The cookie is HttpOnly (no script reads it), SameSite=Lax (other sites' forms do not carry
+it) and Secure when ronda is reached over https.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,17 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Response, status
 
+from ronda.storage.accounts import SESSION_IDLE, Accounts, LoginSession
 from ronda.storage.store import Store
+from ronda.web.ratelimit import FailureLimiter
+
+SESSION_COOKIE = "ronda_session"
+LOGIN_CSRF_COOKIE = "ronda_login_csrf"  # double-submit token of the login form, before any session
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM_EXPIRED = "This form has expired or did not come from ronda's own page: reload the page and send it again."
 
 
 @dataclass(frozen=True)
@@ -19,6 +33,8 @@ class Principal:
     name: str
     via: str  # "token", "api_token" or "session"
     csrf: str = ""  # the session's CSRF token, for the forms of its pages
+    user_id: int | None = None  # None for the config's token (and tokens it made)
+    admin: bool = False
 
 
 class LoginRequired(Exception):
@@ -32,35 +48,134 @@ class LoginRequired(Exception):
         return f"/login?next={quote(self.next_url, safe='/')}"
 
 
+class FormExpired(HTTPException):
+    """A form (or a session's API call) without the right CSRF token."""
+
+    def __init__(self, detail: str = FORM_EXPIRED) -> None:
+        super().__init__(status.HTTP_403_FORBIDDEN, detail=detail)
+
+
+def same(given: str | None, expected: str) -> bool:
+    """Constant-time equality, so a token cannot be guessed byte by byte from response times."""
+    return bool(given) and bool(expected) and secrets.compare_digest(str(given).encode(), expected.encode())
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 class Auth:
-    def __init__(self, store: Store, token: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        token: str,
+        *,
+        public_url: str | None = None,
+        accounts: Accounts | None = None,
+        limiter: FailureLimiter | None = None,
+    ) -> None:
         self.store = store
-        self._token = token.encode()
+        self._token = token
+        self._https = bool(public_url and public_url.startswith("https://"))
+        self.accounts = accounts or Accounts(store.engine)
+        self.limiter = limiter or FailureLimiter()  # failed logins, per address and per user name
+
+    # -- who is asking -------------------------------------------------------------------
 
     def _bearer(self, request: Request) -> Principal | None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return None
-        # compare_digest takes the same time whatever the first wrong byte, so the token
-        # cannot be guessed byte by byte from response times.
-        if secrets.compare_digest(given.strip().encode(), self._token):
-            return Principal("token", "token")
-        return None
+        given = given.strip()
+        if same(given, self._token):
+            return Principal("token", "token", admin=True)
+        token = self.accounts.use_token(given)
+        if token is None:
+            return None
+        if token.user_id is None:  # made with the config's token: it stands for it
+            return Principal(f"token {token.name}", "api_token", admin=True)
+        user = self.accounts.user(token.user_id)
+        return Principal(token.username or "", "api_token", user_id=token.user_id, admin=bool(user and user.admin))
+
+    def login_session(self, request: Request) -> LoginSession | None:
+        """The session behind the cookie, verified or still waiting for the second factor."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return self.accounts.session(cookie) if cookie else None
+
+    def _session(self, request: Request) -> Principal | None:
+        found = self.login_session(request)
+        if found is None or not found.verified:
+            return None
+        return Principal(found.user.username, "session", found.csrf, found.user.id, found.user.admin)
 
     def api(self, request: Request) -> Principal:
         """The dependency of every non-public API route (and /metrics)."""
-        principal = self._bearer(request)
+        if "authorization" in request.headers:
+            principal = self._bearer(request)
+        else:
+            principal = self._session(request)
+            if principal and request.method in UNSAFE and not same(request.headers.get(CSRF_HEADER), principal.csrf):
+                raise FormExpired(
+                    f"a logged-in browser's {request.method} needs the {CSRF_HEADER} header with the session's "
+                    "CSRF token (reload the page to get a fresh one)"
+                )
         if principal is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                detail="a valid bearer token is required (Authorization: Bearer TOKEN)",
+                detail="a valid bearer token (Authorization: Bearer TOKEN) or a login is required",
                 headers={"WWW-Authenticate": 'Bearer realm="ronda"'},
             )
         return principal
 
     def page(self, request: Request) -> Principal:
-        """The dependency of every dashboard page: a login, else to the login page."""
-        principal = self._bearer(request)
+        """The dependency of every dashboard page: a login, else to the login page. A bearer
+        token also opens pages, for scripts and tests."""
+        principal = self._bearer(request) if "authorization" in request.headers else self._session(request)
         if principal is None:
             raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
         return principal
+
+    async def form(self, request: Request) -> Principal:
+        """The dependency of every HTML form post of the dashboard: a login, and the form's
+        `csrf_token` field equal to the session's. (A bearer token needs none: a browser
+        never sends one on its own, so another site cannot forge it.)"""
+        principal = self.page(request)
+        if principal.via == "session":
+            given = (await request.form()).get("csrf_token")
+            if not isinstance(given, str) or not same(given, principal.csrf):
+                raise FormExpired()
+        return principal
+
+    # -- cookies -------------------------------------------------------------------------
+
+    def secure(self, request: Request) -> bool:
+        return request.url.scheme == "https" or self._https
+
+    def set_session_cookie(self, response: Response, request: Request, token: str) -> None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=int(SESSION_IDLE.total_seconds()) * 14,  # the database decides expiry; this only outlives it
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=self.secure(request),
+        )
+
+    def clear_session_cookie(self, response: Response, request: Request) -> None:
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=self.secure(request))
+
+    def login_csrf_token(self, request: Request) -> str:
+        """The login form's CSRF token: the browser's login cookie, or a new one. Another
+        site can make a browser post the form but can neither read nor set that cookie to
+        match the field (same-origin policy, SameSite), so the double submit holds."""
+        return request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+    def set_login_csrf(self, response: Response, request: Request, token: str) -> None:
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE, token, max_age=3600, path="/", httponly=True, samesite="lax", secure=self.secure(request)
+        )
+
+    def check_login_csrf(self, request: Request, given: str | None) -> None:
+        if not same(given, request.cookies.get(LOGIN_CSRF_COOKIE) or ""):
+            raise FormExpired()

@@ -1,0 +1,370 @@
+"""People and their credentials: users with argon2id password hashes, login sessions,
+API tokens and the optional TOTP second factor.
+
+Secrets handed out (session tokens, API tokens) are random; the database keeps only their
+SHA-256, so a copy of it cannot be used to log in. A SHA-256 is enough there (unlike for
+passwords) because the secrets carry 256 bits of randomness: nothing to guess.
+
+Sessions expire after 12 hours without use (sliding), and 7 days after the login whatever
+the use, so a forgotten browser stays logged in for a working day, not for ever. A session
+waiting for its second factor lives 5 minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import sessionmaker
+
+from ronda.storage.models import ApiTokenRow, UserRow, WebSessionRow
+from ronda.verdict import iso
+
+Clock = Callable[[], datetime]
+
+SESSION_IDLE = timedelta(hours=12)
+SESSION_MAX = timedelta(days=7)
+SESSION_PENDING = timedelta(minutes=5)  # between the password and the second factor
+SLIDE_EVERY = timedelta(minutes=5)  # extend a session at most this often: one write, not one per request
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is that precise, for the same reason
+TOKEN_PREFIX = "ronda_"
+MIN_PASSWORD = 8
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+TOTP_ISSUER = "ronda"
+
+
+class AccountError(ValueError):
+    """Bad input for an account operation (a taken name, a short password); the message
+    is fit to show the person who gave it."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    admin: bool
+    totp: bool  # a second factor is enrolled
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "username": self.username, "admin": self.admin, "totp": self.totp}
+
+
+@dataclass(frozen=True)
+class LoginSession:
+    """A stored session as a request sees it."""
+
+    id: int
+    user: User
+    csrf: str
+    verified: bool  # False while the second factor is still to be given
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    name: str
+    prefix: str
+    user_id: int | None
+    username: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "user": self.username,
+            "created_at": iso(self.created_at),
+            "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
+            "revoked_at": iso(self.revoked_at) if self.revoked_at else None,
+        }
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.username, row.is_admin, row.totp_secret is not None)
+
+
+def _token(row: ApiTokenRow, username: str | None) -> ApiToken:
+    return ApiToken(
+        row.id, row.name, row.prefix, row.user_id, username, row.created_at, row.last_used_at, row.revoked_at
+    )
+
+
+class Accounts:
+    """Users, sessions, tokens and second factors over one database.
+
+    `hasher` is argon2-cffi's PasswordHasher (argon2id, RFC 9106's low-memory profile by
+    default); a stored hash made with other parameters is replaced at the next good login.
+    """
+
+    def __init__(self, engine: Engine, hasher: PasswordHasher | None = None, clock: Clock | None = None) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.hasher = hasher or PasswordHasher()
+        self._now = clock or (lambda: datetime.now(UTC))
+        # The last TOTP time step accepted per user: a code is good for one login only.
+        # Kept in memory (one process serves the web face); a restart forgets it, which
+        # reopens a code's 30-90 s window at most once.
+        self._totp_steps: dict[int, int] = {}
+
+    @cached_property
+    def _dummy(self) -> str:
+        """Verified against when the user does not exist, so an unknown name costs the same
+        time as a wrong password and response times do not tell which names exist. Made at
+        first need: a hash costs a fifth of a second, too much for every start of the app."""
+        return self.hasher.hash(secrets.token_urlsafe(16))
+
+    # -- users ---------------------------------------------------------------------------
+
+    def has_users(self) -> bool:
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(UserRow)) != 0
+
+    def add_user(self, username: str, password: str, admin: bool = False) -> User:
+        if not USERNAME.match(username):
+            raise AccountError(f"{username!r} is not a user name: letters, digits and . _ @ - (at most 64)")
+        check_password(password)
+        with self._sessions.begin() as session:
+            if session.scalar(select(UserRow).where(UserRow.username == username)) is not None:
+                raise AccountError(f"a user named {username!r} exists already")
+            row = UserRow(
+                username=username, password_hash=self.hasher.hash(password), is_admin=admin, created_at=self._now()
+            )
+            session.add(row)
+            session.flush()
+            return _user(row)
+
+    def users(self) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            rows = session.scalars(select(UserRow).order_by(UserRow.username))
+            return [
+                _user(row).to_json()
+                | {
+                    "created_at": iso(row.created_at),
+                    "last_login_at": iso(row.last_login_at) if row.last_login_at else None,
+                }
+                for row in rows
+            ]
+
+    def user(self, user_id: int) -> User | None:
+        with self._sessions() as session:
+            row = session.get(UserRow, user_id)
+            return _user(row) if row else None
+
+    def set_password(self, username: str, password: str) -> None:
+        """A new password; every session of the user ends (whoever knew the old one is out)."""
+        check_password(password)
+        with self._sessions.begin() as session:
+            row = session.scalar(select(UserRow).where(UserRow.username == username))
+            if row is None:
+                raise AccountError(f"no user named {username!r}")
+            row.password_hash = self.hasher.hash(password)
+            session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == row.id))
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user if the password is theirs, else None, in about the same time either way."""
+        with self._sessions.begin() as session:
+            row = session.scalar(select(UserRow).where(UserRow.username == username))
+            if row is None:
+                self._verify(self._dummy, password)
+                return None
+            if not self._verify(row.password_hash, password):
+                return None
+            if self.hasher.check_needs_rehash(row.password_hash):
+                row.password_hash = self.hasher.hash(password)
+            row.last_login_at = self._now()
+            return _user(row)
+
+    def _verify(self, hashed: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def ensure_admin(self, password: str | None) -> str | None:
+        """First start: with no user at all, create `admin` with this password, or a random
+        one. Returns the password used when a user was created, None when there were users."""
+        if self.has_users():
+            return None
+        password = password or secrets.token_urlsafe(12)
+        self.add_user("admin", password, admin=True)
+        return password
+
+    # -- login sessions ------------------------------------------------------------------
+
+    def start_session(self, user: User, verified: bool) -> str:
+        """A new session for a user whose password was right; `verified` False while the
+        second factor is still due. Returns the token for the cookie."""
+        token = secrets.token_urlsafe(32)
+        now = self._now()
+        self.purge_sessions()  # logins are rare: a good moment to drop the expired ones
+        with self._sessions.begin() as session:
+            session.add(
+                WebSessionRow(
+                    token_hash=digest(token),
+                    user_id=user.id,
+                    csrf_token=secrets.token_urlsafe(32),
+                    verified=verified,
+                    created_at=now,
+                    expires_at=now + (SESSION_IDLE if verified else SESSION_PENDING),
+                )
+            )
+        return token
+
+    def session(self, token: str) -> LoginSession | None:
+        """The live session behind a cookie, extended (sliding expiry), or None."""
+        now = self._now()
+        with self._sessions.begin() as session:
+            row = session.scalar(select(WebSessionRow).where(WebSessionRow.token_hash == digest(token)))
+            if row is None:
+                return None
+            if row.expires_at <= now:
+                session.delete(row)
+                return None
+            if row.verified:
+                extended = min(now + SESSION_IDLE, row.created_at + SESSION_MAX)
+                if extended - row.expires_at >= SLIDE_EVERY:
+                    row.expires_at = extended
+            user = session.get(UserRow, row.user_id)
+            if user is None:
+                return None
+            return LoginSession(row.id, _user(user), row.csrf_token, row.verified)
+
+    def verify_session(self, token: str) -> str:
+        """The second factor was given: the session becomes a full one under a new token
+        (and CSRF token), so a token seen before the second factor is worth nothing."""
+        new = secrets.token_urlsafe(32)
+        now = self._now()
+        with self._sessions.begin() as session:
+            row = session.scalars(select(WebSessionRow).where(WebSessionRow.token_hash == digest(token))).one()
+            row.token_hash, row.csrf_token, row.verified = digest(new), secrets.token_urlsafe(32), True
+            row.created_at, row.expires_at = now, now + SESSION_IDLE
+        return new
+
+    def end_session(self, token: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == digest(token)))
+
+    def purge_sessions(self) -> int:
+        """Drop expired sessions; returns how many."""
+        with self._sessions.begin() as session:
+            gone = session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= self._now()))
+            return int(gone.rowcount)  # type: ignore[attr-defined]
+
+    # -- API tokens ----------------------------------------------------------------------
+
+    def create_token(self, name: str, user_id: int | None) -> tuple[str, ApiToken]:
+        """A new API token: the secret (to show once, never stored) and its record."""
+        name = name.strip()
+        if not 0 < len(name) <= 64:
+            raise AccountError("a token needs a name of 1 to 64 characters")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._sessions.begin() as session:
+            row = ApiTokenRow(
+                name=name, token_hash=digest(secret), prefix=secret[:12], user_id=user_id, created_at=self._now()
+            )
+            session.add(row)
+            session.flush()
+            username = session.get(UserRow, user_id).username if user_id else None  # type: ignore[union-attr]
+            return secret, _token(row, username)
+
+    def tokens(self, user_id: int | None = None) -> list[ApiToken]:
+        """Tokens, newest first: a user's, or every one (user_id None)."""
+        query = select(ApiTokenRow, UserRow.username).outerjoin(UserRow, ApiTokenRow.user_id == UserRow.id)
+        if user_id is not None:
+            query = query.where(ApiTokenRow.user_id == user_id)
+        with self._sessions() as session:
+            rows = session.execute(query.order_by(ApiTokenRow.id.desc()))
+            return [_token(row, username) for row, username in rows]
+
+    def revoke_token(self, token_id: int, user_id: int | None = None) -> bool:
+        """Revoke a token (one of the user's, when user_id is given); False when there is
+        no such token. Revoking twice keeps the first time."""
+        with self._sessions.begin() as session:
+            row = session.get(ApiTokenRow, token_id)
+            if row is None or (user_id is not None and row.user_id != user_id):
+                return False
+            row.revoked_at = row.revoked_at or self._now()
+            return True
+
+    def use_token(self, secret: str) -> ApiToken | None:
+        """The live token behind a secret (its last use noted), or None: unknown or revoked."""
+        if not secret.startswith(TOKEN_PREFIX):
+            return None
+        now = self._now()
+        with self._sessions.begin() as session:
+            row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == digest(secret)))
+            if row is None or row.revoked_at is not None:
+                return None
+            if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_EVERY:
+                row.last_used_at = now
+            username = session.get(UserRow, row.user_id).username if row.user_id else None  # type: ignore[union-attr]
+            return _token(row, username)
+
+    # -- TOTP second factor --------------------------------------------------------------
+
+    @staticmethod
+    def totp_new_secret() -> str:
+        return pyotp.random_base32()
+
+    @staticmethod
+    def totp_uri(username: str, secret: str) -> str:
+        """The otpauth:// URI authenticator apps read (as a QR code or pasted)."""
+        return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
+
+    def totp_enrol(self, user_id: int, secret: str, code: str) -> bool:
+        """Store the second factor once a code from it proves the app holds the secret."""
+        if not self._totp_accept(user_id, secret, code):
+            return False
+        with self._sessions.begin() as session:
+            session.get_one(UserRow, user_id).totp_secret = secret
+        return True
+
+    def totp_check(self, user_id: int, code: str) -> bool:
+        """A code of the user's enrolled factor, never accepted twice."""
+        with self._sessions() as session:
+            secret = session.get_one(UserRow, user_id).totp_secret
+        return secret is not None and self._totp_accept(user_id, secret, code)
+
+    def totp_disable(self, user_id: int, code: str) -> bool:
+        """Remove the second factor; a current code is needed, so a stolen session alone
+        cannot weaken the account."""
+        if not self.totp_check(user_id, code):
+            return False
+        with self._sessions.begin() as session:
+            session.get_one(UserRow, user_id).totp_secret = None
+        return True
+
+    def _totp_accept(self, user_id: int, secret: str, code: str) -> bool:
+        """The code of the current 30 s step or either neighbour (clock drift), and of a
+        later step than the last accepted one: a code seen once cannot be replayed."""
+        totp = pyotp.TOTP(secret)
+        code = code.strip().replace(" ", "")
+        now = self._now().timestamp()
+        step_now = int(now // totp.interval)
+        last = self._totp_steps.get(user_id, -1)
+        for step in (step_now - 1, step_now, step_now + 1):
+            if step > last and secrets.compare_digest(totp.at(step * totp.interval), code):
+                self._totp_steps[user_id] = step
+                return True
+        return False

@@ -1,0 +1,329 @@
+"""Logging in and out, the account page (second factor, API tokens) and the token API.
+
+Login is two steps when a second factor is enrolled: the password opens a session that
+can do nothing but take the TOTP code, for five minutes. Failed attempts, of either step,
+count per client address and per user name (`Auth.limiter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ronda.storage.accounts import AccountError, ApiToken, LoginSession, User
+from ronda.web import examples
+from ronda.web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Auth, FormExpired, Principal, client_address, same
+from ronda.web.context import WebContext
+from ronda.web.templating import make_templates
+
+TOKEN_EXAMPLE: dict[str, Any] = {
+    "id": 3,
+    "name": "backup job",
+    "prefix": "ronda_k3Xz9Q",
+    "user": "admin",
+    "created_at": "2026-12-01T18:00:00Z",
+    "last_used_at": "2026-12-01T18:05:00Z",
+    "revoked_at": None,
+}
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "backup job"}]})
+
+    name: str = Field(min_length=1, max_length=64, description="what the token is for, to tell tokens apart")
+
+
+class TokenInfo(BaseModel):
+    """An API token as listed: never its secret."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TOKEN_EXAMPLE]})
+
+    id: int
+    name: str
+    prefix: str = Field(description="the secret's first characters")
+    user: str | None = Field(description="the user it acts for; null for tokens made with the config's token")
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class TokenCreated(TokenInfo):
+    """A new token with its secret: shown this once, ronda keeps only its hash."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [TOKEN_EXAMPLE | {"last_used_at": None, "token": "ronda_k3Xz9Q..."}]}
+    )
+
+    token: str = Field(description="the secret, for `Authorization: Bearer TOKEN`")
+
+
+class Me(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "admin", "via": "session", "admin": True, "user_id": 1, "totp": False}]
+        }
+    )
+
+    name: str
+    via: str = Field(description="token (the config's), api_token or session")
+    admin: bool
+    user_id: int | None
+    totp: bool = Field(description="the user has a second factor enrolled")
+
+
+def local_path(next_url: str | None) -> str:
+    """Where to go after logging in: a path on this site only, so a link to ronda's login
+    cannot send someone on to another site (an open redirect)."""
+    if not next_url or not next_url.startswith("/") or next_url.startswith("//") or "\\" in next_url:
+        return "/"
+    parts = urlsplit(next_url)
+    if parts.scheme or parts.netloc or any(ord(char) < 32 for char in next_url):
+        return "/"
+    return next_url
+
+
+def _need_user(principal: Principal) -> int:
+    if principal.user_id is None:
+        raise HTTPException(400, detail="this needs a user's login, not the config's token")
+    return principal.user_id
+
+
+def accounts_router(ctx: WebContext, auth: Auth) -> APIRouter:
+    router = APIRouter(tags=["pages"])
+    accounts = auth.accounts
+    templates = make_templates()
+    # Dependencies as defaults (FastAPI's way): the annotations are strings here, and a
+    # string cannot name this function's `auth`.
+    form_user = Depends(auth.form)
+    page_user = Depends(auth.page)
+
+    def login_page(
+        request: Request, step: str, next_url: str, error: str = "", code: int = 200, csrf: str = ""
+    ) -> Response:
+        """The login form; at the password step its CSRF token is the login cookie's."""
+        if step == "password":
+            csrf = auth.login_csrf_token(request)
+        context = {"step": step, "next": next_url, "error": error, "csrf": csrf}
+        response = templates.TemplateResponse(request, "login.html", context, status_code=code)
+        if step == "password":
+            auth.set_login_csrf(response, request, csrf)
+        return response
+
+    def too_many(request: Request, step: str, next_url: str, wait: int, csrf: str = "") -> Response:
+        error = f"Too many failed attempts. Try again in {wait} seconds."
+        response = login_page(request, step, next_url, error, 429, csrf)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
+    def logged_in(request: Request, user: User, verified: bool, next_url: str) -> Response:
+        token = accounts.start_session(user, verified)
+        if verified:
+            response: Response = RedirectResponse(next_url, status_code=303)
+        else:
+            pending = accounts.session(token)
+            response = login_page(request, "totp", next_url, csrf=pending.csrf if pending else "")
+        auth.set_session_cookie(response, request, token)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+        return response
+
+    @router.get("/login", summary="The login form (public)", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/") -> Response:
+        next_url = local_path(next)
+        found = auth.login_session(request)
+        if found and found.verified:
+            return RedirectResponse(next_url, status_code=303)
+        return login_page(request, "password", next_url)
+
+    @router.post("/login", summary="Log in with user name and password (public; the login form's CSRF token)")
+    def login(
+        request: Request,
+        username: str = Form(""),
+        password: str = Form(""),
+        csrf_token: str = Form(""),
+        next: str = Form("/"),
+    ) -> Response:
+        auth.check_login_csrf(request, csrf_token)
+        next_url = local_path(next)
+        keys = (f"addr:{client_address(request)}", f"user:{username.lower()}")
+        wait = auth.limiter.retry_after(*keys)
+        if wait:
+            return too_many(request, "password", next_url, wait)
+        user = accounts.authenticate(username, password)
+        if user is None:
+            auth.limiter.failed(*keys)
+            return login_page(request, "password", next_url, "Wrong user name or password.", 401)
+        if not user.totp:  # else the count goes on until the code is right: a password alone resets nothing
+            auth.limiter.succeeded(keys[1])
+        return logged_in(request, user, not user.totp, next_url)
+
+    @router.post("/login/totp", summary="Log in, second step: the TOTP code (public; the pending session)")
+    def login_totp(
+        request: Request, code: str = Form(""), csrf_token: str = Form(""), next: str = Form("/")
+    ) -> Response:
+        next_url = local_path(next)
+        pending = auth.login_session(request)
+        # No pending session: its five minutes are over (or the password step never was).
+        if pending is None or pending.verified or not same(csrf_token, pending.csrf):
+            raise FormExpired()
+        return second_factor(request, pending, code, next_url)
+
+    def second_factor(request: Request, pending: LoginSession, code: str, next_url: str) -> Response:
+        keys = (f"addr:{client_address(request)}", f"user:{pending.user.username.lower()}")
+        wait = auth.limiter.retry_after(*keys)
+        if wait:
+            return too_many(request, "totp", next_url, wait, pending.csrf)
+        if not accounts.totp_check(pending.user.id, code):
+            auth.limiter.failed(*keys)
+            return login_page(request, "totp", next_url, "That code is wrong or was used already.", 401, pending.csrf)
+        auth.limiter.succeeded(keys[1])
+        token = accounts.verify_session(request.cookies[SESSION_COOKIE])
+        response = RedirectResponse(next_url, status_code=303)
+        auth.set_session_cookie(response, request, token)
+        return response
+
+    @router.post("/logout", summary="Log out: the session ends (login, form)")
+    def logout(request: Request, _principal: Principal = form_user) -> Response:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            accounts.end_session(cookie)
+        response = RedirectResponse("/login", status_code=303)
+        auth.clear_session_cookie(response, request)
+        return response
+
+    # -- the account page ----------------------------------------------------------------
+
+    def account_page(request: Request, principal: Principal, code: int = 200, **extra: Any) -> Response:
+        user = accounts.user(principal.user_id) if principal.user_id else None
+        tokens = accounts.tokens(principal.user_id) if principal.user_id else []
+        context = {"user": principal, "account": user, "tokens": tokens, "section": "account"} | extra
+        return templates.TemplateResponse(request, "account.html", context, status_code=code)
+
+    @router.get("/account", summary="The account page: second factor, API tokens (login)", response_class=HTMLResponse)
+    def account(request: Request, principal: Principal = page_user) -> Response:
+        return account_page(request, principal, notice=_notices.get(request.query_params.get("done", ""), ""))
+
+    @router.post("/account/tokens", summary="Create an API token, shown on the page this once (login, form)")
+    def account_new_token(request: Request, principal: Principal = form_user, name: str = Form("")) -> Response:
+        try:
+            secret, token = accounts.create_token(name, _need_user(principal))
+        except AccountError as exc:
+            return account_page(request, principal, 400, error=str(exc))
+        return account_page(request, principal, new_token=secret, new_token_name=token.name)
+
+    @router.post("/account/tokens/{token_id}/revoke", summary="Revoke one of your API tokens (login, form)")
+    def account_revoke(token_id: int, principal: Principal = form_user) -> Response:
+        accounts.revoke_token(token_id, _need_user(principal))
+        return RedirectResponse("/account?done=revoked", status_code=303)
+
+    @router.post("/account/totp/start", summary="Begin two-factor enrolment: a secret for an app (login, form)")
+    def account_totp_start(
+        request: Request,
+        principal: Principal = form_user,
+    ) -> Response:
+        _need_user(principal)
+        secret = accounts.totp_new_secret()
+        return account_page(request, principal, totp_secret=secret, totp_uri=accounts.totp_uri(principal.name, secret))
+
+    @router.post("/account/totp/confirm", summary="Turn two-factor login on with a code from the app (login, form)")
+    def account_totp_confirm(
+        request: Request,
+        principal: Principal = form_user,
+        secret: str = Form(""),
+        code: str = Form(""),
+    ) -> Response:
+        if accounts.totp_enrol(_need_user(principal), secret, code):
+            return RedirectResponse("/account?done=totp-on", status_code=303)
+        uri = accounts.totp_uri(principal.name, secret) if secret else ""
+        error = "That code does not match: check the app's clock and enter the newest code."
+        return account_page(request, principal, 400, error=error, totp_secret=secret, totp_uri=uri)
+
+    @router.post("/account/totp/disable", summary="Turn two-factor login off with a current code (login, form)")
+    def account_totp_disable(request: Request, principal: Principal = form_user, code: str = Form("")) -> Response:
+        if accounts.totp_disable(_need_user(principal), code):
+            return RedirectResponse("/account?done=totp-off", status_code=303)
+        return account_page(request, principal, 400, error="That code is wrong or was used already.")
+
+    router.include_router(_token_api(auth))
+    return router
+
+
+_notices = {
+    "revoked": "The token is revoked: it opens nothing any more.",
+    "totp-on": "Two-factor login is on: from now on a login asks for a code from the app.",
+    "totp-off": "Two-factor login is off.",
+}
+
+
+def _info(token: ApiToken) -> dict[str, Any]:
+    return token.to_json()
+
+
+def _token_api(auth: Auth) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", tags=["accounts"], responses=examples.NO_TOKEN)
+    accounts = auth.accounts
+    api_user = Depends(auth.api)
+    not_found = examples.refusal(404, "No such token (or not yours)", "no token 7")
+
+    @api.get("/me", summary="Who the request acts for", response_model=Me)
+    def me(principal: Principal = api_user) -> dict[str, Any]:
+        user = accounts.user(principal.user_id) if principal.user_id else None
+        return {
+            "name": principal.name,
+            "via": principal.via,
+            "admin": principal.admin,
+            "user_id": principal.user_id,
+            "totp": bool(user and user.totp),
+        }
+
+    @api.get(
+        "/tokens",
+        summary="API tokens, newest first: the caller's own, or every one for an admin",
+        response_model=list[TokenInfo],
+    )
+    def tokens(principal: Principal = api_user) -> list[dict[str, Any]]:
+        return [_info(token) for token in accounts.tokens(None if principal.admin else principal.user_id)]
+
+    @api.post(
+        "/tokens",
+        status_code=201,
+        summary="Create an API token; its secret is in this answer only",
+        response_model=TokenCreated,
+    )
+    def create_token(request: TokenRequest, principal: Principal = api_user) -> dict[str, Any]:
+        try:
+            secret, token = accounts.create_token(request.name, principal.user_id)
+        except AccountError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        return _info(token) | {"token": secret}
+
+    @api.delete(
+        "/tokens/{token_id}",
+        status_code=204,
+        summary="Revoke an API token (yours; an admin's, any): it is refused from now on",
+        responses=not_found,
+    )
+    def revoke_token(token_id: int, principal: Principal = api_user) -> Response:
+        if not accounts.revoke_token(token_id, None if principal.admin else principal.user_id):
+            raise HTTPException(404, detail=f"no token {token_id}")
+        return Response(status_code=204)
+
+    return api
+
+
+def form_expired_handler() -> Callable[[Request, Exception], Response]:
+    """The answer to a failed CSRF check: a page that says to reload for a browser, the
+    usual JSON error for a script."""
+    templates = make_templates()
+
+    def form_expired(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FormExpired)
+        if "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return templates.TemplateResponse(request, "form_expired.html", {"detail": exc.detail}, status_code=403)
+
+    return form_expired
