@@ -1,0 +1,162 @@
+"""What the public status page reads: the incidents touching a set of monitors, when each
+monitor was first checked, one uptime window, and the problem reports people send.
+
+Each method is one short transaction; nothing here reads a target or a verdict's detail,
+so what leaves this module is safe to show strangers once the caller picks its words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow, ReportRow, ResultRow
+from ronda.storage.stats import window_figures
+
+
+@dataclass(frozen=True)
+class PublicUpdate:
+    at: datetime
+    kind: str  # detected, confirmed, ..., human
+    status: str | None  # a human update's: investigating, identified, monitoring, resolved
+    message: str  # only a human update's message is ever shown as written
+
+
+@dataclass(frozen=True)
+class PublicIncident:
+    id: int
+    monitors: tuple[str, ...]  # the incident's monitor first, then those that joined it
+    cause: str | None
+    severity: str  # down | degraded
+    status: str  # open | resolved
+    opened_at: datetime
+    resolved_at: datetime | None
+    duration_s: float | None
+    planned: bool
+    updates: tuple[PublicUpdate, ...]  # oldest first
+
+
+@dataclass(frozen=True)
+class Report:
+    service: str
+    region: str
+    problem: str
+    comment: str | None
+    reporter_hash: str
+    received_at: datetime
+
+
+class PublicRecords:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def incidents(self, names: list[str], resolved_since: datetime) -> list[PublicIncident]:
+        """Incidents of these monitors (or that one of them joined), open or resolved
+        after `resolved_since`, newest first."""
+        with self._sessions() as session:
+            ids = _ids(session, names)
+            if not ids:
+                return []
+            joined = select(IncidentMonitorRow.incident_id).where(IncidentMonitorRow.monitor_id.in_(ids))
+            rows = session.scalars(
+                select(IncidentRow)
+                .where(or_(IncidentRow.monitor_id.in_(ids), IncidentRow.id.in_(joined)))
+                .where(or_(IncidentRow.status == "open", IncidentRow.resolved_at >= resolved_since))
+                .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+                .limit(200)
+            ).all()
+            return [_incident(session, row) for row in rows]
+
+    def first_checks(self, names: list[str]) -> dict[str, datetime]:
+        """When each monitor was first checked (the index answers MIN directly)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(MonitorRow.name, func.min(ResultRow.checked_at))
+                .join(ResultRow, ResultRow.monitor_id == MonitorRow.id)
+                .where(MonitorRow.name.in_(names))
+                .group_by(MonitorRow.name)
+            )
+            # MIN() keeps the column's type, so the zone is back; _aware only guards a driver
+            # that hands back text.
+            return {name: _aware(at) for name, at in rows if at is not None}
+
+    def uptime(self, name: str, since: datetime, until: datetime) -> float | None:
+        """Percent of checks not down in (since, until], None without checks (or monitor)."""
+        with self._sessions() as session:
+            ids = _ids(session, [name])
+            if not ids:
+                return None
+            value: float | None = window_figures(session, ids[0], since, until)["uptime"]
+            return value
+
+    def save_report(self, report: Report) -> int:
+        with self._sessions.begin() as session:
+            row = ReportRow(
+                service=report.service,
+                region=report.region,
+                problem=report.problem,
+                comment=report.comment,
+                reporter_hash=report.reporter_hash,
+                received_at=report.received_at,
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def reports(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest reports, newest first (for the dashboard, and the tests)."""
+        with self._sessions() as session:
+            rows = session.scalars(select(ReportRow).order_by(ReportRow.id.desc()).limit(limit))
+            return [
+                {
+                    "id": r.id,
+                    "service": r.service,
+                    "region": r.region,
+                    "problem": r.problem,
+                    "comment": r.comment,
+                    "reporter_hash": r.reporter_hash,
+                    "received_at": r.received_at,
+                }
+                for r in rows
+            ]
+
+
+def _ids(session: Session, names: list[str]) -> list[int]:
+    return list(session.scalars(select(MonitorRow.id).where(MonitorRow.name.in_(names))))
+
+
+def _incident(session: Session, row: IncidentRow) -> PublicIncident:
+    main = session.get(MonitorRow, row.monitor_id)
+    joined = session.scalars(
+        select(MonitorRow.name)
+        .join(IncidentMonitorRow, IncidentMonitorRow.monitor_id == MonitorRow.id)
+        .where(IncidentMonitorRow.incident_id == row.id)
+        .order_by(IncidentMonitorRow.joined_at)
+    )
+    updates = session.scalars(
+        select(IncidentUpdateRow)
+        .where(IncidentUpdateRow.incident_id == row.id)
+        .order_by(IncidentUpdateRow.at, IncidentUpdateRow.id)
+    )
+    return PublicIncident(
+        id=row.id,
+        monitors=(main.name if main else "", *joined),
+        cause=row.cause,
+        severity=row.severity,
+        status=row.status,
+        opened_at=row.opened_at,
+        resolved_at=row.resolved_at,
+        duration_s=row.duration_s,
+        planned=row.planned,
+        updates=tuple(PublicUpdate(u.at, u.kind, u.status, u.message) for u in updates),
+    )
+
+
+def _aware(at: datetime | str) -> datetime:
+    value = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,268 @@
+"""The public status page: /status and /status/{slug} (HTML), with its Atom feed,
+Statuspage-shaped summary.json and SVG badge beside it. No token: everything here is
+for strangers, so it shows monitors' names, never their targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from ronda.config.schema import StatusPage
+from ronda.service.maintenance import next_windows
+from ronda.storage.public import PublicIncident, PublicRecords
+from ronda.verdict import parse_iso
+from ronda.web import badges, feeds
+from ronda.web.context import WebContext
+from ronda.web.i18n import LOCALES, negotiate, templates_for, translations
+from ronda.web.reports import REPORT_COOKIE, FormTokens, ReportIntake, reports_router
+from ronda.web.status_model import (
+    HUMAN_STATUS_WORDS,
+    NO_DATA,
+    PROBLEM_WORDS,
+    STATE_WORDS,
+    Overall,
+    component_state,
+    find_page,
+    human_status,
+    in_maintenance,
+    incident_title,
+    members,
+    overall,
+    pages,
+    public_words,
+    update_status,
+    window_members,
+)
+
+RESOLVED_SHOWN = timedelta(days=14)  # resolved incidents stay on the page this long
+MAINTENANCE_AHEAD = timedelta(days=14)
+DAYS = 90
+HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "An HTML page"}}
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    position: int
+    status: str  # ronda's: up, degraded, down, unknown
+    state: str  # Statuspage's: operational, ..., under_maintenance
+    since: datetime | None
+    days: list[dict[str, Any]]  # one bucket per UTC day, oldest first
+    uptime: float | None  # over the days shown
+    first_check: datetime | None
+
+
+@dataclass(frozen=True)
+class Planned:
+    name: str
+    start: datetime
+    end: datetime
+    components: list[str]
+    in_progress: bool
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything one page shows, gathered once per request."""
+
+    page: StatusPage
+    components: list[Component]
+    overall: Overall
+    incidents: list[PublicIncident]  # open and recently resolved, newest first
+    maintenance: list[Planned]
+    now: datetime
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.components]
+
+    @property
+    def updated_at(self) -> datetime:
+        """The page's last change: a component's state or an incident's update."""
+        moments = [c.since for c in self.components if c.since is not None]
+        moments += [u.at for i in self.incidents for u in i.updates]
+        return max(moments, default=self.now)
+
+
+def gather(ctx: WebContext, records: PublicRecords, page: StatusPage, now: datetime) -> View:
+    stored = {m["name"]: m for m in ctx.store.monitors()}
+    names = members(page, ctx.config, list(stored))
+    first = records.first_checks(names)
+    components = [_component(ctx, stored.get(name), name, i, first.get(name), now) for i, name in enumerate(names)]
+    return View(
+        page=page,
+        components=components,
+        overall=overall([c.state for c in components]),
+        incidents=records.incidents(names, now - RESOLVED_SHOWN),
+        maintenance=_maintenance(ctx, names, now),
+        now=now,
+    )
+
+
+def _component(
+    ctx: WebContext, monitor: dict[str, Any] | None, name: str, position: int, first: datetime | None, now: datetime
+) -> Component:
+    status = monitor["status"] if monitor else "unknown"
+    since = parse_iso(monitor["since"]) if monitor and monitor["since"] else None
+    days = ctx.store.daily(name, now, DAYS) if monitor else []
+    checks = sum(d["checks"] for d in days)
+    uptime = None if checks == 0 else 100.0 * sum(d["checks"] - d["down"] for d in days) / checks
+    state = component_state(status, monitor["cause"] if monitor else None, in_maintenance(ctx.config, name, now))
+    return Component(name, position + 1, status, state, since, days, uptime, first)
+
+
+def _maintenance(ctx: WebContext, names: list[str], now: datetime) -> list[Planned]:
+    planned = []
+    for window, start, end in next_windows(ctx.config.maintenance, now, MAINTENANCE_AHEAD, limit=20):
+        covered = window_members(window, names, ctx.config)
+        if covered:
+            planned.append(Planned(window.name, start, end, covered, start <= now))
+    return planned
+
+
+def page_url(ctx: WebContext, request: Request, page: StatusPage) -> str:
+    base = ctx.config.server.public_url or str(request.base_url)
+    return f"{base.rstrip('/')}/status/{page.slug}"
+
+
+def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
+    """Incidents as the page shows them: titles and timelines in the visitor's words."""
+    _ = translations(locale).gettext
+    out = []
+    for incident in view.incidents:
+        status = "investigating"
+        entries = []
+        for update in incident.updates:
+            status = update_status(update, status)
+            words = public_words(update, view.names, _)
+            if words is not None:
+                entries.append({"at": update.at, "status": status, "words": words, "human": update.kind == "human"})
+        out.append(
+            {
+                "id": incident.id,
+                "title": incident_title(incident, _),
+                "status": human_status(incident),
+                "open": incident.status == "open",
+                "severity": incident.severity,
+                "opened_at": incident.opened_at,
+                "resolved_at": incident.resolved_at,
+                "duration_s": incident.duration_s,
+                "planned": incident.planned,
+                "components": [name for name in incident.monitors if name in view.names],
+                "updates": list(reversed(entries)),  # newest first, as status pages show them
+            }
+        )
+    return out
+
+
+def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRouter:
+    """The status page's routes, and the report intake its form posts to."""
+    records = PublicRecords(ctx.store.engine)
+    tokens = FormTokens()
+    intake = intake or ReportIntake(records)
+    router = APIRouter(tags=["status page (public)"])
+
+    def view_of(slug: str | None) -> View | None:
+        page = find_page(ctx.config, slug)
+        return None if page is None else gather(ctx, records, page, datetime.now(UTC))
+
+    def known(slug: str | None) -> View:
+        view = view_of(slug)
+        if view is None:
+            raise HTTPException(404, detail=f"no status page {slug!r}")
+        return view
+
+    def render(request: Request, slug: str | None, lang: str | None) -> Response:
+        locale = negotiate(request.headers.get("accept-language", ""), lang)
+        templates = templates_for(locale)
+        view = view_of(slug)
+        if view is None:
+            context: dict[str, Any] = {"lang": locale, "slug": slug, "pages": pages(ctx.config)}
+            response: Response = templates.TemplateResponse(request, "status_404.html", context, status_code=404)
+        else:
+            token = tokens.reuse(request.cookies.get(REPORT_COOKIE))
+            context = {
+                "lang": locale,
+                "locales": LOCALES,
+                "view": view,
+                "url": page_url(ctx, request, view.page),
+                "incidents": incident_views(view, locale),
+                "state_words": STATE_WORDS,
+                "status_words": HUMAN_STATUS_WORDS,
+                "problem_words": PROBLEM_WORDS,
+                "no_data": NO_DATA,
+                "form_token": token,
+                "report": request.query_params.get("report"),
+                "report_field": request.query_params.get("field"),
+            }
+            response = templates.TemplateResponse(request, "status.html", context)
+            tokens.set_cookie(response, token, secure=request.url.scheme == "https")
+        response.headers["Content-Language"] = locale
+        response.headers["Vary"] = "Accept-Language"
+        return response
+
+    lang_query = Query(None, description="en or it: overrides Accept-Language")
+
+    @router.get("/status", response_class=HTMLResponse, responses=HTML, summary="The public status page (no token)")
+    def default_page(request: Request, lang: str | None = lang_query) -> Response:
+        return render(request, None, lang)
+
+    @router.get(
+        "/status/feed.atom",
+        responses=feeds.ATOM_RESPONSE,
+        summary="Atom feed of the default status page's incidents (no token)",
+    )
+    def default_feed(request: Request, lang: str | None = lang_query) -> Response:
+        return atom(request, None, lang)
+
+    @router.get(
+        "/status/summary.json",
+        summary="The default status page in the shape of Statuspage's summary.json v2 (no token)",
+    )
+    def default_summary(request: Request) -> JSONResponse:
+        return summary(request, None)
+
+    @router.get("/status/badge.svg", responses=badges.SVG_RESPONSE, summary="SVG badge of the default page's state")
+    def default_badge() -> Response:
+        return page_badge(None)
+
+    @router.get("/status/{slug}", response_class=HTMLResponse, responses=HTML, summary="A public status page")
+    def named_page(request: Request, slug: str, lang: str | None = lang_query) -> Response:
+        return render(request, slug, lang)
+
+    @router.get("/status/{slug}/feed.atom", responses=feeds.ATOM_RESPONSE, summary="Atom feed of a page's incidents")
+    def named_feed(request: Request, slug: str, lang: str | None = lang_query) -> Response:
+        return atom(request, slug, lang)
+
+    @router.get("/status/{slug}/summary.json", summary="A status page as Statuspage's summary.json v2")
+    def named_summary(request: Request, slug: str) -> JSONResponse:
+        return summary(request, slug)
+
+    @router.get("/status/{slug}/badge.svg", responses=badges.SVG_RESPONSE, summary="SVG badge of a page's state")
+    def named_badge(slug: str) -> Response:
+        return page_badge(slug)
+
+    def atom(request: Request, slug: str | None, lang: str | None) -> Response:
+        locale = negotiate(request.headers.get("accept-language", ""), lang)
+        view = known(slug)
+        url = page_url(ctx, request, view.page)
+        body = feeds.atom(view, incident_views(view, locale), url, locale)
+        headers = {"Content-Language": locale, "Vary": "Accept-Language", "Cache-Control": "public, max-age=60"}
+        return Response(body, media_type=feeds.ATOM, headers=headers)
+
+    def summary(request: Request, slug: str | None) -> JSONResponse:
+        view = known(slug)
+        body = feeds.summary(view, incident_views(view, "en"), page_url(ctx, request, view.page))
+        return JSONResponse(body, headers={"Cache-Control": "public, max-age=30"})
+
+    def page_badge(slug: str | None) -> Response:
+        view = known(slug)
+        return badges.response(badges.page_badge(view.page.title, view.overall))
+
+    router.include_router(badges.badges_router(ctx, records))
+    router.include_router(reports_router(ctx, intake, tokens))
+    return router
