@@ -61,3 +61,6 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
     assert re.search(r"confirmed\s+confirmed after \d+ consecutive failed checks", out), out
     assert re.search(r"resolved\s+resolved after \d+ s", out), out
     assert (tmp_path / "ronda.db").exists(), "the demo keeps its history where --data says"
+    # The default canaries, with loopback as the gateway: both answer, ronda stays online.
+    assert re.search(r"proven by its canaries: dns://ronda-canary.invalid\?server=127.0.0.1:\d+, icmp://127.0.0.1", out)
+    assert re.search(r"own network: online \(dns://\S+ answers; icmp://127.0.0.1 answers\)", out), out

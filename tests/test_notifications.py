@@ -244,6 +244,7 @@ def write(tmp_path: Path) -> Callable[..., Path]:
             "storage: sqlite:///ronda.db\n"
             "defaults:\n  interval: 200ms\n  timeout: 2s\n  confirm: 2\n"
             "notify_retry: {first: 200ms, max: 1s}\nnotify_storm_wait: 200ms\n"
+            "canaries: []\n"  # no default canaries: the gateway is the machine's, not the test's
             f"{extra}notify:\n{notify}monitors:\n{monitors}"
         )
         return path

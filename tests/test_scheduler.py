@@ -4,13 +4,16 @@ target that costs only its own checks."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from ronda.service.incidents import Policy
-from ronda.service.scheduler import Job, Scheduler, next_due
+from ronda.service.scheduler import Changes, Job, Scheduler, next_due
 from ronda.target import CheckOptions, parse_target
+from ronda.verdict import Verdict
 from ronda.world.web import Reply
 
 
@@ -67,3 +70,133 @@ def test_a_hanging_target_does_not_delay_the_others(web):
     assert seen["fast"] >= 8, seen
     assert causes["fast"] is None
     assert scheduler.slots_skipped >= 1, "the hanging monitor skips the slots it overran"
+
+
+class _NoJitter(random.Random):
+    """First checks at once, so a loop that starts over shows itself by checking again."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+def _job(name: str, url: str, interval: float = 0.1, **policy: object) -> Job:
+    return Job(name, parse_target(url), CheckOptions(timeout=5.0), interval, Policy(**policy))  # type: ignore[arg-type]
+
+
+async def _until(what: str, condition: Callable[[], object]) -> None:
+    """Yield to the loop until `condition()` holds; the bound only ends a failing test."""
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.verdicts: list[tuple[str, str]] = []  # (monitor, target) in the order they came
+
+    async def __call__(self, job: Job, verdict: Verdict) -> None:
+        self.verdicts.append((job.name, verdict.target))
+
+    def of(self, name: str) -> list[str]:
+        return [target for monitor, target in self.verdicts if monitor == name]
+
+
+def _running(scheduler: Scheduler, body: Callable[[], Awaitable[None]]) -> None:
+    async def main() -> None:
+        task = asyncio.create_task(scheduler.run())
+        try:
+            await body()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def test_monitors_come_and_go_while_the_scheduler_runs(web):
+    first, second = web(), web()
+    seen = _Recorder()
+    scheduler = Scheduler([_job("a", first.url())], seen, rng=_NoJitter())
+
+    async def body() -> None:
+        await _until("a checked", lambda: seen.of("a"))
+        changes = await scheduler.replace([_job("a", first.url()), _job("b", second.url())])
+        assert changes == Changes(added=("b",))
+        await _until("b checked", lambda: seen.of("b"))
+        changes = await scheduler.replace([_job("b", second.url())])
+        assert changes == Changes(removed=("a",))
+        after_removal = len(seen.of("a"))
+        await _until("b checked five more times", lambda: len(seen.of("b")) >= 6)
+        assert len(seen.of("a")) == after_removal, "a removed monitor is checked no more"
+        assert [job.name for job in scheduler.jobs] == ["b"]
+
+    _running(scheduler, body)
+
+
+def test_an_unchanged_monitor_keeps_its_loop_while_another_changes(web):
+    server = web()
+    seen = _Recorder()
+    slow = _job("slow", server.url(), interval=3600)  # one check at once, the next in an hour
+    scheduler = Scheduler([slow, _job("fast", server.url())], seen, rng=_NoJitter())
+
+    async def body() -> None:
+        await _until("both checked", lambda: seen.of("slow") and seen.of("fast"))
+        changes = await scheduler.replace([slow, _job("fast", server.url("/other"))])
+        assert changes == Changes(restarted=("fast",))
+        await _until("the new target checked", lambda: server.url("/other") in seen.of("fast"))
+        await _until("it checked three times", lambda: seen.of("fast").count(server.url("/other")) >= 3)
+        assert len(seen.of("slow")) == 1, "a loop that started over would have checked at once"
+
+    _running(scheduler, body)
+
+
+def test_a_new_policy_is_taken_without_starting_over(web):
+    server = web()
+    seen = _Recorder()
+    slow = _job("slow", server.url(), interval=3600, confirm=2)
+    scheduler = Scheduler([slow], seen, rng=_NoJitter())
+
+    async def body() -> None:
+        await _until("checked", lambda: seen.of("slow"))
+        changes = await scheduler.replace([_job("slow", server.url(), interval=3600, confirm=5)])
+        assert changes == Changes(updated=("slow",))
+        assert scheduler.jobs[0].policy.confirm == 5
+        assert len(seen.of("slow")) == 1, "same grid: the next check is still an hour away"
+
+    _running(scheduler, body)
+
+
+def test_a_check_in_flight_when_its_monitor_is_removed_is_cancelled_and_never_recorded(web):
+    hanging, fast = web(), web()
+    hanging.default = Reply(mode="hang")
+    seen = _Recorder()
+    scheduler = Scheduler([_job("hang", hanging.url())], seen, rng=_NoJitter())
+
+    async def body() -> None:
+        await _until("the check under way", lambda: hanging.requests >= 1)
+        assert await scheduler.remove(["hang"]) == ("hang",)
+        hanging.default = Reply()  # it would answer now, if anyone still asked
+        await scheduler.replace([_job("fast", fast.url())])
+        await _until("another monitor checked five times", lambda: len(seen.of("fast")) >= 5)
+        assert seen.of("hang") == [], "the cancelled check handed on no verdict"
+        assert hanging.requests == 1
+
+    _running(scheduler, body)
+
+
+def test_jobs_replaced_before_the_scheduler_runs_are_the_ones_it_starts(web):
+    server = web()
+    seen = _Recorder()
+    scheduler = Scheduler([_job("old", server.url())], seen, rng=_NoJitter())
+
+    async def body() -> None:
+        await _until("the new one checked", lambda: seen.of("new"))
+        assert seen.of("old") == []
+
+    async def replace_then_run() -> None:
+        await scheduler.replace([_job("new", server.url())])
+
+    asyncio.run(replace_then_run())
+    _running(scheduler, body)

@@ -339,7 +339,10 @@ def test_confirmation_takes_seconds_of_rechecks_not_whole_intervals(shop, tmp_pa
 def test_a_database_that_cannot_be_used_is_a_clear_error_with_the_password_masked(tmp_path, storage, expected):
     port = free_port()
     path = tmp_path / "ronda.yaml"
-    path.write_text(f"server:\n  listen: 127.0.0.1:{free_port()}\nstorage: {storage.format(port=port)}\nmonitors: []\n")
+    path.write_text(
+        f"server:\n  listen: 127.0.0.1:{free_port()}\nstorage: {storage.format(port=port)}\n"
+        "canaries: []\nmonitors: []\n"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "ronda", "run", "--config", str(path)], capture_output=True, text=True, timeout=60
     )

@@ -38,6 +38,23 @@ def _quorum(value: object) -> int | float:
 Quorum = Annotated[int | float, BeforeValidator(_quorum)]
 
 
+def _gateway(value: object) -> str:
+    """auto (the default route's gateway), none, or an IP address (written canonically)."""
+    if value in ("auto", "none"):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return parse_address(value, "gateway")
+        except UsageError:
+            pass
+    # YAML 1.1 reads off and no as false: say what to write instead.
+    hint = " (to turn it off, write none: YAML reads off and no as false)" if isinstance(value, bool) else ""
+    raise ValueError(f"expected auto (the default route's gateway), none, or an IP address, got {value!r}{hint}")
+
+
+Gateway = Annotated[str, BeforeValidator(_gateway)]
+
+
 def _nameserver(value: str) -> str:
     parse_nameserver(value)
     return value
@@ -251,8 +268,11 @@ class Config(_Strict):
     storage: str = "sqlite:///ronda.db"
     defaults: Defaults = Field(default_factory=Defaults)
     # Targets that work whenever ronda's own network does. Unset: the configured resolver
-    # (defaults.nameserver), if any; [] turns the check off.
+    # (defaults.nameserver), if any, and the gateway; [] turns the check off.
     canaries: list[str] | None = None
+    # The gateway, pinged (icmp://) as a default canary: an answer proves the way out works.
+    # auto: the IPv4 default route's, read when ronda starts; none: no gateway canary.
+    gateway: Gateway = "auto"
     notify: list[NotifyChannel] = Field(default_factory=list)
     notify_deadline: Duration = 86400.0  # a notice not delivered by then is `failed`
     notify_retry: NotifyRetry = Field(default_factory=NotifyRetry)

@@ -18,6 +18,7 @@ from rich.table import Table
 from ronda import eventloop
 from ronda.config.schema import Config, Defaults, Monitor, ServerConfig
 from ronda.demo.scenario import DemoWorld
+from ronda.service.connectivity import Connectivity, reachable
 from ronda.service.incidents import Event
 from ronda.service.runner import Service, run_until_signalled, setup_logging
 from ronda.storage.inventory import CertificateNotice
@@ -48,6 +49,9 @@ def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) 
         server=ServerConfig(listen=listen, token=None),
         storage=f"sqlite:///{data_dir / 'ronda.db'}",
         defaults=Defaults(interval=interval, timeout=2.0, confirm=2, ca_file=ca_file, nameserver=world.dns.address),
+        # The default canaries: the world's resolver, and loopback standing in for the gateway
+        # (the machine's own is not the demo's to ping).
+        gateway="127.0.0.1",
         monitors=monitors,
     )
 
@@ -133,7 +137,16 @@ def _banner(world: DemoWorld, service: Service, listen: str) -> None:
         soft_wrap=True,
         markup=False,
     )
+    canaries = ", ".join(canary.url for canary in service.connectivity.canaries)
+    console.print(f"ronda's own network is proven by its canaries: {canaries}", soft_wrap=True, markup=False)
     console.print("Ctrl-C stops the demo.\n")
+
+
+def _own_network(connectivity: Connectivity) -> str:
+    """ronda's own connectivity as it stands, in words: each canary answering or not."""
+    looks = [f"{v.target} {'answers' if reachable(v) else 'is silent'}" for v in connectivity.latest]
+    looks += [f"{url} cannot be checked here ({why})" for url, why in connectivity.unusable.items()]
+    return f"ronda's own network: {'online' if connectivity.online else 'offline'} ({'; '.join(looks)})"
 
 
 async def _run(world: DemoWorld, folder: Path, listen: str, interval: float, duration: float | None) -> Narrator:
@@ -150,6 +163,7 @@ async def _run(world: DemoWorld, folder: Path, listen: str, interval: float, dur
             stop = asyncio.Event()
             asyncio.get_running_loop().call_later(duration, stop.set)
             await service.run(stop)
+        console.print(_own_network(service.connectivity), soft_wrap=True, markup=False)
     finally:
         timeline.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -2,23 +2,69 @@
 network is: the configured resolver, the gateway, a well-known site of your own) are
 checked on a schedule. When every canary fails, the fault is most likely on ronda's side
 (its Wi-Fi, its uplink): ronda is offline, keeps checking and storing, and opens no
-incidents about targets until it is back."""
+incidents about targets until it is back.
+
+A canary this machine cannot check (ping not permitted) proves nothing either way: it is
+left out of the decision, and said once."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Literal
 
 from ronda.check import run_check
+from ronda.errors import RondaError
 from ronda.probes.base import ProbeContext, utc_now
 from ronda.target import CheckOptions, Target
 from ronda.verdict import Verdict, iso
 
 log = logging.getLogger("ronda.connectivity")
+
+ROUTE_TABLE = Path("/proc/net/route")  # the kernel's IPv4 routes, one a line
+_RTF_UP, _RTF_GATEWAY = 0x1, 0x2
+
+
+def gateway_from_routes(table: str, byteorder: Literal["little", "big"] = sys.byteorder) -> str | None:
+    """The gateway of the IPv4 default route in the text of /proc/net/route (the lowest metric
+    when there are several), or None. The kernel writes addresses as hex numbers in the
+    machine's own byte order; lines it would not route by (down, no gateway) do not count."""
+    routes: list[tuple[int, int]] = []  # (metric, gateway)
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        try:
+            destination, gateway, flags, mask = (int(fields[i], 16) for i in (1, 2, 3, 7))
+            metric = int(fields[6])
+        except (IndexError, ValueError):
+            continue
+        wanted = _RTF_UP | _RTF_GATEWAY
+        if destination == 0 and mask == 0 and flags & wanted == wanted and gateway:
+            routes.append((metric, gateway))
+    if not routes:
+        return None
+    return str(ipaddress.IPv4Address(min(routes)[1].to_bytes(4, byteorder)))
+
+
+def default_gateway(route_table: Path) -> str | None:
+    """The default route's gateway; None where the table cannot be read (not Linux)."""
+    try:
+        return gateway_from_routes(route_table.read_text())
+    except OSError:
+        return None
+
+
+def gateway_address(setting: str, route_table: Path) -> str | None:
+    """The config's `gateway`: `auto` is the default route's, `none` none, else the address."""
+    if setting == "none":
+        return None
+    return default_gateway(route_table) if setting == "auto" else setting
 
 
 def many_failing(failing: int, total: int) -> bool:
@@ -50,6 +96,7 @@ class Connectivity:
     since: datetime = field(default_factory=utc_now)
     latest: list[Verdict] = field(default_factory=list)
     checked: float = 0.0  # time.monotonic() of the last look
+    unusable: dict[str, str] = field(default_factory=dict)  # canary -> why this machine cannot check it
     on_change: Callable[[bool, str, datetime], Awaitable[None]] | None = None  # online?, why, when
 
     async def run(self) -> None:
@@ -66,7 +113,8 @@ class Connectivity:
 
     async def check_once(self) -> None:
         self.checked = time.monotonic()
-        self.latest = list(await asyncio.gather(*(run_check(t, self.options, self.context) for t in self.canaries)))
+        looks = await asyncio.gather(*(self._look(canary) for canary in self.canaries))
+        self.latest = [verdict for verdict in looks if verdict is not None]
         online = not cut_off(self.latest)
         if online != self.online:
             self.online, self.since = online, utc_now()
@@ -79,9 +127,21 @@ class Connectivity:
             if self.on_change is not None:
                 await self.on_change(online, why, self.since)
 
+    async def _look(self, canary: Target) -> Verdict | None:
+        """The canary's verdict, or None when this machine cannot check it."""
+        try:
+            verdict = await run_check(canary, self.options, self.context)
+        except RondaError as exc:
+            if canary.url not in self.unusable:
+                log.warning("canary %s is left out: %s", canary.url, exc)
+            self.unusable[canary.url] = str(exc)
+            return None
+        self.unusable.pop(canary.url, None)
+        return verdict
+
     def status(self) -> dict[str, object]:
-        return {
-            "online": self.online,
-            "since": iso(self.since),
-            "canaries": [{"target": v.target, "status": v.status, "cause": v.cause} for v in self.latest],
-        }
+        checked = [{"target": v.target, "status": v.status, "cause": v.cause} for v in self.latest]
+        left_out = [
+            {"target": url, "status": "unknown", "cause": None, "detail": why} for url, why in self.unusable.items()
+        ]
+        return {"online": self.online, "since": iso(self.since), "canaries": checked + left_out}

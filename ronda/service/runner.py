@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import uvicorn
 
@@ -23,7 +24,7 @@ from ronda.notify.channels import channels_for
 from ronda.notify.messages import message_for
 from ronda.notify.outbox import Ledger, Outbox, settings_for
 from ronda.notify.sender import Sender
-from ronda.service.connectivity import Connectivity
+from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
 from ronda.service.incidents import Policy
 from ronda.service.maintenance import active_window
 from ronda.service.scheduler import Job, Scheduler
@@ -44,13 +45,18 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) ->
     loop.call_soon_threadsafe(callback)
 
 
-def canary_urls(config: Config) -> list[str]:
-    """The configured canaries; by default, the resolver ronda was told to use. Not the
-    gateway: without ICMP nothing tells a gateway that answers from one that is down."""
+def canary_urls(config: Config, route_table: Path = ROUTE_TABLE) -> list[str]:
+    """The configured canaries; by default, the resolver ronda was told to use (any answer
+    proves the way there) and the gateway, pinged (an answer proves the way out). `auto`
+    reads the gateway from `route_table`."""
     if config.canaries is not None:
         return config.canaries
     nameserver = config.defaults.nameserver
-    return [f"dns://{CANARY_NAME}?server={nameserver}"] if nameserver else []
+    urls = [f"dns://{CANARY_NAME}?server={nameserver}"] if nameserver else []
+    gateway = gateway_address(config.gateway, route_table)
+    if gateway is not None:
+        urls.append(f"icmp://[{gateway}]" if ":" in gateway else f"icmp://{gateway}")
+    return urls
 
 
 CANARY_NAME = "ronda-canary.invalid"  # any answer, NXDOMAIN included, proves the resolver is reachable

@@ -6,6 +6,12 @@ from the schedule, not from when the last check ended, so checks do not drift; a
 that overruns its slot skips the missed slots instead of running them back to back.
 A semaphore bounds how many checks run at once, and every check is bounded by its own
 timeout, so a slow or hostile target only ever costs its own slot.
+
+The jobs can change while it runs (`replace`, `remove`): a monitor that is checked the same
+way keeps its loop, so its phase and its confirmation state, and takes new judging
+settings (policy, tags, re-check pace) from its next verdict; one checked differently
+(target, options, interval) starts over; one removed is cancelled, its check in flight
+included, and no verdict of it is handed on after `remove` returns.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from ronda.check import run_check
@@ -40,6 +46,28 @@ class Job:
 
 
 OnVerdict = Callable[[Job, Verdict], Awaitable[None]]
+
+
+def checked_alike(old: Job, new: Job) -> bool:
+    """Whether two definitions of a monitor run the same checks on the same grid (the rest,
+    policy and tags, only judges the verdicts, so it can change under a running loop)."""
+    return (old.target, old.options, old.interval) == (new.target, new.options, new.interval)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a `replace` did, by monitor name."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    restarted: tuple[str, ...] = ()  # checked differently now: a new loop, a new phase
+    updated: tuple[str, ...] = ()  # judged differently now: the same loop
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.restarted or self.updated)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {key: list(getattr(self, key)) for key in ("added", "removed", "restarted", "updated")}
 
 
 def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
@@ -84,7 +112,9 @@ class Scheduler:
         context: ProbeContext | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.jobs = jobs
+        self._jobs = {job.name: job for job in jobs}  # the current definition of each monitor
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # each monitor's loop, while running
+        self._group: asyncio.TaskGroup | None = None
         self.on_verdict = on_verdict
         self.context = context or ProbeContext()
         self._slots = asyncio.Semaphore(concurrency)
@@ -101,19 +131,58 @@ class Scheduler:
     def stats(self) -> dict[str, float]:
         return {"checks_run": self.checks_run, "slots_skipped": self.slots_skipped, "lag_seconds": self.lag_seconds}
 
+    @property
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
     async def run(self) -> None:
         """Run until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._beat())
-            for job in self.jobs:
-                group.create_task(self._loop(job), name=f"monitor:{job.name}")
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                group.create_task(self._beat())  # also keeps the group open for newcomers
+                for name in self._jobs:
+                    self._start(name)
+        finally:
+            self._group = None
+            self._tasks.clear()
+
+    def _start(self, name: str) -> None:
+        if self._group is not None:
+            self._tasks[name] = self._group.create_task(self._loop(name), name=f"monitor:{name}")
+
+    async def remove(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Stop these monitors' loops and wait until they have stopped: a check in flight
+        is cancelled and its verdict never reaches `on_verdict`."""
+        gone = tuple(name for name in names if name in self._jobs)
+        stopping = [task for name in gone if (task := self._tasks.pop(name, None)) is not None]
+        for name in gone:
+            del self._jobs[name]
+        await _cancel(stopping)
+        return gone
+
+    async def replace(self, jobs: Iterable[Job]) -> Changes:
+        """Make `jobs` the scheduler's jobs (see the module's docstring for what each kind
+        of change does). Returns once removed and restarted loops have stopped."""
+        wanted = {job.name: job for job in jobs}
+        removed = await self.remove([name for name in self._jobs if name not in wanted])
+        added = tuple(name for name in wanted if name not in self._jobs)
+        changed = [name for name in wanted if name in self._jobs and wanted[name] != self._jobs[name]]
+        restarted = tuple(name for name in changed if not checked_alike(self._jobs[name], wanted[name]))
+        await _cancel([task for name in restarted if (task := self._tasks.pop(name, None)) is not None])
+        self._jobs = wanted
+        for name in (*added, *restarted):
+            self._start(name)
+        updated = tuple(name for name in changed if name not in restarted)
+        return Changes(added, removed, restarted, updated)
 
     async def _beat(self) -> None:
         while True:
             self.heartbeat = time.monotonic()
             await asyncio.sleep(1)
 
-    async def _loop(self, job: Job) -> None:
+    async def _loop(self, name: str) -> None:
+        job = self._jobs[name]
         # The first check comes soon (a newcomer wants to see state at once), spread over
         # at most the first few seconds; after that every `interval`, on the same phase.
         due = time.monotonic() + self._rng.uniform(0, min(job.interval, 3.0))
@@ -121,6 +190,8 @@ class Scheduler:
         rechecked = False
         while True:
             await asyncio.sleep(max(due - time.monotonic(), 0))
+            job = self._jobs[name]  # its policy and tags may have changed since; its checks not
+            confirming.policy = job.policy
             verdict = await self._run_one(job, due)
             now = time.monotonic()
             if verdict is not None and confirming.observe(verdict.status != "up"):
@@ -163,3 +234,10 @@ class Scheduler:
         if self._cannot.pop(job.name, None) is not None:
             log.warning("%s can be checked again", job.name)
         return verdict
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    # A loop cancelled mid-check ends with CancelledError; that is the point, not a failure.
+    await asyncio.gather(*tasks, return_exceptions=True)
