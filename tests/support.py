@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import httpx
+
+TOKEN = "test-token-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -36,3 +45,72 @@ def config_error(path: str) -> str:
     except ConfigError as exc:
         return str(exc)
     raise AssertionError(f"{path} loaded, but a ConfigError was expected")
+
+
+def config_text(port: int, ca_file: str, monitors: str, notify: str = "[]", canaries: str = "[]") -> str:
+    """A config for `ronda run` in tests: fast intervals, the test CA, the token from the
+    environment, the database beside the file."""
+    return (
+        f"server:\n  listen: 127.0.0.1:{port}\n  token: ${{RONDA_TOKEN}}\n"
+        f"storage: sqlite:///ronda.db\n"
+        f"defaults:\n  interval: 200ms\n  timeout: 2s\n  confirm: 2\n  ca_file: {ca_file}\n"
+        f"notify: {notify}\n"
+        f"canaries: {canaries}\n"
+        f"monitors:\n{monitors}"
+    )
+
+
+class RondaProcess:
+    """`ronda run --config FILE` as a user starts it, and its API over HTTP."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.port = int(config.read_text().split("listen: 127.0.0.1:")[1].split()[0])
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> RondaProcess:
+        env = {**os.environ, "RONDA_TOKEN": TOKEN}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ronda", "run", "--config", str(self.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        wait_for("the API", self._healthy)
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"ronda exited early:\n{self.proc.stdout.read() if self.proc.stdout else ''}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def get(self, path: str, token: str | None = TOKEN) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", headers=headers)
+
+    def send(self, method: str, path: str, body: Any = None, token: str | None = TOKEN) -> httpx.Response:
+        """Any request, with a JSON body; the answer whatever its status."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        url = f"http://127.0.0.1:{self.port}{path}"
+        return httpx.request(method, url, headers=headers, json=body, timeout=60)
+
+    def api(self, path: str) -> Any:
+        response = self.get(path)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def hangup(self) -> None:
+        """SIGHUP: re-read the config file."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=20)
+        return self.proc.returncode, out

@@ -18,66 +18,14 @@ import pytest
 from ronda.verdict import parse_iso
 from ronda.world.web import Reply, WebServer
 from tests.receivers import WebhookReceiver
-from tests.support import free_port, wait_for
-
-TOKEN = "test-token-0123456789abcdef"
-
-
-class RondaProcess:
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.port = int(config.read_text().split("listen: 127.0.0.1:")[1].split()[0])
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> RondaProcess:
-        env = {**os.environ, "RONDA_TOKEN": TOKEN}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ronda", "run", "--config", str(self.config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        wait_for("the API", self._healthy)
-        return self
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"ronda exited early:\n{self.proc.stdout.read() if self.proc.stdout else ''}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def get(self, path: str, token: str | None = TOKEN) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.get(f"http://127.0.0.1:{self.port}{path}", headers=headers)
-
-    def api(self, path: str) -> Any:
-        response = self.get(path)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        out, _ = self.proc.communicate(timeout=20)
-        return self.proc.returncode, out
+from tests.support import TOKEN, RondaProcess, config_text, free_port, wait_for
 
 
 @pytest.fixture
 def write_config(tmp_path: Path, ca_file: str) -> Callable[..., Path]:
     def write(monitors: str, notify: str = "[]", canaries: str = "[]") -> Path:
         path = tmp_path / "ronda.yaml"
-        path.write_text(
-            f"server:\n  listen: 127.0.0.1:{free_port()}\n  token: ${{RONDA_TOKEN}}\n"
-            f"storage: sqlite:///ronda.db\n"
-            f"defaults:\n  interval: 200ms\n  timeout: 2s\n  confirm: 2\n  ca_file: {ca_file}\n"
-            f"notify: {notify}\n"
-            f"canaries: {canaries}\n"
-            f"monitors:\n{monitors}"
-        )
+        path.write_text(config_text(free_port(), ca_file, monitors, notify, canaries))
         return path
 
     return write

@@ -44,7 +44,8 @@ class Store:
 
     def sync_monitors(self, monitors: dict[str, str]) -> None:
         """Make the stored monitors those of the config (name -> target); monitors no
-        longer configured are kept, with their history, as inactive."""
+        longer configured are kept, with their history, as inactive. The file is the source
+        of truth for what it names: an API monitor of the same name becomes the file's."""
         with self._sessions.begin() as session:
             rows = {row.name: row for row in session.scalars(select(MonitorRow))}
             for name, target in monitors.items():
@@ -54,7 +55,7 @@ class Store:
                         MonitorRow(name=name, target=target, source="config", active=True, status="unknown", failures=0)
                     )
                 else:
-                    row.target, row.active = target, True
+                    row.target, row.active, row.source, row.spec = target, True, "config", None
             for name, row in rows.items():
                 if name not in monitors and row.source == "config":
                     row.active = False
@@ -148,6 +149,9 @@ class Store:
             "since": iso(row.since) if row.since else None,
             "open_incident": row.open_incident_id,
             "last_check": last.verdict if last else None,
+            "source": row.source,  # "config" (the YAML file) or "api" (stored, editable)
+            "editable": row.source == "api",
+            "spec": row.spec,  # an API monitor's definition, as PUT takes it; None for the file's
         }
 
     def _monitor_row(self, session: Session, name: str) -> MonitorRow:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ronda.config.schema import Config
 from ronda.storage.store import Store
 from ronda.web.live import LiveHub
+
+if TYPE_CHECKING:
+    from ronda.service.monitors import MonitorManager
 
 
 def _no_connectivity() -> dict[str, Any]:
@@ -30,5 +33,10 @@ class WebContext:
     # Called after the API wrote a notice to the outbox (a person's post), so the sender
     # delivers it now rather than at its next look.
     notify: Callable[[], None] = _nothing
+    # The running settings: the file's, with the API's monitors among `monitors` (a
+    # monitor's `source` in the store says whose it is); replaced on each reload.
     config: Config = field(default_factory=Config)
     live: LiveHub = field(default_factory=LiveHub)
+    # Adds, changes and removes monitors, re-reads the config file; None where nothing runs
+    # them (the routes answer 503).
+    monitors: MonitorManager | None = None

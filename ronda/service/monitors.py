@@ -1,0 +1,348 @@
+"""Monitors managed both ways: the config file's (the file is their source of truth, so they
+are read-only here) and the API's (stored in the database, so they survive restarts), on
+one scheduler, changed while it runs.
+
+Every change runs on the service's event loop, one at a time, in the same order: stop the
+checks that go, write the database on the store's writer thread, start the checks that come.
+A check stopped in flight never records its verdict; a verdict already on its way to the
+writer is stored before the change is (one writer, first come first served).
+
+The API's routes run in worker threads; they call the blocking methods (`add`, `replace`,
+`delete`, `reload`), which hand the work to the loop and wait for its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from ronda.config.load import ancestors, dependency_map, load_config
+from ronda.config.schema import Config, Monitor
+from ronda.service.scheduler import Changes, Job, Scheduler
+from ronda.storage.monitor_specs import MonitorSpecs
+from ronda.storage.store import Store
+from ronda.target import parse_target
+
+log = logging.getLogger("ronda")
+
+T = TypeVar("T")
+MakeJob = Callable[[Monitor, Config], Job]
+Adopt = Callable[[Config], None]
+
+ANSWER_WITHIN = 60.0  # seconds a route waits for the loop (a reload imports Apprise's plugins)
+# Settings a reload leaves as they are (the listening socket, the database and the canaries
+# are set up once, at start).
+_FIXED = ("server", "storage", "canaries", "gateway")
+# The keys of a monitor that name files, as ronda/config/load.py resolves them for the file's.
+_FILE_KEYS = ("ca_file", "client_cert", "client_key", "deployed_from")
+
+
+class MonitorError(Exception):
+    """A change of monitors that cannot be made; its message is for the person asking."""
+
+
+class UnknownMonitorName(MonitorError):
+    pass
+
+
+class MonitorExists(MonitorError):
+    pass
+
+
+class ReadOnlyMonitor(MonitorError):
+    """Defined in the config file: changed there, not through the API."""
+
+
+class MonitorInUse(MonitorError):
+    """Other monitors depend on it."""
+
+
+class NotAvailable(MonitorError):
+    """Nothing to do it with (no config file to re-read, the service not running)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with one field of a monitor, in the words of the config file's errors."""
+
+    field: str
+    message: str
+
+
+class InvalidMonitor(MonitorError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+
+
+# -- checks across monitors (pydantic checks each monitor alone) ----------------------------
+
+
+def dependency_problems(monitor: Monitor, monitors: Sequence[Monitor]) -> list[Problem]:
+    """`monitor.depends_on` names monitors (or tags) among `monitors`, and leads nowhere back
+    to `monitor`. The messages are those of a config file's depends_on."""
+    names = {m.name for m in monitors}
+    tags = {f"tag:{tag}" for m in monitors for tag in m.tags}
+    for entry in monitor.depends_on:
+        if entry not in names | tags:
+            tag = entry.removeprefix("tag:")
+            words = f"no monitor has the tag {tag!r}" if tag != entry else f"no monitor named {entry!r}"
+            return [Problem("depends_on", words)]
+    parents = dependency_map(monitors)
+    if monitor.name in ancestors(monitor.name, parents):
+        path = " -> ".join(_cycle(monitor.name, parents))
+        return [Problem("depends_on", f"{monitor.name!r} depends on itself through {path}")]
+    return []
+
+
+def _cycle(start: str, parents: Mapping[str, list[str]]) -> list[str]:
+    """The shortest way from `start` back to itself (breadth first), for the message."""
+    paths = [[start]]
+    while paths:
+        path = paths.pop(0)
+        for parent in parents.get(path[-1], []):
+            if parent == start:
+                return [*path, parent]
+            if parent not in path:
+                paths.append([*path, parent])
+    return [start]
+
+
+def with_paths_from(monitor: Monitor, base: Path) -> Monitor:
+    """File paths relative to `base` (the config file's folder), as the file's monitors have."""
+    update = {key: str((base / value).resolve()) for key in _FILE_KEYS if (value := getattr(monitor, key))}
+    return monitor.model_copy(update=update)
+
+
+def missing_files(monitor: Monitor) -> list[Problem]:
+    return [
+        Problem(key, f"no such file: {value}")
+        for key in _FILE_KEYS
+        if (value := getattr(monitor, key)) is not None and not Path(value).is_file()
+    ]
+
+
+def spec_of(monitor: Monitor) -> dict[str, Any]:
+    """What is stored: the fields given, in JSON (durations in seconds), paths as given."""
+    return monitor.model_dump(mode="json", exclude_unset=True)
+
+
+# -- the manager -----------------------------------------------------------------------------
+
+
+class MonitorManager:
+    """The monitors of the running service, from the file and from the API."""
+
+    def __init__(
+        self,
+        config: Config,
+        path: str | None,
+        store: Store,
+        scheduler: Scheduler,
+        writer: Executor,
+        make_job: MakeJob,
+        adopt: Adopt,
+    ) -> None:
+        self.file = config  # as last read from the file
+        self.path = path
+        self.base = Path(path).resolve().parent if path else Path.cwd()
+        self.store = store
+        self.specs = MonitorSpecs(store.engine)
+        self.scheduler = scheduler
+        self._writer = writer
+        self._make_job = make_job
+        self._adopt = adopt
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()  # one change at a time: each reads what the last one left
+        store.sync_monitors(_targets(config.monitors))  # before reading specs: the file wins a name
+        self.unchecked: set[str] = set()  # stored API monitors no longer valid: fixed by PUT
+        self.api = self._stored_monitors()
+        adopt(self.effective)
+
+    def _stored_monitors(self) -> dict[str, Monitor]:
+        monitors: dict[str, Monitor] = {}
+        for name, spec in self.specs.load().items():
+            try:
+                monitors[name] = Monitor.model_validate(spec)
+            except ValidationError as exc:
+                # Stored by an older ronda, say: shown among the monitors, not checked until fixed.
+                self.unchecked.add(name)
+                log.error(
+                    "the stored monitor %s is not valid now, so it is not checked (fix it with PUT): %s", name, exc
+                )
+        return monitors
+
+    # -- what is running ---------------------------------------------------------------------
+
+    @property
+    def effective(self) -> Config:
+        """The file's config with the API's monitors after its own: what the service runs."""
+        api = [with_paths_from(m, self.base) for m in self.api.values()]
+        return self.file.model_copy(update={"monitors": [*self.file.monitors, *api]})
+
+    def source(self, name: str) -> str | None:
+        """Whose monitor `name` is: "config", "api", or None when there is none."""
+        if any(m.name == name for m in self.file.monitors):
+            return "config"
+        return "api" if name in self.api or name in self.unchecked else None
+
+    def jobs(self) -> list[Job]:
+        effective = self.effective
+        return [self._make_job(monitor, effective) for monitor in effective.monitors]
+
+    async def start(self) -> None:
+        """Bind to the running loop and hand the scheduler its first jobs."""
+        self._loop = asyncio.get_running_loop()
+        await self.scheduler.replace(self.jobs())
+
+    # -- blocking calls, for the API's worker threads ------------------------------------------
+
+    def add(self, monitor: Monitor) -> None:
+        self._on_loop(self.add_now(monitor))
+
+    def replace(self, name: str, monitor: Monitor) -> None:
+        self._on_loop(self.replace_now(name, monitor))
+
+    def delete(self, name: str) -> None:
+        self._on_loop(self.delete_now(name))
+
+    def reload(self) -> Changes:
+        return self._on_loop(self.reload_now())
+
+    def _on_loop(self, change: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            change.close()
+            raise NotAvailable("the service is not running")
+        if _running_loop() is self._loop:
+            change.close()  # waiting here would stop the very loop that must do it
+            raise RuntimeError("on the event loop, await the *_now coroutines instead")
+        return asyncio.run_coroutine_threadsafe(change, self._loop).result(ANSWER_WITHIN)
+
+    # -- changes, on the loop -------------------------------------------------------------------
+
+    async def add_now(self, monitor: Monitor) -> Changes:
+        async with self._lock:
+            if (source := self.source(monitor.name)) is not None:
+                raise MonitorExists(f"a monitor named {monitor.name!r} exists{self._where(source)}")
+            self._validate(monitor, [*self.effective.monitors, monitor])
+            await self._db(self.specs.save, monitor.name, parse_target(monitor.url).url, spec_of(monitor))
+            self.api[monitor.name] = monitor
+            return await self._apply()
+
+    async def replace_now(self, name: str, monitor: Monitor) -> Changes:
+        async with self._lock:
+            self._editable(name)
+            if monitor.name != name:
+                words = f"must be {name!r}, the name in the address (to rename a monitor, DELETE it and POST)"
+                raise InvalidMonitor([Problem("name", words)])
+            others = [m for m in self.effective.monitors if m.name != name]
+            self._validate(monitor, [*others, monitor])
+            await self._db(self.specs.save, name, parse_target(monitor.url).url, spec_of(monitor))
+            self.api[name] = monitor
+            self.unchecked.discard(name)
+            return await self._apply()
+
+    async def delete_now(self, name: str) -> Changes:
+        async with self._lock:
+            self._editable(name)
+            dependents = [m.name for m in self.effective.monitors if name in m.depends_on]
+            if dependents:
+                raise MonitorInUse(f"{', '.join(map(repr, dependents))} depend(s) on {name!r}: change them first")
+            await self.scheduler.remove([name])  # first: no verdict of it after this
+            await self._db(self.specs.deactivate, name)
+            self.api.pop(name, None)
+            self.unchecked.discard(name)
+            return await self._apply()
+
+    async def reload_now(self) -> Changes:
+        """Read the config file again and run what it says now; on any error in it, change
+        nothing, log the error and raise it (ConfigError)."""
+        if self.path is None:
+            raise NotAvailable("ronda was started without a config file, so there is none to re-read")
+        async with self._lock:
+            try:
+                config = await asyncio.get_running_loop().run_in_executor(None, load_config, self.path)
+            except Exception as exc:
+                log.error("config not reloaded, still running on the previous one:\n%s", exc)
+                raise
+            config = self._keep_fixed(config)
+            self.unchecked -= {m.name for m in config.monitors}
+            for name in [m.name for m in config.monitors if m.name in self.api]:
+                log.warning(
+                    "monitor %s is now defined in %s: the file's definition replaces the API's", name, self.path
+                )
+                del self.api[name]
+            self.file = config
+            gone = {job.name for job in self.scheduler.jobs} - {m.name for m in self.effective.monitors}
+            await self.scheduler.remove(gone)  # first: no verdict of theirs after this
+            await self._db(self.store.sync_monitors, _targets(config.monitors))
+            changes = await self._apply()
+            self._warn_dangling()
+            log.info("config reloaded from %s: %s", self.path, _described(changes))
+            return changes
+
+    async def _apply(self) -> Changes:
+        """Hand the scheduler the monitors as they are now, and the service their settings."""
+        effective = self.effective
+        changes = await self.scheduler.replace([self._make_job(m, effective) for m in effective.monitors])
+        self._adopt(effective)
+        return changes
+
+    async def _db(self, write: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, write, *args)
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    def _where(self, source: str) -> str:
+        return f" (defined in the config file {self.path})" if source == "config" else ""
+
+    def _editable(self, name: str) -> None:
+        source = self.source(name)
+        if source is None:
+            raise UnknownMonitorName(f"no monitor named {name!r}")
+        if source == "config":
+            raise ReadOnlyMonitor(f"monitor {name!r} is defined in the config file {self.path}: change it there")
+
+    def _validate(self, monitor: Monitor, monitors: Sequence[Monitor]) -> None:
+        problems = dependency_problems(monitor, monitors) + missing_files(with_paths_from(monitor, self.base))
+        if problems:
+            raise InvalidMonitor(problems)
+
+    def _keep_fixed(self, config: Config) -> Config:
+        """What only a restart changes: the API's address and token, the database, the
+        canaries. A new value is kept for the next start, and said so."""
+        running = self.file
+        fixed = {key: getattr(running, key) for key in _FIXED if key in Config.model_fields}
+        for key, value in fixed.items():
+            if getattr(config, key) != value:
+                log.warning("%s changed in %s: that takes effect when ronda is restarted", key, self.path)
+        return config.model_copy(update=fixed)
+
+    def _warn_dangling(self) -> None:
+        monitors = self.effective.monitors
+        for monitor in self.api.values():
+            for problem in dependency_problems(monitor, monitors):
+                log.warning("monitor %s (from the API): %s: %s", monitor.name, problem.field, problem.message)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _targets(monitors: Sequence[Monitor]) -> dict[str, str]:
+    return {monitor.name: parse_target(monitor.url).url for monitor in monitors}
+
+
+def _described(changes: Changes) -> str:
+    parts = [f"{key} {', '.join(names)}" for key, names in changes.to_json().items() if names]
+    return "; ".join(parts) or "no monitor changed"
