@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true", help="print a JSON array")
     output.add_argument("--csv", action="store_true", help="print CSV, one row per certificate and place")
 
+    _add_user_commands(commands)
+
     demo = commands.add_parser("demo", help="start a local world of breaking services, watched by ronda")
     demo.add_argument("--listen", default="127.0.0.1:8080", metavar="ADDR:PORT", help="where the API listens")
     demo.add_argument("--data", metavar="DIR", help="keep the demo's database here (default: a temporary folder)")
@@ -112,7 +114,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often ronda checks each service (default 2)",
     )
+    demo.add_argument("--no-browser", action="store_true", help="do not open the dashboard in the desktop's browser")
     return parser
+
+
+def _storage_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="FILE", help="use the storage named in this config")
+    source.add_argument("--storage", metavar="URL", help="use this database (sqlite:///ronda.db, postgresql://...)")
+
+
+def _add_user_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    user = commands.add_parser("user", help="the dashboard's users: add, list, set a password")
+    actions = user.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    add = actions.add_parser("add", help="add a user (asks for the password twice, or reads it from stdin)")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="the user administers ronda")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+    _storage_options(add)
+    _storage_options(actions.add_parser("list", help="list the users"))
+    passwd = actions.add_parser("passwd", help="set a user's password (their sessions end)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+    _storage_options(passwd)
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
@@ -158,20 +182,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ronda.service.runner import serve
 
     config = load_config(args.config)
-    return serve(config)
+    return serve(config, args.config)
+
+
+def _storage_url(args: argparse.Namespace) -> str:
+    """--storage URL, or the storage of --config FILE."""
+    if args.config:
+        from ronda.config.load import load_config
+
+        return load_config(args.config).storage
+    return str(args.storage)
 
 
 def _cmd_certs(args: argparse.Namespace) -> int:
     from ronda.report import inventory_csv, print_inventory
     from ronda.storage.store import Store
 
-    if args.config:
-        from ronda.config.load import load_config
-
-        storage = load_config(args.config).storage
-    else:
-        storage = args.storage
-    store = Store(storage)
+    store = Store(_storage_url(args))
     try:
         entries = store.certificates(datetime.now(UTC))
     finally:
@@ -185,15 +212,56 @@ def _cmd_certs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(from_stdin: bool) -> str:
+    """Typed twice without echo at a terminal; else stdin's first line (for scripts)."""
+    import getpass
+
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        raise UsageError("the two passwords differ")
+    return password
+
+
+def _cmd_user(args: argparse.Namespace) -> int:
+    from ronda.storage.accounts import AccountError, Accounts
+    from ronda.storage.store import Store
+
+    store = Store(_storage_url(args))
+    try:
+        accounts = Accounts(store.engine)
+        if args.action == "list":
+            for user in accounts.users():
+                flags = " ".join(flag for flag in ("admin", "totp") if user[flag])
+                print(f"{user['username']}\t{flags or '-'}\tlast login {user['last_login_at'] or 'never'}")
+        elif args.action == "add":
+            accounts.add_user(args.name, _read_password(args.password_stdin), admin=args.admin)
+            print(f"added {'the admin ' if args.admin else ''}user {args.name}")
+        else:
+            accounts.set_password(args.name, _read_password(args.password_stdin))
+            print(f"new password for {args.name}; their sessions have ended")
+    except AccountError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ronda.demo.main import run_demo
 
     return run_demo(
-        listen=args.listen, data_dir=args.data, duration=args.duration, cycle=args.cycle, interval=args.interval
+        listen=args.listen,
+        data_dir=args.data,
+        duration=args.duration,
+        cycle=args.cycle,
+        interval=args.interval,
+        browser=not args.no_browser,
     )
 
 
-COMMANDS = {"check": _cmd_check, "run": _cmd_run, "certs": _cmd_certs, "demo": _cmd_demo}
+COMMANDS = {"check": _cmd_check, "run": _cmd_run, "certs": _cmd_certs, "user": _cmd_user, "demo": _cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

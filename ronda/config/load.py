@@ -96,6 +96,7 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
     _check_unique_names(reader, config)
     _check_dependencies(reader, config)
     _check_maintenance_monitors(reader, config)
+    _check_status_pages(reader, config)
     config = _relative_to(config, Path(path).resolve().parent)
     _check_files_exist(reader, config)
     return config
@@ -207,6 +208,27 @@ def _check_maintenance_monitors(reader: _Reader, config: Config) -> None:
             if name not in names:
                 where: Path_ = ("maintenance", i, "monitors", j)
                 problems.append((reader.line_of(where), field_name(where), f"no monitor is named {name!r}"))
+    if problems:
+        raise ConfigError(reader.path, problems)
+
+
+def _check_status_pages(reader: _Reader, config: Config) -> None:
+    """Slugs are addresses, so each names one page; a page naming a monitor or tag that does
+    not exist is a typo that would silently leave a service off the public page."""
+    names = {monitor.name for monitor in config.monitors}
+    tags = {tag for monitor in config.monitors for tag in monitor.tags}
+    problems: list[tuple[int | None, str | None, str]] = []
+    slugs: list[str] = []
+    for i, page in enumerate(config.status_pages):
+        if page.slug in slugs:
+            where: Path_ = ("status_pages", i, "slug")
+            problems.append((reader.line_of(where), field_name(where), f"{page.slug!r} is used by another status page"))
+        slugs.append(page.slug)
+        for key, known, words in (("monitors", names, "no monitor is named"), ("tags", tags, "no monitor has the tag")):
+            for j, value in enumerate(getattr(page, key)):
+                if value not in known:
+                    where = ("status_pages", i, key, j)
+                    problems.append((reader.line_of(where), field_name(where), f"{words} {value!r}"))
     if problems:
         raise ConfigError(reader.path, problems)
 

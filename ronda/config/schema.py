@@ -6,6 +6,7 @@ and nowhere else.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -179,11 +180,7 @@ class MaintenanceWindow(_Strict):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Rome or UTC)") from None
-        return value
+        return _zone_name(value)
 
     @field_validator("cron")
     @classmethod
@@ -233,12 +230,44 @@ class MaintenanceWindow(_Strict):
         return end
 
 
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Rome or UTC)") from None
+    return value
+
+
 def _in_utc(value: datetime | None, info: ValidationInfo) -> datetime | None:
     """An instant in UTC; a time written without an offset is in the window's zone (left
     naive when that zone was wrong: its error is reported already)."""
     if value is not None and value.tzinfo is None and "timezone" in info.data:
         value = value.replace(tzinfo=ZoneInfo(info.data["timezone"]))
     return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
+class StatusPage(_Strict):
+    """A public status page at /status/{slug}: `monitors` named and monitors with any of
+    `tags`, in that order (neither: every monitor). Only names are shown, never targets."""
+
+    slug: str
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    timezone: str = "UTC"  # of the times the page shows
+    monitors: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", value):
+            raise ValueError(f"expected lowercase letters, digits and dashes such as 'public', got {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _zone_name(value)
 
 
 class NotifyRetry(_Strict):
@@ -280,6 +309,7 @@ class Config(_Strict):
     notify_storm_wait: Duration = 5.0  # how long an opening waits for others to join its digest
     monitors: list[Monitor] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    status_pages: list[StatusPage] = Field(default_factory=list)
 
     @field_validator("storage")
     @classmethod

@@ -25,8 +25,10 @@ from ronda.notify.messages import message_for
 from ronda.notify.outbox import Ledger, Outbox, settings_for
 from ronda.notify.sender import Sender
 from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
+from ronda.service.first_admin import create_first_admin
 from ronda.service.incidents import Policy
 from ronda.service.maintenance import active_window
+from ronda.service.monitors import MonitorManager
 from ronda.service.scheduler import Job, Scheduler
 from ronda.storage.store import IncidentNotice, Notice, Store
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
@@ -135,19 +137,19 @@ class Service:
         self,
         config: Config,
         listeners: list[NoticeListener] | None = None,
+        config_path: str | None = None,  # re-read on SIGHUP and POST /api/v1/reload
     ) -> None:
         self.config = config
-        self.jobs = [job_for(m, config) for m in config.monitors]
         channels = channels_for(config)
-        tags = {monitor.name: monitor.tags for monitor in config.monitors}
-        self.outbox = Outbox(channels, tags, settings_for(config), config.server.public_url)
+        self.outbox = Outbox(channels, {}, settings_for(config), config.server.public_url)  # tags: _adopt
         self.store = Store(config.storage, outbox=self.outbox.write)
-        self.store.sync_monitors({job.name: job.target.url for job in self.jobs})
         self.listeners = listeners or []
         self.live = LiveHub()  # open dashboards hear each verdict at once
         self.token = config.server.token or secrets.token_urlsafe(24)
-        self.scheduler = Scheduler(self.jobs, self._on_verdict)
+        self.scheduler = Scheduler([], self._on_verdict)  # its jobs come from self.monitors at start
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
+        self._web: WebContext | None = None
+        self._reloads: set[asyncio.Task[object]] = set()
         canaries = [parse_target(url) for url in canary_urls(config)]
         self.connectivity = Connectivity(
             canaries, canary_options(config), interval=config.defaults.interval, on_change=self._connectivity_changed
@@ -157,12 +159,43 @@ class Service:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
         ledger = Ledger(self.store.engine)
         self.sender = Sender(ledger, channels, self.outbox.settings, self._writer, config.server.public_url)
+        self.monitors = MonitorManager(
+            config, config_path, self.store, self.scheduler, self._writer, job_for, self._adopt
+        )
+
+    @property
+    def jobs(self) -> list[Job]:
+        return self.scheduler.jobs
+
+    def _adopt(self, config: Config) -> None:
+        """Run with these settings from now on (the file's, with the API's monitors): where
+        notices go, maintenance windows, what the web face shows. On the loop, or at start."""
+        self.config = config
+        channels = channels_for(config)
+        self.outbox.channels = channels
+        self.outbox.monitor_tags = {monitor.name: frozenset(monitor.tags) for monitor in config.monitors}
+        self.outbox.settings = self.sender.settings = settings_for(config)
+        self.sender.channels = {channel.name: channel for channel in channels}
+        names = {monitor.name for monitor in config.monitors}
+        self._failing = {name: failing for name, failing in self._failing.items() if name in names}
+        if self._web is not None:
+            self._web.config = config
+
+    def reload_soon(self) -> None:
+        """SIGHUP: re-read the config file (errors are logged; the old config goes on)."""
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(self._reload_quietly())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # reload_now logged why
+            await self.monitors.reload_now()
 
     async def _on_verdict(self, job: Job, verdict: Verdict) -> None:
         loop = asyncio.get_running_loop()
         planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
         self._failing[job.name] = verdict.status != "up"
-        await self.connectivity.recheck_if_many_fail(sum(self._failing.values()), len(self.jobs))
+        await self.connectivity.recheck_if_many_fail(sum(self._failing.values()), len(self.scheduler.jobs))
         offline = not self.connectivity.online
         record = self.store.record
         notices = await loop.run_in_executor(self._writer, record, job.name, verdict, job.policy, planned, offline)
@@ -187,21 +220,22 @@ class Service:
         server_config = self.config.server
         listener = _listen(server_config.host, server_config.port)  # fails here, before any check runs
         loop = asyncio.get_running_loop()
-        app = create_app(
-            WebContext(
-                self.store,
-                self.token,
-                alive=self.scheduler.alive,
-                scheduler_stats=self.scheduler.stats,
-                connectivity=self.connectivity.status,
-                notify=lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
-                config=self.config,
-                live=self.live,
-            )
+        self._web = WebContext(
+            self.store,
+            self.token,
+            alive=self.scheduler.alive,
+            scheduler_stats=self.scheduler.stats,
+            connectivity=self.connectivity.status,
+            notify=lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
+            config=self.config,
+            live=self.live,
+            monitors=self.monitors,
         )
+        app = create_app(self._web)
         web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
         if self.connectivity.canaries:
             await self.connectivity.check_once()  # know whether ronda is online before judging targets
+        await self.monitors.start()
         checks = asyncio.create_task(self.scheduler.run(), name="scheduler")
         canaries = asyncio.create_task(self.connectivity.run(), name="canaries")
         serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
@@ -252,15 +286,17 @@ async def run_until_signalled(service: Service) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, service.reload_soon)
     await service.run(stop)
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, config_path: str | None = None) -> int:
     setup_logging()
-    service = Service(config)
+    service = Service(config, config_path=config_path)
     if config.server.token is None:
         log.warning("no server.token in the config; this run's API token is %s", service.token)
     try:
+        create_first_admin(service.store)
         eventloop.run(run_until_signalled(service))
     finally:
         service.close()

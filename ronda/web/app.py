@@ -3,37 +3,40 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ronda import __version__
+from ronda.web.accounts import accounts_router, form_expired_handler
 from ronda.web.api import api_router
-from ronda.web.auth import Auth, LoginRequired
+from ronda.web.auth import Auth, FormExpired, LoginRequired
 from ronda.web.context import WebContext
 from ronda.web.dashboard import dashboard_router
-from ronda.web.metrics import metrics_registry
+from ronda.web.metrics import metrics_router
+from ronda.web.monitors_api import monitors_router
+from ronda.web.status_page import status_router
 from ronda.web.templating import STATIC
 
 
 def create_app(ctx: WebContext) -> FastAPI:
     app = FastAPI(title="ronda", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
-    auth = Auth(ctx.store, ctx.token)
+    auth = Auth(ctx.store, ctx.token, public_url=ctx.config.server.public_url)
 
     @app.exception_handler(LoginRequired)
     def to_login(_request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(exc.location, status_code=303)
 
+    app.add_exception_handler(FormExpired, form_expired_handler())
+
     app.include_router(api_router(ctx, auth))
+    app.include_router(monitors_router(ctx, auth))
+    app.include_router(accounts_router(ctx, auth))
     app.include_router(dashboard_router(ctx, auth))
+    app.include_router(status_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    registry = metrics_registry(ctx.store, ctx.scheduler_stats)
-
-    @app.get("/metrics", summary="Prometheus exposition (bearer token)", dependencies=[Depends(auth.api)])
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    app.include_router(metrics_router(ctx, auth))
 
     @app.get("/healthz", summary="200 while the scheduler is alive (no token); says whether ronda is online")
     def healthz() -> JSONResponse:
