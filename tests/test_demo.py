@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+from ronda.storage.accounts import Accounts
+from ronda.storage.store import Store
 from tests.support import free_port
 
 
@@ -53,6 +55,14 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
     )
     assert re.search(mail_warning, out), out
     assert "Authorization: Bearer" in out and "/api/v1/incidents" in out
+    # The banner opens on the dashboard, with a login that works.
+    login = re.search(r"Dashboard: (http://\S+/)\s+\(log in as demo, password (\S+)\)", out)
+    assert login, out
+    store = Store(f"sqlite:///{tmp_path / 'ronda.db'}")
+    try:
+        assert Accounts(store.engine).authenticate("demo", login.group(2)) is not None
+    finally:
+        store.close()
     assert re.search(r"INCIDENT #\d+ shop subresource_failed: images.shop.demo.test:8443: cert_expired", out), out
     assert re.search(r"INCIDENT #\d+ www cert_expired: .* \(1 of 2 addresses work\)", out), out
     rollback = r"ROTATED\s+cert_rotated: the certificate for podcasts.demo.test went back to an older certificate"

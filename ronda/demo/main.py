@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
 import socket
 import tempfile
 import time
+import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from ronda.demo.scenario import DemoWorld
 from ronda.service.connectivity import Connectivity, reachable
 from ronda.service.incidents import Event
 from ronda.service.runner import Service, run_until_signalled, setup_logging
+from ronda.storage.accounts import Accounts
 from ronda.storage.inventory import CertificateNotice
 from ronda.storage.store import IncidentNotice, Notice
 
@@ -112,7 +116,29 @@ class Narrator:
         )
 
 
-def _banner(world: DemoWorld, service: Service, listen: str) -> None:
+DEMO_USER = "demo"
+
+
+def demo_login(service: Service) -> str:
+    """The demo's own dashboard user, with a fresh password each run (kept in --data or
+    not, nobody has to remember one)."""
+    accounts = Accounts(service.store.engine)
+    password = secrets.token_urlsafe(9)
+    if any(user["username"] == DEMO_USER for user in accounts.users()):
+        accounts.set_password(DEMO_USER, password)
+    else:
+        accounts.add_user(DEMO_USER, password, admin=True)
+    return password
+
+
+def open_dashboard(url: str) -> None:
+    """Open the dashboard in the desktop's browser, where there is a desktop: without one,
+    the standard library would start a text browser in this very terminal."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        webbrowser.open(url)
+
+
+def _banner(world: DemoWorld, service: Service, listen: str, password: str) -> None:
     console.rule("[bold]ronda demo")
     console.print(
         "A small world of services on loopback, with their own CA and DNS server, breaks and heals "
@@ -125,7 +151,12 @@ def _banner(world: DemoWorld, service: Service, listen: str) -> None:
         table.add_row(site.name, site.url, site.story)
     console.print(table)
     base = f"http://{listen}"
-    console.print(f"\n[bold]Where to look[/] (API token: [cyan]{service.token}[/])")
+    console.print(
+        f"\n[bold]Dashboard[/]: [cyan]{base}/[/]  (log in as [cyan]{DEMO_USER}[/], password [cyan]{password}[/])"
+        f"  ·  public status page: [cyan]{base}/status[/]",
+        soft_wrap=True,
+    )
+    console.print(f"[bold]Where to look[/] (API token: [cyan]{service.token}[/])")
     auth = f"-H 'Authorization: Bearer {service.token}'"
     console.print(f"  curl -s {auth} {base}/api/v1/monitors", soft_wrap=True, markup=False)
     console.print(f"  curl -s {auth} '{base}/api/v1/incidents?open=true'", soft_wrap=True, markup=False)
@@ -149,12 +180,16 @@ def _own_network(connectivity: Connectivity) -> str:
     return f"ronda's own network: {'online' if connectivity.online else 'offline'} ({'; '.join(looks)})"
 
 
-async def _run(world: DemoWorld, folder: Path, listen: str, interval: float, duration: float | None) -> Narrator:
+async def _run(
+    world: DemoWorld, folder: Path, listen: str, interval: float, duration: float | None, browser: bool
+) -> Narrator:
     await world.start()  # first: the config names the DNS server's port
     narrator = Narrator()
     service = Service(demo_config(world, listen, folder, interval), listeners=[narrator.notice])
     narrator.incident = service.store.incident
-    _banner(world, service, listen)
+    _banner(world, service, listen, demo_login(service))
+    if browser:
+        asyncio.get_running_loop().call_later(1.0, open_dashboard, f"http://{listen}/")  # once it listens
     timeline = asyncio.create_task(world.run_timeline(narrator.world))
     try:
         if duration is None:
@@ -179,6 +214,7 @@ def run_demo(
     duration: float | None = None,
     cycle: float = 60.0,
     interval: float = 2.0,
+    browser: bool = True,
 ) -> int:
     setup_logging(quiet=True)
     with contextlib.ExitStack() as stack:
@@ -187,7 +223,8 @@ def run_demo(
             folder.mkdir(parents=True, exist_ok=True)
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ronda-demo-")))
-        narrator = eventloop.run(_run(DemoWorld(cycle=cycle), folder, _free_listen(listen), interval, duration))
+        world = DemoWorld(cycle=cycle)
+        narrator = eventloop.run(_run(world, folder, _free_listen(listen), interval, duration, browser))
     opened = sum(1 for n in narrator.incidents if n.event is Event.OPENED)
     resolved = sum(1 for n in narrator.incidents if n.event is Event.RESOLVED)
     console.print(f"\nronda opened {opened} incidents and resolved {resolved} during the demo.")

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import ValidationError
 
-from ronda.storage.store import UnknownMonitor
+from ronda.config.schema import Monitor
+from ronda.service.monitors import MonitorError, UnknownMonitorName
+from ronda.storage.incident_log import HumanStatus
+from ronda.storage.store import UnknownIncident, UnknownMonitor
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.templating import make_templates
@@ -55,10 +60,32 @@ def expiry_marks(certificates: list[dict[str, Any]], horizon_days: float = 120.0
     return marks
 
 
+def monitor_from_form(form: dict[str, str]) -> Monitor:
+    """A monitor from the dashboard's form: the fields a person fills in, checked by the
+    same model as the config file's monitors (ValidationError names the field)."""
+    spec: dict[str, Any] = {"name": form.get("name", "").strip(), "url": form.get("url", "").strip()}
+    if form.get("interval", "").strip():
+        spec["interval"] = form["interval"].strip()
+    expect = {key: form[f"expect_{key}"].strip() for key in ("status", "text") if form.get(f"expect_{key}", "").strip()}
+    if expect:
+        spec["expect"] = expect
+    tags = [tag.strip() for tag in form.get("tags", "").split(",") if tag.strip()]
+    if tags:
+        spec["tags"] = tags
+    return Monitor.model_validate(spec)
+
+
+def form_errors(exc: ValidationError | MonitorError) -> list[str]:
+    if isinstance(exc, ValidationError):
+        return [f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return [str(exc)]
+
+
 def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     templates = make_templates()
     router = APIRouter(include_in_schema=True, tags=["dashboard"])
     page = Depends(auth.page)
+    form = Depends(auth.form)
 
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
         context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": datetime.now(UTC)}
@@ -66,7 +93,48 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/", response_class=HTMLResponse, summary="Dashboard: every monitor, worst first (login)")
     def home(request: Request, user: Principal = page) -> HTMLResponse:
-        return render(request, "dashboard.html", user, section="monitors", **board(ctx, datetime.now(UTC)))
+        context = board(ctx, datetime.now(UTC)) | {"can_add": ctx.monitors is not None}
+        return render(request, "dashboard.html", user, section="monitors", **context)
+
+    @router.get("/new-monitor", response_class=HTMLResponse, summary="The form that adds a monitor (login)")
+    def new_monitor_page(request: Request, user: Principal = page) -> HTMLResponse:
+        return render(request, "monitor_new.html", user, section="monitors", errors=[], form={})
+
+    @router.post(
+        "/new-monitor",
+        response_class=HTMLResponse,
+        summary="Add a monitor from the dashboard's form (login, CSRF token); kept in the database",
+    )
+    async def add_monitor_form(request: Request, user: Principal = form) -> Response:
+        fields = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+        if ctx.monitors is None:
+            raise HTTPException(503, detail="monitors cannot be added here")
+        try:
+            monitor = monitor_from_form(fields)
+            await ctx.monitors.add_now(monitor)
+        except (ValidationError, MonitorError) as exc:
+            context = {"section": "monitors", "errors": form_errors(exc), "form": fields}
+            response = render(request, "monitor_new.html", user, **context)
+            response.status_code = 422
+            return response
+        return RedirectResponse(f"/monitors/{quote(monitor.name)}", status_code=303)
+
+    @router.post(
+        "/monitors/{name}/delete",
+        response_class=RedirectResponse,
+        status_code=303,
+        summary="Delete a monitor added through the dashboard or the API (login, CSRF token)",
+    )
+    async def delete_monitor_form(name: str, _user: Principal = form) -> RedirectResponse:
+        if ctx.monitors is None:
+            raise HTTPException(503, detail="monitors cannot be deleted here")
+        try:
+            await ctx.monitors.delete_now(name)
+        except UnknownMonitorName:
+            raise HTTPException(404, detail=f"no monitor named {name!r}") from None
+        except MonitorError as exc:
+            raise HTTPException(409, detail=str(exc)) from None
+        return RedirectResponse("/", status_code=303)
 
     @router.get("/fragments/board", response_class=HTMLResponse, summary="The dashboard's monitor tiles (login)")
     def board_fragment(request: Request, user: Principal = page) -> HTMLResponse:
@@ -115,6 +183,25 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     def incidents_page(request: Request, user: Principal = page) -> HTMLResponse:
         incidents = ctx.store.incidents(limit=100)
         return render(request, "incidents.html", user, section="incidents", incidents=incidents)
+
+    @router.post(
+        "/incidents/{incident_id}/updates",
+        response_class=RedirectResponse,
+        status_code=303,
+        summary="Post a human update from the incidents page (login, CSRF token)",
+    )
+    def post_update_form(
+        incident_id: int,
+        status: Annotated[HumanStatus, Form()],
+        message: Annotated[str, Form(min_length=1, max_length=5000)],
+        user: Principal = form,
+    ) -> RedirectResponse:
+        try:
+            ctx.store.post_update(incident_id, status, message, user.name, datetime.now(UTC))
+        except UnknownIncident:
+            raise HTTPException(404, detail=f"no incident {incident_id}") from None
+        ctx.notify()
+        return RedirectResponse(f"/incidents#incident-{incident_id}", status_code=303)
 
     @router.get(
         "/live",

@@ -1,0 +1,181 @@
+"""The web face in a real browser (Debian's Chromium through Playwright) against a real
+`ronda run` watching a real loopback server: log in, watch a monitor turn red when its
+target breaks and green when it heals, read the incident on the status page, report a
+problem, and see a forged form refused. Screenshots go to $RONDA_SCREENSHOTS."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from ronda.world.web import Reply, WebServer
+from tests.browser import shoot
+from tests.support import RondaProcess, config_text, free_port
+
+PASSWORD = "correct horse battery staple"
+WAIT = 30_000  # ms: bounds a failing test only; pages change within a second or two
+
+
+@pytest.fixture
+def shop(web: Callable[..., WebServer], pki: Any) -> WebServer:
+    return web(tls=pki.server_context("shop.test"))
+
+
+@pytest.fixture
+def images(web: Callable[..., WebServer], pki: Any) -> WebServer:
+    return web(host="127.0.0.2", tls=pki.server_context("images.shop.test"))
+
+
+def monitor(name: str, host: str, server: WebServer) -> str:
+    return (
+        f"  - name: {name}\n    url: https://{host}:{server.port}/\n"
+        f'    resolve: {{"{host}:{server.port}": ["{server.host}"]}}\n'
+        f"    expect: {{status: 200, text: Welcome}}\n"
+    )
+
+
+@pytest.fixture
+def ronda(
+    shop: WebServer, images: WebServer, tmp_path: Path, ca_file: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RondaProcess]:
+    monkeypatch.setenv("RONDA_ADMIN_PASSWORD", PASSWORD)  # the first start creates `admin` with it
+    config = tmp_path / "ronda.yaml"
+    monitors = monitor("shop", "shop.test", shop) + monitor("images", "images.shop.test", images)
+    config.write_text(config_text(free_port(), ca_file, monitors))
+    process = RondaProcess(config).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
+
+
+def base(ronda: RondaProcess) -> str:
+    return f"http://127.0.0.1:{ronda.port}"
+
+
+def log_in(page: Page, ronda: RondaProcess) -> None:
+    page.goto(base(ronda) + "/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Monitors")).to_be_visible()
+
+
+def test_a_logged_in_dashboard_turns_red_and_green_without_a_reload(ronda, context, shop):
+    page = context.new_page()
+    log_in(page, ronda)
+    tile = page.locator("#tile-shop")
+    expect(tile).to_have_attribute("data-status", "up", timeout=WAIT)
+    page.evaluate("window.stayed = true")  # gone if the page reloads
+
+    shop.default = Reply(status=503, body=b"busy")
+    expect(tile).to_have_attribute("data-status", "down", timeout=WAIT)
+    expect(tile).to_contain_text("the server answered with an error (5xx)")
+    assert page.evaluate("window.stayed === true"), "the page reloaded instead of updating in place"
+    shoot(page, "dashboard-outage")
+
+    shop.default = Reply()
+    expect(tile).to_have_attribute("data-status", "up", timeout=WAIT)
+    assert page.evaluate("window.stayed === true")
+
+
+def test_the_incident_is_on_the_status_page_and_a_report_is_taken(ronda, context, shop):
+    shop.default = Reply(status=503, body=b"busy")
+    page = context.new_page()
+    page.goto(base(ronda) + "/status")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    incidents = page.locator("section", has=page.get_by_role("heading", name="Current incidents"))
+    for _ in range(60):  # the public page is not live: a visitor reloads
+        if "No incidents right now" not in incidents.inner_text():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(incidents).to_contain_text("shop")
+    assert f":{shop.port}" not in page.content(), "the public page must not show the monitor's target"
+    shoot(page, "status-page-incident")
+
+    page.get_by_label("Service", exact=True).select_option("shop")
+    page.get_by_label("Problem", exact=True).select_option("app_error")
+    page.get_by_role("button", name="Send report").click()
+    expect(page.get_by_text("Thank you")).to_be_visible()
+    shoot(page, "status-page-report-sent")
+
+
+def test_a_form_without_the_csrf_token_is_refused(ronda, context, shop):
+    page = context.new_page()
+    log_in(page, ronda)
+    shop.default = Reply(status=503, body=b"busy")
+    page.goto(base(ronda) + "/incidents")
+    expect(page.locator(".incident")).not_to_have_count(0, timeout=WAIT)
+    incident = page.locator(".incident").first.get_attribute("id") or ""
+    number = incident.removeprefix("incident-")
+
+    # The session cookie goes with the request, as a forged cross-site form's would; no token.
+    forged = context.request.post(
+        f"{base(ronda)}/incidents/{number}/updates", form={"status": "identified", "message": "forged"}
+    )
+    assert forged.status == 403
+    api = context.request.post(
+        f"{base(ronda)}/api/v1/incidents/{number}/updates", data={"status": "identified", "message": "forged"}
+    )
+    assert api.status == 403
+
+    # The page's own form carries the token and is accepted.
+    page.reload()
+    form = page.locator(f"#{incident} form")
+    form.get_by_label("Post an update").select_option("identified")
+    form.get_by_label("Message").fill("We know; a fix is on its way.")
+    form.get_by_role("button", name="Post").click()
+    expect(page.locator(f"#{incident}")).to_contain_text("We know; a fix is on its way.")
+    assert "forged" not in page.content()
+
+
+def test_the_dashboard_fits_a_phone(ronda, browser):
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = phone.new_page()
+        log_in(page, ronda)
+        expect(page.locator("#tile-shop")).to_have_attribute("data-status", "up", timeout=WAIT)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+        shoot(page, "dashboard-phone")
+        page.goto(base(ronda) + "/status")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shoot(page, "status-page-phone")
+    finally:
+        phone.close()
+
+
+def test_a_monitor_added_in_the_dashboard_is_checked_and_can_be_deleted(ronda, context, images):
+    page = context.new_page()
+    log_in(page, ronda)
+    page.get_by_role("link", name="Add a monitor").click()
+    page.get_by_label("Name").fill("bad name!")
+    page.get_by_label("Target URL").fill(f"tcp://127.0.0.2:{images.port}")
+    page.evaluate("document.querySelector('form.card').noValidate = true")  # let the server judge it
+    page.get_by_role("button", name="Add the monitor").click()
+    expect(page.get_by_role("alert")).to_contain_text("name")
+
+    page.get_by_label("Name").fill("images-port")
+    page.get_by_role("button", name="Add the monitor").click()
+    expect(page.get_by_role("heading", name="images-port")).to_be_visible()
+    page.goto(base(ronda) + "/")
+    expect(page.locator("#tile-images-port")).to_have_attribute("data-status", "up", timeout=WAIT)
+    assert ronda.api("/api/v1/monitors/images-port")["source"] == "api"
+
+    page.goto(base(ronda) + "/monitors/shop")
+    expect(page.get_by_text("Defined in the config file")).to_be_visible()
+    page.goto(base(ronda) + "/monitors/images-port")
+    page.get_by_role("button", name="Delete this monitor").click()
+    expect(page.get_by_role("heading", name="Monitors")).to_be_visible()
+    expect(page.locator("#tile-images-port")).to_have_count(0)
