@@ -39,7 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     check = commands.add_parser("check", help="check one target once (a Nagios/Icinga plugin)")
-    check.add_argument("target", help="a URL: https://, http://, tcp://, tls://, dns://")
+    check.add_argument(
+        "target",
+        help="a URL: https://, http://, tcp://, tls://, dns://, icmp://, file://, smtp(s)://, imap(s)://, "
+        "pop3(s)://, ldap(s)://, postgres://",
+    )
     check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     check.add_argument("--ca-file", metavar="PATH", help="trust this PEM bundle besides the system store")
     check.add_argument(

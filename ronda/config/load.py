@@ -141,7 +141,8 @@ def _check_dependencies(reader: _Reader, config: Config) -> None:
             message = f"no monitor has the tag {tag!r}" if tag != missing else f"no monitor named {missing!r}"
             raise ConfigError(reader.path, [(reader.line_of(where), field_name(where), message)])
         if monitor.name in ancestors(monitor.name, parents):
-            message = f"{monitor.name!r} depends on itself through {' -> '.join(_cycle(monitor.name, parents))}"
+            path = " -> ".join(dependency_cycle(monitor.name, parents))
+            message = f"{monitor.name!r} depends on itself through {path}"
             raise ConfigError(reader.path, [(reader.line_of(where), field_name(where), message)])
 
 
@@ -172,8 +173,9 @@ def ancestors(name: str, parents: Mapping[str, list[str]]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _cycle(start: str, parents: Mapping[str, list[str]]) -> list[str]:
-    """A path of dependencies from `start` back to itself, for the error message."""
+def dependency_cycle(start: str, parents: Mapping[str, list[str]]) -> list[str]:
+    """A path of dependencies from `start` back to itself, for the error message (the
+    config file's and the API's alike)."""
 
     def walk(path: list[str]) -> list[str] | None:
         for parent in parents.get(path[-1], []):
@@ -235,7 +237,7 @@ def _check_status_pages(reader: _Reader, config: Config) -> None:
 
 # Keys that name files: relative to the config file, and checked to exist at load.
 _DEFAULTS_FILES = ("ca_file", "client_cert", "client_key")
-_MONITOR_FILES = ("ca_file", "client_cert", "client_key", "deployed_from")
+MONITOR_FILE_KEYS = ("ca_file", "client_cert", "client_key", "deployed_from")
 
 
 def _check_files_exist(reader: _Reader, config: Config) -> None:
@@ -243,7 +245,7 @@ def _check_files_exist(reader: _Reader, config: Config) -> None:
         (("defaults", key), getattr(config.defaults, key)) for key in _DEFAULTS_FILES
     ]
     for i, monitor in enumerate(config.monitors):
-        wanted += [(("monitors", i, key), getattr(monitor, key)) for key in _MONITOR_FILES]
+        wanted += [(("monitors", i, key), getattr(monitor, key)) for key in MONITOR_FILE_KEYS]
     problems = [
         (reader.line_of(where), field_name(where), f"no such file: {path}")
         for where, path in wanted
@@ -265,5 +267,7 @@ def _relative_to(config: Config, base: Path) -> Config:
     defaults = config.defaults.model_copy(
         update={key: resolve(getattr(config.defaults, key)) for key in _DEFAULTS_FILES}
     )
-    monitors = [m.model_copy(update={key: resolve(getattr(m, key)) for key in _MONITOR_FILES}) for m in config.monitors]
+    monitors = [
+        m.model_copy(update={key: resolve(getattr(m, key)) for key in MONITOR_FILE_KEYS}) for m in config.monitors
+    ]
     return config.model_copy(update={"storage": storage, "defaults": defaults, "monitors": monitors})

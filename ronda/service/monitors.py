@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from ronda.config.load import ancestors, dependency_map, load_config
+from ronda.config.load import MONITOR_FILE_KEYS, ancestors, dependency_cycle, dependency_map, load_config
 from ronda.config.schema import Config, Monitor
 from ronda.service.scheduler import Changes, Job, Scheduler
 from ronda.storage.monitor_specs import MonitorSpecs
@@ -40,8 +40,6 @@ ANSWER_WITHIN = 60.0  # seconds a route waits for the loop (a reload imports App
 # Settings a reload leaves as they are (the listening socket, the database and the canaries
 # are set up once, at start).
 _FIXED = ("server", "storage", "canaries", "gateway")
-# The keys of a monitor that name files, as ronda/config/load.py resolves them for the file's.
-_FILE_KEYS = ("ca_file", "client_cert", "client_key", "deployed_from")
 
 
 class MonitorError(Exception):
@@ -97,34 +95,21 @@ def dependency_problems(monitor: Monitor, monitors: Sequence[Monitor]) -> list[P
             return [Problem("depends_on", words)]
     parents = dependency_map(monitors)
     if monitor.name in ancestors(monitor.name, parents):
-        path = " -> ".join(_cycle(monitor.name, parents))
+        path = " -> ".join(dependency_cycle(monitor.name, parents))
         return [Problem("depends_on", f"{monitor.name!r} depends on itself through {path}")]
     return []
 
 
-def _cycle(start: str, parents: Mapping[str, list[str]]) -> list[str]:
-    """The shortest way from `start` back to itself (breadth first), for the message."""
-    paths = [[start]]
-    while paths:
-        path = paths.pop(0)
-        for parent in parents.get(path[-1], []):
-            if parent == start:
-                return [*path, parent]
-            if parent not in path:
-                paths.append([*path, parent])
-    return [start]
-
-
 def with_paths_from(monitor: Monitor, base: Path) -> Monitor:
     """File paths relative to `base` (the config file's folder), as the file's monitors have."""
-    update = {key: str((base / value).resolve()) for key in _FILE_KEYS if (value := getattr(monitor, key))}
+    update = {key: str((base / value).resolve()) for key in MONITOR_FILE_KEYS if (value := getattr(monitor, key))}
     return monitor.model_copy(update=update)
 
 
 def missing_files(monitor: Monitor) -> list[Problem]:
     return [
         Problem(key, f"no such file: {value}")
-        for key in _FILE_KEYS
+        for key in MONITOR_FILE_KEYS
         if (value := getattr(monitor, key)) is not None and not Path(value).is_file()
     ]
 

@@ -62,6 +62,8 @@ MONITOR: dict[str, Any] = {
     "since": "2026-11-23T17:59:00Z",
     "open_incident": 7,
     "last_check": VERDICT,
+    "source": "config",
+    "editable": False,
 }
 
 WINDOW: dict[str, Any] = {
@@ -169,6 +171,8 @@ def refusal(status: int, description: str, detail: str) -> dict[int | str, Any]:
     return answer({"detail": detail}, status, description)
 
 
-NO_TOKEN = refusal(401, "No valid credentials", "a valid bearer token is required (Authorization: Bearer TOKEN)")
+NO_TOKEN = refusal(
+    401, "No valid credentials", "a valid bearer token (Authorization: Bearer TOKEN) or a login is required"
+)
 NO_MONITOR = refusal(404, "No such monitor", "no monitor named 'shop'")
 NO_INCIDENT = refusal(404, "No such incident", "no incident 7")
