@@ -17,6 +17,7 @@ from fastapi import HTTPException, Request, Response, status
 
 from ronda.storage.accounts import SESSION_IDLE, Accounts, LoginSession
 from ronda.storage.store import Store
+from ronda.web.formtokens import DoubleSubmit
 from ronda.web.ratelimit import FailureLimiter
 
 SESSION_COOKIE = "ronda_session"
@@ -79,6 +80,7 @@ class Auth:
         self._https = bool(public_url and public_url.startswith("https://"))
         self.accounts = accounts or Accounts(store.engine)
         self.limiter = limiter or FailureLimiter()  # failed logins, per address and per user name
+        self.login_tokens = DoubleSubmit(LOGIN_CSRF_COOKIE, 3600, "lax")  # the login form's, before any session
 
     # -- who is asking -------------------------------------------------------------------
 
@@ -166,16 +168,12 @@ class Auth:
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=self.secure(request))
 
     def login_csrf_token(self, request: Request) -> str:
-        """The login form's CSRF token: the browser's login cookie, or a new one. Another
-        site can make a browser post the form but can neither read nor set that cookie to
-        match the field (same-origin policy, SameSite), so the double submit holds."""
-        return request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+        """The login form's CSRF token, before any session: a double submit."""
+        return self.login_tokens.token(request)
 
     def set_login_csrf(self, response: Response, request: Request, token: str) -> None:
-        response.set_cookie(
-            LOGIN_CSRF_COOKIE, token, max_age=3600, path="/", httponly=True, samesite="lax", secure=self.secure(request)
-        )
+        self.login_tokens.set_cookie(response, token, self.secure(request))
 
     def check_login_csrf(self, request: Request, given: str | None) -> None:
-        if not same(given, request.cookies.get(LOGIN_CSRF_COOKIE) or ""):
+        if not self.login_tokens.check(request, given):
             raise FormExpired()

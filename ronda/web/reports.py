@@ -1,9 +1,8 @@
 """`POST /api/v1/reports` (CONTRACT.md section 4, no token): a visitor tells ronda a service
 is failing for them. JSON from scripts and widgets, or the status page's form.
 
-Nobody posting has a session, so the form is protected by a double-submit token: the page
-sets a random, signed cookie and puts the same value in a hidden field; a cross-site form
-can send the field's name but cannot read or set the cookie. A JSON post must say
+Nobody posting has a session, so the form is protected by a double-submit token
+(ronda/web/formtokens.py). A JSON post must say
 `Content-Type: application/json`, which a cross-site HTML form cannot send.
 
 The reporter is stored as SHA-256(salt + address), the salt random, kept in memory and
@@ -14,7 +13,6 @@ be followed from one day to the next, nor their address recovered from the datab
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 from collections.abc import Callable
@@ -29,12 +27,13 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ronda.storage.public import PublicRecords, Report
+from ronda.web.auth import client_address
 from ronda.web.context import WebContext
+from ronda.web.formtokens import DoubleSubmit
 from ronda.web.status_model import find_page, public_monitors
 
 Problem = Literal["cannot_connect", "cannot_login", "app_error", "slow", "notifications", "other"]
 PROBLEMS: tuple[str, ...] = Problem.__args__  # type: ignore[attr-defined]
-REPORT_COOKIE = "ronda_report"
 MAX_BODY = 4096  # bytes: a report is a few short fields
 FORM = "application/x-www-form-urlencoded"
 
@@ -85,39 +84,6 @@ class DailySalt:
 
 
 @dataclass
-class FormTokens:
-    """Double-submit tokens, signed with a key held in memory so that a cookie planted by a
-    neighbouring site (a sibling subdomain can set cookies) is not accepted either."""
-
-    _key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-
-    def new(self) -> str:
-        nonce = secrets.token_urlsafe(18)
-        return f"{nonce}.{self._mac(nonce)}"
-
-    def reuse(self, cookie: str | None) -> str:
-        """The visitor's token if it is one of ours (other tabs keep working), else a new one."""
-        return cookie if cookie and self.valid(cookie) else self.new()
-
-    def valid(self, token: str) -> bool:
-        nonce, _, mac = token.partition(".")
-        return bool(nonce) and hmac.compare_digest(mac, self._mac(nonce))
-
-    def check(self, cookie: str | None, field_value: str | None) -> bool:
-        if not cookie or not field_value:
-            return False
-        return hmac.compare_digest(cookie.encode(), field_value.encode()) and self.valid(cookie)
-
-    def set_cookie(self, response: Response, token: str, secure: bool) -> None:
-        response.set_cookie(
-            REPORT_COOKIE, token, max_age=86400, path="/", httponly=True, samesite="strict", secure=secure
-        )
-
-    def _mac(self, nonce: str) -> str:
-        return hmac.new(self._key, nonce.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-@dataclass
 class ReportIntake:
     """Validated reports to the `reports` table, reporters hashed, through the gate."""
 
@@ -159,7 +125,12 @@ REQUEST_BODY = {
 }
 
 
-def reports_router(ctx: WebContext, intake: ReportIntake, tokens: FormTokens) -> APIRouter:
+def report_form_tokens() -> DoubleSubmit:
+    """The report form's tokens: SameSite=Strict (the form posts to its own site), a day long."""
+    return DoubleSubmit("ronda_report", 86400, "strict")
+
+
+def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     @router.post(
@@ -180,7 +151,7 @@ def reports_router(ctx: WebContext, intake: ReportIntake, tokens: FormTokens) ->
             raise HTTPException(413, detail=f"a report is at most {MAX_BODY} bytes")
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         services = public_monitors(ctx.config, [m["name"] for m in ctx.store.monitors()])
-        address = request.client.host if request.client else ""
+        address = client_address(request)
         now = datetime.now(UTC)
         if kind == "application/json":
             return _json(intake, validate(_json_body(body), services), address, now)
@@ -208,7 +179,7 @@ def _json(intake: ReportIntake, report: ReportIn, address: str, now: datetime) -
 def _form(
     ctx: WebContext,
     intake: ReportIntake,
-    tokens: FormTokens,
+    tokens: DoubleSubmit,
     request: Request,
     body: bytes,
     services: set[str],
@@ -218,7 +189,7 @@ def _form(
     fields = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
     page = find_page(ctx.config, fields.pop("page", None) or None) or find_page(ctx.config, None)
     back = f"/status/{page.slug}" if page is not None else "/status"
-    if not tokens.check(request.cookies.get(REPORT_COOKIE), fields.pop("form_token", None)):
+    if not tokens.check(request, fields.pop("form_token", None)):
         return Response(
             "This form has expired or did not come from the status page: reload the page and send it again.\n",
             403,

@@ -18,7 +18,7 @@ from ronda.verdict import parse_iso
 from ronda.web import badges, feeds
 from ronda.web.context import WebContext
 from ronda.web.i18n import LOCALES, negotiate, templates_for, translations
-from ronda.web.reports import REPORT_COOKIE, FormTokens, ReportIntake, reports_router
+from ronda.web.reports import ReportIntake, report_form_tokens, reports_router
 from ronda.web.status_model import (
     HUMAN_STATUS_WORDS,
     NO_DATA,
@@ -162,7 +162,7 @@ def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
 def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRouter:
     """The status page's routes, and the report intake its form posts to."""
     records = PublicRecords(ctx.store.engine)
-    tokens = FormTokens()
+    tokens = report_form_tokens()
     intake = intake or ReportIntake(records)
     router = APIRouter(tags=["status page (public)"])
 
@@ -184,7 +184,7 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
             context: dict[str, Any] = {"lang": locale, "slug": slug, "pages": pages(ctx.config)}
             response: Response = templates.TemplateResponse(request, "status_404.html", context, status_code=404)
         else:
-            token = tokens.reuse(request.cookies.get(REPORT_COOKIE))
+            token = tokens.token(request)
             context = {
                 "lang": locale,
                 "locales": LOCALES,
