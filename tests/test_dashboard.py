@@ -84,6 +84,10 @@ def test_a_monitor_page_shows_its_uptime_incident_and_latest_checks(store):
     assert page.count('class="badge down"') >= 4  # the monitor, and each of its latest checks
 
 
+def test_a_monitor_page_shows_only_its_own_incidents(store):
+    assert "#1" not in get(store, "/monitors/shop").text
+
+
 def test_an_unknown_monitor_page_is_404(store):
     assert get(store, "/monitors/nope").status_code == 404
 

@@ -194,11 +194,14 @@ class Store:
                 raise UnknownIncident(incident_id)
             return _incident_json(row[0], row[1], _updates(session, incident_id))
 
-    def incidents(self, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    def incidents(self, open_only: bool = False, limit: int = 200, monitor: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; `monitor`: only the incidents that monitor opened."""
         with self._sessions() as session:
             query = select(IncidentRow, MonitorRow.name).join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
             if open_only:
                 query = query.where(IncidentRow.status == "open")
+            if monitor is not None:
+                query = query.where(MonitorRow.name == monitor)
             rows = session.execute(query.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit))
             out = []
             for incident, monitor in rows:

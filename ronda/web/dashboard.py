@@ -150,7 +150,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         results = ctx.store.results(name, CHART_POINTS)
         points, top_ms = latency_chart(results)
         certificates = [c for c in ctx.store.certificates(now) if any(p["monitor"] == name for p in c["places"])]
-        incidents = [i for i in ctx.store.incidents(limit=1000) if i["monitor"] == name][:20]
+        incidents = ctx.store.incidents(limit=20, monitor=name)
         return render(
             request,
             "monitor.html",
