@@ -55,6 +55,11 @@ class MonitorRow(Base):
     # A monitor added through the API or the dashboard (source "api") keeps its definition
     # here; the config file's monitors (source "config") are defined by the file.
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What a device says it is (an ONVIF camera's make, model, firmware), from its last answer.
+    device: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A push monitor's secret (its URL is /push/{token}) and when its job last said it started.
+    push_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    push_started_at: Mapped[datetime | None]
 
 
 class ResultRow(Base):
@@ -91,6 +96,9 @@ class IncidentRow(Base):
     planned: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # inside maintenance
     regions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     announced: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # people were told of it
+    # Which signal opened it: probes (ronda's checks), reports (a surge of users' reports);
+    # both once the other signal joined.
+    signal: Mapped[str] = mapped_column(String(16), default="probes", server_default="probes")
 
 
 class IncidentMonitorRow(Base):
@@ -248,7 +256,10 @@ class ReportRow(Base):
     salt rotates daily, so reports can be counted once per person without tracking anyone."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_service_time", "service", "received_at"),)
+    __table_args__ = (
+        Index("ix_reports_service_time", "service", "received_at"),
+        Index("ix_reports_reporter", "reporter_hash", "service", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     service: Mapped[str] = mapped_column(String(128))
@@ -257,3 +268,25 @@ class ReportRow(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     reporter_hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime]
+
+
+class ReportSurgeRow(Base):
+    """A surge of users' reports for a service: open while `ended_at` is null. `level` is the
+    evidence now (possible | likely), `peak` the strongest seen; `incident_id` the incident it
+    opened or joined."""
+
+    __tablename__ = "report_surges"
+    __table_args__ = (Index("ix_report_surges_service", "service", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service: Mapped[str] = mapped_column(String(128))
+    level: Mapped[str] = mapped_column(String(16))
+    peak: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(16))  # global | regional
+    regions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    reports: Mapped[int] = mapped_column(Integer)  # in the buckets that raised it, at its peak
+    expected: Mapped[float] = mapped_column(Float)  # what the baseline expected in those buckets
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    incident_id: Mapped[int | None] = mapped_column(Integer)
