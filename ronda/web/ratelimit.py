@@ -1,8 +1,9 @@
-"""Failed logins counted per key (a client address, a user name) in a sliding window.
+"""Events counted per key in a sliding window: failed logins per client address and per
+user name, problem reports per source and in all.
 
 In memory, on purpose: one process serves the web face, so the counts need no sharing;
-writing each failed attempt to the database would hand an attacker a way to make ronda
-write; and a restart that forgets the counts gives back at most one window of attempts.
+writing each attempt to the database would hand an attacker a way to make ronda write; and
+a restart that forgets the counts gives back at most one window of attempts.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections.abc import Callable
 MAX_KEYS = 10_000  # past this many keys, idle ones are dropped: the table cannot grow without bound
 
 
-class FailureLimiter:
-    """`limit` failures within `window` seconds block the key until the oldest leaves it."""
+class SlidingWindowLimiter:
+    """`limit` events within `window` seconds block the key until the oldest leaves it.
+    `limit` and `window` may be changed at any time (a reload): the next call uses them."""
 
     def __init__(self, limit: int = 5, window: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.window = limit, window
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._events: dict[str, deque[float]] = {}
 
     def retry_after(self, *keys: str) -> int:
         """Seconds until every key may try again; 0 when none is blocked."""
@@ -29,18 +31,19 @@ class FailureLimiter:
         waits = [self._wait(key, now) for key in keys]
         return max(waits, default=0)
 
-    def failed(self, *keys: str) -> None:
+    def record(self, *keys: str) -> None:
+        """One event for each key, now."""
         now = self._clock()
-        if len(self._failures) >= MAX_KEYS:
+        if len(self._events) >= MAX_KEYS:
             self._prune(now)
         for key in keys:
             self._recent(key, now).append(now)
 
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def forget(self, key: str) -> None:
+        self._events.pop(key, None)
 
     def _wait(self, key: str, now: float) -> int:
-        if key not in self._failures:
+        if key not in self._events:
             return 0
         recent = self._recent(key, now)
         if len(recent) < self.limit:
@@ -48,12 +51,19 @@ class FailureLimiter:
         return max(1, math.ceil(recent[-self.limit] + self.window - now))
 
     def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
+        times = self._events.setdefault(key, deque())
         while times and times[0] <= now - self.window:
             times.popleft()
         return times
 
     def _prune(self, now: float) -> None:
-        for key in list(self._failures):
+        for key in list(self._events):
             if not self._recent(key, now):
-                del self._failures[key]
+                del self._events[key]
+
+
+class FailureLimiter(SlidingWindowLimiter):
+    """Failed logins: each failure is recorded, a success forgets the key's failures."""
+
+    failed = SlidingWindowLimiter.record
+    succeeded = SlidingWindowLimiter.forget
