@@ -7,11 +7,12 @@ so what leaves this module is safe to show strangers once the caller picks its w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,9 +45,9 @@ class PublicIncident:
 @dataclass(frozen=True)
 class Report:
     service: str
-    region: str
+    region: str  # ISO 3166 code or plain text (ronda/regions.py), "" unknown
     problem: str
-    comment: str | None
+    comment: str | None  # HTML-escaped (html.escape): show it through ronda.web.reports.shown_comment
     reporter_hash: str
     received_at: datetime
 
@@ -96,17 +97,34 @@ class PublicRecords:
 
     def save_report(self, report: Report) -> int:
         with self._sessions.begin() as session:
-            row = ReportRow(
-                service=report.service,
-                region=report.region,
-                problem=report.problem,
-                comment=report.comment,
-                reporter_hash=report.reporter_hash,
-                received_at=report.received_at,
-            )
+            row = _report_row(report)
             session.add(row)
             session.flush()
             return row.id
+
+    def save_counted_report(self, report: Report, reporters: Sequence[str], since: datetime) -> bool:
+        """Store the report unless one of `reporters` (the same person under today's and
+        yesterday's salt) sent one for its service after `since`: one report per reporter
+        per service per window counts. True when stored. The look-up is the index
+        ix_reports_reporter, and it shares the insert's transaction."""
+        with self._sessions.begin() as session:
+            earlier = session.scalar(
+                select(ReportRow.id)
+                .where(ReportRow.reporter_hash.in_(reporters))
+                .where(ReportRow.service == report.service)
+                .where(ReportRow.received_at > since)
+                .limit(1)
+            )
+            if earlier is not None:
+                return False
+            session.add(_report_row(report))
+            return True
+
+    def prune_reports(self, before: datetime) -> int:
+        """Delete the reports received before `before`; return how many."""
+        with self._sessions.begin() as session:
+            result = session.execute(delete(ReportRow).where(ReportRow.received_at < before))
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def reports(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest reports, newest first (for the dashboard, and the tests)."""
@@ -124,6 +142,10 @@ class PublicRecords:
                 }
                 for r in rows
             ]
+
+
+def _report_row(report: Report) -> ReportRow:
+    return ReportRow(**asdict(report))  # the record's fields are the row's columns
 
 
 def _ids(session: Session, names: list[str]) -> list[int]:
