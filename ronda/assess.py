@@ -10,6 +10,7 @@ from datetime import datetime
 from ronda import causes
 from ronda.causes import Severity
 from ronda.probes.base import Observation
+from ronda.probes.rtsp import rtsp_words
 from ronda.verdict import Finding, Status, Verdict
 
 
@@ -29,6 +30,7 @@ def assess(obs: Observation, now: datetime) -> Verdict:
         http=obs.http,
         dns=obs.dns,
         icmp=obs.icmp,
+        rtsp=obs.rtsp,
         findings=tuple(findings),
         warnings=tuple(warnings),
         certificates=tuple(obs.certificates),
@@ -63,6 +65,8 @@ def _summary(obs: Observation, status: Status, cause: Finding | None, warnings: 
     parts = [f"{obs.target.url} is up"]
     if obs.http:
         parts.append(f"HTTP {obs.http['status']}")
+    if obs.rtsp:
+        parts.append(rtsp_words(obs.rtsp))
     if obs.icmp:
         # Round trips are often well under a millisecond: "in 0 ms" would say nothing.
         parts.append(f"{obs.icmp['received']} of {obs.icmp['sent']} echoes answered")

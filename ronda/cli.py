@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "target",
         help="a URL: https://, http://, tcp://, tls://, dns://, icmp://, file://, smtp(s)://, imap(s)://, "
-        "pop3(s)://, ldap(s)://, postgres://",
+        "pop3(s)://, ldap(s)://, postgres://, rtsp(s)://",
     )
     check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     check.add_argument("--ca-file", metavar="PATH", help="trust this PEM bundle besides the system store")

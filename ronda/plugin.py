@@ -34,6 +34,8 @@ def perfdata(verdict: Verdict, options: CheckOptions) -> str:
         items.append(f"size={verdict.http['bytes']}B;;;0")
     if verdict.icmp is not None:
         items.extend(_ping_perfdata(verdict.icmp))
+    if verdict.rtsp is not None and verdict.rtsp["status"] == 200:
+        items.append(f"streams={len(verdict.rtsp['streams'])};;;0")  # what DESCRIBE described
     if verdict.certificates:
         soonest = min(verdict.certificates, key=lambda c: c.days_left)
         # A bare number N is the Nagios range 0..N (alert when above N); days left must

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ronda.probes.sdp import stream_words
 from ronda.verdict import Verdict, iso
 
 
@@ -33,6 +34,8 @@ def print_detail(verdict: Verdict, console: Console | None = None) -> None:
         console.print("ping:")
         for echoes in verdict.icmp["addresses"]:
             console.print(f"  - {echoes['address']}: {_echo_words(echoes)}", markup=False)
+    if verdict.rtsp:
+        _print_rtsp(console, verdict.rtsp)
     if verdict.certificates:
         # Lines, not a table: certificate names are long and plugin output is often 80 columns.
         console.print("certificates:")
@@ -43,6 +46,20 @@ def print_detail(verdict: Verdict, console: Console | None = None) -> None:
                 f"problems: {', '.join(cert.problems) or 'none'}",
                 markup=False,
             )
+
+
+def _print_rtsp(console: Console, rtsp: dict[str, Any]) -> None:
+    auth = rtsp["auth"] or "none"
+    offered = f" (offered: {', '.join(rtsp['auth_offered'])})" if rtsp["auth_offered"] else ""
+    console.print(
+        f"rtsp: {rtsp['address']} answered {rtsp['status']}, server {rtsp['server'] or 'unnamed'}, "
+        f"authentication {auth}{offered}",
+        markup=False,
+    )
+    if rtsp["public"]:
+        console.print(f"  methods: {', '.join(rtsp['public'])}", markup=False)
+    for stream in rtsp["streams"]:
+        console.print(f"  - {stream_words(stream)}, {stream['proto']}, track {stream['track'] or '-'}", markup=False)
 
 
 def _echo_words(echoes: dict[str, Any]) -> str:

@@ -27,7 +27,12 @@ DEFAULT_PORTS = {
     "ldap": 389,
     "ldaps": 636,
     "postgres": 5432,
+    "rtsp": 554,
+    "rtsps": 322,  # RTSP over TLS (IANA)
 }
+# Schemes whose URL may carry the device's user:pass@: the password is kept on the Target and
+# masked in its `url`, which verdicts, the store and notifications show.
+CREDENTIAL_SCHEMES = frozenset({"rtsp", "rtsps"})
 # Schemes without ports (ping goes to a host): their Target's port is 0.
 PORTLESS = frozenset({"icmp"})
 DEFAULT_TIMEOUT = 10.0
@@ -41,6 +46,8 @@ class Target:
     port: int
     path: str = "/"  # path and query, as sent in a request line
     params: dict[str, str] = field(default_factory=dict)
+    username: str | None = None  # CREDENTIAL_SCHEMES: from user:pass@, percent-decoded
+    password: str | None = field(default=None, repr=False)  # never in `url`
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,19 @@ def parse_target(url: str) -> Target:
     if parts.query:
         path += "?" + parts.query
     params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    return Target(url=url.strip(), scheme=scheme, host=host.lower().rstrip("."), port=port, path=path, params=params)
+    host = host.lower().rstrip(".")
+    if scheme in CREDENTIAL_SCHEMES and parts.username is not None:
+        username, password = unquote(parts.username), unquote(parts.password or "")
+        shown = _masked(url.strip(), parts)
+        return Target(shown, scheme, host, port, path, params, username=username, password=password)
+    return Target(url=url.strip(), scheme=scheme, host=host, port=port, path=path, params=params)
+
+
+def _masked(url: str, parts: SplitResult) -> str:
+    """The URL with `user:***@` for `user:pass@`: who logs in may show, the password may not."""
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return url.replace(parts.netloc, f"{user}:***@{hostport}" if colon else parts.netloc, 1)
 
 
 def _file_target(url: str, parts: SplitResult) -> Target:

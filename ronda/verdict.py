@@ -104,6 +104,7 @@ class Verdict:
     http: dict[str, Any] | None = None
     dns: dict[str, Any] | None = None
     icmp: dict[str, Any] | None = None  # echoes sent, received, loss, round trips (README, icmp://)
+    rtsp: dict[str, Any] | None = None  # status, server, methods, auth, media streams (docs/devices.md)
     findings: tuple[Finding, ...] = ()
     warnings: tuple[Finding, ...] = ()
     certificates: tuple[CertificateInfo, ...] = ()
@@ -127,6 +128,8 @@ class Verdict:
             out["dns"] = self.dns
         if self.icmp is not None:
             out["icmp"] = self.icmp
+        if self.rtsp is not None:
+            out["rtsp"] = self.rtsp
         out["findings"] = [f.to_json() for f in self.findings]
         out["warnings"] = [w.to_json() for w in self.warnings]
         out["certificates"] = [c.to_json() for c in self.certificates]

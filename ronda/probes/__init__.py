@@ -7,6 +7,7 @@ from ronda.probes.dns import probe_dns
 from ronda.probes.file import probe_file
 from ronda.probes.http import probe_http
 from ronda.probes.icmp import probe_icmp
+from ronda.probes.rtsp import probe_rtsp
 from ronda.probes.starttls import probe_service_tls
 from ronda.probes.tcp import probe_tcp
 from ronda.probes.tls import probe_tls
@@ -28,4 +29,6 @@ PROBES: dict[str, Probe] = {
     "ldap": probe_service_tls,
     "ldaps": probe_service_tls,
     "postgres": probe_service_tls,
+    "rtsp": probe_rtsp,
+    "rtsps": probe_rtsp,
 }

@@ -44,6 +44,7 @@ class Observation:
     http: dict[str, Any] | None = None
     dns: dict[str, Any] | None = None
     icmp: dict[str, Any] | None = None
+    rtsp: dict[str, Any] | None = None
     latency_ms: float | None = None
 
     def problem(

@@ -36,3 +36,21 @@ async def close_server(server: asyncio.Server, connections: set[asyncio.Task[Non
         task.cancel()
     with contextlib.suppress(Exception):
         await server.wait_closed()
+
+
+async def serve_connection(
+    connections: set[asyncio.Task[None]], writer: asyncio.StreamWriter, session: Coroutine[Any, Any, None]
+) -> None:
+    """One client connection's `session`, tracked so `close_server` can drop it. A client that
+    leaves mid-answer or fails its handshake ends it quietly (a monitor does both); the
+    transport is aborted at the end, whatever the peer does about TLS close_notify."""
+    task = asyncio.current_task()
+    assert task is not None
+    connections.add(task)
+    try:
+        await session
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError, asyncio.CancelledError):
+        pass  # ssl.SSLError is an OSError
+    finally:
+        connections.discard(task)
+        writer.transport.abort()
