@@ -28,6 +28,7 @@ _FAILING = {
     Event.FLAPPING: "is flapping:",
     Event.UPDATED: "update:",
     Event.ESCALATED: "is now down:",
+    Event.SIGNAL_JOINED: "is failing, as users reported:",  # the probes joined users' reports
 }
 
 
@@ -40,6 +41,8 @@ def incident_message(notice: IncidentNotice, public_url: str | None = None) -> M
     if notice.event is Event.RESOLVED:
         return _resolved(notice)
     cause = notice.cause or "unknown"
+    if notice.signal == "reports":
+        return _reported(notice, cause, public_url)
     lines = [
         notice.message or notice.summary,
         "",
@@ -51,6 +54,25 @@ def incident_message(notice: IncidentNotice, public_url: str | None = None) -> M
     if public_url:
         lines.append(incident_link(public_url, notice.incident_id))
     title = _FAILING.get(notice.event, "is failing:")
+    return Message(f"[ronda] {notice.monitor} {title} {cause}", "\n".join(lines), "failure")
+
+
+def _reported(notice: IncidentNotice, cause: str, public_url: str | None) -> Message:
+    """Users' reports fired it, not ronda's checks: the title says so, the body says what
+    the reports say and what the probes see."""
+    joined = notice.event is Event.SIGNAL_JOINED
+    title = "users report problems too:" if joined else "users report problems:"
+    probes = "ronda's checks fail too" if joined else "ronda's own checks see no failure"
+    lines = [
+        notice.message or notice.summary,
+        "",
+        f"Signal: users' reports ({probes}).",
+        f"Target: {notice.target}",
+        f"Scope: {notice.scope}",
+        f"Since {iso(notice.opened_at)} (incident #{notice.incident_id}).",
+    ]
+    if public_url:
+        lines.append(incident_link(public_url, notice.incident_id))
     return Message(f"[ronda] {notice.monitor} {title} {cause}", "\n".join(lines), "failure")
 
 

@@ -25,6 +25,9 @@ class Event(StrEnum):
     UPDATED = "updated"  # a person's post on the timeline
     SCOPE_CHANGED = "scope_changed"  # more or fewer vantage points see it
     ESCALATED = "escalated"  # degraded became down
+    # The other signal sees it too: users report an incident the probes opened, or the probes
+    # fail under an incident users' reports opened.
+    SIGNAL_JOINED = "signal_joined"
 
 
 @dataclass(frozen=True)

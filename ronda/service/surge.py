@@ -35,7 +35,6 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 
 HALF = timedelta(minutes=5)  # one bucket; the window is the last two
-WINDOW = 2 * HALF
 HOUR_S = 3600
 WEEK_HOURS = 7 * 24
 UNKNOWN_REGION = ""  # a report that did not say where it comes from
@@ -57,6 +56,7 @@ class Level(IntEnum):
 
 @dataclass(frozen=True)
 class SurgeSettings:
+    half: timedelta = HALF  # the window is two of these (the demo shortens them to see a surge soon)
     floor_per_hour: float = 2.0  # a quiet service is expected to get at least this many
     possible_p: float = 1e-5  # the ten minutes together are this improbable: a possible problem
     likely_p: float = 1e-8  # ... this improbable: a likely outage
@@ -270,14 +270,14 @@ class Assessment:
 
 def assess(at: datetime, counts: Counts, history: History, settings: SurgeSettings) -> Assessment:
     """How strongly the reports in the window ending `at` say something is wrong, and where."""
-    mean, dispersion = window_mean(at, WINDOW, history, settings)
+    mean, dispersion = window_mean(at, 2 * settings.half, history, settings)
     basis = baseline(hour_number(at), history, settings).basis
     if math.isinf(mean):
         return Assessment(Level.NORMAL, counts.total, math.inf, 1.0, "global", (), basis)
     level, p_value = _level(counts.earlier, counts.latest, mean / 2, dispersion, settings, tests=1)
     shares = _shares(history.region_reports, counts.regions)
     if sum(history.region_reports.values()) >= settings.min_region_history:
-        tests, floor = max(1, len(shares)), settings.floor_per_hour * HALF.total_seconds() / HOUR_S
+        tests, floor = max(1, len(shares)), settings.floor_per_hour * settings.half.total_seconds() / HOUR_S
         for region, (earlier, latest) in counts.regions.items():
             if region == UNKNOWN_REGION:
                 continue

@@ -37,6 +37,7 @@ class IncidentNotice:
     scope: str = "global"
     planned: bool = False  # inside a maintenance window: recorded, never sent
     message: str | None = None  # a human update's words
+    signal: str = "probes"  # which signal this notice comes from: probes | reports
 
 
 def notice(event: Event, incident: IncidentRow, monitor: MonitorRow, **extra: object) -> IncidentNotice:
@@ -55,7 +56,7 @@ def notice(event: Event, incident: IncidentRow, monitor: MonitorRow, **extra: ob
     )
 
 
-def _log(session: Session, incident_id: int, at: datetime, kind: str, message: str, **extra: object) -> None:
+def log(session: Session, incident_id: int, at: datetime, kind: str, message: str, **extra: object) -> None:
     session.add(IncidentUpdateRow(incident_id=incident_id, at=at, kind=kind, message=message, **extra))
 
 
@@ -70,6 +71,9 @@ def apply_event(
     parents: tuple[str, ...] = (),
 ) -> IncidentNotice | None:
     if event is Event.OPENED:
+        reported = _reported_incident(session, monitor)
+        if reported is not None:
+            return _probes_join(session, monitor, reported, verdict, state)
         parent = _parent_incident(session, parents)
         if parent is not None:
             _join(session, monitor, parent, verdict)
@@ -86,13 +90,13 @@ def apply_event(
     if incident.monitor_id != monitor.id:
         return _child_event(session, monitor, incident, event, at)
     if event is Event.CAUSE_CHANGED:
-        _log(session, incident.id, at, "cause_changed", f"cause is now {verdict.cause}: {verdict.summary}")
+        log(session, incident.id, at, "cause_changed", f"cause is now {verdict.cause}: {verdict.summary}")
         incident.cause, incident.summary = verdict.cause, verdict.summary
         return notice(Event.CAUSE_CHANGED, incident, monitor)
     if event is Event.FLAPPING:
         incident.flapping = True
         changes = len(state.changes)
-        _log(session, incident.id, at, "flapping", f"flapping: {changes} changes between failing and working lately")
+        log(session, incident.id, at, "flapping", f"flapping: {changes} changes between failing and working lately")
         return notice(Event.FLAPPING, incident, monitor)
     return resolve(session, monitor, incident, at, "resolved")
 
@@ -116,11 +120,30 @@ def _open(
     session.add(incident)
     session.flush()
     monitor.open_incident_id = incident.id
-    _log(session, incident.id, opened, "detected", f"first failed check: {verdict.summary}")
-    _log(session, incident.id, at, "confirmed", f"confirmed after {state.failures} consecutive failed checks")
+    log(session, incident.id, opened, "detected", f"first failed check: {verdict.summary}")
+    log(session, incident.id, at, "confirmed", f"confirmed after {state.failures} consecutive failed checks")
     if planned:
-        _log(session, incident.id, at, "planned", "inside a maintenance window: no notifications")
+        log(session, incident.id, at, "planned", "inside a maintenance window: no notifications")
     return notice(Event.OPENED, incident, monitor)
+
+
+def _reported_incident(session: Session, monitor: MonitorRow) -> IncidentRow | None:
+    """The open incident users' reports opened for this monitor, if any."""
+    incident = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
+    if incident is None or incident.status != "open" or incident.signal != "reports":
+        return None
+    return incident
+
+
+def _probes_join(
+    session: Session, monitor: MonitorRow, incident: IncidentRow, verdict: Verdict, state: MonitorState
+) -> IncidentNotice:
+    """Users reported it first; now ronda's own checks fail too. One incident, now with a
+    cause the probes can name, which the probes resolve when they pass again."""
+    incident.signal, incident.cause, incident.summary = "both", state.cause, verdict.summary
+    incident.severity = "down" if state.status == "down" else incident.severity
+    log(session, incident.id, verdict.checked_at, "confirmed", f"ronda's checks fail too: {verdict.summary}")
+    return notice(Event.SIGNAL_JOINED, incident, monitor, signal="probes")
 
 
 def _reopen(session: Session, monitor: MonitorRow, verdict: Verdict, state: MonitorState) -> IncidentNotice | None:
@@ -136,7 +159,7 @@ def _reopen(session: Session, monitor: MonitorRow, verdict: Verdict, state: Moni
     incident.status, incident.resolved_at, incident.duration_s, incident.flapping = "open", None, None, True
     incident.cause, incident.summary = verdict.cause, verdict.summary
     monitor.open_incident_id = incident.id
-    _log(session, incident.id, at, "reopened", f"failing again {quiet} after it resolved: flapping ({verdict.summary})")
+    log(session, incident.id, at, "reopened", f"failing again {quiet} after it resolved: flapping ({verdict.summary})")
     return notice(Event.REOPENED, incident, monitor)
 
 
@@ -161,7 +184,7 @@ def resolve(
     if not changed:
         return None
     words = message or f"resolved after {format_duration(duration)}"
-    _log(session, incident.id, at, kind, words, author=author, status="resolved" if author != "ronda" else None)
+    log(session, incident.id, at, kind, words, author=author, status="resolved" if author != "ronda" else None)
     session.refresh(incident)
     return notice(Event.RESOLVED, incident, monitor, resolved_at=at, duration_s=duration, message=message)
 
@@ -177,7 +200,7 @@ def human_update(
     assert monitor is not None
     if status == "resolved" and incident.status == "open":
         return resolve(session, monitor, incident, at, "human", message, author)
-    _log(session, incident.id, at, "human", message, status=status, author=author)
+    log(session, incident.id, at, "human", message, status=status, author=author)
     return notice(Event.UPDATED, incident, monitor, message=message)
 
 
@@ -192,7 +215,7 @@ def rescope(session: Session, monitor: MonitorRow, scope: Scope, at: datetime) -
     was = incident.scope
     incident.scope, incident.regions = scope.scope, regions
     where = f" ({', '.join(regions)})" if scope.scope == "regional" else ""
-    _log(session, incident.id, at, "scope_changed", f"scope is {scope.scope}{where}, was {was}")
+    log(session, incident.id, at, "scope_changed", f"scope is {scope.scope}{where}, was {was}")
     return notice(Event.SCOPE_CHANGED, incident, monitor)
 
 
@@ -224,7 +247,7 @@ def _join(session: Session, monitor: MonitorRow, parent: IncidentRow, verdict: V
     ).one_or_none()
     if known is None:
         session.add(IncidentMonitorRow(incident_id=parent.id, monitor_id=monitor.id, joined_at=verdict.checked_at))
-    _log(
+    log(
         session,
         parent.id,
         verdict.checked_at,
@@ -239,7 +262,7 @@ def _child_event(
     """What happens to a child in its parent's incident: only its recovery is worth a line."""
     if event is Event.RESOLVED:
         monitor.open_incident_id = None
-        _log(session, incident.id, at, "left", f"{monitor.name} works again")
+        log(session, incident.id, at, "left", f"{monitor.name} works again")
     return None
 
 
@@ -249,6 +272,8 @@ def escalate(session: Session, monitor: MonitorRow, status: str, at: datetime) -
     incident = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
     if incident is None or incident.monitor_id != monitor.id or status != "down" or incident.severity == "down":
         return None
+    if incident.signal == "reports":
+        return None  # the probes' failure is not confirmed yet; when it is, they join it
     incident.severity = "down"
-    _log(session, incident.id, at, "escalated", f"now down: {incident.summary}")
+    log(session, incident.id, at, "escalated", f"now down: {incident.summary}")
     return notice(Event.ESCALATED, incident, monitor)

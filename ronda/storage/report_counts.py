@@ -1,0 +1,104 @@
+"""Counting users' reports for the surge detector and the charts: per hour over weeks, per
+region lately, in the last ten minutes, per five minutes over a day. Every query reads a range
+of `ix_reports_service_time` (service, received_at) and lets the database count.
+
+Times are grouped by whole seconds since the epoch, divided by the bucket's length: SQLite
+and PostgreSQL spell "seconds since the epoch" differently (`strftime('%s')`, `EXTRACT(EPOCH)`),
+so `_epoch` picks the spelling; the stored times are UTC without a zone on both.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from ronda.service.surge import HOUR_S, Counts, History, hour_number
+from ronda.storage.models import MonitorRow, ReportRow, ResultRow
+
+SHARE_WINDOW = timedelta(days=28)  # regions' shares are learned from this much of the past
+
+
+class ReportCounts:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._dialect = engine.dialect.name
+
+    def _epoch(self) -> ColumnElement[Any]:
+        if self._dialect == "postgresql":
+            return cast(func.extract("epoch", ReportRow.received_at), BigInteger)
+        return cast(func.strftime("%s", ReportRow.received_at), Integer)
+
+    def per_bucket(self, service: str, since: datetime, until: datetime, seconds: int) -> dict[int, int]:
+        """Reports in [since, until) per bucket of `seconds` (keyed by epoch seconds // seconds)."""
+        bucket = (self._epoch() // seconds).label("bucket")
+        with self._sessions() as session:
+            rows = session.execute(
+                select(bucket, func.count())
+                .where(ReportRow.service == service, ReportRow.received_at >= since, ReportRow.received_at < until)
+                .group_by(bucket)
+            )
+            return {int(key): count for key, count in rows}
+
+    def history(self, service: str, now: datetime, weeks: int) -> History:
+        """The complete hours before `now` the baseline learns from, the regions' recent
+        reports, and since when ronda has known the service (its first report or check)."""
+        this_hour = datetime.fromtimestamp(hour_number(now) * HOUR_S, now.tzinfo)
+        since = this_hour - timedelta(weeks=weeks, hours=1)
+        hourly = self.per_bucket(service, since, this_hour, HOUR_S)
+        with self._sessions() as session:
+            regions = dict(
+                session.execute(
+                    select(ReportRow.region, func.count())
+                    .where(ReportRow.service == service, ReportRow.received_at >= now - SHARE_WINDOW)
+                    .group_by(ReportRow.region)
+                ).all()
+            )
+            first_report = session.scalar(select(func.min(ReportRow.received_at)).where(ReportRow.service == service))
+            first_check = session.scalar(
+                select(func.min(ResultRow.checked_at))
+                .join(MonitorRow, MonitorRow.id == ResultRow.monitor_id)
+                .where(MonitorRow.name == service)
+            )
+        known = [_aware(at) for at in (first_report, first_check) if at is not None]
+        start = hour_number(min(known)) if known else hour_number(now)
+        return History(start, hourly, {region: int(n) for region, n in regions.items()})
+
+    def window(self, service: str, now: datetime, half: timedelta) -> Counts:
+        """The reports of the two halves of (now - 2 half, now], in total and per region."""
+        middle, start = now - half, now - 2 * half
+        latest_half = ReportRow.received_at > middle
+        with self._sessions() as session:
+            rows = session.execute(
+                select(ReportRow.region, latest_half, func.count())
+                .where(ReportRow.service == service, ReportRow.received_at > start, ReportRow.received_at <= now)
+                .group_by(ReportRow.region, latest_half)
+            ).all()
+        regions: dict[str, tuple[int, int]] = {}
+        for region, latest, count in rows:
+            earlier_count, latest_count = regions.get(region, (0, 0))
+            regions[region] = (earlier_count, latest_count + count) if latest else (earlier_count + count, latest_count)
+        earlier = sum(pair[0] for pair in regions.values())
+        return Counts(earlier, sum(pair[1] for pair in regions.values()), regions)
+
+    def top(self, service: str, since: datetime, limit: int = 5) -> dict[str, list[tuple[str, int]]]:
+        """The most reported problems and regions since `since`, most first."""
+        with self._sessions() as session:
+            out = {}
+            for key, column in (("problems", ReportRow.problem), ("regions", ReportRow.region)):
+                rows = session.execute(
+                    select(column, func.count())
+                    .where(ReportRow.service == service, ReportRow.received_at >= since)
+                    .group_by(column)
+                ).all()
+                counted = Counter({value: int(n) for value, n in rows})
+                out[key] = counted.most_common(limit)
+            return out
+
+
+def _aware(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
