@@ -4,6 +4,7 @@ state, the real app, and a browser-like client that keeps cookies between reques
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -102,13 +103,17 @@ def fill(store: Store, now: datetime) -> int:
 class Browser:
     """Requests through the real app, cookies kept from one to the next, as a browser does."""
 
-    def __init__(self, store: Store, cfg: Config) -> None:
-        self.app = create_app(WebContext(store, "a-token-long-enough-123", config=cfg))
+    def __init__(self, store: Store, cfg: Config, *, clock: Callable[[], datetime] | None = None) -> None:
+        ctx = WebContext(store, "a-token-long-enough-123", config=cfg)
+        if clock is not None:
+            ctx.clock = clock
+        self.app = create_app(ctx)
         self.cookies = httpx.Cookies()
+        self.address = VISITOR  # the client address requests come from
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app, client=(VISITOR, 50000))
+            transport = httpx.ASGITransport(app=self.app, client=(self.address, 50000))
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://ronda.test", cookies=self.cookies
             ) as client:

@@ -1,18 +1,21 @@
 """POST /api/v1/reports through the real app and a real store: the status page's form with
-its double-submit token, JSON from scripts, validation naming the field, and reporters kept
-only as a daily-salted hash."""
+its double-submit token, JSON from scripts, validation naming the field, regions and
+comments made plain, one report per reporter per service per window, rate limits per source
+and for everyone, retention, and reporters kept only as a daily-salted hash."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ronda.storage.public import PublicRecords
+from ronda.storage.public import PublicRecords, Report
 from ronda.storage.store import Store
-from ronda.web.reports import DailySalt, ReportIn, ReportIntake
+from ronda.web.reports import DailySalt
+from ronda.web.templating import make_templates
 from tests.status_support import VISITOR, Browser, config, fill
 
 FORM = {"service": "shop", "problem": "cannot_connect", "region": "Milano", "comment": "the checkout hangs"}
@@ -36,6 +39,31 @@ def browser(store):
     return Browser(store, config())
 
 
+class Clock:
+    """The intake's wall clock, moved by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
+START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def clocked(store: Store, **reports_settings: object) -> tuple[Browser, Clock]:
+    clock = Clock(START)
+    return Browser(store, config(reports=reports_settings), clock=clock), clock
+
+
+def send(browser: Browser, service: str = "shop", **fields: str):
+    return browser.post("/api/v1/reports", json={"service": service, "problem": "slow", **fields})
+
+
 def reports(store: Store) -> list[dict]:
     return PublicRecords(store.engine).reports()
 
@@ -56,7 +84,7 @@ def test_a_form_post_with_its_token_is_stored_with_a_hashed_reporter_and_thanked
     assert (report["service"], report["problem"], report["region"], report["comment"]) == (
         "shop",
         "cannot_connect",
-        "Milano",
+        "IT-MI",
         "the checkout hangs",
     )
     assert re.fullmatch(r"[0-9a-f]{64}", report["reporter_hash"])
@@ -116,9 +144,9 @@ def test_a_form_post_leaves_empty_optional_fields_out(browser, store):
 
 def test_a_json_report_is_accepted_202_without_a_token(browser, store):
     response = browser.post("/api/v1/reports", json={"service": "api", "region": "Roma", "problem": "slow"})
-    assert response.status_code == 202 and response.json() == {"accepted": True}
+    assert response.status_code == 202 and response.json() == {"accepted": True, "counted": True}
     assert [(r["service"], r["region"], r["problem"], r["comment"]) for r in reports(store)] == [
-        ("api", "Roma", "slow", None)
+        ("api", "IT-RM", "slow", None)
     ]
 
 
@@ -169,17 +197,200 @@ def test_the_reporter_hash_is_stable_within_a_day_and_changes_the_next():
     assert salt.hash("198.51.100.7", day + timedelta(days=1)) != first, "and not followed into the next day"
 
 
-def test_a_gate_can_refuse_a_report_before_it_is_stored(store):
-    """The seam rate limits and surge detection will use."""
-    seen: list[tuple[str, str]] = []
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [("us-ca", "US-CA"), ("Italia", "IT"), ("Georgia", "GE"), ("milano town  ", "Milano Town"), ("  ", "")],
+)
+def test_the_region_is_stored_as_its_iso_code_or_as_plain_text(browser, store, written, stored):
+    assert send(browser, region=written).status_code == 202
+    assert [r["region"] for r in reports(store)] == [stored]
 
-    def gate(report: ReportIn, reporter: str, now: datetime) -> str | None:
-        seen.append((report.service, reporter))
-        return "too many reports" if len(seen) > 1 else None
 
-    intake = ReportIntake(PublicRecords(store.engine), gate=gate)
-    report = ReportIn(service="shop", problem="slow")
-    now = datetime.now(UTC)
-    assert intake.receive(report, "198.51.100.7", now) is None
-    assert intake.receive(report, "198.51.100.7", now) == "too many reports"
-    assert len(reports(store)) == 1 and seen[0][1] == seen[1][1]
+def test_a_comment_is_stored_plain_and_html_escaped_and_shown_escaped_once(browser, store):
+    written = 'Checkout <script>alert("x")</script> & co\x00\u202e\r\n\r\n\r\n\r\nstill \t  broken'
+    assert send(browser, comment=written).status_code == 202
+    [report] = reports(store)
+    assert report["comment"] == (
+        "Checkout &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co\n\nstill broken"
+    ), "controls and bidi overrides gone, spaces and blank lines collapsed, HTML escaped"
+    shown = make_templates().env.from_string("<p>{{ comment|report_comment }}</p>").render(comment=report["comment"])
+    assert shown == "<p>Checkout &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co\n\nstill broken</p>"
+
+
+def test_a_comment_of_only_spaces_and_controls_is_no_comment(browser, store):
+    assert send(browser, comment=" \x00\x07 \u200b ").status_code == 202
+    assert [r["comment"] for r in reports(store)] == [None]
+
+
+def test_a_lone_surrogate_is_422_naming_the_field_not_a_server_error(browser, store):
+    body = json.dumps({"service": "shop", "problem": "slow", "comment": "broken \ud800"})  # as JSON may write it
+    response = browser.post("/api/v1/reports", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and ["body", "comment"] in [e["loc"] for e in response.json()["detail"]]
+    assert reports(store) == []
+
+
+def test_a_repeat_within_the_window_is_not_counted_and_after_it_is(store):
+    browser, clock = clocked(store, window="1h")
+    assert send(browser).json() == {"accepted": True, "counted": True}
+    clock.advance(minutes=40)
+    repeat = send(browser, region="Milano", comment="still down")
+    assert repeat.status_code == 202
+    assert repeat.json() == {
+        "accepted": True,
+        "counted": False,
+        "detail": "already counted: one report per service counts from each reporter in 1 h",
+    }
+    assert send(browser, "api").json()["counted"] is True, "another service counts on its own"
+    assert [r["service"] for r in reports(store)] == ["api", "shop"], "the repeat was not stored"
+    clock.advance(minutes=21)  # 61 minutes after the counted one
+    assert send(browser).json()["counted"] is True
+    assert [r["service"] for r in reports(store)] == ["shop", "api", "shop"]
+
+
+def test_a_repeat_over_midnight_is_still_the_same_reporter(store):
+    """The salt changes at midnight; the dedupe look-up still knows yesterday's hash."""
+    browser, clock = clocked(store, window="1h")
+    clock.at = datetime(2026, 12, 1, 23, 50, tzinfo=UTC)
+    assert send(browser).json()["counted"] is True
+    clock.at = datetime(2026, 12, 2, 0, 10, tzinfo=UTC)
+    assert send(browser).json()["counted"] is False
+    clock.at = datetime(2026, 12, 2, 0, 51, tzinfo=UTC)
+    assert send(browser).json()["counted"] is True
+    [later, earlier] = reports(store)
+    assert later["reporter_hash"] != earlier["reporter_hash"], "stored, the two days are not linked"
+
+
+def test_a_repeated_form_post_goes_back_saying_it_is_already_counted(store):
+    browser, _ = clocked(store)
+    token = form_token(browser)
+    first = browser.post("/api/v1/reports", data=FORM | {"form_token": token, "page": "public"})
+    assert first.headers["location"] == "/status/public?report=thanks#report"
+    again = browser.post("/api/v1/reports", data=FORM | {"form_token": token, "page": "public"})
+    assert again.status_code == 303
+    assert again.headers["location"] == "/status/public?report=counted#report"
+    page = browser.get(again.headers["location"])
+    assert "Thank you: your earlier report about this service is already counted." in page.text
+    italian = browser.get(again.headers["location"], headers={"Accept-Language": "it"})
+    assert "Grazie: la tua segnalazione precedente per questo servizio è già conteggiata." in italian.text
+    assert len(reports(store)) == 1
+
+
+def test_a_flood_from_one_source_gets_429_with_retry_after_while_others_get_through(store):
+    browser, clock = clocked(store, per_source=3, per_source_period="10m")
+    for service in ("shop", "api", "shop"):  # a repeat is a post like any other
+        assert send(browser, service).status_code == 202
+        clock.advance(minutes=1)
+    refused = send(browser, "slow")
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "accepted": False,
+        "counted": False,
+        "detail": "too many reports from your address: at most 3 in 10 min",
+    }
+    assert refused.headers["retry-after"] == str(7 * 60), "when the first of the three leaves the window"
+    browser.address = "198.51.100.9"
+    assert send(browser, "slow").json()["counted"] is True, "another source is not held back"
+    browser.address = VISITOR
+    clock.advance(seconds=7 * 60)
+    assert send(browser, "slow").json()["counted"] is True, "after Retry-After the source is heard again"
+    assert sorted(r["service"] for r in reports(store)) == ["api", "shop", "slow", "slow"]
+
+
+def test_one_ipv6_network_is_one_source_and_one_reporter(store):
+    browser, _ = clocked(store, per_source=2)
+    browser.address = "2001:db8:5:6::1"
+    assert send(browser).json()["counted"] is True
+    browser.address = "2001:db8:5:6:aaaa:bbbb:cccc:dddd"  # the same home, another made-up address
+    assert send(browser).json()["counted"] is False, "the same reporter"
+    assert send(browser, "api").status_code == 429, "the same source"
+    browser.address = "2001:db8:5:7::1"  # the next network
+    assert send(browser, "api").json()["counted"] is True
+
+
+def test_the_report_forms_post_over_the_limit_is_a_429_page_in_the_visitors_language(store):
+    browser, _ = clocked(store, per_source=1, per_source_period="5m")
+    token = form_token(browser)
+    browser.post("/api/v1/reports", data=FORM | {"form_token": token, "page": "public"})
+    refused = browser.post(
+        "/api/v1/reports",
+        data=FORM | {"form_token": token, "page": "public"},
+        headers={"Accept-Language": "it"},
+    )
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "300"
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "in questo momento arrivano troppe segnalazioni. Riprova tra 5 minuti." in refused.text
+    assert 'href="/status/public"' in refused.text
+    english = browser.post("/api/v1/reports", data=FORM | {"form_token": token, "page": "public"})
+    assert english.status_code == 429
+    assert "too many reports are arriving right now. Please try again in 5 minutes." in english.text
+    assert len(reports(store)) == 1
+
+
+def test_the_global_cap_refuses_everyone_with_retry_after(store):
+    browser, clock = clocked(store, global_per_minute=3, per_source=100)
+    for i in range(3):
+        browser.address = f"198.51.100.{i + 1}"
+        assert send(browser).status_code == 202
+        clock.advance(seconds=10)
+    for address in ("198.51.100.1", "198.51.100.50", "2001:db8::1"):
+        browser.address = address
+        refused = send(browser, "api")
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "30"
+        assert refused.json()["detail"] == "too many reports right now: at most 3 a minute"
+    clock.advance(seconds=30)
+    assert send(browser, "api").json()["counted"] is True
+    assert len(reports(store)) == 4
+
+
+def test_the_raw_address_is_nowhere_in_the_database(store, db):
+    browser, clock = clocked(store)
+    addresses = [VISITOR, "198.51.100.23", "2001:db8:77:88::5"]
+    for address in addresses:
+        browser.address = address
+        assert send(browser, region="Roma", comment="down for me").json()["counted"] is True
+        clock.advance(minutes=1)
+    stored = reports(store)
+    assert len({r["reporter_hash"] for r in stored}) == 3
+    store.close()
+    raw = b"".join(path.read_bytes() for path in db.parent.iterdir() if path.name.startswith(db.name))
+    for address in [*addresses, "2001:db8:77:88::/64", "2001:db8:77:88::"]:
+        assert address.encode() not in raw, f"{address} is stored"
+        assert address.encode("utf-16-le") not in raw
+
+
+def test_reports_older_than_keep_are_pruned_and_younger_ones_stay(store):
+    browser, clock = clocked(store, keep="30d")
+    records = PublicRecords(store.engine)
+
+    def old(service: str, days: float) -> None:
+        records.save_report(Report(service, "", "slow", None, "f" * 64, clock.at - timedelta(days=days)))
+
+    old("shop", 31)
+    old("api", 29)
+    assert send(browser, "slow").json()["counted"] is True
+    assert sorted(r["service"] for r in reports(store)) == ["api", "slow"]
+    old("partial", 45)
+    clock.advance(minutes=10)
+    send(browser, "db")
+    assert "partial" in [r["service"] for r in reports(store)], "pruning runs at most once an hour"
+    clock.advance(minutes=51)
+    send(browser, "shop")
+    assert sorted(r["service"] for r in reports(store)) == ["api", "db", "shop", "slow"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "message"),
+    [
+        ({"window": "2d"}, "window", "at most 1d"),
+        ({"keep": "12h"}, "keep", "at least 1d"),
+        ({"per_source": 0}, "per_source", "greater than or equal to 1"),
+        ({"global_per_minute": "many"}, "global_per_minute", "valid integer"),
+        ({"per_day": 3}, "per_day", "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_report_settings_are_config_errors_naming_the_key(settings, field, message):
+    with pytest.raises(ValueError) as caught:
+        config(reports=settings)
+    [error] = caught.value.errors()  # type: ignore[attr-defined]
+    assert error["loc"] == ("reports", field) and message in error["msg"]

@@ -270,6 +270,31 @@ class StatusPage(_Strict):
         return _zone_name(value)
 
 
+class ReportSettings(_Strict):
+    """Users' problem reports (POST /api/v1/reports): what counts, how many are taken, how
+    long they are kept. (The surge detector's settings join these.)"""
+
+    window: Duration = 3600.0  # one report per reporter per service counts within this long
+    per_source: int = Field(default=10, ge=1)  # reports one client address (an IPv6 /64) may send ...
+    per_source_period: Duration = 600.0  # ... within this long; more are answered 429
+    global_per_minute: int = Field(default=60, ge=1)  # reports from everyone together; more are 429
+    keep: Duration = 120 * 86400.0  # older reports are deleted (the baseline learns from weeks of them)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: float) -> float:
+        if value > 86400:
+            raise ValueError("at most 1d: a reporter is known by a hash whose salt changes every day")
+        return value
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, value: float) -> float:
+        if value < 86400:
+            raise ValueError("at least 1d: reports younger than the dedupe window must stay")
+        return value
+
+
 class NotifyRetry(_Strict):
     first: Duration = 5.0  # the wait after a channel's first failure; it doubles each time
     max: Duration = 600.0
@@ -310,6 +335,7 @@ class Config(_Strict):
     monitors: list[Monitor] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     status_pages: list[StatusPage] = Field(default_factory=list)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
     @field_validator("storage")
     @classmethod

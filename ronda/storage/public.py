@@ -47,7 +47,7 @@ class Report:
     service: str
     region: str  # ISO 3166 code or plain text (ronda/regions.py), "" unknown
     problem: str
-    comment: str | None  # HTML-escaped (html.escape): show it through ronda.web.reports.shown_comment
+    comment: str | None  # HTML-escaped (html.escape): templates show it with the report_comment filter
     reporter_hash: str
     received_at: datetime
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ronda.config.schema import Config
@@ -13,6 +14,7 @@ from ronda.web.live import LiveHub
 
 if TYPE_CHECKING:
     from ronda.service.monitors import MonitorManager
+    from ronda.service.push import PushMonitors
 
 
 def _no_connectivity() -> dict[str, Any]:
@@ -21,6 +23,10 @@ def _no_connectivity() -> dict[str, Any]:
 
 def _nothing() -> None:
     return None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -40,3 +46,8 @@ class WebContext:
     # Adds, changes and removes monitors, re-reads the config file; None where nothing runs
     # them (the routes answer 503).
     monitors: MonitorManager | None = None
+    # Takes push monitors' calls (/push/{token}); None where nothing runs them (404 for all).
+    push: PushMonitors | None = None
+    # The wall clock the report intake reads (its dedupe window, rate limits, pruning);
+    # tests set it to drive time.
+    clock: Callable[[], datetime] = _utc_now

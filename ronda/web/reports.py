@@ -5,19 +5,32 @@ Nobody posting has a session, so the form is protected by a double-submit token
 (ronda/web/formtokens.py). A JSON post must say
 `Content-Type: application/json`, which a cross-site HTML form cannot send.
 
-The reporter is stored as SHA-256(salt + address), the salt random, kept in memory and
-replaced every UTC day: one person's reports on one day can be counted once, and nobody can
+What is stored is made plain first: the region as an ISO 3166 code or normalised text
+(ronda/regions.py), the comment without control characters, at most 500 characters,
+HTML-escaped (whatever shows it raw cannot be attacked through it; templates show it with
+the `report_comment` filter, which undoes the escaping for Jinja's own).
+
+The reporter is stored as SHA-256(salt + source), the source being the client address (an
+IPv6 address's /64), the salt random, kept in memory and replaced every UTC day: one
+person's reports can be counted once per service per window (`reports.window`), nobody can
 be followed from one day to the next, nor their address recovered from the database.
+
+Floods are refused `429` with `Retry-After` before anything is written: per source
+(`reports.per_source` in `reports.per_source_period`) and from everyone together
+(`reports.global_per_minute`), counted in memory (ronda/web/ratelimit.py). Reports older
+than `reports.keep` are deleted, at most once an hour, when a report is stored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
+import ipaddress
 import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode
 
@@ -26,16 +39,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from ronda.config.schema import ReportSettings
+from ronda.durations import format_duration
+from ronda.regions import MAX_LENGTH, normalise
 from ronda.storage.public import PublicRecords, Report
+from ronda.textclean import plain
 from ronda.web.auth import client_address
 from ronda.web.context import WebContext
 from ronda.web.formtokens import DoubleSubmit
+from ronda.web.i18n import negotiate, templates_for
+from ronda.web.ratelimit import SlidingWindowLimiter
 from ronda.web.status_model import find_page, public_monitors
 
 Problem = Literal["cannot_connect", "cannot_login", "app_error", "slow", "notifications", "other"]
 PROBLEMS: tuple[str, ...] = Problem.__args__  # type: ignore[attr-defined]
 MAX_BODY = 4096  # bytes: a report is a few short fields
 FORM = "application/x-www-form-urlencoded"
+COMMENT_LENGTH = 500  # characters a visitor may write
+PRUNE_EVERY = timedelta(hours=1)  # deleting old reports scans the table: not on every report
+EVERYONE = "*"  # the key of the global cap
 
 
 class ReportIn(BaseModel):
@@ -48,9 +70,9 @@ class ReportIn(BaseModel):
     )
 
     service: str = Field(min_length=1, max_length=128)
-    region: str = Field(default="", max_length=64)
+    region: str = Field(default="", max_length=MAX_LENGTH)
     problem: Problem
-    comment: str | None = Field(default=None, max_length=500)
+    comment: str | None = Field(default=None, max_length=COMMENT_LENGTH)
 
     @field_validator("service")
     @classmethod
@@ -61,45 +83,122 @@ class ReportIn(BaseModel):
         return value
 
 
-# The seam for the later issue's rate limits and surge detection: a gate sees each valid
-# report (with its reporter's hash) before it is stored and may refuse it with a reason.
-Gate = Callable[[ReportIn, str, datetime], str | None]
-
-
-def admit_everyone(_report: ReportIn, _reporter: str, _now: datetime) -> str | None:
-    return None
-
-
 @dataclass
 class DailySalt:
-    """A random salt per UTC day, in memory only (a restart starts a new one)."""
+    """A random salt per UTC day, in memory only (a restart starts a new one). Yesterday's
+    is kept one more day, for the dedupe look-up only: a window reaching back over midnight
+    still finds the same person, while the database never links one day to the next."""
 
     _day: date | None = None
     _salt: bytes = b""
+    _yesterday: bytes | None = None
 
     def hash(self, address: str, now: datetime) -> str:
-        if now.date() != self._day:
-            self._day, self._salt = now.date(), secrets.token_bytes(32)
-        return hashlib.sha256(self._salt + address.encode()).hexdigest()
+        return self.hashes(address, now)[0]
+
+    def hashes(self, address: str, now: datetime) -> tuple[str, ...]:
+        """Today's hash of `address`, then yesterday's when this process had that salt."""
+        day = now.astimezone(UTC).date()
+        if day != self._day:
+            follows = self._day is not None and day - self._day == timedelta(days=1)
+            self._yesterday = self._salt if follows else None
+            self._day, self._salt = day, secrets.token_bytes(32)
+        salts = (self._salt,) if self._yesterday is None else (self._salt, self._yesterday)
+        return tuple(hashlib.sha256(salt + address.encode()).hexdigest() for salt in salts)
+
+
+def source_of(address: str) -> str:
+    """Who a limit and a reporter's hash count: an IPv4 address, or an IPv6 address's /64
+    (one home or office network, where each device makes up addresses of its own at will)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip.packed, 64), strict=False))
+    return str(ip)
+
+
+def stored_comment(comment: str | None) -> str | None:
+    """The comment as stored: plain (line breaks kept), at most COMMENT_LENGTH characters,
+    HTML-escaped; None when nothing is left."""
+    text = plain(comment or "", lines=True)[:COMMENT_LENGTH].rstrip()
+    return html.escape(text) if text else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a post: refused over a limit, or a valid report counted or not."""
+
+    counted: bool  # stored, and counts
+    detail: str = ""  # why not: a duplicate, or a limit
+    retry_after: int = 0  # > 0: refused over a limit, try again in this many seconds
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
 class ReportIntake:
-    """Validated reports to the `reports` table, reporters hashed, through the gate."""
+    """Valid reports to the `reports` table: limited, deduplicated, reporters hashed, the
+    old ones pruned. `settings` is called per report, so a reload's new limits apply."""
 
     records: PublicRecords
-    gate: Gate = admit_everyone
+    settings: Callable[[], ReportSettings] = ReportSettings
+    # One wall clock for everything here: the dedupe window is in stored wall times
+    # already, and one clock lets tests drive it all (a clock stepped back only
+    # lengthens a wait by the step).
+    clock: Callable[[], datetime] = _utc_now
     salt: DailySalt = field(default_factory=DailySalt)
 
-    def receive(self, report: ReportIn, address: str, now: datetime) -> str | None:
-        """Store the report; return why it was refused, or None once stored."""
-        reporter = self.salt.hash(address, now)
-        refused = self.gate(report, reporter, now)
-        if refused is None:
-            self.records.save_report(
-                Report(report.service, report.region, report.problem, report.comment or None, reporter, now)
+    def __post_init__(self) -> None:
+        self.per_source = SlidingWindowLimiter(clock=self._seconds)
+        self.everyone = SlidingWindowLimiter(window=60.0, clock=self._seconds)
+        self._next_prune: datetime | None = None
+
+    def admit(self, address: str) -> Outcome | None:
+        """Count one post from `address`; an Outcome refusing it when it is over a limit
+        (then it is not counted: waiting out Retry-After is enough). Called before the
+        post is parsed or the database read, so a flood costs no more than this."""
+        settings, source = self.settings(), source_of(address)
+        self.per_source.limit, self.per_source.window = settings.per_source, settings.per_source_period
+        self.everyone.limit = settings.global_per_minute
+        wait = self.per_source.retry_after(source)
+        if wait:
+            period = format_duration(settings.per_source_period)
+            return Outcome(
+                False, f"too many reports from your address: at most {settings.per_source} in {period}", wait
             )
-        return refused
+        wait = self.everyone.retry_after(EVERYONE)
+        if wait:
+            return Outcome(False, f"too many reports right now: at most {settings.global_per_minute} a minute", wait)
+        self.per_source.record(source)
+        self.everyone.record(EVERYONE)
+        return None
+
+    def receive(self, report: ReportIn, address: str) -> Outcome:
+        """Store the report unless its reporter's last one for the service is in the window."""
+        settings, now = self.settings(), self.clock()
+        reporters = self.salt.hashes(source_of(address), now)
+        stored = Report(
+            report.service, normalise(report.region), report.problem, stored_comment(report.comment), reporters[0], now
+        )
+        if not self.records.save_counted_report(stored, reporters, now - timedelta(seconds=settings.window)):
+            window = format_duration(settings.window)
+            return Outcome(False, f"already counted: one report per service counts from each reporter in {window}")
+        self._prune(settings, now)
+        return Outcome(True)
+
+    def _prune(self, settings: ReportSettings, now: datetime) -> None:
+        if self._next_prune is None or now >= self._next_prune:
+            self.records.prune_reports(now - timedelta(seconds=settings.keep))
+            self._next_prune = now + PRUNE_EVERY
+
+    def _seconds(self) -> float:
+        return self.clock().timestamp()
 
 
 def validate(data: Any, services: set[str]) -> ReportIn:
@@ -130,6 +229,16 @@ def report_form_tokens() -> DoubleSubmit:
     return DoubleSubmit("ronda_report", 86400, "strict")
 
 
+ACCEPTED = {"accepted": True, "counted": True}
+DUPLICATE = {
+    "accepted": True,
+    "counted": False,
+    "detail": "already counted: one report per service counts from each reporter in 1 h",
+}
+REFUSED = {"accepted": False, "counted": False, "detail": "too many reports from your address: at most 10 in 10 min"}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
 def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
@@ -139,10 +248,20 @@ def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) 
         summary="A visitor's problem report (no token): JSON, or the status page's form",
         openapi_extra={"requestBody": REQUEST_BODY},
         responses={
-            202: {"content": {"application/json": {"example": {"accepted": True}}}},
+            202: {
+                "description": "Taken; `counted` is false for a repeat within the window (not stored)",
+                "content": {
+                    "application/json": {"examples": {"counted": {"value": ACCEPTED}, "repeat": {"value": DUPLICATE}}}
+                },
+            },
             303: {"description": "A form post: back to the status page, with thanks"},
             403: {"description": "A form post without its page's token"},
             415: {"description": "Neither JSON nor a form"},
+            429: {
+                "description": "Too many reports from this address, or from everyone: nothing was stored",
+                "headers": RETRY_AFTER,
+                "content": {"application/json": {"example": REFUSED}, "text/html": {}},
+            },
         },
     )
     async def receive(request: Request) -> Response:
@@ -150,16 +269,21 @@ def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) 
         if len(body) > MAX_BODY:
             raise HTTPException(413, detail=f"a report is at most {MAX_BODY} bytes")
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        services = public_monitors(ctx.config, [m["name"] for m in ctx.store.monitors()])
+        if kind not in ("application/json", FORM):
+            raise HTTPException(415, detail="send application/json (or the status page's form)")
         address = client_address(request)
-        now = datetime.now(UTC)
-        if kind == "application/json":
-            return _json(intake, validate(_json_body(body), services), address, now)
+        refused = intake.admit(address)
         if kind == FORM:
-            return _form(ctx, intake, tokens, request, body, services, address, now)
-        raise HTTPException(415, detail="send application/json (or the status page's form)")
+            return _form(ctx, intake, tokens, request, body, address, refused)
+        if refused is not None:
+            return _busy_json(refused)
+        return _json(intake, validate(_json_body(body), _services(ctx)), address)
 
     return router
+
+
+def _services(ctx: WebContext) -> set[str]:
+    return public_monitors(ctx.config, [m["name"] for m in ctx.store.monitors()])
 
 
 def _json_body(body: bytes) -> Any:
@@ -169,11 +293,28 @@ def _json_body(body: bytes) -> Any:
         raise RequestValidationError([{"loc": ("body",), "msg": "not valid JSON", "type": "json_invalid"}]) from None
 
 
-def _json(intake: ReportIntake, report: ReportIn, address: str, now: datetime) -> Response:
-    refused = intake.receive(report, address, now)
-    if refused is not None:
-        return JSONResponse({"accepted": False, "detail": refused}, 429)
-    return JSONResponse({"accepted": True}, 202)
+def _json(intake: ReportIntake, report: ReportIn, address: str) -> Response:
+    outcome = intake.receive(report, address)
+    body: dict[str, Any] = {"accepted": True, "counted": outcome.counted}
+    if outcome.detail:
+        body["detail"] = outcome.detail
+    return JSONResponse(body, 202)
+
+
+def _busy_json(refused: Outcome) -> Response:
+    body = {"accepted": False, "counted": False, "detail": refused.detail}
+    return JSONResponse(body, 429, headers={"Retry-After": str(refused.retry_after)})
+
+
+def _busy_page(request: Request, refused: Outcome, back: str) -> Response:
+    """A small page in the visitor's language (no database read: a flood meets this)."""
+    locale = negotiate(request.headers.get("accept-language", ""))
+    context = {"lang": locale, "wait": refused.retry_after, "back": back}
+    response = templates_for(locale).TemplateResponse(request, "status_report_busy.html", context, status_code=429)
+    response.headers.update(
+        {"Retry-After": str(refused.retry_after), "Content-Language": locale, "Vary": "Accept-Language"}
+    )
+    return response
 
 
 def _form(
@@ -182,13 +323,14 @@ def _form(
     tokens: DoubleSubmit,
     request: Request,
     body: bytes,
-    services: set[str],
     address: str,
-    now: datetime,
+    refused: Outcome | None,
 ) -> Response:
     fields = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
     page = find_page(ctx.config, fields.pop("page", None) or None) or find_page(ctx.config, None)
     back = f"/status/{page.slug}" if page is not None else "/status"
+    if refused is not None:
+        return _busy_page(request, refused, back)
     if not tokens.check(request, fields.pop("form_token", None)):
         return Response(
             "This form has expired or did not come from the status page: reload the page and send it again.\n",
@@ -197,9 +339,9 @@ def _form(
         )
     fields = {key: value for key, value in fields.items() if value.strip() or key not in ("comment", "region")}
     try:
-        report = validate(fields, services)
+        report = validate(fields, _services(ctx))
     except RequestValidationError as exc:
         field_name = str(exc.errors()[0]["loc"][-1])
         return RedirectResponse(f"{back}?{urlencode({'report': 'invalid', 'field': field_name})}#report", 303)
-    refused = intake.receive(report, address, now)
-    return RedirectResponse(f"{back}?report={'refused' if refused else 'thanks'}#report", 303)
+    outcome = intake.receive(report, address)
+    return RedirectResponse(f"{back}?report={'thanks' if outcome.counted else 'counted'}#report", 303)

@@ -163,7 +163,7 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
     """The status page's routes, and the report intake its form posts to."""
     records = PublicRecords(ctx.store.engine)
     tokens = report_form_tokens()
-    intake = intake or ReportIntake(records)
+    intake = intake or ReportIntake(records, settings=lambda: ctx.config.reports, clock=ctx.clock)
     router = APIRouter(tags=["status page (public)"])
 
     def view_of(slug: str | None) -> View | None:

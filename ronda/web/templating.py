@@ -3,6 +3,7 @@ autoescaped, with the filters the templates share."""
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,5 +48,12 @@ def make_templates() -> Jinja2Templates:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(ago=ago, duration=duration, cause_words=lambda code: words(code) if code else "")
+    env.filters.update(
+        ago=ago,
+        duration=duration,
+        cause_words=lambda code: words(code) if code else "",
+        # A report's comment is stored HTML-escaped (ronda/web/reports.py); undone here so
+        # autoescape escapes it once, never twice (and a row stored raw is escaped too).
+        report_comment=lambda stored: html.unescape(stored or ""),
+    )
     return Jinja2Templates(env=env)
