@@ -7,7 +7,10 @@ interface is its own `lo`, so nothing sent there can leave it.
 An unprivileged process here is one without CAP_NET_RAW (no raw sockets) whose only group is
 nobody's (which ping_group_range admits or not): exactly what the kernel checks before it
 lets a process ping. It keeps uid 0, because the project's interpreter may live where nobody
-cannot read it (a Python under /root, mode 700, as on the CI machine)."""
+cannot read it (a Python under /root, mode 700, as on the CI machine).
+
+`Namespace` and `veth_pair` make two such hosts joined by a wire of their own, for what needs a
+network between two machines (WS-Discovery's multicast, tests/test_discover.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,6 +32,7 @@ NOBODY = 65534
 WIDE_OPEN = "0 2147483647"  # every group may open ICMP echo sockets
 CLOSED = "1 0"  # no group may (the kernel's default)
 REPO = Path(__file__).resolve().parent.parent
+IP = shutil.which("ip") or "/usr/sbin/ip"
 
 # Runs first inside the namespace, as root: lo up, the settings written, then (optionally)
 # CAP_NET_RAW dropped from the bounding set (so the exec'd command has it in no set) and the
@@ -138,3 +143,68 @@ def _checksum(data: bytes) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+class Namespace:
+    """A network namespace that lives as long as this object: a process that waits on its
+    stdin holds it open, and commands run in it through nsenter (the same files, another
+    network). Two of them joined by `veth_pair` are two hosts on a wire of their own."""
+
+    def __init__(self) -> None:
+        reason = _why_not()
+        if reason is not None:
+            pytest.skip(reason)
+        unshare = shutil.which("unshare") or "unshare"
+        wait = "import sys; sys.stdin.read()"  # ends when we close its stdin, or when we die
+        self._holder = subprocess.Popen([unshare, "--net", sys.executable, "-c", wait], stdin=subprocess.PIPE)
+        ours = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{self.pid}/ns/net") == ours:  # unshare has not made it yet
+            if time.monotonic() > deadline:
+                raise AssertionError("unshare made no network namespace")
+            time.sleep(0.01)
+        self.run([IP, "link", "set", "lo", "up"])
+
+    @property
+    def pid(self) -> int:
+        return self._holder.pid
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        return [shutil.which("nsenter") or "nsenter", f"--net=/proc/{self.pid}/ns/net", *args]
+
+    def run(
+        self, args: Sequence[str], timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`args` in the namespace, to the end (with `env` added to the environment); a
+        failure to run is the caller's to judge."""
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        return subprocess.run(self.command(args), capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
+
+    def popen(self, args: Sequence[str]) -> subprocess.Popen[str]:
+        """`args` started in the namespace, its output (stdout and stderr) on a pipe."""
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        command = self.command(args)
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+
+    def close(self) -> None:
+        assert self._holder.stdin is not None
+        self._holder.stdin.close()
+        self._holder.wait(10)
+
+
+
+def veth_pair(a: Namespace, b: Namespace, a_address: str, b_address: str, prefix: int = 24) -> None:
+    """A virtual wire between `a` (interface veth-a) and `b` (veth-b), with these addresses."""
+    for args in (
+        [IP, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", str(b.pid)],
+        [IP, "addr", "add", f"{a_address}/{prefix}", "dev", "veth-a"],
+        [IP, "link", "set", "veth-a", "up"],
+    ):
+        _must(a.run(args))
+    _must(b.run([IP, "addr", "add", f"{b_address}/{prefix}", "dev", "veth-b"]))
+    _must(b.run([IP, "link", "set", "veth-b", "up"]))
+
+
+def _must(done: subprocess.CompletedProcess[str]) -> None:
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(done.args)} failed: {done.stderr.strip()}")

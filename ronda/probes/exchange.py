@@ -64,15 +64,28 @@ def host_header(hop: Hop) -> str:
     return host if hop.port == DEFAULT_PORTS[hop.scheme] else f"{host}:{hop.port}"
 
 
-async def exchange(conn: Connection, hop: Hop, deadline: float, limit: int = MAX_BODY) -> Answer:
-    """One GET over an open connection, read to the end or to `limit` bytes of body."""
+@dataclass(frozen=True)
+class Posting:
+    """A body to POST instead of a GET (a SOAP call), with its content type."""
+
+    body: bytes
+    content_type: str
+
+
+async def exchange(
+    conn: Connection, hop: Hop, deadline: float, limit: int = MAX_BODY, posting: Posting | None = None
+) -> Answer:
+    """One GET (or POST of `posting`) over an open connection, read to the end or to `limit`
+    bytes of body."""
     client = h11.Connection(h11.CLIENT)
-    request = h11.Request(
-        method="GET",
-        target=hop.path,
-        headers=[("Host", host_header(hop)), ("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Connection", "close")],
-    )
-    conn.writer.write(client.send(request) + client.send(h11.EndOfMessage()))
+    headers = [("Host", host_header(hop)), ("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Connection", "close")]
+    if posting is not None:
+        headers += [("Content-Type", posting.content_type), ("Content-Length", str(len(posting.body)))]
+    request = h11.Request(method="GET" if posting is None else "POST", target=hop.path, headers=headers)
+    data = client.send(request) or b""
+    if posting is not None:
+        data += client.send(h11.Data(data=posting.body)) or b""
+    conn.writer.write(data + (client.send(h11.EndOfMessage()) or b""))
     try:
         async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
             return await _read_answer(client, conn.reader, limit)
