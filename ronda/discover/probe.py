@@ -107,15 +107,16 @@ async def discover(timeout: float, interface: str | None = None) -> list[Found]:
     probes = {message_id(): kind for kind in ONVIF_TYPES}
     collector = _Collector(set(probes))
     transport, _ = await loop.create_datagram_endpoint(lambda: collector, sock=_socket(interface))
+    gap = min(REPEAT_AFTER, timeout / 4)
     try:
         for repeat in range(2):
             if repeat:
-                await asyncio.sleep(min(REPEAT_AFTER, timeout / 4))
+                await asyncio.sleep(gap)
             for message, kind in probes.items():
                 transport.sendto(probe(message, [kind]), (GROUP, PORT))
             if collector.error is not None:
                 raise DiscoveryError(_cannot_send(collector.error, interface))
-        await asyncio.sleep(max(timeout - REPEAT_AFTER, 0.0))
+        await asyncio.sleep(timeout - gap)
     finally:
         transport.close()
     return sorted(collector.found.values(), key=lambda f: ((f.name or "").lower(), f.endpoint))
