@@ -4,9 +4,11 @@ with `subresources`, every host the page loads assets from too."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
-from ronda.probes.exchange import Answer, hop_for
+from ronda.probes.exchange import MAX_BODY, Answer, hop_for
 from ronda.probes.follow import follow
 from ronda.probes.subresources import check_subresources
 from ronda.target import CheckOptions, Target
@@ -15,31 +17,54 @@ from ronda.target import CheckOptions, Target
 async def probe_http(
     target: Target, options: CheckOptions, ctx: ProbeContext, obs: Observation, deadline: float
 ) -> None:
-    answers: dict[str, Answer] = {}
-
-    async def check(address: str) -> None:
-        answer = await follow(obs, ctx, options, hop_for(target.url), address, deadline)
-        if answer is not None:
-            answers[address] = answer
-
-    await each_address(obs, options, deadline, check)
+    answers = await fetch_at_each_address(obs, ctx, options, target.url, deadline)
     obs.latency_ms = obs.elapsed_ms()
     for address, answer in answers.items():
-        _judge(obs, options, address, answer)
-    if answers:
-        first = answers[obs.addresses[0]] if obs.addresses[0] in answers else next(iter(answers.values()))
-        obs.http = {"status": first.status, "reason": first.reason, "bytes": len(first.body)}
-        if first.truncated:
-            obs.http["truncated"] = True
+        judge(obs, options, address, answer)
+    first = first_answer(obs, answers)
+    if first is not None:
+        obs.http = http_facts(first)
         if options.subresources:
             await check_subresources(obs, ctx, options, first, deadline)
 
 
-def _judge(obs: Observation, options: CheckOptions, address: str, answer: Answer) -> None:
-    """Status, content and latency against what was expected."""
+async def fetch_at_each_address(
+    obs: Observation, ctx: ProbeContext, options: CheckOptions, url: str, deadline: float, limit: int = MAX_BODY
+) -> dict[str, Answer]:
+    """GET `url` (on the target's host) at every address behind it, redirects followed; each
+    failure is a finding on `obs`. The answers by address."""
+    answers: dict[str, Answer] = {}
+
+    async def fetch(address: str) -> None:
+        answer = await follow(obs, ctx, options, hop_for(url), address, deadline, limit)
+        if answer is not None:
+            answers[address] = answer
+
+    await each_address(obs, options, deadline, fetch)
+    return answers
+
+
+def first_answer(obs: Observation, answers: dict[str, Answer]) -> Answer | None:
+    """The answer at the name's first address (where a client goes first), else any."""
+    if not answers:
+        return None
+    return answers.get(obs.addresses[0]) or next(iter(answers.values()))
+
+
+def http_facts(answer: Answer) -> dict[str, Any]:
+    """The verdict's `http` object."""
+    facts: dict[str, Any] = {"status": answer.status, "reason": answer.reason, "bytes": len(answer.body)}
+    if answer.truncated:
+        facts["truncated"] = True
+    return facts
+
+
+def judge(obs: Observation, options: CheckOptions, address: str, answer: Answer, url: str | None = None) -> None:
+    """Status, content and latency against what was expected; `url` names what was fetched
+    where it is not the target's own URL."""
     expect = options.expect
     status = answer.status
-    where = f"{obs.target.url} at {address}"
+    where = f"{url or obs.target.url} at {address}"
     if expect.status is not None and status != expect.status:
         code = "http_server_error" if status >= 500 else "http_client_error" if status >= 400 else "content_mismatch"
         obs.problem(code, f"{where} answered {status} {answer.reason}, expected {expect.status}", address=address)
