@@ -68,6 +68,7 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     # Replies still come: the host is there, the way to it (or the host) is losing packets.
     Cause("icmp_packet_loss", Severity.DEGRADED, "some pings to the host were lost"),
     Cause("heartbeat_missed", Severity.DOWN, "the expected heartbeat did not arrive"),
+    Cause("job_failed", Severity.DOWN, "the job reported that it failed"),  # a push monitor's /fail
     Cause("slow_response", Severity.DEGRADED, "the answer was slower than allowed"),
 )
 

@@ -33,6 +33,7 @@ PUBLIC = [
     ("POST", r"/api/v1/reports"),
     ("*", r"/login(/.*)?"),
     ("*", r"/static/.*"),
+    ("*", r"/push/.*"),  # a push monitor's secret is in its URL: that is the credential
 ]
 
 # What "refused" looks like: 401 for the API, a redirect to the login page for pages.

@@ -94,6 +94,7 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
     except ValidationError as exc:
         raise ConfigError(path, [_describe(reader, error) for error in exc.errors()]) from None
     _check_unique_names(reader, config)
+    _check_unique_tokens(reader, config)
     _check_dependencies(reader, config)
     _check_maintenance_monitors(reader, config)
     _check_status_pages(reader, config)
@@ -198,6 +199,19 @@ def _check_unique_names(reader: _Reader, config: Config) -> None:
                 [(reader.line_of(where), field_name(where), f"{monitor.name!r} is used by another monitor")],
             )
         seen.add(monitor.name)
+
+
+def _check_unique_tokens(reader: _Reader, config: Config) -> None:
+    """A push monitor's token is its URL: two monitors cannot share one."""
+    holders: dict[str, str] = {}
+    for index, monitor in enumerate(config.monitors):
+        if monitor.token is None:
+            continue
+        if monitor.token in holders:
+            where: Path_ = ("monitors", index, "token")
+            message = f"monitor {holders[monitor.token]!r} has this token already"
+            raise ConfigError(reader.path, [(reader.line_of(where), field_name(where), message)])
+        holders[monitor.token] = monitor.name
 
 
 def _check_maintenance_monitors(reader: _Reader, config: Config) -> None:

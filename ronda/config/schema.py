@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
@@ -120,9 +130,19 @@ class Defaults(_Strict):
     nameserver: Nameserver | None = None
 
 
+# What only a push monitor has, and what only a monitor with a target has.
+_PUSH_KEYS = ("period", "cron", "timezone", "grace", "token")
+_PROBE_KEYS = (
+    "interval", "timeout", "recheck", "quorum", "cert_warn_days", "ca_file", "client_cert", "client_key",
+    "nameserver", "resolve", "expect", "subresources", "subresource_hosts", "deployed_from", "acme_directory",
+)  # fmt: skip
+
+
 class Monitor(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    url: str
+    # check: ronda checks `url`; push: a job calls ronda's URL for it (docs/heartbeats.md).
+    kind: Literal["check", "statuspage", "push"] = "check"
+    url: str | None = Field(default=None, validate_default=True)  # every kind but push has one
     interval: Duration | None = None
     timeout: Duration | None = None
     confirm: int | None = Field(default=None, ge=1, le=100)
@@ -144,12 +164,70 @@ class Monitor(_Strict):
     subresource_hosts: int = Field(default=20, ge=1, le=500)
     deployed_from: str | None = None
     acme_directory: str | None = Field(default=None, pattern=r"^https?://")
+    # A push monitor's job runs every `period`, or when `cron` fires in `timezone`; `grace`
+    # later without a call it is late. `token`: the secret in its URL (ronda makes one if unset).
+    period: Duration | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    grace: Duration | None = None
+    token: str | None = None
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        _usage_to_value_error(parse_target, value)
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind == "push" and value is not None:
+            raise ValueError("a push monitor has no url: its job calls ronda (docs/heartbeats.md)")
+        if kind not in (None, "push") and value is None:
+            # "missing", as pydantic's own: the config file reads it as "required but missing".
+            raise PydanticCustomError("missing", "Field required (only a push monitor, kind: push, has none)")
+        if value is not None:
+            _usage_to_value_error(parse_target, value)
         return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else _cron_expression(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return None if value is None else _zone_name(value)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", value):
+            raise ValueError(
+                "expected 16 to 64 letters, digits, - or _ (it goes in a URL), such as `openssl rand -hex 16` prints"
+            )
+        return value
+
+    @field_validator(*_PROBE_KEYS)
+    @classmethod
+    def _checked(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.data.get("kind") == "push":
+            raise ValueError(f"a push monitor has no {info.field_name}: its job calls ronda, ronda checks nothing")
+        return value
+
+    @field_validator(*_PUSH_KEYS)
+    @classmethod
+    def _pushed(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("kind") not in (None, "push"):
+            raise ValueError(f"only push monitors (kind: push) have {info.field_name}")
+        return value
+
+    @model_validator(mode="after")
+    def _scheduled(self) -> Monitor:
+        """A push monitor says when its job runs."""
+        if self.kind == "push" and (self.period is None) == (self.cron is None):
+            raise ValueError(
+                f"push monitor {self.name!r} needs period (such as 1d) or cron (such as '0 3 * * *'): one of them"
+            )
+        if self.kind == "push" and self.timezone is not None and self.cron is None:
+            raise ValueError(f"push monitor {self.name!r}: timezone goes with cron (a period has no time of day)")
+        return self
 
     @field_validator("resolve")
     @classmethod
@@ -157,6 +235,14 @@ class Monitor(_Strict):
         for hostport, addresses in value.items():
             _usage_to_value_error(parse_resolve, f"{hostport}:{','.join(addresses)}")
         return value
+
+
+def _cron_expression(value: str) -> str:
+    try:
+        CronSim(value, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        raise ValueError(f"{value!r} is not a cron expression: {exc}") from None
+    return value
 
 
 class MaintenanceWindow(_Strict):
@@ -185,12 +271,7 @@ class MaintenanceWindow(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                CronSim(value, datetime(2000, 1, 1))
-            except CronSimError as exc:
-                raise ValueError(f"{value!r} is not a cron expression: {exc}") from None
-        return value
+        return None if value is None else _cron_expression(value)
 
     @field_validator("duration")
     @classmethod

@@ -101,6 +101,12 @@ def _schedule(cron: str, timezone: str) -> _Schedule:
     return _Schedule(cron, ZoneInfo(timezone))
 
 
+def cron_schedule(cron: str, timezone: str) -> _Schedule:
+    """A cron expression in an IANA zone, as UTC instants (`latest`, `after`): the same reading
+    of DST for push monitors' cron (ronda/service/heartbeats.py) as for maintenance windows."""
+    return _schedule(cron, timezone)
+
+
 class _Schedule:
     """A cron expression in a zone, as UTC instants."""
 

@@ -25,15 +25,15 @@ from pydantic import ValidationError
 
 from ronda.config.load import MONITOR_FILE_KEYS, ancestors, dependency_cycle, dependency_map, load_config
 from ronda.config.schema import Config, Monitor
-from ronda.service.scheduler import Changes, Job, Scheduler
+from ronda.service.push import PushJob, Watchers, monitor_target
+from ronda.service.scheduler import Changes, Job
 from ronda.storage.monitor_specs import MonitorSpecs
 from ronda.storage.store import Store
-from ronda.target import parse_target
 
 log = logging.getLogger("ronda")
 
 T = TypeVar("T")
-MakeJob = Callable[[Monitor, Config], Job]
+MakeJob = Callable[[Monitor, Config], Job | PushJob]
 Adopt = Callable[[Config], None]
 
 ANSWER_WITHIN = 60.0  # seconds a route waits for the loop (a reload imports Apprise's plugins)
@@ -100,6 +100,13 @@ def dependency_problems(monitor: Monitor, monitors: Sequence[Monitor]) -> list[P
     return []
 
 
+def token_problems(monitor: Monitor, monitors: Sequence[Monitor]) -> list[Problem]:
+    """A push monitor's written secret is its own: two monitors cannot share one URL."""
+    if monitor.token is None or not any(m.token == monitor.token and m.name != monitor.name for m in monitors):
+        return []
+    return [Problem("token", "another push monitor has this token")]
+
+
 def with_paths_from(monitor: Monitor, base: Path) -> Monitor:
     """File paths relative to `base` (the config file's folder), as the file's monitors have."""
     update = {key: str((base / value).resolve()) for key in MONITOR_FILE_KEYS if (value := getattr(monitor, key))}
@@ -130,7 +137,7 @@ class MonitorManager:
         config: Config,
         path: str | None,
         store: Store,
-        scheduler: Scheduler,
+        scheduler: Watchers,  # the probes' scheduler and the push monitors' watch
         writer: Executor,
         make_job: MakeJob,
         adopt: Adopt,
@@ -178,7 +185,7 @@ class MonitorManager:
             return "config"
         return "api" if name in self.api or name in self.unchecked else None
 
-    def jobs(self) -> list[Job]:
+    def jobs(self) -> list[Job | PushJob]:
         effective = self.effective
         return [self._make_job(monitor, effective) for monitor in effective.monitors]
 
@@ -217,7 +224,7 @@ class MonitorManager:
             if (source := self.source(monitor.name)) is not None:
                 raise MonitorExists(f"a monitor named {monitor.name!r} exists{self._where(source)}")
             self._validate(monitor, [*self.effective.monitors, monitor])
-            await self._db(self.specs.save, monitor.name, parse_target(monitor.url).url, spec_of(monitor))
+            await self._db(self.specs.save, monitor.name, monitor_target(monitor), spec_of(monitor))
             self.api[monitor.name] = monitor
             return await self._apply()
 
@@ -229,7 +236,7 @@ class MonitorManager:
                 raise InvalidMonitor([Problem("name", words)])
             others = [m for m in self.effective.monitors if m.name != name]
             self._validate(monitor, [*others, monitor])
-            await self._db(self.specs.save, name, parse_target(monitor.url).url, spec_of(monitor))
+            await self._db(self.specs.save, name, monitor_target(monitor), spec_of(monitor))
             self.api[name] = monitor
             self.unchecked.discard(name)
             return await self._apply()
@@ -296,7 +303,8 @@ class MonitorManager:
             raise ReadOnlyMonitor(f"monitor {name!r} is defined in the config file {self.path}: change it there")
 
     def _validate(self, monitor: Monitor, monitors: Sequence[Monitor]) -> None:
-        problems = dependency_problems(monitor, monitors) + missing_files(with_paths_from(monitor, self.base))
+        problems = dependency_problems(monitor, monitors) + token_problems(monitor, monitors)
+        problems += missing_files(with_paths_from(monitor, self.base))
         if problems:
             raise InvalidMonitor(problems)
 
@@ -325,7 +333,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _targets(monitors: Sequence[Monitor]) -> dict[str, str]:
-    return {monitor.name: parse_target(monitor.url).url for monitor in monitors}
+    return {monitor.name: monitor_target(monitor) for monitor in monitors}
 
 
 def _described(changes: Changes) -> str:

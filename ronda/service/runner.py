@@ -29,7 +29,9 @@ from ronda.service.first_admin import create_first_admin
 from ronda.service.incidents import Policy
 from ronda.service.maintenance import active_window
 from ronda.service.monitors import MonitorManager
+from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.scheduler import Job, Scheduler
+from ronda.storage.push_records import PushRecords
 from ronda.storage.store import IncidentNotice, Notice, Store
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
@@ -71,8 +73,12 @@ def canary_options(config: Config) -> CheckOptions:
     return CheckOptions(timeout=defaults.timeout, ca_file=defaults.ca_file, nameserver=nameserver)
 
 
-def job_for(monitor: Monitor, config: Config) -> Job:
-    """A monitor with the config's defaults filled in, ready for the scheduler."""
+def job_for(monitor: Monitor, config: Config) -> Job | PushJob:
+    """A monitor with the config's defaults filled in, ready for the scheduler (or, for a
+    push monitor, for the watch of push monitors)."""
+    if monitor.kind == "push":
+        return push_job_for(monitor, config)
+    assert monitor.url is not None  # the schema's promise for every other kind
     defaults = config.defaults
     nameserver = monitor.nameserver or defaults.nameserver
     resolve = dict(parse_resolve(f"{hostport}:{','.join(addrs)}") for hostport, addrs in monitor.resolve.items())
@@ -159,9 +165,9 @@ class Service:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
         ledger = Ledger(self.store.engine)
         self.sender = Sender(ledger, channels, self.outbox.settings, self._writer, config.server.public_url)
-        self.monitors = MonitorManager(
-            config, config_path, self.store, self.scheduler, self._writer, job_for, self._adopt
-        )
+        self.push = PushMonitors(PushRecords(self.store.engine), self._writer, self._on_verdict)  # jobs call in
+        watchers = Watchers(self.scheduler, self.push)
+        self.monitors = MonitorManager(config, config_path, self.store, watchers, self._writer, job_for, self._adopt)
 
     @property
     def jobs(self) -> list[Job]:
@@ -191,7 +197,7 @@ class Service:
         with contextlib.suppress(Exception):  # reload_now logged why
             await self.monitors.reload_now()
 
-    async def _on_verdict(self, job: Job, verdict: Verdict) -> None:
+    async def _on_verdict(self, job: Job | PushJob, verdict: Verdict) -> None:
         loop = asyncio.get_running_loop()
         planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
         self._failing[job.name] = verdict.status != "up"
@@ -230,6 +236,7 @@ class Service:
             config=self.config,
             live=self.live,
             monitors=self.monitors,
+            push=self.push,
         )
         app = create_app(self._web)
         web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
@@ -237,6 +244,7 @@ class Service:
             await self.connectivity.check_once()  # know whether ronda is online before judging targets
         await self.monitors.start()
         checks = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        heartbeats = asyncio.create_task(self.push.run(), name="heartbeats")
         canaries = asyncio.create_task(self.connectivity.run(), name="canaries")
         serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
         sending = asyncio.create_task(self.sender.run(), name="notifications")
@@ -246,7 +254,8 @@ class Service:
         web.should_exit = True
         checks.cancel()
         canaries.cancel()
-        await asyncio.gather(checks, serving, return_exceptions=True)
+        heartbeats.cancel()
+        await asyncio.gather(checks, serving, heartbeats, return_exceptions=True)
         await self._stop_sending(sending)
         listener.close()
         for task in (checks, serving):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ronda.notify.outbox import Ledger
@@ -14,6 +14,7 @@ from ronda.storage.store import UnknownIncident, UnknownMonitor
 from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
+from ronda.web.push import PushLinks
 
 
 class HumanUpdate(BaseModel):
@@ -38,23 +39,24 @@ def no_monitor(name: str) -> HTTPException:
 def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     store = ctx.store
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)], responses=examples.NO_TOKEN)
+    links = PushLinks(ctx)  # a push monitor's record carries its URL: only ever behind the token
 
     @api.get(
         "/monitors",
         summary="Every monitor with its state and latest verdict",
         responses=examples.answer([examples.MONITOR]),
     )
-    def monitors() -> list[dict[str, Any]]:
-        return store.monitors()
+    def monitors(request: Request) -> list[dict[str, Any]]:
+        return links.add(request, store.monitors())
 
     @api.get(
         "/monitors/{name}",
         summary="One monitor with its state and latest verdict",
         responses=examples.answer(examples.MONITOR) | examples.NO_MONITOR,
     )
-    def monitor(name: str) -> dict[str, Any]:
+    def monitor(request: Request, name: str) -> dict[str, Any]:
         try:
-            return store.monitor(name)
+            return links.add_one(request, store.monitor(name))
         except UnknownMonitor:
             raise no_monitor(name) from None
 

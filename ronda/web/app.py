@@ -15,6 +15,7 @@ from ronda.web.context import WebContext
 from ronda.web.dashboard import dashboard_router
 from ronda.web.metrics import metrics_router
 from ronda.web.monitors_api import monitors_router
+from ronda.web.push import push_router
 from ronda.web.status_page import status_router
 from ronda.web.templating import STATIC
 
@@ -34,6 +35,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(accounts_router(ctx, auth))
     app.include_router(dashboard_router(ctx, auth))
     app.include_router(status_router(ctx))
+    app.include_router(push_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.include_router(metrics_router(ctx, auth))

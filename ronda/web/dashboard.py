@@ -15,11 +15,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from ronda.config.schema import Monitor
+from ronda.durations import format_duration
 from ronda.service.monitors import MonitorError, UnknownMonitorName
 from ronda.storage.incident_log import HumanStatus
 from ronda.storage.store import UnknownIncident, UnknownMonitor
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
+from ronda.web.push import PushLinks
 from ronda.web.templating import make_templates
 
 CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks
@@ -86,6 +88,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     router = APIRouter(include_in_schema=True, tags=["dashboard"])
     page = Depends(auth.page)
     form = Depends(auth.form)
+    links = PushLinks(ctx)
 
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
         context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": datetime.now(UTC)}
@@ -143,7 +146,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
         try:
-            monitor = ctx.store.monitor(name)
+            monitor = links.add_one(request, ctx.store.monitor(name))
         except UnknownMonitor:
             raise HTTPException(404, detail=f"no monitor named {name!r}") from None
         now = datetime.now(UTC)
@@ -165,6 +168,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             points=points,
             certificates=certificates,
             incidents=incidents,
+            run_time=format_duration,  # a push monitor's job: "ran 4 min 12 s"
         )
 
     @router.get("/certificates", response_class=HTMLResponse, summary="Every certificate, soonest expiry first (login)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response
 
 from ronda.config.schema import Monitor
 from ronda.errors import ConfigError
@@ -27,6 +27,7 @@ from ronda.service.monitors import (
 )
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
+from ronda.web.push import PushLinks
 
 _STATUS: dict[type[MonitorError], int] = {
     UnknownMonitorName: 404,
@@ -48,6 +49,16 @@ _EXAMPLES = {
     "a TCP port": {
         "summary": "A TCP port that depends on another monitor",
         "value": {"name": "db", "url": "tcp://db.example:5432", "depends_on": ["gateway"]},
+    },
+    "a heartbeat": {
+        "summary": "A push monitor: a nightly job calls its push_url (the answer has it); late after 04:00 in Rome",
+        "value": {
+            "name": "nightly-backup",
+            "kind": "push",
+            "cron": "0 3 * * *",
+            "timezone": "Europe/Rome",
+            "grace": "1h",
+        },
     },
 }
 _MONITOR_ANSWER = {
@@ -85,6 +96,7 @@ Name = Annotated[str, Path(description="The monitor's name", examples=["shop"])]
 def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)], tags=["monitors"])
     store = ctx.store
+    links = PushLinks(ctx)
 
     def manager() -> MonitorManager:
         if ctx.monitors is None:
@@ -102,9 +114,9 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
             **_UNAVAILABLE,
         },
     )
-    def add(monitor: MonitorBody) -> dict[str, Any]:
+    def add(request: Request, monitor: MonitorBody) -> dict[str, Any]:
         _answer(lambda: manager().add(monitor))
-        return store.monitor(monitor.name)
+        return links.add_one(request, store.monitor(monitor.name))
 
     @api.put(
         "/monitors/{name}",
@@ -117,9 +129,9 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
             **_UNAVAILABLE,
         },
     )
-    def replace(name: Name, monitor: MonitorBody) -> dict[str, Any]:
+    def replace(request: Request, name: Name, monitor: MonitorBody) -> dict[str, Any]:
         _answer(lambda: manager().replace(name, monitor))
-        return store.monitor(name)
+        return links.add_one(request, store.monitor(name))
 
     @api.delete(
         "/monitors/{name}",

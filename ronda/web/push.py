@@ -1,0 +1,131 @@
+"""Push monitors' URLs: what a job calls when it starts, succeeds or fails (no bearer token:
+the secret in the URL is the credential), and the URL itself, shown to people signed in.
+
+GET and POST both count (curl, wget, a PowerShell Invoke-RestMethod, a router's fetch all
+work); a POST's body is what the job says, and for a failure it becomes the verdict's
+detail (a success's is not kept). The body is read up to PING_BODY_LIMIT bytes and for at most PING_BODY_SECONDS: a
+caller that sends more, or drips it, is cut short and still counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import PlainTextResponse
+
+from ronda.service.push import Signal
+from ronda.storage.push_records import PushRecords
+from ronda.web.auth import client_address
+from ronda.web.context import WebContext
+
+PING_BODY_LIMIT = 10_000  # bytes of a job's output kept, as Healthchecks keeps by default
+PING_BODY_SECONDS = 10.0
+
+Token = Annotated[str, Path(description="The push monitor's secret", examples=["kq3Jm0w8xYvT2bHn5cLpR7sA1dE4fG6h"])]
+ExitStatus = Annotated[int, Path(ge=0, le=255, description="The job's exit status: 0 is success", examples=[0])]
+
+
+def _text(description: str, example: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"example": example}}}
+
+
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: _text("Counted", "OK\n"),
+    404: _text("No push monitor has this secret (the answer is the same for every wrong one)", "not found\n"),
+}
+
+
+def push_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(prefix="/push", tags=["push monitors (public: the secret is the credential)"])
+
+    async def counted(
+        request: Request, token: str, signal: Signal, exit_status: int | None = None
+    ) -> PlainTextResponse:
+        output = await _output(request)
+        if exit_status is not None and exit_status != 0:
+            output = f"exit status {exit_status}" + (f"\n{output}" if output else "")
+        push = ctx.push
+        found = push is not None and await push.call(token, signal, output=output, client=client_address(request))
+        if not found:
+            return PlainTextResponse("not found\n", status_code=404)
+        return PlainTextResponse("OK\n")
+
+    def route(path: str, summary: str, endpoint: Callable[..., Awaitable[PlainTextResponse]]) -> None:
+        # GET and POST each: one operation per method, as OpenAPI wants them named apart.
+        for method in ("GET", "POST"):
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                summary=summary,
+                responses=_ANSWERS,
+                response_class=PlainTextResponse,
+                operation_id=f"push_{endpoint.__name__}_{method.lower()}",
+            )
+
+    async def success(request: Request, token: Token) -> PlainTextResponse:
+        return await counted(request, token, "success")
+
+    async def fail(request: Request, token: Token) -> PlainTextResponse:
+        return await counted(request, token, "fail")
+
+    async def start(request: Request, token: Token) -> PlainTextResponse:
+        return await counted(request, token, "start")
+
+    async def exited(request: Request, token: Token, exit_status: ExitStatus) -> PlainTextResponse:
+        return await counted(request, token, "success" if exit_status == 0 else "fail", exit_status)
+
+    route("/{token}", "A job succeeded: its push monitor is up (GET or POST, any body)", success)
+    route(
+        "/{token}/fail",
+        "A job failed: its push monitor is down, the POST body (10 kB at most) the detail",
+        fail,
+    )
+    route("/{token}/start", "A job started: its next success is timed from here; none within grace is a miss", start)
+    route(
+        "/{token}/{exit_status:int}",
+        "A job ended with this exit status (curl .../$?): 0 is a success, anything else a failure",
+        exited,
+    )
+    return router
+
+
+async def _output(request: Request) -> str:
+    """What the job sent, bounded in size and time; empty for a GET."""
+    if request.method != "POST":
+        return ""
+    received = bytearray()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(PING_BODY_SECONDS):
+            async for chunk in request.stream():
+                received += chunk[: PING_BODY_LIMIT - len(received)]
+                if len(received) >= PING_BODY_LIMIT:
+                    break
+    return received.decode("utf-8", errors="replace").strip()
+
+
+class PushLinks:
+    """Adds `push_url` to push monitors in the API's and the dashboard's monitor records:
+    server.public_url when set, else the address the request came to."""
+
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+        self.records = PushRecords(ctx.store.engine)
+
+    def base(self, request: Request) -> str:
+        return (self.ctx.config.server.public_url or str(request.base_url)).rstrip("/")
+
+    def add(self, request: Request, monitors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        pushed = {m.name for m in self.ctx.config.monitors if m.kind == "push"} & {m["name"] for m in monitors}
+        tokens = self.records.tokens(pushed) if pushed else {}
+        for monitor in monitors:
+            if monitor["name"] in tokens:
+                monitor["push_url"] = f"{self.base(request)}/push/{tokens[monitor['name']]}"
+        return monitors
+
+    def add_one(self, request: Request, monitor: dict[str, Any]) -> dict[str, Any]:
+        return self.add(request, [monitor])[0]
