@@ -10,7 +10,9 @@ from datetime import datetime
 from ronda import causes
 from ronda.causes import Severity
 from ronda.probes.base import Observation
+from ronda.probes.onvif import summary_words as onvif_words
 from ronda.probes.rtsp import rtsp_words
+from ronda.probes.vendor import calm_words
 from ronda.verdict import Finding, Status, Verdict
 
 
@@ -31,6 +33,9 @@ def assess(obs: Observation, now: datetime) -> Verdict:
         dns=obs.dns,
         icmp=obs.icmp,
         rtsp=obs.rtsp,
+        websocket=obs.websocket,
+        onvif=obs.onvif,
+        statuspage=obs.statuspage,
         findings=tuple(findings),
         warnings=tuple(warnings),
         certificates=tuple(obs.certificates),
@@ -40,7 +45,7 @@ def assess(obs: Observation, now: datetime) -> Verdict:
 def _status(findings: list[Finding], addresses: list[str]) -> Status:
     """Down when every address fails (or the failure is not tied to one address);
     degraded when some addresses work, or only degrading problems were found."""
-    down = [f for f in findings if causes.severity(f.code) is Severity.DOWN]
+    down = [f for f in findings if causes.severity_of(f) is Severity.DOWN]
     if not down:
         return "degraded" if findings else "up"
     if any(f.address is None for f in down) or not addresses:
@@ -52,7 +57,7 @@ def _status(findings: list[Finding], addresses: list[str]) -> Status:
 def _failing_addresses(findings: list[Finding]) -> set[str]:
     """Addresses where the target does not work; one that only degrades (it loses some pings,
     say) still works."""
-    return {f.address for f in findings if f.address and causes.severity(f.code) is Severity.DOWN}
+    return {f.address for f in findings if f.address and causes.severity_of(f) is Severity.DOWN}
 
 
 def _summary(obs: Observation, status: Status, cause: Finding | None, warnings: list[Finding]) -> str:
@@ -65,8 +70,15 @@ def _summary(obs: Observation, status: Status, cause: Finding | None, warnings: 
     parts = [f"{obs.target.url} is up"]
     if obs.http:
         parts.append(f"HTTP {obs.http['status']}")
+    if obs.websocket:
+        subprotocol = obs.websocket["subprotocol"]
+        parts.append("WebSocket open" + (f" with subprotocol {subprotocol}" if subprotocol else ""))
     if obs.rtsp:
         parts.append(rtsp_words(obs.rtsp))
+    if obs.statuspage:
+        parts.append(calm_words(obs.statuspage))
+    if obs.onvif:
+        parts.append(onvif_words(obs.onvif))
     if obs.icmp:
         # Round trips are often well under a millisecond: "in 0 ms" would say nothing.
         parts.append(f"{obs.icmp['received']} of {obs.icmp['sent']} echoes answered")

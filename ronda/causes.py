@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ronda.verdict import Finding
 
 
 class Severity(StrEnum):
@@ -28,6 +32,13 @@ class Cause:
 
 
 _CAUSE_LIST: tuple[Cause, ...] = (
+    # A vendor's own words about its service (statuspage+https://) come first: when they are
+    # there the page was read, so whatever else went wrong concerns the page's delivery (one
+    # of its addresses, say), not the vendor's service that the monitor stands for. Degraded
+    # or down as the vendor says: each finding carries its severity (docs/statuspage.md).
+    Cause("vendor_reported", Severity.DEGRADED, "the vendor's status page reports a problem"),
+    # Users' reports: never a probe's finding, the cause of an incident a surge of reports opened.
+    Cause("user_reported", Severity.DEGRADED, "users report problems that ronda's own checks do not see"),
     # DNS: nothing else can happen when the name does not resolve.
     Cause("dns_nxdomain", Severity.DOWN, "the name does not exist in DNS"),
     Cause("dns_servfail", Severity.DOWN, "the DNS server failed to answer for the name"),
@@ -92,6 +103,11 @@ def severity(code: str) -> Severity:
     """How a problem code affects status; unknown codes count as down (fail safe)."""
     known = CAUSES.get(code) or WARNINGS.get(code)
     return known.severity if known else Severity.DOWN
+
+
+def severity_of(finding: Finding) -> Severity:
+    """A finding's effect on status: the one it states, else its code's."""
+    return Severity(finding.severity) if finding.severity else severity(finding.code)
 
 
 def precedence(code: str) -> int:

@@ -25,7 +25,7 @@ async def run_check(target: Target, options: CheckOptions, ctx: ProbeContext | N
             await probe(target, options, ctx, obs, deadline)
     except TimeoutError:
         obs.problem(
-            "http_timeout" if target.scheme.startswith("http") else "tcp_timeout",
+            "http_timeout" if target.scheme.startswith(("http", "ws", "statuspage+")) else "tcp_timeout",
             f"the check did not finish within its {options.timeout:g}s budget",
         )
     return assess(obs, ctx.clock())

@@ -11,7 +11,14 @@ from typing import NoReturn
 from ronda import __version__, eventloop
 from ronda.errors import ConfigError, RondaError, ServiceError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
-from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
+from ronda.target import (
+    CheckOptions,
+    Expectations,
+    parse_nameserver,
+    parse_resolve,
+    parse_subprotocol,
+    parse_target,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "target",
         help="a URL: https://, http://, tcp://, tls://, dns://, icmp://, file://, smtp(s)://, imap(s)://, "
-        "pop3(s)://, ldap(s)://, postgres://, rtsp(s)://",
+        "pop3(s)://, ldap(s)://, postgres://, rtsp(s)://, onvif(s)://, ws(s)://, "
+        "statuspage+https:// (a vendor's status page)",
     )
     check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     check.add_argument("--ca-file", metavar="PATH", help="trust this PEM bundle besides the system store")
@@ -64,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="certificate warning threshold (default 21, or a quarter of the lifetime if shorter)",
     )
     check.add_argument("--expect-status", metavar="N", type=int, help="the HTTP status the answer must have")
-    check.add_argument("--expect-text", metavar="TEXT", help="text the body must contain")
+    check.add_argument("--expect-text", metavar="TEXT", help="text the body (ws://: the reply) must contain")
+    check.add_argument("--send", metavar="TEXT", help="ws://, wss://: send this text message once connected")
+    check.add_argument(
+        "--subprotocol", metavar="NAME", help="ws://, wss://: ask for this subprotocol (Sec-WebSocket-Protocol)"
+    )
     check.add_argument(
         "--max-latency", metavar="SECONDS", type=_positive_float, help="slower than this is degraded (slow_response)"
     )
@@ -97,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", action="store_true", help="print CSV, one row per certificate and place")
 
     _add_user_commands(commands)
+
+    from ronda.discover.command import add_arguments as discover_arguments
+
+    discover_arguments(commands.add_parser("discover", help="find ONVIF devices on the local network (WS-Discovery)"))
 
     demo = commands.add_parser("demo", help="start a local world of breaking services, watched by ronda")
     demo.add_argument("--listen", default="127.0.0.1:8080", metavar="ADDR:PORT", help="where the API listens")
@@ -152,6 +168,8 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
         client_key=args.key,
         deployed_from=args.deployed_from,
         acme_directory=args.acme_directory,
+        send=args.send,
+        subprotocol=parse_subprotocol(args.subprotocol) if args.subprotocol is not None else None,
         resolve=resolve,
         nameserver=parse_nameserver(args.nameserver) if args.nameserver else None,
         warn_days=args.warn_days,
@@ -168,6 +186,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     options = _check_options(args)
     target = parse_target(args.target)
+    if (options.send is not None or options.subprotocol is not None) and target.scheme not in ("ws", "wss"):
+        raise UsageError(f"--send and --subprotocol go with a ws:// or wss:// target, not {target.scheme}://")
     context = ProbeContext()
     # Built now, and kept for the check: a bad CA or client certificate file is bad input
     # (exit 3) whatever the target, and the trust store is loaded once.
@@ -252,6 +272,12 @@ def _cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_discover(args: argparse.Namespace) -> int:
+    from ronda.discover.command import run
+
+    return run(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ronda.demo.main import run_demo
 
@@ -265,7 +291,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = {"check": _cmd_check, "run": _cmd_run, "certs": _cmd_certs, "user": _cmd_user, "demo": _cmd_demo}
+COMMANDS = {
+    "check": _cmd_check,
+    "run": _cmd_run,
+    "certs": _cmd_certs,
+    "user": _cmd_user,
+    "discover": _cmd_discover,
+    "demo": _cmd_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

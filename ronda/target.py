@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from ronda.errors import UsageError
 from ronda.tlscontexts import TlsClient
@@ -27,12 +28,18 @@ DEFAULT_PORTS = {
     "ldap": 389,
     "ldaps": 636,
     "postgres": 5432,
+    "ws": 80,
+    "wss": 443,
     "rtsp": 554,
     "rtsps": 322,  # RTSP over TLS (IANA)
+    "onvif": 80,  # an ONVIF device service is HTTP (SOAP); onvifs:// is that over TLS
+    "onvifs": 443,
+    "statuspage+https": 443,  # a vendor's status page (ronda/probes/statuspage.py)
+    "statuspage+http": 80,
 }
 # Schemes whose URL may carry the device's user:pass@: the password is kept on the Target and
 # masked in its `url`, which verdicts, the store and notifications show.
-CREDENTIAL_SCHEMES = frozenset({"rtsp", "rtsps"})
+CREDENTIAL_SCHEMES = frozenset({"rtsp", "rtsps", "onvif", "onvifs"})
 # Schemes without ports (ping goes to a host): their Target's port is 0.
 PORTLESS = frozenset({"icmp"})
 DEFAULT_TIMEOUT = 10.0
@@ -73,6 +80,8 @@ class CheckOptions:
     client_key: str | None = None  # None: the key is in client_cert
     deployed_from: str | None = None  # where renewal writes the certificate the server should serve
     acme_directory: str | None = None  # the CA's ACME directory: its renewal window (RFC 9773) applies
+    send: str | None = None  # ws://, wss://: a text message sent once connected; the reply must contain expect.text
+    subprotocol: str | None = None  # ws://, wss://: the Sec-WebSocket-Protocol asked for; the server must pick it
 
     @property
     def tls_client(self) -> TlsClient:
@@ -121,6 +130,23 @@ def _masked(url: str, parts: SplitResult) -> str:
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user, colon, _ = userinfo.partition(":")
     return url.replace(parts.netloc, f"{user}:***@{hostport}" if colon else parts.netloc, 1)
+
+
+STATUSPAGE = "statuspage+"  # the scheme prefix of a vendor's status page: statuspage+https://
+
+
+def statuspage_target(url: str, components: Sequence[str] = ()) -> str:
+    """A monitor of `kind: statuspage` as `ronda check` takes it: the page's http(s) URL under
+    the statuspage+ scheme, each component it watches a `component=` parameter. One code
+    path: the config's form and the one-shot form are the same target."""
+    url = url.strip()
+    if not url.lower().startswith(STATUSPAGE):
+        url = STATUSPAGE + url
+    if not components:
+        return url
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode([("component", name) for name in components])) if q)
+    return urlunsplit(parts._replace(query=query, fragment=""))
 
 
 def _file_target(url: str, parts: SplitResult) -> Target:
@@ -185,6 +211,16 @@ def parse_resolve(entry: str) -> tuple[tuple[str, int], tuple[str, ...]]:
         raise UsageError(f"--resolve {entry!r}: {port_text!r} is not a port number")
     addrs = tuple(parse_address(a, f"--resolve {entry!r}") for a in addresses.split(","))
     return (host.lower(), int(port_text)), addrs
+
+
+# RFC 9110's token: what a Sec-WebSocket-Protocol value may be made of (RFC 6455 4.1).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_subprotocol(text: str, what: str = "--subprotocol") -> str:
+    if not _TOKEN.fullmatch(text):
+        raise UsageError(f"{what} {text!r}: a subprotocol is one token (letters, digits, and !#$%&'*+-.^_`|~)")
+    return text
 
 
 def parse_nameserver(text: str) -> tuple[str, int]:

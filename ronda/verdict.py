@@ -27,10 +27,13 @@ class Finding:
     host: str | None = None
     address: str | None = None
     port: int | None = None
+    # Where a code's meaning spans degraded and down (a vendor's own words, `vendor_reported`),
+    # the finding says which; None: the code's severity (ronda/causes.py).
+    severity: Literal["degraded", "down"] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code}
-        for key in ("host", "address", "port"):
+        for key in ("host", "address", "port", "severity"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -105,6 +108,9 @@ class Verdict:
     dns: dict[str, Any] | None = None
     icmp: dict[str, Any] | None = None  # echoes sent, received, loss, round trips (README, icmp://)
     rtsp: dict[str, Any] | None = None  # status, server, methods, auth, media streams (docs/devices.md)
+    websocket: dict[str, Any] | None = None  # handshake status, subprotocol, reply, close code (ws://)
+    onvif: dict[str, Any] | None = None  # the device's time, skew, auth and facts (docs/devices.md)
+    statuspage: dict[str, Any] | None = None  # what a vendor's status page says (docs/statuspage.md)
     findings: tuple[Finding, ...] = ()
     warnings: tuple[Finding, ...] = ()
     certificates: tuple[CertificateInfo, ...] = ()
@@ -130,6 +136,12 @@ class Verdict:
             out["icmp"] = self.icmp
         if self.rtsp is not None:
             out["rtsp"] = self.rtsp
+        if self.websocket is not None:
+            out["websocket"] = self.websocket
+        if self.onvif is not None:
+            out["onvif"] = self.onvif
+        if self.statuspage is not None:
+            out["statuspage"] = self.statuspage
         out["findings"] = [f.to_json() for f in self.findings]
         out["warnings"] = [w.to_json() for w in self.warnings]
         out["certificates"] = [c.to_json() for c in self.certificates]

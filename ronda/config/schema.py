@@ -27,7 +27,15 @@ from pydantic_core import PydanticCustomError
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
 from ronda.notify.channels import Severity, check_url
-from ronda.target import parse_address, parse_nameserver, parse_resolve, parse_target
+from ronda.target import (
+    STATUSPAGE,
+    parse_address,
+    parse_nameserver,
+    parse_resolve,
+    parse_subprotocol,
+    parse_target,
+    statuspage_target,
+)
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
@@ -135,7 +143,18 @@ _PUSH_KEYS = ("period", "cron", "timezone", "grace", "token")
 _PROBE_KEYS = (
     "interval", "timeout", "recheck", "quorum", "cert_warn_days", "ca_file", "client_cert", "client_key",
     "nameserver", "resolve", "expect", "subresources", "subresource_hosts", "deployed_from", "acme_directory",
+    "send", "subprotocol",
 )  # fmt: skip
+
+
+def _statuspage_url(url: str) -> str:
+    """kind statuspage takes the page's http(s):// URL (statuspage+https:// is taken too)."""
+    from ronda.probes.statuspage import check_parameters  # the probe owns its parameters
+
+    if not url.strip().lower().removeprefix(STATUSPAGE).startswith(("https://", "http://")):
+        raise UsageError(f"{url!r}: a status page's URL is https:// (or http://), as in https://status.vendor.example/")
+    check_parameters(parse_target(statuspage_target(url)), shown=url)
+    return url
 
 
 class Monitor(_Strict):
@@ -143,6 +162,8 @@ class Monitor(_Strict):
     # check: ronda checks `url`; push: a job calls ronda's URL for it (docs/heartbeats.md).
     kind: Literal["check", "statuspage", "push"] = "check"
     url: str | None = Field(default=None, validate_default=True)  # every kind but push has one
+    # kind statuspage: the vendor's components this monitor watches (none: the whole page).
+    components: list[str] = Field(default_factory=list)
     interval: Duration | None = None
     timeout: Duration | None = None
     confirm: int | None = Field(default=None, ge=1, le=100)
@@ -164,6 +185,10 @@ class Monitor(_Strict):
     subresource_hosts: int = Field(default=20, ge=1, le=500)
     deployed_from: str | None = None
     acme_directory: str | None = Field(default=None, pattern=r"^https?://")
+    # ws://, wss://: a text message sent once connected (its reply must contain expect.text),
+    # and the Sec-WebSocket-Protocol to ask for.
+    send: str | None = None
+    subprotocol: str | None = None
     # A push monitor's job runs every `period`, or when `cron` fires in `timezone`; `grace`
     # later without a call it is late. `token`: the secret in its URL (ronda makes one if unset).
     period: Duration | None = None
@@ -181,9 +206,27 @@ class Monitor(_Strict):
         if kind not in (None, "push") and value is None:
             # "missing", as pydantic's own: the config file reads it as "required but missing".
             raise PydanticCustomError("missing", "Field required (only a push monitor, kind: push, has none)")
-        if value is not None:
+        if value is not None and kind == "statuspage":
+            _usage_to_value_error(_statuspage_url, value)
+        elif value is not None:
             _usage_to_value_error(parse_target, value)
         return value
+
+    @field_validator("components")
+    @classmethod
+    def _components(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("kind") != "statuspage":
+            raise ValueError("only a vendor's status page (kind: statuspage) has components to watch")
+        for i, name in enumerate(value):
+            if not name.strip():
+                raise ValueError(f"[{i}] is empty: write a component's name as the vendor's page shows it")
+        return value
+
+    def target_url(self) -> str:
+        """The URL checked, as `ronda check` takes it: for kind statuspage, the page's URL
+        under the statuspage+ scheme with its components (one code path for both)."""
+        assert self.url is not None, "a push monitor checks nothing"
+        return statuspage_target(self.url, self.components) if self.kind == "statuspage" else self.url
 
     @field_validator("cron")
     @classmethod
@@ -228,6 +271,18 @@ class Monitor(_Strict):
         if self.kind == "push" and self.timezone is not None and self.cron is None:
             raise ValueError(f"push monitor {self.name!r}: timezone goes with cron (a period has no time of day)")
         return self
+
+    @field_validator("send", "subprotocol")
+    @classmethod
+    def _websocket_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if info.field_name == "subprotocol":
+            _usage_to_value_error(parse_subprotocol, value, "subprotocol")
+        url = info.data.get("url")
+        if url and parse_target(url).scheme not in ("ws", "wss"):
+            raise ValueError("goes with a ws:// or wss:// url")
+        return value
 
     @field_validator("resolve")
     @classmethod
@@ -358,8 +413,15 @@ class ReportSettings(_Strict):
     window: Duration = 3600.0  # one report per reporter per service counts within this long
     per_source: int = Field(default=10, ge=1)  # reports one client address (an IPv6 /64) may send ...
     per_source_period: Duration = 600.0  # ... within this long; more are answered 429
-    global_per_minute: int = Field(default=60, ge=1)  # reports from everyone together; more are 429
+    global_per_minute: int = Field(default=300, ge=1)  # reports from everyone together; more are 429
     keep: Duration = 120 * 86400.0  # older reports are deleted (the baseline learns from weeks of them)
+    # The surge detector (docs/reports.md): reports are counted in two halves of `bucket`;
+    # a quiet service is expected to get at least `floor` reports an hour; a surge at
+    # `open_incident` strength opens an incident when the service has none open.
+    bucket: Duration = 300.0
+    floor: float = Field(default=2.0, gt=0)
+    open_incident: Literal["possible", "likely"] = "likely"
+    interval: Duration = 30.0  # how often the reports are assessed
 
     @field_validator("window")
     @classmethod

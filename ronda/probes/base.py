@@ -45,6 +45,9 @@ class Observation:
     dns: dict[str, Any] | None = None
     icmp: dict[str, Any] | None = None
     rtsp: dict[str, Any] | None = None
+    websocket: dict[str, Any] | None = None
+    onvif: dict[str, Any] | None = None
+    statuspage: dict[str, Any] | None = None
     latency_ms: float | None = None
 
     def problem(

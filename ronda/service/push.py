@@ -75,8 +75,7 @@ def monitor_target(monitor: Monitor) -> str:
     secret: targets are shown where push URLs must not be)."""
     if monitor.kind == "push":
         return f"push: {schedule_of(monitor).describe()}"
-    assert monitor.url is not None  # the schema's promise
-    return parse_target(monitor.url).url
+    return parse_target(monitor.target_url()).url  # kind statuspage: its statuspage+ URL
 
 
 def schedule_of(monitor: Monitor) -> HeartbeatSchedule:
