@@ -34,8 +34,14 @@ def perfdata(verdict: Verdict, options: CheckOptions) -> str:
         items.append(f"size={verdict.http['bytes']}B;;;0")
     if verdict.icmp is not None:
         items.extend(_ping_perfdata(verdict.icmp))
+    if verdict.websocket is not None:
+        items.extend(_websocket_perfdata(verdict.websocket))
     if verdict.rtsp is not None and verdict.rtsp["status"] == 200:
         items.append(f"streams={len(verdict.rtsp['streams'])};;;0")  # what DESCRIBE described
+    if verdict.onvif is not None and verdict.onvif["skew_s"] is not None:
+        # The clock's offset either way, in seconds; warned past max_skew (5 s unless the URL says).
+        onvif = verdict.onvif
+        items.append(f"clock_skew={abs(onvif['skew_s']):.1f}s;{onvif['max_skew_s']:g};;0")
     if verdict.certificates:
         soonest = min(verdict.certificates, key=lambda c: c.days_left)
         # A bare number N is the Nagios range 0..N (alert when above N); days left must
@@ -58,6 +64,16 @@ def _ping_perfdata(icmp: dict[str, Any]) -> list[str]:
     warning above 0% and critical at 100%, as the status has it."""
     items = [f"rta={icmp['rtt_ms']['avg']:.3f}ms;;;0"] if icmp["rtt_ms"] else []
     return [*items, f"pl={icmp['loss'] * 100:.0f}%;0;99;0;100"]
+
+
+def _websocket_perfdata(websocket: dict[str, Any]) -> list[str]:
+    """time= is the handshake; reply_time the round trip of the message (or Ping) after it."""
+    items = []
+    if "round_trip_ms" in websocket:
+        items.append(f"reply_time={websocket['round_trip_ms'] / 1000:.6f}s;;;0")
+    if "reply_bytes" in websocket:
+        items.append(f"size={websocket['reply_bytes']}B;;;0")
+    return items
 
 
 def first_line(verdict: Verdict, options: CheckOptions) -> str:

@@ -8,6 +8,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +20,8 @@ from ronda.world.dnsserver import DnsServer
 from ronda.world.pki import LocalPKI
 from ronda.world.web import WebServer
 from tests import support
+
+T = TypeVar("T")
 
 pytest_plugins = ["tests.browser"]  # the `browser` fixture: Debian's Chromium through Playwright
 
@@ -51,6 +54,22 @@ def web(world_loop: BackgroundLoop) -> Iterator[Callable[..., WebServer]]:
         server = WebServer(host, port, tls)
         if start:  # start=False: configure first, then world_loop.run(server.start())
             world_loop.run(server.start())
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        world_loop.run(server.stop())
+
+
+@pytest.fixture
+def serve(world_loop: BackgroundLoop) -> Iterator[Callable[[T], T]]:
+    """serve(server) starts any world server (one with start() and stop() coroutines) on the
+    world loop and returns it; all stop at the end of the test."""
+    started: list[Any] = []
+
+    def start(server: T) -> T:
+        world_loop.run(server.start())
         started.append(server)
         return server
 

@@ -8,10 +8,9 @@ import dataclasses
 from urllib.parse import urljoin, urlsplit
 
 from ronda.probes.base import Observation, ProbeContext
-from ronda.probes.connect import Connection, Failure, open_tcp
 from ronda.probes.exchange import MAX_BODY, Answer, ExchangeError, Hop, exchange, hop_for
 from ronda.probes.resolve import resolve_host
-from ronda.probes.tls import secure_connection
+from ronda.probes.tls import open_connection
 from ronda.target import CheckOptions
 
 MAX_REDIRECTS = 10
@@ -88,14 +87,7 @@ async def request(
     deadline: float,
     limit: int = MAX_BODY,
 ) -> Answer | None:
-    conn: Connection | Failure | None
-    if hop.scheme == "https":
-        conn = await secure_connection(obs, ctx, options, hop.host, address, hop.port, deadline)
-    else:
-        conn = await open_tcp(address, hop.port, deadline)
-        if isinstance(conn, Failure):
-            obs.problem(conn.code, conn.detail, address=address, host=hop.host, port=hop.port)
-            conn = None
+    conn = await open_connection(obs, ctx, options, hop.host, address, hop.port, deadline, secure=hop.scheme == "https")
     if conn is None:
         return None
     try:

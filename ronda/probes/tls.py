@@ -14,7 +14,7 @@ from ronda.certs.revocation import check_revocation, revocation_deadline
 from ronda.certs.session import TlsSession
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
-from ronda.probes.connect import Connection, Failure, Prelude, open_tls
+from ronda.probes.connect import Connection, Failure, Prelude, open_tcp, open_tls
 from ronda.probes.fetch import cached_fetcher, fetch_url
 from ronda.probes.file import chains, passwords, read_file
 from ronda.target import CheckOptions, Target
@@ -40,6 +40,28 @@ async def secure_connection(
     assert conn.tls is not None
     report = await _certificate_report(conn.tls, ctx, options, host, address, port, deadline)
     _record(obs, report, host, address, port)
+    return conn
+
+
+async def open_connection(
+    obs: Observation,
+    ctx: ProbeContext,
+    options: CheckOptions,
+    host: str,
+    address: str,
+    port: int,
+    deadline: float,
+    *,
+    secure: bool,
+) -> Connection | None:
+    """TCP to address:port, and TLS with the certificate recorded when `secure` (https://,
+    wss://); a failure is recorded on `obs` and gives None."""
+    if secure:
+        return await secure_connection(obs, ctx, options, host, address, port, deadline)
+    conn = await open_tcp(address, port, deadline)
+    if isinstance(conn, Failure):
+        obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
+        return None
     return conn
 
 
