@@ -37,6 +37,7 @@ class Base(DeclarativeBase):
 
 class MonitorRow(Base):
     __tablename__ = "monitors"
+    __table_args__ = (Index("ix_monitors_push_token", "push_token", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -58,7 +59,7 @@ class MonitorRow(Base):
     # What a device says it is (an ONVIF camera's make, model, firmware), from its last answer.
     device: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # A push monitor's secret (its URL is /push/{token}) and when its job last said it started.
-    push_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    push_token: Mapped[str | None] = mapped_column(String(64))  # unique: ix_monitors_push_token
     push_started_at: Mapped[datetime | None]
 
 

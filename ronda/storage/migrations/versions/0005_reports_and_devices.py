@@ -20,10 +20,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Plain ADD COLUMN and indexes only: on SQLite a batch "move and copy" of `monitors` would
+    # drop the old table, and with foreign keys on, the rows that point at it with it.
     # One report per reporter per service per window counts: the intake looks this up.
     op.create_index("ix_reports_reporter", "reports", ["reporter_hash", "service", "received_at"])
-    with op.batch_alter_table("incidents") as table:
-        table.add_column(sa.Column("signal", sa.String(16), nullable=False, server_default="probes"))
+    op.add_column("incidents", sa.Column("signal", sa.String(16), nullable=False, server_default="probes"))
     op.create_table(
         "report_surges",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -40,16 +41,15 @@ def upgrade() -> None:
         sa.Column("incident_id", sa.Integer(), nullable=True),
     )
     op.create_index("ix_report_surges_service", "report_surges", ["service", "ended_at"])
-    with op.batch_alter_table("monitors") as table:
-        table.add_column(sa.Column("device", sa.JSON(), nullable=True))
-        table.add_column(sa.Column("push_token", sa.String(64), nullable=True))
-        table.add_column(sa.Column("push_started_at", UTCDateTime(), nullable=True))
-        table.create_unique_constraint("uq_monitors_push_token", ["push_token"])
+    op.add_column("monitors", sa.Column("device", sa.JSON(), nullable=True))
+    op.add_column("monitors", sa.Column("push_token", sa.String(64), nullable=True))
+    op.add_column("monitors", sa.Column("push_started_at", UTCDateTime(), nullable=True))
+    op.create_index("ix_monitors_push_token", "monitors", ["push_token"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_monitors_push_token", table_name="monitors")
     with op.batch_alter_table("monitors") as table:
-        table.drop_constraint("uq_monitors_push_token", type_="unique")
         table.drop_column("push_started_at")
         table.drop_column("push_token")
         table.drop_column("device")
