@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from ronda.service.surge import (
     HOUR_S,
+    LONG_HALVES,
     Assessment,
     Counts,
     History,
@@ -117,10 +118,14 @@ def simulate(run: ServiceRun, stream: ReportStream, months: int, settings: Surge
 
 
 def _counts(totals: list[int], per_region: dict[str, list[int]], end: int) -> Counts:
-    """The two five-minute halves ending at minute `end` (prefix-sum indices)."""
-    mid, start = max(0, end - 5), max(0, end - 10)
+    """The two five-minute halves ending at minute `end` (prefix-sum indices), and the four
+    halves before them."""
+    mid, start, first = max(0, end - 5), max(0, end - 10), max(0, end - 5 * LONG_HALVES)
     regions = {r: (p[mid] - p[start], p[end] - p[mid]) for r, p in per_region.items() if p[end] - p[start]}
-    return Counts(totals[mid] - totals[start], totals[end] - totals[mid], regions)
+    before = {r: p[start] - p[first] for r, p in per_region.items() if p[start] - p[first]}
+    return Counts(
+        totals[mid] - totals[start], totals[end] - totals[mid], regions, totals[start] - totals[first], before
+    )
 
 
 def _region_reports(hourly_regions: dict[int, dict[str, int]], hour: int, since: int) -> dict[str, int]:

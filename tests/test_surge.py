@@ -235,3 +235,19 @@ def test_the_windows_halves_follow_the_setting():
     assert assess(NOW, counts(10, 10), weeks_of(120), quick).level is Level.LIKELY
     assert assess(NOW, counts(10, 10), weeks_of(120), SETTINGS).level is Level.NORMAL
     assert HOUR_S == 3600
+
+
+def test_the_longer_look_finds_a_small_region_that_ten_minutes_cannot():
+    """One region of five sends 5% of 120 an hour (one report in ten minutes); six times that
+    is three in each five minutes: too few to be sure of in ten minutes, clear over thirty."""
+    shares = {"US-CA": 0.35, "US-TX": 0.25, "IT-MI": 0.2, "FR-75": 0.15, "DE-BE": 0.05}
+    base = weeks_of(120)
+    history = History(base.since, base.hourly, {region: int(share * 10_000) for region, share in shares.items()})
+    halves = {region: (round(10 * share), round(10 * share)) for region, share in shares.items() if region != "DE-BE"}
+    halves["DE-BE"] = (3, 3)
+    earlier, latest = sum(p[0] for p in halves.values()), sum(p[1] for p in halves.values())
+    assert assess(NOW, Counts(earlier, latest, halves), history, SETTINGS).level is Level.NORMAL
+    before = {region: 2 * (a + b) for region, (a, b) in halves.items()}  # the same for twenty minutes more
+    longer = assess(NOW, Counts(earlier, latest, halves, sum(before.values()), before), history, SETTINGS)
+    assert longer.level is Level.POSSIBLE
+    assert (longer.scope, longer.regions) == ("regional", ("DE-BE",))

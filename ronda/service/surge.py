@@ -242,15 +242,24 @@ def window_mean(at: datetime, span: timedelta, history: History, settings: Surge
 
 @dataclass(frozen=True)
 class Counts:
-    """Reports in the two halves of the window (older, newer), in total and per region."""
+    """Reports in the two halves of the window (older, newer), in total and per region; and
+    in the four halves before them (`before`), for the longer look (`LONG_HALVES`)."""
 
     earlier: int
     latest: int
     regions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    before: int = 0
+    regions_before: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return self.earlier + self.latest
+
+
+# The longer look: the same test over the last six halves (half an hour by default). A small
+# stream (a quiet service, one region of ten at night) that five times its usual cannot make
+# improbable in ten minutes makes so in thirty; the last two halves must still each be unusual.
+LONG_HALVES = 6
 
 
 @dataclass(frozen=True)
@@ -274,35 +283,63 @@ def assess(at: datetime, counts: Counts, history: History, settings: SurgeSettin
     basis = baseline(hour_number(at), history, settings).basis
     if math.isinf(mean):
         return Assessment(Level.NORMAL, counts.total, math.inf, 1.0, "global", (), basis)
-    level, p_value = _level(counts.earlier, counts.latest, mean / 2, dispersion, settings, tests=1)
+    long_mean, _ = window_mean(at, LONG_HALVES * settings.half, history, settings)
+    if math.isinf(long_mean):  # the longer look reaches back into the hours of learning
+        counts, long_mean = replace(counts, before=0, regions_before={}), mean
+    stream = Stream(counts.earlier, counts.latest, counts.before, mean / 2, long_mean - mean)
+    level, p_value = _level(stream, dispersion, settings, tests=1)
     shares = _shares(history.region_reports, counts.regions)
     if sum(history.region_reports.values()) >= settings.min_region_history:
         tests, floor = max(1, len(shares)), settings.floor_per_hour * settings.half.total_seconds() / HOUR_S
+        long_total = counts.total + counts.before
         for region, (earlier, latest) in counts.regions.items():
             if region == UNKNOWN_REGION:
                 continue
-            half_mean = max(floor, mean / 2 * shares[region])
-            by_count, p = _level(earlier, latest, half_mean, dispersion, settings, tests)
-            by_share = _share_level(earlier + latest, counts.total, shares[region], settings, tests)
+            share, before = shares[region], counts.regions_before.get(region, 0)
+            half_mean = max(floor, mean / 2 * share)
+            regional_stream = Stream(earlier, latest, before, half_mean, max(floor, (long_mean - mean) * share))
+            # The share test carries the correction for many regions; the count test only
+            # confirms that the region's own reports rose too (a share also grows when the
+            # other regions fall silent), so it need not be corrected twice.
+            by_count, p = _level(regional_stream, dispersion, settings, tests=1)
+            by_share = max(
+                _share_level(earlier + latest, counts.total, share, settings, tests),
+                _share_level(earlier + latest + before, long_total, share, settings, tests),
+            )
             regional = min(by_count, by_share)
             if regional > level:
                 level, p_value = regional, p
-    scope, regions = _scope(counts, shares, mean, dispersion, settings) if level else ("global", ())
+    scope, regions = _scope(counts, shares, (mean, long_mean), dispersion, settings) if level else ("global", ())
     return Assessment(level, counts.total, mean, p_value, scope, regions, basis)
 
 
-def _level(
-    earlier: int, latest: int, half_mean: float, dispersion: float, settings: SurgeSettings, tests: int
-) -> tuple[Level, float]:
-    """The level of one stream (a service's or a region's) from its two halves; `tests`
+@dataclass(frozen=True)
+class Stream:
+    """One stream's counts (a service's, or a region's) and what its baseline expects."""
+
+    earlier: int
+    latest: int
+    before: int  # in the halves before the window, for the longer look
+    half_mean: float
+    before_mean: float
+
+
+def _level(stream: Stream, dispersion: float, settings: SurgeSettings, tests: int) -> tuple[Level, float]:
+    """The level of one stream from its two halves, and from the longer look; `tests`
     streams are tested at once, so each must clear thresholds that much stricter."""
-    p_pair = tail(earlier + latest, 2 * half_mean, dispersion)
-    sustained = max(tail(earlier, half_mean, dispersion), tail(latest, half_mean, dispersion)) < settings.half_p
-    if sustained and p_pair < settings.likely_p / tests:
-        return Level.LIKELY, p_pair
-    if sustained and p_pair < settings.possible_p / tests:
-        return Level.POSSIBLE, p_pair
-    return Level.NORMAL, p_pair
+    half_mean, pair = stream.half_mean, stream.earlier + stream.latest
+    unusual = max(tail(stream.earlier, half_mean, dispersion), tail(stream.latest, half_mean, dispersion))
+    if unusual >= settings.half_p:
+        return Level.NORMAL, tail(pair, 2 * half_mean, dispersion)  # not sustained
+    p = min(
+        tail(pair, 2 * half_mean, dispersion),
+        tail(pair + stream.before, 2 * half_mean + stream.before_mean, dispersion),
+    )
+    if p < settings.likely_p / tests:
+        return Level.LIKELY, p
+    if p < settings.possible_p / tests:
+        return Level.POSSIBLE, p
+    return Level.NORMAL, p
 
 
 def _share_level(count: int, total: int, share: float, settings: SurgeSettings, tests: int) -> Level:
@@ -326,21 +363,34 @@ def _shares(history: Mapping[str, int], now: Mapping[str, tuple[int, int]]) -> d
 
 
 def _scope(
-    counts: Counts, shares: Mapping[str, float], mean: float, dispersion: float, settings: SurgeSettings
+    counts: Counts,
+    shares: Mapping[str, float],
+    means: tuple[float, float],
+    dispersion: float,
+    settings: SurgeSettings,
 ) -> tuple[str, tuple[str, ...]]:
+    """Global or regional, and the regions elevated in the ten minutes or over the longer look
+    (`means`: what the baseline expects in each)."""
+    mean, long_mean = means
+
+    def elevated_in(short: int, long: int, share: float) -> bool:
+        p = min(tail(short, mean * share, dispersion), tail(long, long_mean * share, dispersion))
+        return p < settings.elevated_p
+
+    def long_count(region: str) -> int:
+        return sum(counts.regions.get(region, (0, 0))) + counts.regions_before.get(region, 0)
+
     elevated = [
         region
-        for region, (earlier, latest) in counts.regions.items()
-        if region != UNKNOWN_REGION
-        and tail(earlier + latest, mean * shares[region], dispersion) < settings.elevated_p
-        and binomial_tail(earlier + latest, counts.total, shares[region]) < settings.elevated_p
+        for region, pair in counts.regions.items()
+        if region != UNKNOWN_REGION and elevated_in(sum(pair), long_count(region), shares[region])
     ]
     if not elevated:
         return "global", ()
     share = sum(shares[region] for region in elevated)
     rest = counts.total - sum(sum(counts.regions[region]) for region in elevated)
-    rest_elevated = tail(rest, mean * max(1e-6, 1 - share), dispersion) < settings.elevated_p
-    if rest_elevated or share >= 0.8:
+    rest_long = counts.total + counts.before - sum(long_count(region) for region in elevated)
+    if share >= 0.8 or elevated_in(rest, rest_long, max(1e-6, 1 - share)):
         return "global", ()
     elevated.sort(key=lambda region: (-sum(counts.regions[region]), region))
     return "regional", tuple(elevated)
@@ -386,7 +436,7 @@ def step(surge: Surge | None, assessment: Assessment, at: datetime, settings: Su
             return Step(None, ended=True)
         return Step(replace(surge, level=Level.NORMAL, calm_since=calm_since))
     stronger = level > surge.peak
-    rescoped = (assessment.scope, assessment.regions) != (surge.scope, surge.regions)
+    rescoped = (assessment.scope, set(assessment.regions)) != (surge.scope, set(surge.regions))
     peak = stronger or (level == surge.peak and assessment.reports > surge.reports)
     updated = replace(
         surge,

@@ -13,11 +13,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from ronda.service.surge import HOUR_S, Counts, History, hour_number
+from ronda.service.surge import HOUR_S, LONG_HALVES, Counts, History, hour_number
 from ronda.storage.models import MonitorRow, ReportRow, ResultRow
 
 SHARE_WINDOW = timedelta(days=28)  # regions' shares are learned from this much of the past
@@ -44,11 +44,12 @@ class ReportCounts:
             )
             return {int(key): count for key, count in rows}
 
-    def history(self, service: str, now: datetime, weeks: int) -> History:
+    def history(self, service: str, now: datetime, weeks: int, extra: timedelta = timedelta(0)) -> History:
         """The complete hours before `now` the baseline learns from, the regions' recent
-        reports, and since when ronda has known the service (its first report or check)."""
+        reports, and since when ronda has known the service (its first report or check).
+        `extra`: that much more of the past, for the baselines of hours before this one."""
         this_hour = datetime.fromtimestamp(hour_number(now) * HOUR_S, now.tzinfo)
-        since = this_hour - timedelta(weeks=weeks, hours=1)
+        since = this_hour - timedelta(weeks=weeks, hours=1) - extra
         hourly = self.per_bucket(service, since, this_hour, HOUR_S)
         with self._sessions() as session:
             regions = dict(
@@ -69,21 +70,28 @@ class ReportCounts:
         return History(start, hourly, {region: int(n) for region, n in regions.items()})
 
     def window(self, service: str, now: datetime, half: timedelta) -> Counts:
-        """The reports of the two halves of (now - 2 half, now], in total and per region."""
-        middle, start = now - half, now - 2 * half
-        latest_half = ReportRow.received_at > middle
+        """The reports of the two halves of (now - 2 half, now], in total and per region, and
+        of the halves before them for the longer look (surge.LONG_HALVES in all)."""
+        middle, start, first = now - half, now - 2 * half, now - LONG_HALVES * half
+        part = case((ReportRow.received_at > middle, 2), (ReportRow.received_at > start, 1), else_=0)
         with self._sessions() as session:
             rows = session.execute(
-                select(ReportRow.region, latest_half, func.count())
-                .where(ReportRow.service == service, ReportRow.received_at > start, ReportRow.received_at <= now)
-                .group_by(ReportRow.region, latest_half)
+                select(ReportRow.region, part, func.count())
+                .where(ReportRow.service == service, ReportRow.received_at > first, ReportRow.received_at <= now)
+                .group_by(ReportRow.region, part)
             ).all()
-        regions: dict[str, tuple[int, int]] = {}
-        for region, latest, count in rows:
-            earlier_count, latest_count = regions.get(region, (0, 0))
-            regions[region] = (earlier_count, latest_count + count) if latest else (earlier_count + count, latest_count)
-        earlier = sum(pair[0] for pair in regions.values())
-        return Counts(earlier, sum(pair[1] for pair in regions.values()), regions)
+        parts: dict[str, list[int]] = {}
+        for region, which, count in rows:
+            parts.setdefault(region, [0, 0, 0])[int(which)] += count
+        regions = {region: (p[1], p[2]) for region, p in parts.items() if p[1] or p[2]}
+        before = {region: p[0] for region, p in parts.items() if p[0]}
+        return Counts(
+            sum(p[1] for p in parts.values()),
+            sum(p[2] for p in parts.values()),
+            regions,
+            sum(before.values()),
+            before,
+        )
 
     def top(self, service: str, since: datetime, limit: int = 5) -> dict[str, list[tuple[str, int]]]:
         """The most reported problems and regions since `since`, most first."""

@@ -45,15 +45,15 @@ class SurgeChange:
 
 
 def words(surge: Surge | Assessment, service: str, window: timedelta) -> str:
-    """'users report problems with shop: 48 reports in 10 min, about 6 usual (a likely
-    outage), most from US-CA, US-TX'."""
+    """'users report problems with shop: 48 reports in 10 min where about 6 are usual (a
+    likely outage), most from US-CA, US-TX'."""
     level = surge.level if isinstance(surge, Assessment) else surge.peak
-    usual = f"about {surge.expected:.0f} usual" if surge.expected >= 1 else "hardly any usual"
+    usual = f"where about {surge.expected:.0f} are usual" if surge.expected >= 1 else "where fewer than one is usual"
     where = f", most from {', '.join(surge.regions[:5])}" if surge.scope == "regional" and surge.regions else ""
     more = f" and {len(surge.regions) - 5} more" if where and len(surge.regions) > 5 else ""
     strength = LEVEL_WORDS.get(level, "back to normal")
     took = format_duration(window.total_seconds())
-    return f"users report problems with {service}: {surge.reports} reports in {took}, {usual} ({strength}){where}{more}"
+    return f"users report problems with {service}: {surge.reports} reports in {took} {usual} ({strength}){where}{more}"
 
 
 class Surges:
@@ -117,8 +117,8 @@ def _fuse(
     said = words(surge, monitor.name, change.window)
     incident = session.get(IncidentRow, row.incident_id) if row.incident_id else None
     if incident is not None:
-        if change.step.stronger and incident.status == "open":
-            log(session, incident.id, change.at, "reports", f"stronger now: {said}")
+        if incident.status == "open":
+            _follow(session, incident, surge, change, said)
         return []
     current = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
     if current is not None and current.status == "open":
@@ -130,6 +130,17 @@ def _fuse(
     if surge.level < change.open_at:
         return []
     return [_open(session, row, monitor, surge, change, said)]
+
+
+def _follow(session: Session, incident: IncidentRow, surge: Surge, change: SurgeChange, said: str) -> None:
+    """The surge grew stronger or moved: the timeline says so, and an incident the reports
+    opened takes the surge's scope (one the probes opened keeps the vantage points')."""
+    if change.step.stronger:
+        log(session, incident.id, change.at, "reports", f"stronger now: {said}")
+    if change.step.rescoped and incident.signal == "reports":
+        where = f" ({', '.join(surge.regions)})" if surge.scope == "regional" else ""
+        log(session, incident.id, change.at, "scope_changed", f"reports now come {surge.scope}ly{where}")
+        incident.scope, incident.regions = surge.scope, list(surge.regions)
 
 
 def _open(
