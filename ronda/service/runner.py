@@ -30,14 +30,18 @@ from ronda.service.incidents import Policy
 from ronda.service.maintenance import active_window
 from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
+from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.service.scheduler import Job, Scheduler
 from ronda.storage.push_records import PushRecords
+from ronda.storage.report_counts import ReportCounts
 from ronda.storage.store import IncidentNotice, Notice, Store
+from ronda.storage.surges import Surges
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from ronda.web.live import LiveHub
+from ronda.web.status_model import public_monitors
 
 log = logging.getLogger("ronda")
 
@@ -95,6 +99,8 @@ def job_for(monitor: Monitor, config: Config) -> Job | PushJob:
         client_key=monitor.client_key or defaults.client_key,
         deployed_from=monitor.deployed_from,
         acme_directory=monitor.acme_directory,
+        send=monitor.send,
+        subprotocol=monitor.subprotocol,
     )
     policy = Policy(
         confirm=monitor.confirm or defaults.confirm,
@@ -105,7 +111,7 @@ def job_for(monitor: Monitor, config: Config) -> Job | PushJob:
     )
     return Job(
         monitor.name,
-        parse_target(monitor.url),
+        parse_target(monitor.target_url()),  # kind statuspage: the statuspage+ probe
         options,
         monitor.interval or defaults.interval,
         policy,
@@ -168,6 +174,19 @@ class Service:
         self.push = PushMonitors(PushRecords(self.store.engine), self._writer, self._on_verdict)  # jobs call in
         watchers = Watchers(self.scheduler, self.push)
         self.monitors = MonitorManager(config, config_path, self.store, watchers, self._writer, job_for, self._adopt)
+        engine = self.store.engine
+        self.reports = ReportWatch(
+            ReportCounts(engine),
+            Surges(engine, outbox=self.outbox.write),
+            self._writer,
+            services=lambda: public_monitors(self.config, [job.name for job in self.jobs]),
+            planned=lambda name, at: active_window(self.config.maintenance, name, self._tags(name), at) is not None,
+            announce=self._announce,
+            settings=lambda: watch_settings(self.config.reports),
+        )
+
+    def _tags(self, name: str) -> tuple[str, ...]:
+        return next((tuple(monitor.tags) for monitor in self.config.monitors if monitor.name == name), ())
 
     @property
     def jobs(self) -> list[Job]:
@@ -246,6 +265,7 @@ class Service:
         checks = asyncio.create_task(self.scheduler.run(), name="scheduler")
         heartbeats = asyncio.create_task(self.push.run(), name="heartbeats")
         canaries = asyncio.create_task(self.connectivity.run(), name="canaries")
+        reports = asyncio.create_task(self.reports.run(), name="reports")
         serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
         sending = asyncio.create_task(self.sender.run(), name="notifications")
         stopping = asyncio.create_task(stop.wait())
@@ -254,6 +274,7 @@ class Service:
         web.should_exit = True
         checks.cancel()
         canaries.cancel()
+        reports.cancel()
         heartbeats.cancel()
         await asyncio.gather(checks, serving, heartbeats, return_exceptions=True)
         await self._stop_sending(sending)

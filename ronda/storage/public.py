@@ -126,10 +126,13 @@ class PublicRecords:
             result = session.execute(delete(ReportRow).where(ReportRow.received_at < before))
             return int(getattr(result, "rowcount", 0) or 0)
 
-    def reports(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The latest reports, newest first (for the dashboard, and the tests)."""
+    def reports(self, limit: int = 100, service: str | None = None) -> list[dict[str, Any]]:
+        """The latest reports (of one service, or all), newest first (for the dashboard and the API)."""
         with self._sessions() as session:
-            rows = session.scalars(select(ReportRow).order_by(ReportRow.id.desc()).limit(limit))
+            query = select(ReportRow)
+            if service is not None:
+                query = query.where(ReportRow.service == service)
+            rows = session.scalars(query.order_by(ReportRow.id.desc()).limit(limit))
             return [
                 {
                     "id": r.id,

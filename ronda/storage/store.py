@@ -82,6 +82,8 @@ class Store:
             )
             session.add(result)
             session.flush()
+            if verdict.onvif and verdict.onvif.get("device"):  # kept while the device is unreachable
+                monitor.device = verdict.onvif["device"]
             readings = _latest_readings(session, monitor.id, verdict.checked_at - policy.fresh_for)
             scope = assess_scope(readings, policy.quorum)
             status, cause = (scope.status, verdict.cause or scope.cause) if scope.failing else ("up", None)
@@ -152,6 +154,7 @@ class Store:
             "source": row.source,  # "config" (the YAML file) or "api" (stored, editable)
             "editable": row.source == "api",
             "spec": row.spec,  # an API monitor's definition, as PUT takes it; None for the file's
+            "device": row.device,  # what the device last said it is (ONVIF: make, model, firmware...)
         }
 
     def _monitor_row(self, session: Session, name: str) -> MonitorRow:
@@ -215,6 +218,8 @@ class Store:
 
 def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:
     incident = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
+    if incident is not None and incident.signal == "reports":
+        incident = None  # users' reports opened it: the probes have no incident of their own to resolve
     last_resolved = session.scalars(
         select(IncidentRow.resolved_at)
         .where(IncidentRow.monitor_id == monitor.id, IncidentRow.status == "resolved")
@@ -284,6 +289,7 @@ def _incident_json(incident: IncidentRow, monitor: str, updates: Any) -> dict[st
         "regions": incident.regions,
         "flapping": incident.flapping,
         "planned": incident.planned,
+        "signal": incident.signal,  # probes | reports | both: which signal opened it, and whether the other joined
         "updates": [_update_json(u) for u in updates],
     }
 

@@ -44,7 +44,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @api.get(
         "/monitors",
         summary="Every monitor with its state and latest verdict",
-        responses=examples.answer([examples.MONITOR]),
+        responses=examples.answer([examples.MONITOR, examples.CAMERA]),
     )
     def monitors(request: Request) -> list[dict[str, Any]]:
         return links.add(request, store.monitors())

@@ -16,6 +16,7 @@ from ronda.web.dashboard import dashboard_router
 from ronda.web.metrics import metrics_router
 from ronda.web.monitors_api import monitors_router
 from ronda.web.push import push_router
+from ronda.web.reports_api import reports_api_router
 from ronda.web.status_page import status_router
 from ronda.web.templating import STATIC
 
@@ -32,6 +33,7 @@ def create_app(ctx: WebContext) -> FastAPI:
 
     app.include_router(api_router(ctx, auth))
     app.include_router(monitors_router(ctx, auth))
+    app.include_router(reports_api_router(ctx, auth))
     app.include_router(accounts_router(ctx, auth))
     app.include_router(dashboard_router(ctx, auth))
     app.include_router(status_router(ctx))

@@ -17,11 +17,17 @@ from pydantic import ValidationError
 from ronda.config.schema import Monitor
 from ronda.durations import format_duration
 from ronda.service.monitors import MonitorError, UnknownMonitorName
+from ronda.service.report_watch import watch_settings
 from ronda.storage.incident_log import HumanStatus
+from ronda.storage.public import PublicRecords
+from ronda.storage.report_counts import ReportCounts
 from ronda.storage.store import UnknownIncident, UnknownMonitor
+from ronda.storage.surges import Surges
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
+from ronda.web.report_chart import LEVEL_WORDS, report_chart
+from ronda.web.status_model import PROBLEM_WORDS
 from ronda.web.templating import make_templates
 
 CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks
@@ -31,8 +37,11 @@ STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}  # worst first 
 def board(ctx: WebContext, now: datetime) -> dict[str, Any]:
     """The monitors, worst first, each with its uptime bars, and counts per status."""
     monitors = sorted(ctx.store.monitors(), key=lambda m: (STATUS_ORDER.get(m["status"], 2), m["name"]))
+    surges = Surges(ctx.store.engine).under_way()
     for monitor in monitors:
         monitor["days"] = ctx.store.daily(monitor["name"], now)
+        surge = surges.get(monitor["name"])
+        monitor["surge"] = surge.level.word if surge is not None and surge.level else None
     counts = {status: sum(1 for m in monitors if m["status"] == status) for status in STATUS_ORDER}
     return {"monitors": monitors, "counts": counts}
 
@@ -89,6 +98,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     page = Depends(auth.page)
     form = Depends(auth.form)
     links = PushLinks(ctx)
+    counts, records = ReportCounts(ctx.store.engine), PublicRecords(ctx.store.engine)
 
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
         context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": datetime.now(UTC)}
@@ -169,6 +179,10 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             certificates=certificates,
             incidents=incidents,
             run_time=format_duration,  # a push monitor's job: "ran 4 min 12 s"
+            reports=report_chart(counts, Surges(ctx.store.engine), name, now, watch_settings(ctx.config.reports).surge),
+            comments=[r for r in records.reports(20, service=name) if r["comment"]][:5],
+            level_words=LEVEL_WORDS,
+            problem_words=PROBLEM_WORDS,
         )
 
     @router.get("/certificates", response_class=HTMLResponse, summary="Every certificate, soonest expiry first (login)")

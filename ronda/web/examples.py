@@ -66,6 +66,37 @@ MONITOR: dict[str, Any] = {
     "editable": False,
 }
 
+# A camera's monitor: what the device said it is, from its last answer (ONVIF).
+DEVICE: dict[str, Any] = {
+    "manufacturer": "Ronda Optics",
+    "model": "RC-100",
+    "firmware": "1.4.2",
+    "serial": "RC100-000042",
+    "hardware_id": "rc100-hw2",
+}
+
+CAMERA_VERDICT: dict[str, Any] = Verdict(
+    target="onvif://admin:***@192.0.2.10",
+    status="up",
+    cause=None,
+    summary="onvif://admin:***@192.0.2.10 is up: Ronda Optics RC-100, firmware 1.4.2, in 38 ms",
+    checked_at=CHECKED,
+    latency_ms=38.2,
+    addresses=("192.0.2.10",),
+    onvif={"device_time": iso(CHECKED), "skew_s": 0.4, "max_skew_s": 5.0, "auth": "username_token", "device": DEVICE},
+).to_json()
+
+CAMERA: dict[str, Any] = {
+    "name": "garage-camera",
+    "target": CAMERA_VERDICT["target"],
+    "status": "up",
+    "since": "2026-11-20T08:00:00Z",
+    "last_check": CAMERA_VERDICT,
+    "source": "config",
+    "editable": False,
+    "device": DEVICE,
+}
+
 WINDOW: dict[str, Any] = {
     "since": "2026-11-22T18:00:00Z",
     "checks": 2880,
@@ -97,6 +128,7 @@ INCIDENT: dict[str, Any] = {
     "regions": ["local"],
     "flapping": False,
     "planned": False,
+    "signal": "probes",
     "updates": [
         {"at": "2026-11-23T17:59:00Z", "kind": "detected", "message": "first failed check", "author": "ronda"},
         {"at": "2026-11-23T17:59:30Z", "kind": "confirmed", "message": "confirmed after 2 checks", "author": "ronda"},
@@ -158,6 +190,43 @@ OWN_STATUS: dict[str, Any] = {
         {"at": "2026-11-23T09:00:00Z", "online": True, "detail": "a canary answers again"},
         {"at": "2026-11-23T08:52:00Z", "online": False, "detail": "every canary failed"},
     ],
+}
+
+
+REPORT: dict[str, Any] = {
+    "id": 41,
+    "service": "shop",
+    "region": "US-CA",
+    "problem": "app_error",
+    "comment": "the app says &quot;error 503&quot; at checkout",
+    "reporter_hash": "9f2c5e0d1b7a4c3e8f6a2d9b0c1e7f3a5b8d2c4e6f0a1b3c5d7e9f1a2b4c6d8e",
+    "received_at": "2026-11-23T18:02:11Z",
+}
+
+SURGE: dict[str, Any] = {
+    "id": 3,
+    "service": "shop",
+    "level": "likely",
+    "peak": "likely",
+    "scope": "regional",
+    "regions": ["US-CA", "US-TX"],
+    "reports": 48,
+    "expected": 6.2,
+    "started_at": "2026-11-23T18:01:00Z",
+    "updated_at": "2026-11-23T18:09:30Z",
+    "ended_at": None,
+    "incident": 7,
+}
+
+REPORT_CHART: dict[str, Any] = {
+    "service": "shop",
+    "level": "likely",
+    "scope": "regional",
+    "regions": ["California, United States", "Texas, United States"],
+    "bars": [{"start": "2026-11-23T18:00:00Z", "count": 71, "expected": 9.5, "low": 3, "high": 18}],
+    "problems": [{"problem": "app_error", "reports": 60}, {"problem": "cannot_login", "reports": 11}],
+    "places": [{"region": "US-CA", "name": "California, United States", "reports": 40}],
+    "total": 71,
 }
 
 

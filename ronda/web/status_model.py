@@ -67,6 +67,8 @@ CAUSE_FAMILIES = (
     ("subresource_", N_("parts of the service fail to load")),
     ("auth_", N_("the service refuses to sign in")),
     ("heartbeat_", N_("an expected signal did not arrive")),
+    ("user_", N_("many users report problems")),
+    ("vendor_", N_("a provider we depend on reports a problem")),
 )
 SOMETHING = N_("a technical problem")
 
@@ -207,6 +209,7 @@ AUTOMATIC_WORDS = {
     "escalated": N_("The problem got worse: the service is now down."),
     "reopened": N_("The problem is back."),
     "resolved": N_("The service works again."),
+    "reports": N_("Many users report problems with this service."),
 }
 
 

@@ -4,6 +4,7 @@ for strangers, so it shows monitors' names, never their targets."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,11 +14,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ronda.config.schema import StatusPage
 from ronda.service.maintenance import next_windows
+from ronda.service.report_watch import watch_settings
 from ronda.storage.public import PublicIncident, PublicRecords
+from ronda.storage.report_counts import ReportCounts
+from ronda.storage.surges import Surges
 from ronda.verdict import parse_iso
 from ronda.web import badges, feeds
 from ronda.web.context import WebContext
 from ronda.web.i18n import LOCALES, negotiate, templates_for, translations
+from ronda.web.report_chart import LEVEL_WORDS, ReportChart, report_chart
 from ronda.web.reports import ReportIntake, report_form_tokens, reports_router
 from ronda.web.status_model import (
     HUMAN_STATUS_WORDS,
@@ -159,12 +164,38 @@ def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
     return out
 
 
+class ChartCache:
+    """Each service's report chart, kept half a minute: the page is public and may be loaded
+    often during an outage, and a chart reads weeks of counts (docs/reports.md)."""
+
+    TTL = 30.0
+
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+        self.counts = ReportCounts(ctx.store.engine)
+        self.surges = Surges(ctx.store.engine)
+        self._kept: dict[tuple[str, str], tuple[float, ReportChart]] = {}
+
+    def for_services(self, names: list[str], now: datetime, locale: str) -> list[ReportChart]:
+        settings = watch_settings(self.ctx.config.reports).surge
+        out = []
+        for name in names:
+            kept = self._kept.get((name, locale))
+            if kept is None or time.monotonic() - kept[0] > self.TTL:
+                kept = (time.monotonic(), report_chart(self.counts, self.surges, name, now, settings, locale))
+                self._kept[(name, locale)] = kept
+            out.append(kept[1])
+        return out
+
+
 def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRouter:
     """The status page's routes, and the report intake its form posts to."""
     records = PublicRecords(ctx.store.engine)
     tokens = report_form_tokens()
     intake = intake or ReportIntake(records, settings=lambda: ctx.config.reports, clock=ctx.clock)
     router = APIRouter(tags=["status page (public)"])
+
+    charts = ChartCache(ctx)
 
     def view_of(slug: str | None) -> View | None:
         page = find_page(ctx.config, slug)
@@ -198,6 +229,8 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
                 "form_token": token,
                 "report": request.query_params.get("report"),
                 "report_field": request.query_params.get("field"),
+                "charts": charts.for_services(view.names, view.now, locale),
+                "level_words": LEVEL_WORDS,
             }
             response = templates.TemplateResponse(request, "status.html", context)
             tokens.set_cookie(response, token, secure=request.url.scheme == "https")

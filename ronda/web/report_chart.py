@@ -1,0 +1,112 @@
+"""Users' reports for people to see: each service's last 24 hours in quarter hours against the
+band the baseline expects, the surge level now (normal, possible problem, likely outage), and
+the problems and regions reported most. The status page shows it to everybody (counts only,
+never a comment or a reporter); the dashboard shows it on a monitor's page.
+
+The band is the baseline's expected count with its 1st and 99th percentiles, from the same
+baseline the detector uses (ronda/service/surge.py), so what looks out of band here is what
+the detector weighs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ronda.regions import display_name
+from ronda.service.surge import HOUR_S, Level, SurgeSettings, baseline, hour_number, quantile
+from ronda.storage.report_counts import ReportCounts
+from ronda.storage.surges import Surges
+from ronda.web.status_model import N_
+
+BAR = 15 * 60  # seconds per bar
+BARS = 24 * HOUR_S // BAR
+LEVEL_WORDS = {"normal": N_("No problems reported"), "possible": N_("Possible problem"), "likely": N_("Likely outage")}
+
+
+@dataclass(frozen=True)
+class Bar:
+    start: datetime
+    count: int
+    expected: float
+    low: int  # the band: 1st percentile ...
+    high: int  # ... to the 99th
+
+
+@dataclass(frozen=True)
+class ReportChart:
+    service: str
+    level: str  # normal | possible | likely: the surge under way, if any
+    scope: str
+    regions: tuple[str, ...]  # the elevated regions' names, in the page's language
+    bars: tuple[Bar, ...]
+    problems: tuple[tuple[str, int], ...]  # most reported first, over the 24 hours
+    places: tuple[tuple[str, str, int], ...]  # (code, display name, count), most first
+
+    @property
+    def total(self) -> int:
+        return sum(bar.count for bar in self.bars)
+
+    @property
+    def top(self) -> int:
+        """The chart's height: the largest bar or band edge, at least 1."""
+        return max([1, *(bar.count for bar in self.bars), *(bar.high for bar in self.bars)])
+
+    def rects(self, width: float, height: float) -> list[tuple[float, float, float, float, Bar]]:
+        """Each bar as (x, y, width, height, bar) in an SVG of that size."""
+        step = width / len(self.bars)
+        out = []
+        for i, bar in enumerate(self.bars):
+            tall = bar.count / self.top * height
+            out.append((i * step, height - tall, max(step - 1, 1.0), tall, bar))
+        return out
+
+    def band_points(self, width: float, height: float) -> str:
+        """The band as one SVG polygon: the high edge left to right, the low edge back."""
+        step = width / len(self.bars)
+        upper = [(i * step + step / 2, height - bar.high / self.top * height) for i, bar in enumerate(self.bars)]
+        lower = [(i * step + step / 2, height - bar.low / self.top * height) for i, bar in enumerate(self.bars)]
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in [*upper, *reversed(lower)])
+
+    def expected_points(self, width: float, height: float) -> str:
+        step = width / len(self.bars)
+        return " ".join(
+            f"{i * step + step / 2:.1f},{height - bar.expected / self.top * height:.1f}"
+            for i, bar in enumerate(self.bars)
+        )
+
+
+def report_chart(
+    counts: ReportCounts,
+    surges: Surges,
+    service: str,
+    now: datetime,
+    settings: SurgeSettings | None = None,
+    locale: str = "en",
+) -> ReportChart:
+    settings = settings or SurgeSettings()
+    end = datetime.fromtimestamp((int(now.timestamp()) // BAR + 1) * BAR, UTC)
+    start = end - timedelta(seconds=BAR * BARS)
+    per_bar = counts.per_bucket(service, start, end, BAR)
+    history = counts.history(service, now, settings.weeks, extra=timedelta(days=1))
+    bars = []
+    for i in range(BARS):
+        at = start + timedelta(seconds=i * BAR)
+        learned = baseline(hour_number(at), history, settings)
+        expected = 0.0 if learned.basis == "learning" else learned.per_hour * BAR / HOUR_S
+        low = quantile(0.01, expected, learned.dispersion) if expected else 0
+        high = quantile(0.99, expected, learned.dispersion) if expected else 0
+        bars.append(Bar(at, per_bar.get(int(at.timestamp()) // BAR, 0), expected, low, high))
+    surge = surges.under_way().get(service)
+    level = surge.level if surge is not None and surge.level is not Level.NORMAL else Level.NORMAL
+    top = counts.top(service, start)
+    places = tuple((code, display_name(code, locale), n) for code, n in top["regions"] if code)
+    return ReportChart(
+        service,
+        level.word,
+        surge.scope if surge else "global",
+        tuple(display_name(region, locale) for region in surge.regions) if surge else (),
+        tuple(bars),
+        tuple(top["problems"]),
+        places,
+    )
