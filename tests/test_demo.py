@@ -48,6 +48,8 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
         "www": "cert_expired",
     }, out
     assert re.search(r"CHANGED\s+#\d+ api now http_client_error", out), out
+    # The demo's users report the api's failure from four US states: the surge joins its incident.
+    assert re.search(r"REPORTS\s+#\d+ api: users report problems with api: \d+ reports in 4 s", out), out
     assert set(re.findall(r"RESOLVED #\d+ (\S+) after", out)) == set(opened), out
     mail_warning = (
         r"WARNING\s+cert_expiring: mail.demo.test at 127.0.0.8: expires in 5.0 days.*"

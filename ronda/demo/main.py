@@ -11,6 +11,7 @@ import tempfile
 import time
 import webbrowser
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ronda import eventloop
-from ronda.config.schema import Config, Defaults, Monitor, ServerConfig
+from ronda.config.schema import Config, Defaults, Monitor, ReportSettings, ServerConfig
+from ronda.demo.reports import ReportFeed, seed_history
 from ronda.demo.scenario import DemoWorld
 from ronda.service.connectivity import Connectivity, reachable
 from ronda.service.incidents import Event
@@ -57,6 +59,8 @@ def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) 
         # (the machine's own is not the demo's to ping).
         gateway="127.0.0.1",
         monitors=monitors,
+        # Users' reports in demo time: the detector's five minutes become a sixth of a cycle.
+        reports=ReportSettings(bucket=world.cycle / 6, interval=world.cycle / 24),
     )
 
 
@@ -91,6 +95,11 @@ class Narrator:
             console.print(
                 f"{self._stamp()} [bold red]CHANGED[/]  {head} now [red]{notice.cause}[/]: {escape(notice.summary)}"
             )
+        elif notice.signal == "reports":
+            label = "USERS" if notice.event is Event.OPENED else "REPORTS"
+            console.print(
+                f"{self._stamp()} [bold yellow]{label}[/]  {head}: {escape(notice.message or notice.summary)}"
+            )
         elif notice.event is Event.RESOLVED:
             console.print(
                 f"{self._stamp()} [bold green]RESOLVED[/] {head} after {notice.duration_s or 0:.0f} s ({notice.cause})"
@@ -117,6 +126,7 @@ class Narrator:
 
 
 DEMO_USER = "demo"
+REPORTED = ["api", "shop"]  # the services the demo's users report about
 
 
 def demo_login(service: Service) -> str:
@@ -190,7 +200,9 @@ async def _run(
     _banner(world, service, listen, demo_login(service))
     if browser:
         asyncio.get_running_loop().call_later(1.0, open_dashboard, f"http://{listen}/")  # once it listens
+    seed_history(service.store.engine, REPORTED, datetime.now(UTC))
     timeline = asyncio.create_task(world.run_timeline(narrator.world))
+    users = asyncio.create_task(ReportFeed(listen, REPORTED, lambda: world.surging).run())
     try:
         if duration is None:
             await run_until_signalled(service)
@@ -200,9 +212,10 @@ async def _run(
             await service.run(stop)
         console.print(_own_network(service.connectivity), soft_wrap=True, markup=False)
     finally:
-        timeline.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await timeline
+        for task in (timeline, users):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await world.stop()
         service.close()
     return narrator

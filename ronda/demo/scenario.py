@@ -47,6 +47,7 @@ class DemoWorld:
 
     def __init__(self, cycle: float = 60.0) -> None:
         self.cycle = cycle
+        self.surging: str | None = None  # the service whose users report a problem right now
         self.pki = LocalPKI()
         self.zone = Zone()
         self.dns = DnsServer("127.0.0.1", 0, self.zone)
@@ -120,8 +121,9 @@ class DemoWorld:
             ),
             Step(
                 0.24,
-                "api.demo.test starts answering 503 Service Unavailable (a 503 storm)",
-                lambda: setattr(self.api, "default", Reply(status=503, body=b"upstream unavailable")),
+                "api.demo.test starts answering 503 Service Unavailable (a 503 storm); "
+                "app users in four US states start reporting errors",
+                self._api_fails,
             ),
             Step(0.32, "chat.demo.test DISAPPEARS: nothing listens any more", self.chat.stop),
             Step(
@@ -149,7 +151,7 @@ class DemoWorld:
                 "images.shop.demo.test: certificate renewed, the images are back",
                 lambda: self.images.set_certificate(self._good(_name("images.shop"))),
             ),
-            Step(0.72, "api.demo.test recovers", lambda: setattr(self.api, "default", Reply())),
+            Step(0.72, "api.demo.test recovers; users stop reporting", self._api_recovers),
             Step(0.77, "chat.demo.test is back on the network", self.chat.start),
             Step(
                 0.82, "status.demo.test resolves again", lambda: self.zone.set(_name("status"), "A", self.status.host)
@@ -160,6 +162,14 @@ class DemoWorld:
                 lambda: self.www[1].set_certificate(self._good(_name("www"))),
             ),
         ]
+
+    def _api_fails(self) -> None:
+        self.api.default = Reply(status=503, body=b"upstream unavailable")
+        self.surging = "api"  # the demo's users (ronda/demo/reports.py) notice
+
+    def _api_recovers(self) -> None:
+        self.api.default = Reply()
+        self.surging = None
 
     async def start(self) -> None:
         await self.dns.start()
