@@ -46,6 +46,8 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
         "chat": "tcp_refused",
         "status": "dns_nxdomain",
         "www": "cert_expired",
+        "camera": "stream_missing",  # the RTSP camera lost its video track
+        "backup": "heartbeat_missed",  # the nightly job hung
     }, out
     assert re.search(r"CHANGED\s+#\d+ api now http_client_error", out), out
     # The demo's users report the api's failure from four US states: the surge joins its incident.

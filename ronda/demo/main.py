@@ -21,14 +21,16 @@ from rich.table import Table
 
 from ronda import eventloop
 from ronda.config.schema import Config, Defaults, Monitor, ReportSettings, ServerConfig
+from ronda.demo.jobs import NightlyJob
 from ronda.demo.reports import ReportFeed, seed_history
-from ronda.demo.scenario import DemoWorld
+from ronda.demo.scenario import BACKUP_TOKEN, DemoWorld
 from ronda.service.connectivity import Connectivity, reachable
 from ronda.service.incidents import Event
 from ronda.service.runner import Service, run_until_signalled, setup_logging
 from ronda.storage.accounts import Accounts
 from ronda.storage.inventory import CertificateNotice
 from ronda.storage.store import IncidentNotice, Notice
+from ronda.target import parse_target
 
 console = Console(highlight=False)
 
@@ -50,7 +52,10 @@ def _free_listen(listen: str) -> str:
 def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) -> Config:
     ca_file = world.pki.write_ca(str(data_dir / "demo-ca.pem"))
     # Validated like a config file's monitors, so the demo cannot use a key a user could not.
-    monitors = [Monitor.model_validate({"name": site.name, "url": site.url, **site.options}) for site in world.sites()]
+    monitors = [
+        Monitor.model_validate({"name": site.name, **({"url": site.url} if site.url else {}), **site.options})
+        for site in world.sites()
+    ]
     return Config(
         server=ServerConfig(listen=listen, token=None),
         storage=f"sqlite:///{data_dir / 'ronda.db'}",
@@ -148,6 +153,13 @@ def open_dashboard(url: str) -> None:
         webbrowser.open(url)
 
 
+def _shown(url: str | None) -> str:
+    """A monitor's target as the banner shows it: passwords masked, push monitors named."""
+    if url is None:
+        return "(push: its job calls /push/TOKEN)"
+    return parse_target(url).url
+
+
 def _banner(world: DemoWorld, service: Service, listen: str, password: str) -> None:
     console.rule("[bold]ronda demo")
     console.print(
@@ -158,7 +170,7 @@ def _banner(world: DemoWorld, service: Service, listen: str, password: str) -> N
     for column in ("monitor", "target", "what will happen"):
         table.add_column(column)
     for site in world.sites():
-        table.add_row(site.name, site.url, site.story)
+        table.add_row(site.name, _shown(site.url), site.story)
     console.print(table)
     base = f"http://{listen}"
     console.print(
@@ -203,6 +215,7 @@ async def _run(
     seed_history(service.store.engine, REPORTED, datetime.now(UTC))
     timeline = asyncio.create_task(world.run_timeline(narrator.world))
     users = asyncio.create_task(ReportFeed(listen, REPORTED, lambda: world.surging).run())
+    backup = asyncio.create_task(NightlyJob(listen, BACKUP_TOKEN, world.cycle, lambda: world.backup_hung).run())
     try:
         if duration is None:
             await run_until_signalled(service)
@@ -212,7 +225,7 @@ async def _run(
             await service.run(stop)
         console.print(_own_network(service.connectivity), soft_wrap=True, markup=False)
     finally:
-        for task in (timeline, users):
+        for task in (timeline, users, backup):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

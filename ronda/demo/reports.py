@@ -7,16 +7,15 @@ be, with a surge from four US states while the app's back end fails (the Blink s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import h11
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
+from ronda.demo.visitor import post
 from ronda.storage.models import ReportRow
 from ronda.world.reports import poisson, ten_regions
 
@@ -83,29 +82,8 @@ class ReportFeed:
         return self._rng.choices(list(self._regions), list(self._regions.values()))[0]
 
     async def _post(self, service: str, region: str, problem: str) -> None:
-        """One report over HTTP from the next loopback address (127.1.x.y): one visitor each.
-        A refused or failed post is the demo's users giving up, not the demo's failure."""
+        """One report from the next loopback address (127.1.x.y): one visitor each."""
         self.sent += 1
         source = f"127.1.{self.sent // 250 % 250}.{self.sent % 250 + 1}"
         body = json.dumps({"service": service, "region": region, "problem": problem}).encode()
-        with contextlib.suppress(OSError, h11.ProtocolError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._send(source, body), 2.0)
-
-    async def _send(self, source: str, body: bytes) -> None:
-        reader, writer = await asyncio.open_connection(self.host, self.port, local_addr=(source, 0))
-        try:
-            connection = h11.Connection(h11.CLIENT)
-            headers = [
-                ("Host", f"{self.host}:{self.port}"),
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                ("Connection", "close"),
-            ]
-            request = h11.Request(method="POST", target="/api/v1/reports", headers=headers)
-            writer.write(
-                connection.send(request) + connection.send(h11.Data(data=body)) + connection.send(h11.EndOfMessage())
-            )
-            await writer.drain()
-            await reader.read(65536)  # the answer; its content does not matter here
-        finally:
-            writer.close()
+        await post(self.host, self.port, "/api/v1/reports", body, source)

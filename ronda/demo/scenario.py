@@ -15,18 +15,22 @@ from datetime import UTC, datetime, timedelta
 from ronda.errors import ServiceError
 from ronda.world.dnsserver import DnsServer, Zone
 from ronda.world.pki import LocalPKI
+from ronda.world.rtsp import AUDIO, VIDEO, RtspServer
 from ronda.world.web import Reply, WebServer
 
 log = logging.getLogger("ronda.demo")
 
 PORT = 8443
+CAMERA_PORT = 8554
+CAMERA_LOGIN = ("admin", "demo-camera")  # a loopback camera's; the monitor's URL masks it
+BACKUP_TOKEN = "demo-nightly-backup-heartbeat"  # the push monitor's secret, which its job calls
 DOMAIN = "demo.test"  # .test is reserved for testing: it can never leak to a real name
 
 
 @dataclass(frozen=True)
 class Site:
     name: str  # monitor name
-    url: str
+    url: str | None  # None: a push monitor, which its job calls
     story: str
     options: dict[str, object] = field(default_factory=dict)  # monitor settings beyond the URL
 
@@ -77,6 +81,13 @@ class DemoWorld:
             "</html>".encode()
         )
         self.images.routes["/logo.png"] = Reply(body=b"\x89PNG...", headers={"Content-Type": "image/png"})
+        # A camera on the local network, reached directly (RTSP, Digest), not through a cloud.
+        user, password = CAMERA_LOGIN
+        self.camera = RtspServer(
+            "127.0.0.11", CAMERA_PORT, auth="digest", algorithms=("SHA-256", "MD5"), users={user: password}
+        )
+        self.zone.set(_name("camera"), "A", self.camera.host)
+        self.backup_hung = False  # the nightly job (ronda/demo/jobs.py) stops calling in
 
     def _web(self, label: str, address: str, tls: ssl.SSLContext | None = None) -> WebServer:
         server = WebServer(address, PORT, tls or self._good(_name(label)))
@@ -105,6 +116,17 @@ class DemoWorld:
             Site("status", url("status"), "its DNS name stops resolving"),
             Site("mail", url("mail"), "up, but its certificate renewal has stalled: a warning, not an outage"),
             Site("www", url("www"), "one of the two servers behind the name keeps an expired certificate"),
+            Site(
+                "camera",
+                f"rtsp://{':'.join(CAMERA_LOGIN)}@{_name('camera')}:{CAMERA_PORT}/stream1?expect=video",
+                "the garage camera, on the local network, loses its video track while its audio streams on",
+            ),
+            Site(
+                "backup",
+                None,
+                "the nightly backup job hangs and misses its heartbeat (a push monitor)",
+                {"kind": "push", "period": self.cycle / 3, "grace": self.cycle / 12, "token": BACKUP_TOKEN},
+            ),
         ]
 
     def timeline(self) -> list[Step]:
@@ -125,6 +147,12 @@ class DemoWorld:
                 "app users in four US states start reporting errors",
                 self._api_fails,
             ),
+            Step(
+                0.28,
+                "camera.demo.test: the garage camera LOST ITS VIDEO TRACK (it still streams audio)",
+                lambda: setattr(self.camera, "tracks", [AUDIO]),
+            ),
+            Step(0.30, "the nightly backup job hangs: it will not call in", lambda: setattr(self, "backup_hung", True)),
             Step(0.32, "chat.demo.test DISAPPEARS: nothing listens any more", self.chat.stop),
             Step(
                 0.40,
@@ -151,7 +179,17 @@ class DemoWorld:
                 "images.shop.demo.test: certificate renewed, the images are back",
                 lambda: self.images.set_certificate(self._good(_name("images.shop"))),
             ),
+            Step(
+                0.45,
+                "the nightly backup job is fixed: the next run calls in",
+                lambda: setattr(self, "backup_hung", False),
+            ),
             Step(0.72, "api.demo.test recovers; users stop reporting", self._api_recovers),
+            Step(
+                0.78,
+                "camera.demo.test: the video track is back",
+                lambda: setattr(self.camera, "tracks", [VIDEO, AUDIO]),
+            ),
             Step(0.77, "chat.demo.test is back on the network", self.chat.start),
             Step(
                 0.82, "status.demo.test resolves again", lambda: self.zone.set(_name("status"), "A", self.status.host)
@@ -171,9 +209,12 @@ class DemoWorld:
         self.api.default = Reply()
         self.surging = None
 
+    def _all(self) -> list[WebServer | RtspServer]:
+        return [*self.servers, self.camera]
+
     async def start(self) -> None:
         await self.dns.start()
-        for server in self.servers:
+        for server in self._all():
             try:
                 await server.start()
             except OSError as exc:
@@ -184,7 +225,7 @@ class DemoWorld:
                 ) from None
 
     async def stop(self) -> None:
-        for server in self.servers:
+        for server in self._all():
             await server.stop()
         await self.dns.stop()
 
@@ -192,7 +233,7 @@ class DemoWorld:
         """Break and heal, cycle after cycle, until cancelled."""
         while True:
             elapsed = 0.0
-            for step in self.timeline():
+            for step in sorted(self.timeline(), key=lambda step: step.at):
                 await asyncio.sleep(step.at * self.cycle - elapsed)
                 elapsed = step.at * self.cycle
                 result = step.action()
