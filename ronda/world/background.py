@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -54,3 +55,31 @@ async def serve_connection(
     finally:
         connections.discard(task)
         writer.transport.abort()
+
+
+class StreamServer:
+    """What the world's servers share: a listener on asyncio streams, each client connection's
+    task kept so that stopping drops them all (the server disappears, as a crashed one would)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def listen(self, tls: ssl.SSLContext | None = None, limit: int = 2**16) -> None:
+        """Start listening (port 0: any free one, read back into `port`)."""
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=tls, limit=limit)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection: the server has disappeared."""
+        if self._server is not None:
+            await close_server(self._server, self._tasks)
+            self._server = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError

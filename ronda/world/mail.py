@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from ronda.world.background import close_server
+from ronda.world.background import StreamServer
 
 Protocol = Literal["smtp", "imap", "pop3", "ldap", "postgres"]
 Mode = Literal[
@@ -52,7 +52,7 @@ class Stream:
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
 
-class ServiceServer:
+class ServiceServer(StreamServer):
     """server = ServiceServer("smtp", pki.server_context("mail.test")); await server.start()."""
 
     def __init__(
@@ -65,15 +65,12 @@ class ServiceServer:
         port: int = 0,
         mode: Mode = "serve",
     ) -> None:
+        super().__init__(host, port)
         self.protocol = protocol
-        self.host = host
-        self.port = port
         self.mode = mode
         self.implicit = implicit
         self.starttls_agreed = 0  # STARTTLS requests answered with a go-ahead
         self._tls = tls
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._speak: dict[Protocol, Callable[[Stream], Awaitable[None]]] = {
             "smtp": self._smtp,
             "imap": self._imap,
@@ -90,14 +87,7 @@ class ServiceServer:
         return f"{self.scheme}://{host or self.host}:{self.port}"
 
     async def start(self) -> None:
-        ssl_ctx = self._tls if self.implicit else None
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=ssl_ctx)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await close_server(self._server, self._tasks)
-            self._server = None
+        await self.listen(self._tls if self.implicit else None)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

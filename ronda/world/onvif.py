@@ -34,7 +34,7 @@ import h11
 from ronda import soap
 from ronda.probes.onvif import DEVICE_SERVICE, TDS
 from ronda.verdict import parse_iso
-from ronda.world.background import close_server
+from ronda.world.background import StreamServer
 
 TT = "http://www.onvif.org/ver10/schema"
 TER = "http://www.onvif.org/ver10/error"
@@ -61,7 +61,7 @@ class Reply:
     challenge: str | None = None  # WWW-Authenticate
 
 
-class OnvifDevice:
+class OnvifDevice(StreamServer):
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -76,7 +76,7 @@ class OnvifDevice:
         tolerance: float = 5.0,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.users = dict(users or {})
         self.skew = skew  # seconds the device's clock is ahead of the real time (negative: behind)
         self.lock_time = lock_time
@@ -87,8 +87,6 @@ class OnvifDevice:
         self.tls = tls  # onvifs://: the device service over TLS
         self.calls: list[tuple[str, str | None]] = []  # (operation, user who signed it) in order
         self._nonces: deque[bytes] = deque(maxlen=4096)
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def url(self, user: str | None = None, password: str | None = None, host: str | None = None) -> str:
         """The monitor's URL for this device (onvifs:// when it serves TLS), logging in as `user`."""
@@ -104,13 +102,7 @@ class OnvifDevice:
         return datetime.now(UTC) + timedelta(seconds=self.skew)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.tls)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await close_server(self._server, self._tasks)
-            self._server = None
+        await self.listen(self.tls)
 
     # -- HTTP ----------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.request import parse_http_list, parse_keqv_list
 
-from ronda.world.background import close_server, serve_connection
+from ronda.world.background import StreamServer, serve_connection
 
 Auth = Literal["digest", "basic", "none"]
 Mode = Literal[
@@ -84,7 +84,7 @@ class Request:
     headers: dict[str, str]  # names lower-case
 
 
-class RtspServer:
+class RtspServer(StreamServer):
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -100,8 +100,7 @@ class RtspServer:
         mode: Mode = "serve",
         realm: str = "ronda world camera",
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.auth = auth
         self.algorithms = tuple(algorithms)
         self.qop = qop
@@ -115,8 +114,6 @@ class RtspServer:
         self.public: tuple[str, ...] = METHODS
         self.logins: list[tuple[str, str]] = []  # (user, scheme) of each request let in: "Digest SHA-256"
         self._tls = tls
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def scheme(self) -> str:
@@ -127,17 +124,7 @@ class RtspServer:
         return f"{self.scheme}://{userinfo}{host or self.host}:{self.port}{self.path}{query}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self._tls, limit=MAX_REQUEST)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await close_server(self._server, self._tasks)
-            self._server = None
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
+        await self.listen(self._tls, limit=MAX_REQUEST)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await serve_connection(self._tasks, writer, self._session(reader, writer))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ronda.world.background import close_server
+from ronda.world.background import StreamServer
 
 Mode = Literal["answer", "hang", "drip", "endless", "garbage", "empty"]
 
@@ -41,10 +41,9 @@ _REASONS = {
 }
 
 
-class WebServer:
+class WebServer(StreamServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.default = Reply()
         self.routes: dict[str, Reply] = {}
         # path prefix -> a reply computed for each request (an OCSP responder reads the path)
@@ -52,8 +51,6 @@ class WebServer:
         self.requests = 0
         self.banner: bytes | None = None  # sent on connect, before any request: not HTTP
         self._tls = tls
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def scheme(self) -> str:
@@ -86,22 +83,11 @@ class WebServer:
                 warnings.simplefilter("ignore", DeprecationWarning)  # setting TLS 1.0 on purpose is allowed here
                 ssl_ctx.minimum_version = self._tls.minimum_version
                 ssl_ctx.maximum_version = self._tls.maximum_version
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=ssl_ctx)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self.listen(ssl_ctx)
 
     def _pick_certificate(self, sslobj: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
         assert self._tls is not None
         sslobj.context = self._tls
-
-    async def stop(self) -> None:
-        """Stop listening and drop every connection: the server has disappeared."""
-        if self._server is not None:
-            await close_server(self._server, self._tasks)
-            self._server = None
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
