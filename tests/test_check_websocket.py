@@ -166,8 +166,9 @@ def test_a_server_that_accepts_then_closes_at_once_dropped_the_persistent_connec
     assert verdict.websocket["status"] == 101 and verdict.websocket["close_code"] == 1011
 
 
-def test_a_server_that_accepts_then_cuts_the_connection_dropped_it_too(chat, check):
-    server = chat(mode="hangup")
+@pytest.mark.parametrize("mode", ["hangup", "reset"])
+def test_a_server_that_accepts_then_cuts_the_connection_dropped_it_too(chat, check, mode):
+    server = chat(mode=mode)
     verdict = check(url(server), **at(server))
     assert verdict.cause == "protocol_error"
     assert verdict.summary.endswith(

@@ -172,7 +172,7 @@ class _Peer:
         while not self._pending:
             if self._ended:
                 raise _Problem("protocol_error", f"the connection ended before {awaited}")
-            data = await self._io(self.conn.reader.read(READ_SIZE), deadline, awaited)
+            data = await self._io(self.conn.reader.read(READ_SIZE), deadline, awaited, reading=True)
             state = self.ws.state
             if not data and state is ConnectionState.CONNECTING:
                 raise _Problem("protocol_error", f"the server closed the connection before {awaited}")
@@ -184,10 +184,17 @@ class _Peer:
             self._pending.extend(self.ws.events())
         return self._pending.popleft()
 
-    async def _io(self, step: Any, deadline: float, awaited: str) -> Any:
+    async def _io(self, step: Any, deadline: float, awaited: str, reading: bool = False) -> Any:
         try:
             async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
                 return await step
+        except ConnectionResetError:
+            if self.ws.state is not ConnectionState.OPEN:
+                raise _Problem("protocol_error", f"the connection was reset while waiting for {awaited}") from None
+            # A server that cuts an open connection is an end of stream (Close 1006), whether
+            # the kernel says EOF or reset, and whether the reset meets our write or our read
+            # (a matter of timing): a write lets the read that follows find the end.
+            return b"" if reading else None
         except TimeoutError:
             raise _Problem("http_timeout", f"timed out waiting for {awaited}") from None
         except ssl.SSLError as exc:

@@ -9,6 +9,7 @@ of RFC 6455 for ronda's client (wsproto) to meet. `mode`, read at each new conne
   `refuse_status` page, the chat-style outage (the web front is up, its sockets are not);
 - "close": accepts the upgrade, then closes at once with `close_code` (its backend is gone);
 - "hangup": accepts the upgrade, then cuts the TCP connection without a Close frame;
+- "reset": the same, with a TCP reset (as a crashing process's kernel sends);
 - "silent": accepts and reads, never sends a message (Pings are still answered: the library
   does that for every server, as RFC 6455 asks);
 - "bad_accept": answers 101 with a Sec-WebSocket-Accept that does not match the key.
@@ -16,7 +17,9 @@ of RFC 6455 for ronda's client (wsproto) to meet. `mode`, read at each new conne
 
 from __future__ import annotations
 
+import socket
 import ssl
+import struct
 from http import HTTPStatus
 from typing import Literal
 
@@ -25,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-Mode = Literal["echo", "refuse", "close", "hangup", "silent", "bad_accept"]
+Mode = Literal["echo", "refuse", "close", "hangup", "reset", "silent", "bad_accept"]
 
 
 class WebSocketServer:
@@ -102,7 +105,10 @@ class WebSocketServer:
         if mode == "close":
             await connection.close(self.close_code, "backend unavailable")
             return
-        if mode == "hangup":
+        if mode in ("hangup", "reset"):
+            if mode == "reset":  # SO_LINGER 0: the kernel answers with a RST, not a FIN
+                sock = connection.transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             connection.transport.abort()
             return
         try:
