@@ -18,6 +18,12 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def as_utc(moment: datetime) -> datetime:
+    """The same instant in UTC; a time without a zone is taken as UTC (SQLite hands stored
+    times back without one, and feeds that leave it out mostly mean it)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class Finding:
     """One problem or warning, with where it was seen."""

@@ -22,13 +22,14 @@ import email.utils
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from ronda.probes.vendor import Incident, NotAStatusPage, VendorReport, clean
+from ronda.verdict import as_utc
 
 ATOM = "http://www.w3.org/2005/Atom"
 EXPECTED = "an RSS 2.0 or Atom 1.0 feed of incidents"
@@ -141,7 +142,7 @@ def _rfc3339(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return _utc(moment)
+    return as_utc(moment)
 
 
 def _rfc822(text: str) -> datetime | None:
@@ -149,9 +150,4 @@ def _rfc822(text: str) -> datetime | None:
         moment = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
-    return _utc(moment)
-
-
-def _utc(moment: datetime) -> datetime:
-    """A time without a zone is taken as UTC (feeds that leave it out mostly mean it)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ronda.probes.vendor import Component, Incident, NotAStatusPage, VendorReport, clean
+from ronda.verdict import as_utc
 
 ComponentState = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
 Level = Literal["none", "minor", "major", "critical", "maintenance"]
@@ -182,4 +183,4 @@ def _moment(text: str | None) -> datetime | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)

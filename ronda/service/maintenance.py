@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim
 
 from ronda.config.schema import MaintenanceWindow
+from ronda.verdict import as_utc
 
 Window = MaintenanceWindow
 Planned = tuple[Window, datetime, datetime]  # a window, and one time it starts and ends (UTC)
@@ -39,7 +40,7 @@ def covers(window: Window, monitor_name: str, monitor_tags: Sequence[str]) -> bo
 
 def occurrence(window: Window, at: datetime) -> tuple[datetime, datetime] | None:
     """When the time of `window` that covers `at` starts and ends (UTC), or None."""
-    at = _utc(at)
+    at = as_utc(at)
     if window.cron is None:
         assert window.start is not None and window.end is not None  # the schema's promise
         return (window.start, window.end) if window.start <= at < window.end else None
@@ -67,7 +68,7 @@ def next_windows(windows: Sequence[Window], now: datetime, horizon: timedelta, l
     """Maintenance under way at `now` or starting within `horizon` of it, soonest first: at
     most `limit` times in all (a window every minute would otherwise fill a week with ten
     thousand)."""
-    now = _utc(now)
+    now = as_utc(now)
     until = now + horizon
     planned: list[tuple[datetime, datetime, int, Window]] = []
     for index, window in enumerate(windows):
@@ -90,10 +91,6 @@ def _times(window: Window, now: datetime, until: datetime, limit: int) -> Iterat
         if firing >= until or count >= limit:
             return
         yield firing, firing + duration
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 @lru_cache(maxsize=1024)

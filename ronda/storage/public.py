@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow, ReportRow, ResultRow
 from ronda.storage.stats import window_figures
+from ronda.verdict import as_utc, parse_iso
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class PublicRecords:
             )
             # MIN() keeps the column's type, so the zone is back; _aware only guards a driver
             # that hands back text.
-            return {name: _aware(at) for name, at in rows if at is not None}
+            return {name: as_utc(parse_iso(at) if isinstance(at, str) else at) for name, at in rows if at is not None}
 
     def uptime(self, name: str, since: datetime, until: datetime) -> float | None:
         """Percent of checks not down in (since, until], None without checks (or monitor)."""
@@ -180,8 +181,3 @@ def _incident(session: Session, row: IncidentRow) -> PublicIncident:
         planned=row.planned,
         updates=tuple(PublicUpdate(u.at, u.kind, u.status, u.message) for u in updates),
     )
-
-
-def _aware(at: datetime | str) -> datetime:
-    value = datetime.fromisoformat(at) if isinstance(at, str) else at
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -10,7 +10,7 @@ so `_epoch` picks the spelling; the stored times are UTC without a zone on both.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, select
@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ronda.service.surge import HOUR_S, LONG_HALVES, Counts, History, hour_number
 from ronda.storage.models import MonitorRow, ReportRow, ResultRow
+from ronda.verdict import as_utc
 
 SHARE_WINDOW = timedelta(days=28)  # regions' shares are learned from this much of the past
 
@@ -65,7 +66,7 @@ class ReportCounts:
                 .join(MonitorRow, MonitorRow.id == ResultRow.monitor_id)
                 .where(MonitorRow.name == service)
             )
-        known = [_aware(at) for at in (first_report, first_check) if at is not None]
+        known = [as_utc(at) for at in (first_report, first_check) if at is not None]
         start = hour_number(min(known)) if known else hour_number(now)
         return History(start, hourly, {region: int(n) for region, n in regions.items()})
 
@@ -106,7 +107,3 @@ class ReportCounts:
                 counted = Counter({value: int(n) for value, n in rows})
                 out[key] = counted.most_common(limit)
             return out
-
-
-def _aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
