@@ -34,13 +34,14 @@ CHART_POINTS = 120  # response times drawn on a monitor's page: the latest check
 STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}  # worst first on the board
 
 
-def board(ctx: WebContext, now: datetime) -> dict[str, Any]:
-    """The monitors, worst first, each with its uptime bars, and counts per status."""
+def board(ctx: WebContext, now: datetime, surges: Surges) -> dict[str, Any]:
+    """The monitors, worst first, each with its uptime bars, the level of a surge of users'
+    reports under way, and counts per status."""
     monitors = sorted(ctx.store.monitors(), key=lambda m: (STATUS_ORDER.get(m["status"], 2), m["name"]))
-    surges = Surges(ctx.store.engine).under_way()
+    under_way = surges.under_way()
     for monitor in monitors:
         monitor["days"] = ctx.store.daily(monitor["name"], now)
-        surge = surges.get(monitor["name"])
+        surge = under_way.get(monitor["name"])
         monitor["surge"] = surge.level.word if surge is not None and surge.level else None
     counts = {status: sum(1 for m in monitors if m["status"] == status) for status in STATUS_ORDER}
     return {"monitors": monitors, "counts": counts}
@@ -98,7 +99,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     page = Depends(auth.page)
     form = Depends(auth.form)
     links = PushLinks(ctx)
-    counts, records = ReportCounts(ctx.store.engine), PublicRecords(ctx.store.engine)
+    counts, records, surges = ReportCounts(ctx.store.engine), PublicRecords(ctx.store.engine), Surges(ctx.store.engine)
 
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
         context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": datetime.now(UTC)}
@@ -106,7 +107,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/", response_class=HTMLResponse, summary="Dashboard: every monitor, worst first (login)")
     def home(request: Request, user: Principal = page) -> HTMLResponse:
-        context = board(ctx, datetime.now(UTC)) | {"can_add": ctx.monitors is not None}
+        context = board(ctx, datetime.now(UTC), surges) | {"can_add": ctx.monitors is not None}
         return render(request, "dashboard.html", user, section="monitors", **context)
 
     @router.get("/new-monitor", response_class=HTMLResponse, summary="The form that adds a monitor (login)")
@@ -151,7 +152,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/fragments/board", response_class=HTMLResponse, summary="The dashboard's monitor tiles (login)")
     def board_fragment(request: Request, user: Principal = page) -> HTMLResponse:
-        return render(request, "_board.html", user, **board(ctx, datetime.now(UTC)))
+        return render(request, "_board.html", user, **board(ctx, datetime.now(UTC), surges))
 
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
@@ -179,7 +180,9 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             certificates=certificates,
             incidents=incidents,
             run_time=format_duration,  # a push monitor's job: "ran 4 min 12 s"
-            reports=report_chart(counts, Surges(ctx.store.engine), name, now, watch_settings(ctx.config.reports).surge),
+            reports=report_chart(
+                counts, surges.under_way().get(name), name, now, watch_settings(ctx.config.reports).surge
+            ),
             comments=[r for r in records.reports(20, service=name) if r["comment"]][:5],
             level_words=LEVEL_WORDS,
             problem_words=PROBLEM_WORDS,

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ronda.regions import display_name
-from ronda.service.surge import HOUR_S, Level, SurgeSettings, baseline, hour_number, quantile
+from ronda.service.surge import HOUR_S, Level, Surge, SurgeSettings, baseline, hour_number, quantile
 from ronda.storage.report_counts import ReportCounts
-from ronda.storage.surges import Surges
 from ronda.web.status_model import N_
 
 BAR = 15 * 60  # seconds per bar
@@ -78,7 +77,7 @@ class ReportChart:
 
 def report_chart(
     counts: ReportCounts,
-    surges: Surges,
+    surge: Surge | None,  # the service's surge under way (Surges.under_way), if any
     service: str,
     now: datetime,
     settings: SurgeSettings | None = None,
@@ -97,7 +96,6 @@ def report_chart(
         low = quantile(0.01, expected, learned.dispersion) if expected else 0
         high = quantile(0.99, expected, learned.dispersion) if expected else 0
         bars.append(Bar(at, per_bar.get(int(at.timestamp()) // BAR, 0), expected, low, high))
-    surge = surges.under_way().get(service)
     level = surge.level if surge is not None and surge.level is not Level.NORMAL else Level.NORMAL
     top = counts.top(service, start)
     places = tuple((code, display_name(code, locale), n) for code, n in top["regions"] if code)

@@ -46,7 +46,8 @@ def reports_api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer(examples.REPORT_CHART),
     )
     def chart(name: str) -> dict[str, Any]:
-        drawn = report_chart(counts, surges, name, ctx.clock(), watch_settings(ctx.config.reports).surge)
+        surge = surges.under_way().get(name)
+        drawn = report_chart(counts, surge, name, ctx.clock(), watch_settings(ctx.config.reports).surge)
         body = asdict(drawn)
         body["bars"] = [bar | {"start": iso(bar["start"])} for bar in body["bars"]]
         body["problems"] = [{"problem": code, "reports": n} for code, n in drawn.problems]

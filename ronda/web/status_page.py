@@ -178,12 +178,13 @@ class ChartCache:
 
     def for_services(self, names: list[str], now: datetime, locale: str) -> list[ReportChart]:
         settings = watch_settings(self.ctx.config.reports).surge
-        out = []
+        out, under_way = [], None
         for name in names:
             kept = self._kept.get((name, locale))
             if kept is None or time.monotonic() - kept[0] > self.TTL:
-                kept = (time.monotonic(), report_chart(self.counts, self.surges, name, now, settings, locale))
-                self._kept[(name, locale)] = kept
+                under_way = self.surges.under_way() if under_way is None else under_way  # one read for the page
+                chart = report_chart(self.counts, under_way.get(name), name, now, settings, locale)
+                kept = self._kept[(name, locale)] = (time.monotonic(), chart)
             out.append(kept[1])
         return out
 
