@@ -283,3 +283,26 @@ def test_the_dashboard_shows_the_surge_on_the_tile_and_the_reports_with_comments
     page = world.browser.get("/monitors/app", headers=headers).text
     assert "What users report" in page and "Likely outage" in page and "<svg" in page
     assert "login says &lt;b&gt;error 503&lt;/b&gt;" in page, "escaped exactly once"
+
+
+def test_ronda_run_watches_the_reports_of_every_monitor_a_status_page_offers_push_monitors_too(tmp_path):
+    from ronda.service.runner import Service
+
+    config = Config.model_validate(
+        {
+            "storage": f"sqlite:///{tmp_path}/run.db",
+            "canaries": [],
+            "monitors": [
+                {"name": "app", "url": "https://app.example.test/", "tags": ["public"]},
+                {"name": "backup", "kind": "push", "period": "1d", "tags": ["public"]},
+                {"name": "internal", "url": "https://internal.example.test/"},
+            ],
+            "status_pages": [{"slug": "public", "title": "Example", "tags": ["public"]}],
+        }
+    )
+    service = Service(config)
+    try:
+        asyncio.run(service.monitors.start())
+        assert sorted(service.reports.services()) == ["app", "backup"]
+    finally:
+        service.close()
