@@ -179,9 +179,7 @@ class Service:
             ReportCounts(engine),
             Surges(engine, outbox=self.outbox.write),
             self._writer,
-            services=lambda: public_monitors(
-                self.config, [job.name for job in self.jobs] + [job.name for job in self.push.jobs]
-            ),
+            services=lambda: public_monitors(self.config, [job.name for job in self.jobs]),
             planned=lambda name, at: active_window(self.config.maintenance, name, self._tags(name), at) is not None,
             announce=self._announce,
             settings=lambda: watch_settings(self.config.reports),
