@@ -41,7 +41,7 @@ from ronda.verdict import Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from ronda.web.live import LiveHub
-from ronda.web.status_model import public_monitors
+from ronda.web.status_model import in_maintenance, public_monitors
 
 log = logging.getLogger("ronda")
 
@@ -180,13 +180,10 @@ class Service:
             Surges(engine, outbox=self.outbox.write),
             self._writer,
             services=lambda: public_monitors(self.config, [job.name for job in self.jobs]),
-            planned=lambda name, at: active_window(self.config.maintenance, name, self._tags(name), at) is not None,
+            planned=lambda name, at: in_maintenance(self.config, name, at),
             announce=self._announce,
             settings=lambda: watch_settings(self.config.reports),
         )
-
-    def _tags(self, name: str) -> tuple[str, ...]:
-        return next((tuple(monitor.tags) for monitor in self.config.monitors if monitor.name == name), ())
 
     @property
     def jobs(self) -> list[Job]:
