@@ -225,6 +225,15 @@ def test_what_is_not_onvif_is_protocol_error(device, check, mode, words):
     assert verdict.onvif is None
 
 
+def test_a_device_whose_web_server_fails_is_http_server_error_not_protocol_error(web, check):
+    """An overloaded recorder answering 503 is a device failing, not something that is not ONVIF."""
+    server = web()
+    server.default = Reply(status=503, body=b"<html><body>busy</body></html>")
+    verdict = check(f"onvif://127.0.0.1:{server.port}")
+    assert (verdict.status, verdict.cause) == ("down", "http_server_error"), verdict.summary
+    assert verdict.summary.endswith("GetSystemDateAndTime was answered with HTTP 503 Service Unavailable")
+
+
 def test_a_web_server_without_the_device_service_is_protocol_error(web, check):
     server = web()
     server.default = Reply(status=404, body=b"<html><body>no</body></html>")

@@ -243,6 +243,10 @@ class _Service:
         except soap.SoapError as exc:
             if answer.status == 401:
                 return Locked(f"{status}{_http_auth_hint(answer)}", _http_date(answer))
+            if answer.status >= 500:  # a device service that is failing, not one that is not ONVIF
+                detail = f"{self.where}: {operation} was answered with {status}"
+                self.obs.problem("http_server_error", detail, address=self.address)
+                return None
             kind = answer.headers.get("content-type", "no content type")
             self._not_onvif(f"{operation} was answered with {status} ({kind}): {exc}")
             return None
