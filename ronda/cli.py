@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from typing import NoReturn
 
 from ronda import __version__, eventloop
@@ -219,12 +218,13 @@ def _storage_url(args: argparse.Namespace) -> str:
 
 
 def _cmd_certs(args: argparse.Namespace) -> int:
+    from ronda.clock import system_clock
     from ronda.report import inventory_csv, print_inventory
     from ronda.storage.store import Store
 
     store = Store(_storage_url(args))
     try:
-        entries = store.certificates(datetime.now(UTC))
+        entries = store.certificates(system_clock())
     finally:
         store.close()
     if args.json:

@@ -192,7 +192,6 @@ class Namespace:
         self._holder.wait(10)
 
 
-
 def veth_pair(a: Namespace, b: Namespace, a_address: str, b_address: str, prefix: int = 24) -> None:
     """A virtual wire between `a` (interface veth-a) and `b` (veth-b), with these addresses."""
     for args in (

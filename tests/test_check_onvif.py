@@ -284,10 +284,7 @@ def test_onvifs_with_a_certificate_for_another_name_is_down(device, pki, check):
 def test_the_device_facts_appear_in_the_monitors_json(device, ca_file, tmp_path):
     camera = device(info=DeviceInfo(manufacturer="Acme", model="Cam 3000", firmware="5.1.0"))
     locked = device(lock_time=True)
-    monitors = (
-        f"  - name: garage-camera\n    url: {admin(camera)}\n"
-        f"  - name: locked-camera\n    url: {locked.url()}\n"
-    )
+    monitors = f"  - name: garage-camera\n    url: {admin(camera)}\n  - name: locked-camera\n    url: {locked.url()}\n"
     config = tmp_path / "ronda.yaml"
     config.write_text(config_text(free_port(), ca_file, monitors))
     ronda = RondaProcess(config).start()

@@ -73,7 +73,7 @@ def analyze(
     chain_completed = None
     if fetched is not None:
         chain_completed = bool(fetched) and chains_to_root(
-            session.leaf_der, leaf, session.chain_ders + fetched, ca_file
+            session.leaf_der, leaf, session.chain_ders + fetched, ca_file, now
         )
     problems += _trust_problems(session, leaf, problems, chain_completed)
     warnings = [] if problems else expiry_warnings(leaf, now, warn_days) + chain_warnings(chain, now, warn_days)

@@ -60,23 +60,29 @@ def _policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPol
     return ca, leaf
 
 
-def chains_to_root(leaf_der: bytes, leaf: CertFacts, intermediates: list[bytes], ca_file: str | None) -> bool:
+def chains_to_root(
+    leaf_der: bytes, leaf: CertFacts, intermediates: list[bytes], ca_file: str | None, now: datetime
+) -> bool:
     """Whether `leaf`, with these intermediates, chains to a trusted root. Asked at a moment
-    inside the leaf's validity and of a name the leaf carries, so that expiry and host name,
-    reported on their own, do not hide the answer about trust."""
-    return _chains_to_root(leaf_der, leaf, tuple(intermediates), ca_file)
+    inside the leaf's validity (`now`, moved into it) and of a name the leaf carries, so that
+    expiry and host name, reported on their own, do not hide the answer about trust. `now` is
+    taken to the hour, so the cached answers below serve an hour of checks."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    moment = min(max(hour, leaf.not_before), leaf.not_after - timedelta(seconds=1))
+    return _chains_to_root(leaf_der, leaf, tuple(intermediates), ca_file, moment)
 
 
 # Two signature checks a time (~190 us, bench/cert_analysis.py): a server that leaves out its
 # intermediate would pay them on every check of every address; the answer depends only on
 # the certificates and the roots.
 @lru_cache(maxsize=1024)
-def _chains_to_root(leaf_der: bytes, leaf: CertFacts, intermediates: tuple[bytes, ...], ca_file: str | None) -> bool:
+def _chains_to_root(
+    leaf_der: bytes, leaf: CertFacts, intermediates: tuple[bytes, ...], ca_file: str | None, moment: datetime
+) -> bool:
     if not leaf.sans:
         return False
     name = leaf.sans[0]
     subject = verification.IPAddress(ipaddress.ip_address(name)) if is_ip_address(name) else verification.DNSName(name)
-    moment = min(max(datetime.now(leaf.not_before.tzinfo), leaf.not_before), leaf.not_after - timedelta(seconds=1))
     ca_policy, ee_policy = _policies()
     verifier = (
         verification.PolicyBuilder()

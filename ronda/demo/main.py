@@ -11,7 +11,6 @@ import tempfile
 import time
 import webbrowser
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +211,7 @@ async def _run(
     _banner(world, service, listen, demo_login(service))
     if browser:
         asyncio.get_running_loop().call_later(1.0, open_dashboard, f"http://{listen}/")  # once it listens
-    seed_history(service.store.engine, REPORTED, datetime.now(UTC))
+    seed_history(service.store.engine, REPORTED, service.clock())
     timeline = asyncio.create_task(world.run_timeline(narrator.world))
     users = asyncio.create_task(ReportFeed(listen, REPORTED, lambda: world.surging).run())
     backup = asyncio.create_task(NightlyJob(listen, BACKUP_TOKEN, world.cycle, lambda: world.backup_hung).run())

@@ -10,8 +10,9 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from ronda.clock import system_clock
 from ronda.errors import ServiceError
 from ronda.world.dnsserver import DnsServer, Zone
 from ronda.world.pki import LocalPKI
@@ -55,7 +56,7 @@ class DemoWorld:
         self.pki = LocalPKI()
         self.zone = Zone()
         self.dns = DnsServer("127.0.0.1", 0, self.zone)
-        now = datetime.now(UTC)
+        now = system_clock()  # the world's own clock: its certificates are dated by it
         # One good and one expired certificate per name, made once: a renewal swaps the
         # same two back and forth every cycle, as an unrenewed and a renewed one would.
         self._good = functools.cache(lambda host: self.pki.server_context(host))

@@ -46,8 +46,7 @@ def probe(message: str, types: Sequence[str]) -> bytes:
     header = _header(
         PROBE,
         message,
-        f"<a:ReplyTo><a:Address>{ANONYMOUS}</a:Address></a:ReplyTo>"
-        f'<a:To s:mustUnderstand="1">{DISCOVERY_TO}</a:To>',
+        f'<a:ReplyTo><a:Address>{ANONYMOUS}</a:Address></a:ReplyTo><a:To s:mustUnderstand="1">{DISCOVERY_TO}</a:To>',
     )
     body = f"<d:Probe><d:Types>{soap.text(' '.join(types))}</d:Types></d:Probe>"
     return soap.envelope(body, header, NAMESPACES)

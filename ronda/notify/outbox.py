@@ -9,15 +9,16 @@ makes writing the same event twice a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.clock import Clock, system_clock
 from ronda.notify.channels import Channel, Severity, route
 from ronda.notify.messages import message_for
 from ronda.notify.retry import Backoff
@@ -36,12 +37,6 @@ from ronda.verdict import iso
 
 if TYPE_CHECKING:
     from ronda.config.schema import Config
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -92,7 +87,7 @@ class Outbox:
         monitor_tags: Mapping[str, Iterable[str]],
         settings: OutboxSettings,
         public_url: str | None = None,
-        clock: Clock = utcnow,
+        clock: Clock = system_clock,
     ) -> None:
         self.channels = list(channels)
         self.monitor_tags = {name: frozenset(tags) for name, tags in monitor_tags.items()}

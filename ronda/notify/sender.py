@@ -21,10 +21,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
+from ronda.clock import Clock, system_clock
 from ronda.notify.apprise import deliver
 from ronda.notify.channels import Channel
 from ronda.notify.messages import Message, digest_message
-from ronda.notify.outbox import Clock, Ledger, OutboxSettings, Pending, utcnow
+from ronda.notify.outbox import Ledger, OutboxSettings, Pending
 
 log = logging.getLogger("ronda.notify")
 T = TypeVar("T")
@@ -76,7 +77,7 @@ class Sender:
         settings: OutboxSettings,
         executor: Executor,
         public_url: str | None = None,
-        clock: Clock = utcnow,
+        clock: Clock = system_clock,
         send: Callable[[str, Message], str | None] = deliver,
     ) -> None:
         self.ledger = ledger

@@ -10,16 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from ronda.clock import Clock, system_clock
 from ronda.target import CheckOptions, Target
 from ronda.tlscontexts import TlsContexts
 from ronda.verdict import CertificateInfo, Finding
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -27,7 +23,7 @@ class ProbeContext:
     """Collaborators a probe needs, passed in so tests can hand real local parts."""
 
     tls: TlsContexts = field(default_factory=TlsContexts)
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = system_clock
     fetch_cache: dict[str, tuple[float, bytes]] = field(default_factory=dict)  # url -> (expires, body)
 
 

@@ -274,7 +274,12 @@ def _http_auth_hint(answer: Answer) -> str:
 
 
 _DATE_TIME_FIELDS = (
-    ("Date", "Year"), ("Date", "Month"), ("Date", "Day"), ("Time", "Hour"), ("Time", "Minute"), ("Time", "Second")
+    ("Date", "Year"),
+    ("Date", "Month"),
+    ("Date", "Day"),
+    ("Time", "Hour"),
+    ("Time", "Minute"),
+    ("Time", "Second"),
 )
 
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 from ronda.check import run_check
 from ronda.errors import RondaError
-from ronda.probes.base import ProbeContext, utc_now
+from ronda.probes.base import ProbeContext
 from ronda.target import CheckOptions, Target
 from ronda.verdict import Verdict, iso
 
@@ -93,11 +93,14 @@ class Connectivity:
     interval: float = 10.0
     context: ProbeContext = field(default_factory=ProbeContext)
     online: bool = True
-    since: datetime = field(default_factory=utc_now)
+    since: datetime = field(init=False)  # when `online` last changed: at first, the start
     latest: list[Verdict] = field(default_factory=list)
     checked: float = 0.0  # time.monotonic() of the last look
     unusable: dict[str, str] = field(default_factory=dict)  # canary -> why this machine cannot check it
     on_change: Callable[[bool, str, datetime], Awaitable[None]] | None = None  # online?, why, when
+
+    def __post_init__(self) -> None:
+        self.since = self.context.clock()
 
     async def run(self) -> None:
         """Check the canaries every `interval` seconds, until cancelled."""
@@ -117,7 +120,7 @@ class Connectivity:
         self.latest = [verdict for verdict in looks if verdict is not None]
         online = not cut_off(self.latest)
         if online != self.online:
-            self.online, self.since = online, utc_now()
+            self.online, self.since = online, self.context.clock()
             why = (
                 "canaries answer again" if online else "no canary answers: " + "; ".join(v.summary for v in self.latest)
             )

@@ -24,9 +24,10 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
 from ronda.config.schema import Config, Monitor
 from ronda.durations import format_duration
@@ -52,10 +53,6 @@ T = TypeVar("T")
 Signal = Literal["success", "fail", "start"]
 LONGEST_SLEEP = 60.0  # seconds a watcher sleeps at most, so a change of the wall clock is seen soon
 SUMMARY_CHARS = 200  # of a failure's output in the verdict's summary; the finding has it whole
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -180,7 +177,7 @@ OnVerdict = Callable[[PushJob, Verdict], Awaitable[None]]
 
 class PushMonitors:
     def __init__(
-        self, records: PushRecords, writer: Executor, on_verdict: OnVerdict, clock: Callable[[], datetime] = utc_now
+        self, records: PushRecords, writer: Executor, on_verdict: OnVerdict, clock: Clock = system_clock
     ) -> None:
         self.records = records
         self._writer = writer

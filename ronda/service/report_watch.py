@@ -14,8 +14,9 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from ronda.clock import Clock, system_clock
 from ronda.config.schema import ReportSettings
 from ronda.service.surge import Assessment, History, Level, Surge, SurgeSettings, assess, hour_number, step
 from ronda.storage.incident_log import IncidentNotice
@@ -23,10 +24,6 @@ from ronda.storage.report_counts import ReportCounts
 from ronda.storage.surges import SurgeChange, Surges
 
 log = logging.getLogger("ronda")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -45,7 +42,7 @@ class ReportWatch:
     planned: Callable[[str, datetime], bool]  # is the service inside a maintenance window?
     announce: Callable[[IncidentNotice], None]
     settings: Callable[[], WatchSettings] = WatchSettings
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = system_clock
     latest: dict[str, Assessment] = field(default_factory=dict)  # each service's last assessment
     _under_way: dict[str, Surge] | None = None
     _histories: dict[str, tuple[int, History]] = field(default_factory=dict)

@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from ronda import eventloop
+from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
 from ronda.config.schema import Config, Monitor
 from ronda.errors import ServiceError
@@ -24,6 +25,7 @@ from ronda.notify.channels import channels_for
 from ronda.notify.messages import message_for
 from ronda.notify.outbox import Ledger, Outbox, settings_for
 from ronda.notify.sender import Sender
+from ronda.probes.base import ProbeContext
 from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
 from ronda.service.first_admin import create_first_admin
 from ronda.service.incidents import Policy
@@ -150,28 +152,37 @@ class Service:
         config: Config,
         listeners: list[NoticeListener] | None = None,
         config_path: str | None = None,  # re-read on SIGHUP and POST /api/v1/reload
+        clock: Clock = system_clock,  # the one "now" of every part below
     ) -> None:
         self.config = config
+        self.clock = clock
         channels = channels_for(config)
-        self.outbox = Outbox(channels, {}, settings_for(config), config.server.public_url)  # tags: _adopt
+        self.outbox = Outbox(channels, {}, settings_for(config), config.server.public_url, clock=clock)  # tags: _adopt
         self.store = Store(config.storage, outbox=self.outbox.write)
         self.listeners = listeners or []
         self.live = LiveHub()  # open dashboards hear each verdict at once
         self.token = config.server.token or secrets.token_urlsafe(24)
-        self.scheduler = Scheduler([], self._on_verdict)  # its jobs come from self.monitors at start
+        probing = ProbeContext(clock=clock)
+        self.scheduler = Scheduler([], self._on_verdict, context=probing)  # its jobs: self.monitors, at start
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
         self._web: WebContext | None = None
         self._reloads: set[asyncio.Task[object]] = set()
         canaries = [parse_target(url) for url in canary_urls(config)]
         self.connectivity = Connectivity(
-            canaries, canary_options(config), interval=config.defaults.interval, on_change=self._connectivity_changed
+            canaries,
+            canary_options(config),
+            interval=config.defaults.interval,
+            context=probing,
+            on_change=self._connectivity_changed,
         )
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
         # monitor must be applied in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
         ledger = Ledger(self.store.engine)
-        self.sender = Sender(ledger, channels, self.outbox.settings, self._writer, config.server.public_url)
-        self.push = PushMonitors(PushRecords(self.store.engine), self._writer, self._on_verdict)  # jobs call in
+        self.sender = Sender(
+            ledger, channels, self.outbox.settings, self._writer, config.server.public_url, clock=clock
+        )
+        self.push = PushMonitors(PushRecords(self.store.engine), self._writer, self._on_verdict, clock)  # jobs call in
         watchers = Watchers(self.scheduler, self.push)
         self.monitors = MonitorManager(config, config_path, self.store, watchers, self._writer, job_for, self._adopt)
         engine = self.store.engine
@@ -183,6 +194,7 @@ class Service:
             planned=lambda name, at: in_maintenance(self.config, name, at),
             announce=self._announce,
             settings=lambda: watch_settings(self.config.reports),
+            clock=clock,
         )
 
     @property
@@ -253,6 +265,7 @@ class Service:
             live=self.live,
             monitors=self.monitors,
             push=self.push,
+            clock=self.clock,
         )
         app = create_app(self._web)
         web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))

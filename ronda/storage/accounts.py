@@ -15,9 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -27,10 +26,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import sessionmaker
 
+from ronda.clock import Clock, system_clock
 from ronda.storage.models import ApiTokenRow, UserRow, WebSessionRow
 from ronda.verdict import iso
-
-Clock = Callable[[], datetime]
 
 SESSION_IDLE = timedelta(hours=12)
 SESSION_MAX = timedelta(days=7)
@@ -118,10 +116,10 @@ class Accounts:
     default); a stored hash made with other parameters is replaced at the next good login.
     """
 
-    def __init__(self, engine: Engine, hasher: PasswordHasher | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, engine: Engine, hasher: PasswordHasher | None = None, clock: Clock = system_clock) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.hasher = hasher or PasswordHasher()
-        self._now = clock or (lambda: datetime.now(UTC))
+        self._now = clock
         # The last TOTP time step accepted per user: a code is good for one login only.
         # Kept in memory (one process serves the web face); a restart forgets it, which
         # reopens a code's 30-90 s window at most once.

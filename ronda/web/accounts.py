@@ -200,7 +200,13 @@ def accounts_router(ctx: WebContext, auth: Auth) -> APIRouter:
     def account_page(request: Request, principal: Principal, code: int = 200, **extra: Any) -> Response:
         user = accounts.user(principal.user_id) if principal.user_id else None
         tokens = accounts.tokens(principal.user_id) if principal.user_id else []
-        context = {"user": principal, "account": user, "tokens": tokens, "section": "account"} | extra
+        context = {
+            "user": principal,
+            "account": user,
+            "tokens": tokens,
+            "section": "account",
+            "now": ctx.clock(),
+        } | extra
         return templates.TemplateResponse(request, "account.html", context, status_code=code)
 
     @router.get("/account", summary="The account page: second factor, API tokens (login)", response_class=HTMLResponse)

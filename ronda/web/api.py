@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -78,7 +77,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def uptime(name: str) -> dict[str, Any]:
         try:
-            return store.uptime(name, datetime.now(UTC))
+            return store.uptime(name, ctx.clock())
         except UnknownMonitor:
             raise no_monitor(name) from None
 
@@ -99,7 +98,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def post_update(incident_id: int, update: HumanUpdate) -> dict[str, Any]:
         try:
-            store.post_update(incident_id, update.status, update.message, update.author, datetime.now(UTC))
+            store.post_update(incident_id, update.status, update.message, update.author, ctx.clock())
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
         ctx.notify()
@@ -111,7 +110,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.CERTIFICATE_ENTRY]),
     )
     def certificates() -> list[dict[str, Any]]:
-        return store.certificates(datetime.now(UTC))
+        return store.certificates(ctx.clock())
 
     outbox = Ledger(store.engine)
 

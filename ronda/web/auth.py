@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request, Response, status
 
+from ronda.clock import Clock, system_clock
 from ronda.storage.accounts import SESSION_IDLE, Accounts, LoginSession
 from ronda.storage.store import Store
 from ronda.web.formtokens import DoubleSubmit
@@ -74,11 +75,12 @@ class Auth:
         public_url: str | None = None,
         accounts: Accounts | None = None,
         limiter: FailureLimiter | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.store = store
         self._token = token
         self._https = bool(public_url and public_url.startswith("https://"))
-        self.accounts = accounts or Accounts(store.engine)
+        self.accounts = accounts or Accounts(store.engine, clock=clock)
         self.limiter = limiter or FailureLimiter()  # failed logins, per address and per user name
         self.login_tokens = DoubleSubmit(LOGIN_CSRF_COOKIE, 3600, "lax")  # the login form's, before any session
 

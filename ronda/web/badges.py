@@ -5,7 +5,6 @@ public). Text is escaped by the template's autoescape, widths estimated from the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -95,7 +94,7 @@ def badges_router(ctx: WebContext, records: PublicRecords) -> APIRouter:
     def status(monitor: str) -> Response:
         found = public(monitor)
         status = str(found["status"])
-        maintenance = in_maintenance(ctx.config, monitor, datetime.now(UTC))
+        maintenance = in_maintenance(ctx.config, monitor, ctx.clock())
         state = component_state(status, found["cause"], maintenance)
         return response(monitor_badge(monitor, state, status))
 
@@ -104,7 +103,7 @@ def badges_router(ctx: WebContext, records: PublicRecords) -> APIRouter:
         monitor: str, period: Literal["24h", "7d", "30d", "90d"] = Query("30d", description="the window")
     ) -> Response:
         public(monitor)
-        now = datetime.now(UTC)
+        now = ctx.clock()
         return response(uptime_badge(period, records.uptime(monitor, now - WINDOWS[period], now)))
 
     return router

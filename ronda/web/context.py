@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ronda.clock import Clock, system_clock
 from ronda.config.schema import Config
 from ronda.storage.store import Store
 from ronda.web.live import LiveHub
@@ -23,10 +23,6 @@ def _no_connectivity() -> dict[str, Any]:
 
 def _nothing() -> None:
     return None
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -50,4 +46,4 @@ class WebContext:
     push: PushMonitors | None = None
     # The wall clock the report intake reads (its dedupe window, rate limits, pruning);
     # tests set it to drive time.
-    clock: Callable[[], datetime] = _utc_now
+    clock: Clock = system_clock

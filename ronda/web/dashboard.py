@@ -5,7 +5,7 @@ the server from the store, so there is no build step and nothing to install."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -102,12 +102,12 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     counts, records, surges = ReportCounts(ctx.store.engine), PublicRecords(ctx.store.engine), Surges(ctx.store.engine)
 
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
-        context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": datetime.now(UTC)}
+        context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": ctx.clock()}
         return templates.TemplateResponse(request, name, context)
 
     @router.get("/", response_class=HTMLResponse, summary="Dashboard: every monitor, worst first (login)")
     def home(request: Request, user: Principal = page) -> HTMLResponse:
-        context = board(ctx, datetime.now(UTC), surges) | {"can_add": ctx.monitors is not None}
+        context = board(ctx, ctx.clock(), surges) | {"can_add": ctx.monitors is not None}
         return render(request, "dashboard.html", user, section="monitors", **context)
 
     @router.get("/new-monitor", response_class=HTMLResponse, summary="The form that adds a monitor (login)")
@@ -152,7 +152,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/fragments/board", response_class=HTMLResponse, summary="The dashboard's monitor tiles (login)")
     def board_fragment(request: Request, user: Principal = page) -> HTMLResponse:
-        return render(request, "_board.html", user, **board(ctx, datetime.now(UTC), surges))
+        return render(request, "_board.html", user, **board(ctx, ctx.clock(), surges))
 
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
@@ -160,7 +160,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             monitor = links.add_one(request, ctx.store.monitor(name))
         except UnknownMonitor:
             raise HTTPException(404, detail=f"no monitor named {name!r}") from None
-        now = datetime.now(UTC)
+        now = ctx.clock()
         results = ctx.store.results(name, CHART_POINTS)
         points, top_ms = latency_chart(results)
         certificates = [c for c in ctx.store.certificates(now) if any(p["monitor"] == name for p in c["places"])]
@@ -190,7 +190,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/certificates", response_class=HTMLResponse, summary="Every certificate, soonest expiry first (login)")
     def certificates_page(request: Request, user: Principal = page) -> HTMLResponse:
-        certificates = ctx.store.certificates(datetime.now(UTC))
+        certificates = ctx.store.certificates(ctx.clock())
         return render(
             request,
             "certificates.html",
@@ -218,7 +218,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         user: Principal = form,
     ) -> RedirectResponse:
         try:
-            ctx.store.post_update(incident_id, status, message, user.name, datetime.now(UTC))
+            ctx.store.post_update(incident_id, status, message, user.name, ctx.clock())
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
         ctx.notify()

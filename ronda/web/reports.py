@@ -39,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from ronda.clock import Clock, system_clock
 from ronda.config.schema import ReportSettings
 from ronda.durations import format_duration
 from ronda.regions import MAX_LENGTH, normalise
@@ -137,10 +138,6 @@ class Outcome:
     retry_after: int = 0  # > 0: refused over a limit, try again in this many seconds
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class ReportIntake:
     """Valid reports to the `reports` table: limited, deduplicated, reporters hashed, the
@@ -151,7 +148,7 @@ class ReportIntake:
     # One wall clock for everything here: the dedupe window is in stored wall times
     # already, and one clock lets tests drive it all (a clock stepped back only
     # lengthens a wait by the step).
-    clock: Callable[[], datetime] = _utc_now
+    clock: Clock = system_clock
     salt: DailySalt = field(default_factory=DailySalt)
 
     def __post_init__(self) -> None:

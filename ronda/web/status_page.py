@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -200,7 +200,7 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
 
     def view_of(slug: str | None) -> View | None:
         page = find_page(ctx.config, slug)
-        return None if page is None else gather(ctx, records, page, datetime.now(UTC))
+        return None if page is None else gather(ctx, records, page, ctx.clock())
 
     def known(slug: str | None) -> View:
         view = view_of(slug)

@@ -4,11 +4,12 @@ autoescaped, with the filters the templates share."""
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from ronda.causes import words
 from ronda.verdict import parse_iso
@@ -17,12 +18,19 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
-def ago(value: str | datetime | None, now: datetime | None = None) -> str:
+@pass_context
+def ago_filter(context: Context, value: str | datetime | None) -> str:
+    """The `ago` filter: measured from the page's `now`, which every page that shows times
+    is rendered with (from the web context's clock), so a test's pinned moment holds here too."""
+    return ago(value, context["now"])
+
+
+def ago(value: str | datetime | None, now: datetime) -> str:
     """'3 min ago', for people; the exact time goes in a title attribute beside it."""
     if value is None:
         return "never"
     at = parse_iso(value) if isinstance(value, str) else value
-    seconds = max(((now or datetime.now(UTC)) - at).total_seconds(), 0)
+    seconds = max((now - at).total_seconds(), 0)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{seconds / size:.0f} {unit} ago"
@@ -49,7 +57,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
-        ago=ago,
+        ago=ago_filter,
         duration=duration,
         cause_words=lambda code: words(code) if code else "",
         # A report's comment is stored HTML-escaped (ronda/web/reports.py); undone here so

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ronda.clock import system_clock
 from ronda.world.pki import Authority, PrivateKey
 from ronda.world.web import Reply, WebServer
 
@@ -92,7 +93,7 @@ class OcspResponder:
         if known is None or not self._ours(request, known[0]):
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         cert, status = known
-        this_update = dt.datetime.now(_UTC) - self.age
+        this_update = system_clock() - self.age
         revoked = status if isinstance(status, Revoked) else None
         if revoked is not None:
             cert_status = ocsp.OCSPCertStatus.REVOKED
@@ -131,7 +132,7 @@ def delegated_signer(issuer: Authority, name: str = "ronda demo OCSP responder",
     """A responder certificate issued by `issuer`, with the OCSP-signing purpose that makes
     it a delegate (RFC 6960 4.2.2.2), or without it (then it must not be believed)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(_UTC)
+    now = system_clock()
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
@@ -157,7 +158,7 @@ def crl(
 ) -> bytes:
     """A DER CRL from `issuer` listing `revoked`; by default issued an hour ago, next due in
     a day, signed by the issuer (`key` signs instead, to forge one)."""
-    this_update = this_update or dt.datetime.now(_UTC) - dt.timedelta(hours=1)
+    this_update = this_update or system_clock() - dt.timedelta(hours=1)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.cert.subject)

@@ -24,7 +24,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Literal
 from urllib.parse import quote
@@ -32,6 +32,7 @@ from urllib.parse import quote
 import h11
 
 from ronda import soap
+from ronda.clock import system_clock
 from ronda.probes.onvif import DEVICE_SERVICE, TDS
 from ronda.verdict import parse_iso
 from ronda.world.background import StreamServer
@@ -99,7 +100,7 @@ class OnvifDevice(StreamServer):
         return f"http://{self.host}:{self.port}{DEVICE_SERVICE}"
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.skew)
+        return system_clock() + timedelta(seconds=self.skew)
 
     async def start(self) -> None:
         await self.listen(self.tls)

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from ronda.clock import system_clock
+
 KeyKind = Literal["ec256", "ec384", "rsa1024", "rsa2048"]
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 _UTC = dt.UTC
@@ -63,7 +65,7 @@ class Authority:
     def root(cls, name: str, years: int = 20) -> Authority:
         key = _new_key("ec256")
         subject = _ca_name(name)
-        now = dt.datetime.now(_UTC)
+        now = system_clock()
         cert = (
             _builder(subject, subject, key, now - dt.timedelta(days=1), now + dt.timedelta(days=365 * years))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -78,7 +80,7 @@ class Authority:
     ) -> Authority:
         key = _new_key("ec256")
         subject = _ca_name(name)
-        now = dt.datetime.now(_UTC)
+        now = system_clock()
         cert = (
             _builder(
                 subject,
@@ -173,7 +175,7 @@ class LocalPKI:
         """A leaf for `names` (DNS names or IP addresses), by default a 90-day certificate
         issued a day ago by the intermediate."""
         issuer = issuer or self.intermediate
-        now = dt.datetime.now(_UTC)
+        now = system_clock()
         not_before = valid_from or now - dt.timedelta(days=1)
         not_after = valid_until or not_before + (lifetime or dt.timedelta(days=90))
         leaf_key = _new_key(key)
@@ -237,7 +239,7 @@ class LocalPKI:
 
     def _resign_sha1(self, cert: x509.Certificate, issuer: Authority, not_after: dt.datetime) -> x509.Certificate:
         # cryptography refuses to sign with SHA-1 (rightly); servers in the wild still do.
-        days = max(1, (not_after - dt.datetime.now(_UTC)).days)
+        days = max(1, (not_after - system_clock()).days)
         with tempfile.TemporaryDirectory(prefix="ronda-pki-") as name:
             folder = Path(name)
             (folder / "tbs.pem").write_bytes(_pem(cert))
