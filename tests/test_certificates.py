@@ -172,7 +172,12 @@ def test_a_publicly_trusted_certificate_longer_than_policy_warns(web, pki, tmp_p
     verdict = json.loads(run.stdout)
     assert verdict["status"] == "up", verdict["summary"]
     [warning] = [w for w in verdict["warnings"] if w["code"] == "cert_lifetime_over_policy"]
-    assert "lifetime is 300 days" in warning["detail"] and "at most 200 days" in warning["detail"]
+    # The CA/Browser Forum's limit for a certificate issued on that day (SC-081), written out
+    # here as the ballot states it, so the test holds on any date.
+    issued = NOW - timedelta(days=1)
+    steps = [(datetime(2029, 3, 15, tzinfo=UTC), 47), (datetime(2027, 3, 15, tzinfo=UTC), 100)]
+    limit = next((days for since, days in steps if issued >= since), 200)
+    assert "lifetime is 300 days" in warning["detail"] and f"at most {limit} days" in warning["detail"]
     assert run.returncode == 1
 
 
