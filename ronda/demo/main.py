@@ -23,9 +23,9 @@ from ronda.config.schema import Config, Defaults, Monitor, ReportSettings, Serve
 from ronda.demo.jobs import NightlyJob
 from ronda.demo.reports import ReportFeed, seed_history
 from ronda.demo.scenario import BACKUP_TOKEN, DemoWorld
+from ronda.node.runner import Service, run_until_signalled, setup_logging
+from ronda.rules.incidents import Event
 from ronda.service.connectivity import Connectivity, reachable
-from ronda.service.incidents import Event
-from ronda.service.runner import Service, run_until_signalled, setup_logging
 from ronda.storage.accounts import Accounts
 from ronda.storage.inventory import CertificateNotice
 from ronda.storage.store import IncidentNotice, Notice

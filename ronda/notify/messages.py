@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ronda import causes
 from ronda.durations import format_duration
-from ronda.service.incidents import Event
+from ronda.rules.incidents import Event
 from ronda.storage.inventory import CertificateNotice
 from ronda.storage.store import IncidentNotice, Notice
 from ronda.verdict import iso

@@ -26,10 +26,11 @@ from ronda.notify.messages import message_for
 from ronda.notify.outbox import Ledger, Outbox, settings_for
 from ronda.notify.sender import Sender
 from ronda.probes.base import ProbeContext
+from ronda.rules.incidents import Policy
+from ronda.rules.maintenance import active_window
+from ronda.rules.public_status import in_maintenance, public_monitors
 from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
 from ronda.service.first_admin import create_first_admin
-from ronda.service.incidents import Policy
-from ronda.service.maintenance import active_window
 from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.report_watch import ReportWatch, watch_settings
@@ -43,7 +44,6 @@ from ronda.verdict import Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from ronda.web.live import LiveHub
-from ronda.web.status_model import in_maintenance, public_monitors
 
 log = logging.getLogger("ronda")
 
