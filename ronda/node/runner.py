@@ -35,9 +35,10 @@ from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.service.scheduler import Job, Scheduler
+from ronda.storage.incident_log import IncidentNotice
 from ronda.storage.push_records import PushRecords
 from ronda.storage.report_counts import ReportCounts
-from ronda.storage.store import IncidentNotice, Notice, Store
+from ronda.storage.store import Notice, Store
 from ronda.storage.surges import Surges
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict

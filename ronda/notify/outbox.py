@@ -24,6 +24,7 @@ from ronda.notify.channels import Channel, route
 from ronda.notify.messages import message_for
 from ronda.notify.retry import Backoff
 from ronda.rules.incidents import Event
+from ronda.storage.incident_log import IncidentNotice
 from ronda.storage.inventory import CertificateNotice
 from ronda.storage.models import (
     CertificatePlaceRow,
@@ -33,7 +34,7 @@ from ronda.storage.models import (
     MonitorRow,
     OutboxRow,
 )
-from ronda.storage.store import IncidentNotice, Notice
+from ronda.storage.store import Notice
 from ronda.verdict import iso
 
 if TYPE_CHECKING:
