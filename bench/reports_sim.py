@@ -1,5 +1,5 @@
 """Months of users' reports, fast-forwarded through ronda's real surge detector
-(ronda/service/surge.py): how soon outages are found, which are missed, how often normal
+(ronda/rules/surge.py): how soon outages are found, which are missed, how often normal
 traffic raises a false alarm, and whether a regional outage is scoped to its region.
 
 Each simulated service gets a report stream (ronda/world/reports.py) with a daily and a weekly
@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ronda.service.surge import (
+from ronda.rules.surge import (
     HOUR_S,
     LONG_HALVES,
     Assessment,

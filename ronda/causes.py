@@ -17,11 +17,18 @@ if TYPE_CHECKING:
 
 
 class Severity(StrEnum):
-    """What a finding does to a target's status."""
+    """What a finding does to a target's status, and how urgent a notice about it is: the
+    one severity scale of ronda, least to most urgent (a channel's `min_severity` reads it)."""
 
-    DOWN = "down"  # the target does not work at this address
-    DEGRADED = "degraded"  # it works, but not as expected (too slow, say)
+    INFO = "info"  # nothing to act on (a notice that something is fine again, say)
     WARNING = "warning"  # it works; someone must act before it stops working
+    DEGRADED = "degraded"  # it works, but not as expected (too slow, say)
+    DOWN = "down"  # the target does not work at this address
+
+    def at_least(self, other: Severity) -> bool:
+        """As urgent as `other`, or more."""
+        order = list(Severity)
+        return order.index(self) >= order.index(other)
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ronda.config.load import load_config
-    from ronda.service.runner import serve
+    from ronda.node.runner import serve
 
     config = load_config(args.config)
     return serve(config, args.config)

@@ -247,7 +247,7 @@ def test_a_machine_that_lets_ronda_ping_with_neither_socket_is_unknown_with_the_
 # and the tcp monitor beside it goes on being checked.
 SCHEDULER_GOES_ON = """
 import asyncio, json, logging, socket
-from ronda.service.incidents import Policy
+from ronda.rules.incidents import Policy
 from ronda.service.scheduler import Job, Scheduler
 from ronda.target import CheckOptions, parse_target
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ronda.config.load import load_config
-from ronda.service.runner import job_for
+from ronda.node.runner import job_for
 from ronda.world.web import Reply, WebServer
 from tests.support import RondaProcess, config_error, config_text, free_port, wait_for
 

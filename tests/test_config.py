@@ -8,7 +8,7 @@ import pytest
 
 from ronda.config.load import load_config
 from ronda.errors import ConfigError
-from ronda.service.runner import job_for
+from ronda.node.runner import job_for
 from tests.support import config_error
 
 CONTRACT_EXAMPLE = """\

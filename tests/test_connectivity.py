@@ -8,8 +8,8 @@ import json
 import pytest
 
 from ronda.config.load import load_config
+from ronda.node.runner import CANARY_NAME, canary_urls
 from ronda.service.connectivity import Connectivity, gateway_from_routes, many_failing
-from ronda.service.runner import CANARY_NAME, canary_urls
 from ronda.target import CheckOptions, parse_target
 from tests.netns import CLOSED, run_in_netns
 from tests.support import config_error
@@ -169,7 +169,7 @@ CANARIES_IN_NETNS = """
 import asyncio, json, logging, socket, sys
 from ronda.config.schema import Config
 from ronda.service.connectivity import Connectivity
-from ronda.service.runner import canary_options, canary_urls
+from ronda.node.runner import canary_options, canary_urls
 from ronda.target import parse_target
 
 silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

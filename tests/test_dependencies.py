@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ronda.config.load import ancestors, dependency_map, load_config
-from ronda.service.incidents import Policy
+from ronda.rules.incidents import Policy
 from ronda.storage.store import Store
 from ronda.verdict import Finding, Verdict
 from tests.support import config_error

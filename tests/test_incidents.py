@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ronda.service.incidents import Event, MonitorState, Policy, advance
+from ronda.rules.incidents import Event, MonitorState, Policy, advance
 from ronda.service.scheduler import Confirmation
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

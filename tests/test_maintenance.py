@@ -12,7 +12,7 @@ import pytest
 
 from ronda.config.load import load_config
 from ronda.config.schema import MaintenanceWindow
-from ronda.service.maintenance import active_window, next_windows, occurrence
+from ronda.rules.maintenance import active_window, next_windows, occurrence
 from tests.support import config_error
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from ronda.durations import format_duration
-from ronda.service.heartbeats import (
+from ronda.rules.heartbeats import (
     Due,
     Heartbeat,
     HeartbeatSchedule,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ronda.config.schema import Config
 from ronda.notify.messages import message_for
-from ronda.service.incidents import Event
+from ronda.rules.incidents import Event
 from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.storage.incident_log import IncidentNotice
 from ronda.storage.models import ReportRow
@@ -286,7 +286,7 @@ def test_the_dashboard_shows_the_surge_on_the_tile_and_the_reports_with_comments
 
 
 def test_ronda_run_watches_the_reports_of_every_monitor_a_status_page_offers_push_monitors_too(tmp_path):
-    from ronda.service.runner import Service
+    from ronda.node.runner import Service
 
     config = Config.model_validate(
         {

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ronda.storage.public import PublicRecords, Report
+from ronda.records import Report
+from ronda.storage.public import PublicRecords
 from ronda.storage.store import Store
 from ronda.web.reports import DailySalt
 from ronda.web.templating import make_templates

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from ronda.service.incidents import Policy
+from ronda.rules.incidents import Policy
 from ronda.service.scheduler import Changes, Job, Scheduler, next_due
 from ronda.target import CheckOptions, parse_target
 from ronda.verdict import Verdict

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ronda.service.incidents import Policy
-from ronda.service.scope import Reading, assess_scope
+from ronda.rules.incidents import Policy
+from ronda.rules.scope import Reading, assess_scope
 from ronda.storage.store import Store
 from ronda.verdict import Finding, Verdict
 

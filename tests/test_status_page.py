@@ -18,9 +18,9 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from ronda.config.schema import Config
+from ronda.rules.public_status import component_state, overall
 from ronda.storage.store import Store
 from ronda.web.i18n import LOCALE_DIR, negotiate
-from ronda.web.status_model import component_state, overall
 from tests.status_support import TARGETS, Browser, config, fill
 from tests.support import config_error
 
@@ -380,7 +380,7 @@ def test_every_message_of_the_status_page_is_translated_into_italian():
     with open(LOCALE_DIR / "it" / "LC_MESSAGES" / "ronda.po", "rb") as po_file:
         translated = {m.id for m in read_po(po_file) if m.id and m.string and not m.fuzzy}
     web = Path(LOCALE_DIR).parent
-    sources = [("python", web / "status_model.py")]
+    sources = [("python", web.parent / "rules" / "public_status.py")]
     sources += [("jinja2", path) for path in sorted((web / "templates").glob("status*.html"))]
     sources += [("jinja2", web / "templates" / "layout.html")]
     wanted = set()

@@ -1,4 +1,4 @@
-"""The surge detector, pure (ronda/service/surge.py): tail probabilities checked against values
+"""The surge detector, pure (ronda/rules/surge.py): tail probabilities checked against values
 worked out by hand, baselines that ignore a past outage and respect a floor, and streams whose
 answer is known: steady, seasonal, one surge, a burst that does not last, a regional surge, many
 regions at once (the Blink shape), everywhere at once."""
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ronda.service.surge import (
+from ronda.rules.surge import (
     HOUR_S,
     Counts,
     History,

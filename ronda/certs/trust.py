@@ -82,7 +82,7 @@ def _chains_to_root(
     if not leaf.sans:
         return False
     name = leaf.sans[0]
-    subject = verification.IPAddress(ipaddress.ip_address(name)) if is_ip_address(name) else verification.DNSName(name)
+    subject = x509.IPAddress(ipaddress.ip_address(name)) if is_ip_address(name) else x509.DNSName(name)
     ca_policy, ee_policy = _policies()
     verifier = (
         verification.PolicyBuilder()

@@ -24,9 +24,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ronda.causes import Severity
+from ronda.config.channel_urls import check_url
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
-from ronda.notify.channels import Severity, check_url
 from ronda.target import (
     STATUSPAGE,
     parse_address,
@@ -450,7 +451,7 @@ class NotifyChannel(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\[\]-]{0,63}$")
     url: str
     tags: list[str] = Field(default_factory=list)
-    min_severity: Severity = "info"
+    min_severity: Severity = Severity.INFO
     deadline: Duration | None = None  # this channel's notify_deadline
 
     @field_validator("url")

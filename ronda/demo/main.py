@@ -23,12 +23,13 @@ from ronda.config.schema import Config, Defaults, Monitor, ReportSettings, Serve
 from ronda.demo.jobs import NightlyJob
 from ronda.demo.reports import ReportFeed, seed_history
 from ronda.demo.scenario import BACKUP_TOKEN, DemoWorld
+from ronda.node.runner import Service, run_until_signalled, setup_logging
+from ronda.rules.incidents import Event
 from ronda.service.connectivity import Connectivity, reachable
-from ronda.service.incidents import Event
-from ronda.service.runner import Service, run_until_signalled, setup_logging
 from ronda.storage.accounts import Accounts
+from ronda.storage.incident_log import IncidentNotice
 from ronda.storage.inventory import CertificateNotice
-from ronda.storage.store import IncidentNotice, Notice
+from ronda.storage.store import Notice
 from ronda.target import parse_target
 
 console = Console(highlight=False)
@@ -99,10 +100,9 @@ class Narrator:
             console.print(
                 f"{self._stamp()} [bold red]CHANGED[/]  {head} now [red]{notice.cause}[/]: {escape(notice.summary)}"
             )
-        elif notice.signal == "reports":
-            label = "USERS" if notice.event is Event.OPENED else "REPORTS"
+        elif notice.signal == "reports":  # an opening by reports is told as INCIDENT above
             console.print(
-                f"{self._stamp()} [bold yellow]{label}[/]  {head}: {escape(notice.message or notice.summary)}"
+                f"{self._stamp()} [bold yellow]REPORTS[/]  {head}: {escape(notice.message or notice.summary)}"
             )
         elif notice.event is Event.RESOLVED:
             console.print(

@@ -18,11 +18,13 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.causes import Severity
 from ronda.clock import Clock, system_clock
-from ronda.notify.channels import Channel, Severity, route
+from ronda.notify.channels import Channel, route
 from ronda.notify.messages import message_for
 from ronda.notify.retry import Backoff
-from ronda.service.incidents import Event
+from ronda.rules.incidents import Event
+from ronda.storage.incident_log import IncidentNotice
 from ronda.storage.inventory import CertificateNotice
 from ronda.storage.models import (
     CertificatePlaceRow,
@@ -32,7 +34,7 @@ from ronda.storage.models import (
     MonitorRow,
     OutboxRow,
 )
-from ronda.storage.store import IncidentNotice, Notice
+from ronda.storage.store import Notice
 from ronda.verdict import iso
 
 if TYPE_CHECKING:
@@ -73,8 +75,8 @@ def opened_incident(source: str) -> int | None:
 def severity_of(notice: Notice) -> Severity:
     """Incidents by their worst status (a resolution inherits it); certificates warn."""
     if isinstance(notice, IncidentNotice):
-        return "down" if notice.severity == "down" else "degraded"
-    return "warning"
+        return Severity.DOWN if notice.severity == "down" else Severity.DEGRADED
+    return Severity.WARNING
 
 
 # -- writing, inside the event's transaction ----------------------------------------------

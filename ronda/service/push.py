@@ -31,7 +31,7 @@ from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
 from ronda.config.schema import Config, Monitor
 from ronda.durations import format_duration
-from ronda.service.heartbeats import (
+from ronda.rules.heartbeats import (
     Due,
     Heartbeat,
     HeartbeatSchedule,
@@ -41,7 +41,7 @@ from ronda.service.heartbeats import (
     overdue,
     run_time,
 )
-from ronda.service.incidents import Policy
+from ronda.rules.incidents import Policy
 from ronda.service.scheduler import Changes, Job, Scheduler
 from ronda.storage.push_records import LastHeard, PushRecords, instant
 from ronda.target import parse_target

@@ -1,6 +1,6 @@
 """Watching users' reports while ronda runs: every `reports.interval`, each service a status
 page offers for reports is assessed on the last ten minutes of its reports
-(ronda/service/surge.py), and surges that start, strengthen, move or end are stored with
+(ronda/rules/surge.py), and surges that start, strengthen, move or end are stored with
 what they do to incidents (ronda/storage/surges.py).
 
 Baselines change only with the hour, so each service's history is read once an hour; the
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from ronda.clock import Clock, system_clock
 from ronda.config.schema import ReportSettings
-from ronda.service.surge import Assessment, History, Level, Surge, SurgeSettings, assess, hour_number, step
+from ronda.rules.surge import Assessment, History, Level, Surge, SurgeSettings, assess, hour_number, step
 from ronda.storage.incident_log import IncidentNotice
 from ronda.storage.report_counts import ReportCounts
 from ronda.storage.surges import SurgeChange, Surges

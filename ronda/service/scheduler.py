@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from ronda.check import run_check
 from ronda.errors import RondaError
 from ronda.probes.base import ProbeContext
-from ronda.service.incidents import Policy
+from ronda.rules.incidents import Policy
 from ronda.target import CheckOptions, Target
 from ronda.verdict import Verdict
 

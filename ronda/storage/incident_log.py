@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ronda.durations import format_duration
-from ronda.service.incidents import Event, MonitorState
-from ronda.service.scope import Scope
+from ronda.rules.incidents import Event, MonitorState
+from ronda.rules.scope import Scope
 from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow
 from ronda.verdict import Verdict
 

@@ -8,7 +8,7 @@ so what leaves this module is safe to show strangers once the caller picks its w
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -16,41 +16,10 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.records import PublicIncident, PublicUpdate, Report
 from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow, ReportRow, ResultRow
 from ronda.storage.stats import window_figures
 from ronda.verdict import as_utc, parse_iso
-
-
-@dataclass(frozen=True)
-class PublicUpdate:
-    at: datetime
-    kind: str  # detected, confirmed, ..., human
-    status: str | None  # a human update's: investigating, identified, monitoring, resolved
-    message: str  # only a human update's message is ever shown as written
-
-
-@dataclass(frozen=True)
-class PublicIncident:
-    id: int
-    monitors: tuple[str, ...]  # the incident's monitor first, then those that joined it
-    cause: str | None
-    severity: str  # down | degraded
-    status: str  # open | resolved
-    opened_at: datetime
-    resolved_at: datetime | None
-    duration_s: float | None
-    planned: bool
-    updates: tuple[PublicUpdate, ...]  # oldest first
-
-
-@dataclass(frozen=True)
-class Report:
-    service: str
-    region: str  # ISO 3166 code or plain text (ronda/regions.py), "" unknown
-    problem: str
-    comment: str | None  # HTML-escaped (html.escape): templates show it with the report_comment filter
-    reporter_hash: str
-    received_at: datetime
 
 
 class PublicRecords:

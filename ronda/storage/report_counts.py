@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, sel
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from ronda.service.surge import HOUR_S, LONG_HALVES, Counts, History, hour_number
+from ronda.rules.surge import HOUR_S, LONG_HALVES, Counts, History, hour_number
 from ronda.storage.models import MonitorRow, ReportRow, ResultRow
 from ronda.verdict import as_utc
 

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ronda.service.incidents import Event, MonitorState, Policy, Transition, advance
-from ronda.service.scope import Reading, assess_scope
+from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
+from ronda.rules.scope import Reading, assess_scope
 from ronda.storage.db import make_engine, migrate
 from ronda.storage.incident_log import IncidentNotice, apply_event, escalate, human_update, rescope
 from ronda.storage.inventory import CertificateNotice, inventory, remember

@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.durations import format_duration
-from ronda.service.incidents import Event
-from ronda.service.surge import Assessment, Level, Step, Surge
+from ronda.rules.incidents import Event
+from ronda.rules.surge import Assessment, Level, Step, Surge
 from ronda.storage.incident_log import IncidentNotice, log, notice, resolve
 from ronda.storage.models import IncidentRow, MonitorRow, ReportSurgeRow
 from ronda.verdict import iso

@@ -10,10 +10,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
+from ronda.rules.public_status import Overall, component_state, in_maintenance, public_monitors
 from ronda.storage.public import PublicRecords
 from ronda.storage.stats import WINDOWS
 from ronda.web.context import WebContext
-from ronda.web.status_model import Overall, component_state, in_maintenance, public_monitors
 from ronda.web.templating import make_templates
 
 SVG = "image/svg+xml"

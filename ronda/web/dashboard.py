@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ronda.config.schema import Monitor
 from ronda.durations import format_duration
+from ronda.rules.public_status import PROBLEM_WORDS
 from ronda.service.monitors import MonitorError, UnknownMonitorName
 from ronda.service.report_watch import watch_settings
 from ronda.storage.incident_log import HumanStatus
@@ -27,7 +28,6 @@ from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
 from ronda.web.report_chart import LEVEL_WORDS, report_chart
-from ronda.web.status_model import PROBLEM_WORDS
 from ronda.web.templating import make_templates
 
 CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks

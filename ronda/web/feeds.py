@@ -12,12 +12,12 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ronda.rules.public_status import HUMAN_STATUS_WORDS
 from ronda.verdict import iso
 from ronda.web.i18n import translations, when
-from ronda.web.status_model import HUMAN_STATUS_WORDS
 
 if TYPE_CHECKING:
-    from ronda.web.status_page import Component, Planned, View
+    from ronda.web.status_view import Component, Planned, View
 
 ATOM = "application/atom+xml"
 ATOM_NS = "http://www.w3.org/2005/Atom"

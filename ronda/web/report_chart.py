@@ -4,7 +4,7 @@ the problems and regions reported most. The status page shows it to everybody (c
 never a comment or a reporter); the dashboard shows it on a monitor's page.
 
 The band is the baseline's expected count with its 1st and 99th percentiles, from the same
-baseline the detector uses (ronda/service/surge.py), so what looks out of band here is what
+baseline the detector uses (ronda/rules/surge.py), so what looks out of band here is what
 the detector weighs.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ronda.regions import display_name
-from ronda.service.surge import HOUR_S, Level, Surge, SurgeSettings, baseline, hour_number, quantile
+from ronda.rules.public_status import N_
+from ronda.rules.surge import HOUR_S, Level, Surge, SurgeSettings, baseline, hour_number, quantile
 from ronda.storage.report_counts import ReportCounts
-from ronda.web.status_model import N_
 
 BAR = 15 * 60  # seconds per bar
 BARS = 24 * HOUR_S // BAR

@@ -42,15 +42,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from ronda.clock import Clock, system_clock
 from ronda.config.schema import ReportSettings
 from ronda.durations import format_duration
+from ronda.records import Report
 from ronda.regions import MAX_LENGTH, normalise
-from ronda.storage.public import PublicRecords, Report
+from ronda.rules.public_status import find_page, public_monitors
+from ronda.storage.public import PublicRecords
 from ronda.textclean import plain
 from ronda.web.auth import client_address
 from ronda.web.context import WebContext
 from ronda.web.formtokens import DoubleSubmit
 from ronda.web.i18n import negotiate, templates_for
 from ronda.web.ratelimit import SlidingWindowLimiter
-from ronda.web.status_model import find_page, public_monitors
 
 Problem = Literal["cannot_connect", "cannot_login", "app_error", "slow", "notifications", "other"]
 PROBLEMS: tuple[str, ...] = Problem.__args__  # type: ignore[attr-defined]

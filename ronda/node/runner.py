@@ -26,24 +26,25 @@ from ronda.notify.messages import message_for
 from ronda.notify.outbox import Ledger, Outbox, settings_for
 from ronda.notify.sender import Sender
 from ronda.probes.base import ProbeContext
+from ronda.rules.incidents import Policy
+from ronda.rules.maintenance import active_window
+from ronda.rules.public_status import in_maintenance, public_monitors
 from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
 from ronda.service.first_admin import create_first_admin
-from ronda.service.incidents import Policy
-from ronda.service.maintenance import active_window
 from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.service.scheduler import Job, Scheduler
+from ronda.storage.incident_log import IncidentNotice
 from ronda.storage.push_records import PushRecords
 from ronda.storage.report_counts import ReportCounts
-from ronda.storage.store import IncidentNotice, Notice, Store
+from ronda.storage.store import Notice, Store
 from ronda.storage.surges import Surges
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from ronda.web.live import LiveHub
-from ronda.web.status_model import in_maintenance, public_monitors
 
 log = logging.getLogger("ronda")
 

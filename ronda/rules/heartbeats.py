@@ -2,7 +2,7 @@
 
 A job calls its push URL when it runs (`/start` when it begins, the bare URL when it succeeds,
 `/fail` when it fails). It is expected `period` after its last call, or at the next time its
-`cron` fires (read in its own time zone, as Debian cron runs it: see ronda/service/maintenance.py,
+`cron` fires (read in its own time zone, as Debian cron runs it: see ronda/rules/maintenance.py,
 whose cron schedules these are); `grace` later it is late, and that is a missed heartbeat. A
 job that said it started and has not finished within `grace` is late too (it hangs, or died
 without a word).
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ronda.durations import format_duration
-from ronda.service.maintenance import cron_schedule
+from ronda.rules.maintenance import cron_schedule
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from datetime import datetime
 
 from ronda.causes import Severity, severity
 from ronda.config.schema import Config, MaintenanceWindow, StatusPage
-from ronda.service.maintenance import active_window, covers
-from ronda.storage.public import PublicIncident, PublicUpdate
+from ronda.records import PublicIncident, PublicUpdate
+from ronda.rules.maintenance import active_window, covers
 
 Gettext = Callable[[str], str]
 

@@ -100,7 +100,7 @@ def _schedule(cron: str, timezone: str) -> _Schedule:
 
 def cron_schedule(cron: str, timezone: str) -> _Schedule:
     """A cron expression in an IANA zone, as UTC instants (`latest`, `after`): the same reading
-    of DST for push monitors' cron (ronda/service/heartbeats.py) as for maintenance windows."""
+    of DST for push monitors' cron (ronda/rules/heartbeats.py) as for maintenance windows."""
     return _schedule(cron, timezone)
 
 

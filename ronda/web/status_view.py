@@ -1,0 +1,101 @@
+"""What one status page shows, gathered once per request: its components (each monitor's
+state, days and uptime), its overall state, recent incidents and maintenance ahead. The
+HTML page, the Atom feed and summary.json are each drawn from one View."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ronda.config.schema import StatusPage
+from ronda.records import PublicIncident
+from ronda.rules.maintenance import next_windows
+from ronda.rules.public_status import Overall, component_state, in_maintenance, members, overall, window_members
+from ronda.storage.public import PublicRecords
+from ronda.verdict import parse_iso
+from ronda.web.context import WebContext
+
+RESOLVED_SHOWN = timedelta(days=14)  # resolved incidents stay on the page this long
+MAINTENANCE_AHEAD = timedelta(days=14)
+DAYS = 90
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    position: int
+    status: str  # ronda's: up, degraded, down, unknown
+    state: str  # Statuspage's: operational, ..., under_maintenance
+    since: datetime | None
+    days: list[dict[str, Any]]  # one bucket per UTC day, oldest first
+    uptime: float | None  # over the days shown
+    first_check: datetime | None
+
+
+@dataclass(frozen=True)
+class Planned:
+    name: str
+    start: datetime
+    end: datetime
+    components: list[str]
+    in_progress: bool
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything one page shows, gathered once per request."""
+
+    page: StatusPage
+    components: list[Component]
+    overall: Overall
+    incidents: list[PublicIncident]  # open and recently resolved, newest first
+    maintenance: list[Planned]
+    now: datetime
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.components]
+
+    @property
+    def updated_at(self) -> datetime:
+        """The page's last change: a component's state or an incident's update."""
+        moments = [c.since for c in self.components if c.since is not None]
+        moments += [u.at for i in self.incidents for u in i.updates]
+        return max(moments, default=self.now)
+
+
+def gather(ctx: WebContext, records: PublicRecords, page: StatusPage, now: datetime) -> View:
+    stored = {m["name"]: m for m in ctx.store.monitors()}
+    names = members(page, ctx.config, list(stored))
+    first = records.first_checks(names)
+    components = [_component(ctx, stored.get(name), name, i, first.get(name), now) for i, name in enumerate(names)]
+    return View(
+        page=page,
+        components=components,
+        overall=overall([c.state for c in components]),
+        incidents=records.incidents(names, now - RESOLVED_SHOWN),
+        maintenance=_maintenance(ctx, names, now),
+        now=now,
+    )
+
+
+def _component(
+    ctx: WebContext, monitor: dict[str, Any] | None, name: str, position: int, first: datetime | None, now: datetime
+) -> Component:
+    status = monitor["status"] if monitor else "unknown"
+    since = parse_iso(monitor["since"]) if monitor and monitor["since"] else None
+    days = ctx.store.daily(name, now, DAYS) if monitor else []
+    checks = sum(d["checks"] for d in days)
+    uptime = None if checks == 0 else 100.0 * sum(d["checks"] - d["down"] for d in days) / checks
+    state = component_state(status, monitor["cause"] if monitor else None, in_maintenance(ctx.config, name, now))
+    return Component(name, position + 1, status, state, since, days, uptime, first)
+
+
+def _maintenance(ctx: WebContext, names: list[str], now: datetime) -> list[Planned]:
+    planned = []
+    for window, start, end in next_windows(ctx.config.maintenance, now, MAINTENANCE_AHEAD, limit=20):
+        covered = window_members(window, names, ctx.config)
+        if covered:
+            planned.append(Planned(window.name, start, end, covered, start <= now))
+    return planned
