@@ -16,7 +16,7 @@ from ronda.config.schema import Config
 from ronda.notify.messages import message_for
 from ronda.rules.incidents import Event
 from ronda.service.report_watch import ReportWatch, watch_settings
-from ronda.storage.incident_log import IncidentNotice
+from ronda.storage.incidents import IncidentNotice
 from ronda.storage.models import ReportRow
 from ronda.storage.report_counts import ReportCounts
 from ronda.storage.store import Store

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import Reading, assess_scope
 from ronda.storage.db import make_engine, migrate
-from ronda.storage.incident_log import IncidentNotice, apply_event, escalate, human_update, rescope
+from ronda.storage.incidents import IncidentNotice, apply_event, escalate, human_update, rescope
 from ronda.storage.inventory import CertificateNotice, inventory, remember
 from ronda.storage.models import ConnectivityRow, IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
 from ronda.storage.stats import daily_uptime, uptime_report

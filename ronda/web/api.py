@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ronda.notify.outbox import Ledger
-from ronda.storage.incident_log import HumanStatus
+from ronda.storage.incidents import HumanStatus
 from ronda.storage.store import UnknownIncident, UnknownMonitor
 from ronda.web import examples
 from ronda.web.auth import Auth

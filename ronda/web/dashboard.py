@@ -19,7 +19,7 @@ from ronda.durations import format_duration
 from ronda.rules.public_status import PROBLEM_WORDS
 from ronda.service.monitors import MonitorError, UnknownMonitorName
 from ronda.service.report_watch import watch_settings
-from ronda.storage.incident_log import HumanStatus
+from ronda.storage.incidents import HumanStatus
 from ronda.storage.public import PublicRecords
 from ronda.storage.report_counts import ReportCounts
 from ronda.storage.store import UnknownIncident, UnknownMonitor

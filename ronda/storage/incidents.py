@@ -1,11 +1,13 @@
-"""Writing incidents and their timelines: what each state-machine event does to the
-stored incident, and the updates people post by hand. Every change is conditional on the
-incident's current state, so a second writer repeating it changes nothing."""
+"""Incidents and their timelines: what each state-machine event (ronda/rules/incidents.py)
+does to the stored incident (open, join a parent's, reopen, rescope, escalate, resolve),
+what a surge of users' reports does to it, and the updates people post by hand. Every
+change is conditional on the incident's current state, so a second writer repeating it
+changes nothing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select, update
@@ -14,7 +16,8 @@ from sqlalchemy.orm import Session
 from ronda.durations import format_duration
 from ronda.rules.incidents import Event, MonitorState
 from ronda.rules.scope import Scope
-from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow
+from ronda.rules.surge import Assessment, Level, Step, Surge
+from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow, ReportSurgeRow
 from ronda.verdict import Verdict
 
 HumanStatus = Literal["investigating", "identified", "monitoring", "resolved"]  # as a status page's posts
@@ -38,6 +41,19 @@ class IncidentNotice:
     planned: bool = False  # inside a maintenance window: recorded, never sent
     message: str | None = None  # a human update's words
     signal: str = "probes"  # which signal this notice comes from: probes | reports
+
+
+@dataclass(frozen=True)
+class SurgeChange:
+    """One assessment's step for one service, as the watcher hands it to the store."""
+
+    service: str
+    step: Step
+    assessment: Assessment
+    at: datetime
+    open_at: Level  # the level at which a surge opens an incident of its own
+    window: timedelta  # how long the counted reports took to arrive (two halves)
+    planned: bool = False  # the service is inside a maintenance window
 
 
 def notice(event: Event, incident: IncidentRow, monitor: MonitorRow, **extra: object) -> IncidentNotice:
@@ -277,3 +293,79 @@ def escalate(session: Session, monitor: MonitorRow, status: str, at: datetime) -
     incident.severity = "down"
     log(session, incident.id, at, "escalated", f"now down: {incident.summary}")
     return notice(Event.ESCALATED, incident, monitor)
+
+
+# -- users' reports: the second signal (ronda/storage/surges.py keeps the surges) ------------
+
+
+def surge_seen(
+    session: Session, row: ReportSurgeRow, monitor: MonitorRow, surge: Surge, change: SurgeChange, said: str
+) -> list[IncidentNotice]:
+    """A surge of users' reports (`said` in words) joins the service's open incident, follows
+    the one it joined or opened, or, strong enough, opens one of its own (signal `reports`)."""
+    incident = session.get(IncidentRow, row.incident_id) if row.incident_id else None
+    if incident is not None:
+        if incident.status == "open":
+            _follow_surge(session, incident, surge, change, said)
+        return []
+    current = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
+    if current is not None and current.status == "open":
+        row.incident_id = current.id
+        if current.signal == "probes":
+            current.signal = "both"
+        log(session, current.id, change.at, "reports", f"{said}")
+        return [notice(Event.SIGNAL_JOINED, current, monitor, signal="reports", message=said)]
+    if surge.level < change.open_at:
+        return []
+    return [_open_from_reports(session, row, monitor, surge, change, said)]
+
+
+def _follow_surge(session: Session, incident: IncidentRow, surge: Surge, change: SurgeChange, said: str) -> None:
+    """The surge grew stronger or moved: the timeline says so, and an incident the reports
+    opened takes the surge's scope (one the probes opened keeps the vantage points')."""
+    if change.step.stronger:
+        log(session, incident.id, change.at, "reports", f"stronger now: {said}")
+    if change.step.rescoped and incident.signal == "reports":
+        where = f" ({', '.join(surge.regions)})" if surge.scope == "regional" else ""
+        log(session, incident.id, change.at, "scope_changed", f"reports now come {surge.scope}ly{where}")
+        incident.scope, incident.regions = surge.scope, list(surge.regions)
+
+
+def _open_from_reports(
+    session: Session, row: ReportSurgeRow, monitor: MonitorRow, surge: Surge, change: SurgeChange, said: str
+) -> IncidentNotice:
+    summary = f"{said[0].upper()}{said[1:]}; ronda's own checks of {monitor.name} see no failure"
+    incident = IncidentRow(
+        monitor_id=monitor.id,
+        cause="user_reported",
+        status="open",
+        severity="degraded",
+        scope=surge.scope,
+        regions=list(surge.regions),
+        summary=summary,
+        opened_at=surge.started_at,
+        planned=change.planned,
+        signal="reports",
+    )
+    session.add(incident)
+    session.flush()
+    monitor.open_incident_id = row.incident_id = incident.id
+    log(session, incident.id, surge.started_at, "reports", f"reports surge: {said}")
+    if change.planned:
+        log(session, incident.id, change.at, "planned", "inside a maintenance window: no notifications")
+    return notice(Event.OPENED, incident, monitor, signal="reports")
+
+
+def surge_ended(
+    session: Session, row: ReportSurgeRow, monitor: MonitorRow | None, at: datetime
+) -> list[IncidentNotice]:
+    """The reports are back to normal: an incident they opened resolves; the probes' own
+    incident only hears of it."""
+    incident = session.get(IncidentRow, row.incident_id) if row.incident_id else None
+    if incident is None or incident.status != "open" or monitor is None:
+        return []
+    if incident.signal != "reports":  # the probes' incident: theirs to resolve
+        log(session, incident.id, at, "reports", "users' reports are back to normal")
+        return []
+    resolved = resolve(session, monitor, incident, at, "resolved", "users' reports are back to normal")
+    return [resolved] if resolved is not None else []
