@@ -6,19 +6,22 @@ changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.durations import format_duration
-from ronda.rules.incidents import Event, MonitorState
+from ronda.records import PublicIncident, PublicUpdate
+from ronda.rules.incidents import Event, MonitorState, Policy, Transition
 from ronda.rules.scope import Scope
 from ronda.rules.surge import Assessment, Level, Step, Surge
+from ronda.storage.inventory import CertificateNotice
 from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow, ReportSurgeRow
-from ronda.verdict import Verdict
+from ronda.verdict import Verdict, iso
 
 HumanStatus = Literal["investigating", "identified", "monitoring", "resolved"]  # as a status page's posts
 
@@ -41,6 +44,76 @@ class IncidentNotice:
     planned: bool = False  # inside a maintenance window: recorded, never sent
     message: str | None = None  # a human update's words
     signal: str = "probes"  # which signal this notice comes from: probes | reports
+
+
+Notice = IncidentNotice | CertificateNotice
+
+
+class UnknownIncident(LookupError):
+    pass
+
+
+class Incidents:
+    """The incidents as people and pages read them, and the updates people post."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], outbox: Callable[[Session, list[Notice]], None] | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._outbox = outbox  # writes notices for sending, in the transaction that produced them
+
+    def post_update(
+        self, incident_id: int, status: str, message: str, author: str, at: datetime
+    ) -> IncidentNotice | None:
+        """A person's update on an incident's timeline (UnknownIncident if there is none)."""
+        with self._sessions.begin() as session:
+            try:
+                posted = human_update(session, incident_id, status, message, author, at)
+            except LookupError:
+                raise UnknownIncident(incident_id) from None
+            # People who heard of the incident hear the post too; the sender picks it up.
+            if posted is not None and self._outbox is not None and _announce(session, posted, Policy()):
+                self._outbox(session, [posted])
+            return posted
+
+    def get(self, incident_id: int) -> dict[str, Any]:
+        with self._sessions() as session:
+            row = session.execute(
+                select(IncidentRow, MonitorRow.name)
+                .join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
+                .where(IncidentRow.id == incident_id)
+            ).one_or_none()
+            if row is None:
+                raise UnknownIncident(incident_id)
+            return _incident_json(row[0], row[1], _updates(session, incident_id))
+
+    def recent(self, open_only: bool = False, limit: int = 200, monitor: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; `monitor`: only the incidents that monitor opened."""
+        with self._sessions() as session:
+            query = select(IncidentRow, MonitorRow.name).join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
+            if open_only:
+                query = query.where(IncidentRow.status == "open")
+            if monitor is not None:
+                query = query.where(MonitorRow.name == monitor)
+            rows = session.execute(query.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit))
+            return [_incident_json(incident, name, _updates(session, incident.id)) for incident, name in rows]
+
+    def public(self, names: list[str], resolved_since: datetime) -> list[PublicIncident]:
+        """Incidents of these monitors (or that one of them joined), open or resolved
+        after `resolved_since`, newest first: what a status page may show."""
+        with self._sessions() as session:
+            ids = list(session.scalars(select(MonitorRow.id).where(MonitorRow.name.in_(names))))
+            if not ids:
+                return []
+            joined = select(IncidentMonitorRow.incident_id).where(IncidentMonitorRow.monitor_id.in_(ids))
+            rows = session.scalars(
+                select(IncidentRow)
+                .where(or_(IncidentRow.monitor_id.in_(ids), IncidentRow.id.in_(joined)))
+                .where(or_(IncidentRow.status == "open", IncidentRow.resolved_at >= resolved_since))
+                .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+                .limit(200)
+            ).all()
+            return [_public(session, row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -74,6 +147,40 @@ def notice(event: Event, incident: IncidentRow, monitor: MonitorRow, **extra: ob
 
 def log(session: Session, incident_id: int, at: datetime, kind: str, message: str, **extra: object) -> None:
     session.add(IncidentUpdateRow(incident_id=incident_id, at=at, kind=kind, message=message, **extra))
+
+
+def follow(
+    session: Session,
+    monitor: MonitorRow,
+    transition: Transition,
+    verdict: Verdict,
+    scope: Scope,
+    status: str,
+    planned: bool,
+    policy: Policy,
+) -> list[IncidentNotice]:
+    """What a verdict's transition does to the monitor's incident; return the notices people
+    must hear (ronda/storage/monitors.py calls this in the verdict's transaction)."""
+    events = [
+        apply_event(session, monitor, e, verdict, transition.state, scope, planned, policy.parents)
+        for e in transition.events
+    ]
+    events.append(rescope(session, monitor, scope, verdict.checked_at))
+    events.append(escalate(session, monitor, status, verdict.checked_at))
+    return [n for n in events if n is not None and _announce(session, n, policy)]
+
+
+def _announce(session: Session, notice: IncidentNotice, policy: Policy) -> bool:
+    """Failures only one vantage point of several sees are recorded, not announced (unless
+    alert_local), nor planned ones (maintenance); once people were told of an incident,
+    they hear all of it, to the end."""
+    incident = session.get(IncidentRow, notice.incident_id)
+    assert incident is not None
+    if incident.planned:
+        return False  # inside a maintenance window: on the timeline, never sent
+    if policy.alert_local or notice.scope != "local":
+        incident.announced = True
+    return incident.announced
 
 
 def apply_event(
@@ -369,3 +476,68 @@ def surge_ended(
         return []
     resolved = resolve(session, monitor, incident, at, "resolved", "users' reports are back to normal")
     return [resolved] if resolved is not None else []
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def _public(session: Session, row: IncidentRow) -> PublicIncident:
+    main = session.get(MonitorRow, row.monitor_id)
+    joined = session.scalars(
+        select(MonitorRow.name)
+        .join(IncidentMonitorRow, IncidentMonitorRow.monitor_id == MonitorRow.id)
+        .where(IncidentMonitorRow.incident_id == row.id)
+        .order_by(IncidentMonitorRow.joined_at)
+    )
+    updates = session.scalars(
+        select(IncidentUpdateRow)
+        .where(IncidentUpdateRow.incident_id == row.id)
+        .order_by(IncidentUpdateRow.at, IncidentUpdateRow.id)
+    )
+    return PublicIncident(
+        id=row.id,
+        monitors=(main.name if main else "", *joined),
+        cause=row.cause,
+        severity=row.severity,
+        status=row.status,
+        opened_at=row.opened_at,
+        resolved_at=row.resolved_at,
+        duration_s=row.duration_s,
+        planned=row.planned,
+        updates=tuple(PublicUpdate(u.at, u.kind, u.status, u.message) for u in updates),
+    )
+
+
+def _incident_json(incident: IncidentRow, monitor: str, updates: Any) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "monitor": monitor,
+        "cause": incident.cause,
+        "status": incident.status,
+        "severity": incident.severity,
+        "scope": incident.scope,
+        "summary": incident.summary,
+        "opened_at": iso(incident.opened_at),
+        "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
+        "duration_s": incident.duration_s,
+        "regions": incident.regions,
+        "flapping": incident.flapping,
+        "planned": incident.planned,
+        "signal": incident.signal,  # probes | reports | both: which signal opened it, and whether the other joined
+        "updates": [_update_json(u) for u in updates],
+    }
+
+
+def _updates(session: Session, incident_id: int) -> list[IncidentUpdateRow]:
+    return list(
+        session.scalars(
+            select(IncidentUpdateRow)
+            .where(IncidentUpdateRow.incident_id == incident_id)
+            .order_by(IncidentUpdateRow.at, IncidentUpdateRow.id)
+        )
+    )
+
+
+def _update_json(update: IncidentUpdateRow) -> dict[str, Any]:
+    out = {"at": iso(update.at), "kind": update.kind, "message": update.message, "author": update.author}
+    return out | ({"status": update.status} if update.status else {})

@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.durations import format_duration
@@ -43,8 +42,10 @@ def words(surge: Surge | Assessment, service: str, window: timedelta) -> str:
 
 
 class Surges:
-    def __init__(self, engine: Engine, outbox: Callable[[Session, list[Any]], None] | None = None) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+    def __init__(
+        self, sessions: sessionmaker[Session], outbox: Callable[[Session, list[Any]], None] | None = None
+    ) -> None:
+        self._sessions = sessions
         self._outbox = outbox
 
     def under_way(self) -> dict[str, Surge]:

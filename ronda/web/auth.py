@@ -17,7 +17,7 @@ from fastapi import HTTPException, Request, Response, status
 
 from ronda.clock import Clock, system_clock
 from ronda.storage.accounts import SESSION_IDLE, Accounts, LoginSession
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.web.formtokens import DoubleSubmit
 from ronda.web.ratelimit import FailureLimiter
 
@@ -69,7 +69,7 @@ def client_address(request: Request) -> str:
 class Auth:
     def __init__(
         self,
-        store: Store,
+        store: Database,
         token: str,
         *,
         public_url: str | None = None,
@@ -77,10 +77,10 @@ class Auth:
         limiter: FailureLimiter | None = None,
         clock: Clock = system_clock,
     ) -> None:
-        self.store = store
+        self.db = store
         self._token = token
         self._https = bool(public_url and public_url.startswith("https://"))
-        self.accounts = accounts or Accounts(store.engine, clock=clock)
+        self.accounts = accounts or store.accounts
         self.limiter = limiter or FailureLimiter()  # failed logins, per address and per user name
         self.login_tokens = DoubleSubmit(LOGIN_CSRF_COOKIE, 3600, "lax")  # the login form's, before any session
 
