@@ -1,10 +1,10 @@
-"""How long `Store.uptime` takes over 90 days of results: the figures of `GET
+"""How long `db.monitors.uptime` takes over 90 days of results: the figures of `GET
 /api/v1/monitors/{name}/uptime`, computed by the database (ronda/storage/stats.py).
 
 Fills a database with `--days` days of results at one check per `--interval` seconds for
 `--monitors` monitors (90 days at 30 s: 259,200 rows each), mostly up, some degraded, a few
 down, each row carrying a real verdict's JSON so rows are as wide as ronda stores them. Then
-times `Store.uptime` for the first monitor: the first call, then the median of `--calls`
+times `db.monitors.uptime` for the first monitor: the first call, then the median of `--calls`
 more, and what each kind of SQL statement took (the per-window aggregates, the percentile
 rankings) from SQLAlchemy's cursor events. On SQLite it prints the query plans.
 
@@ -167,7 +167,7 @@ def timed(call: Callable[[], object]) -> float:
 
 
 def time_uptime(store: Database, calls: int, label: str) -> StatementTimes:
-    """The first call of Store.uptime, then the median of `calls` more, with the time of
+    """The first call of db.monitors.uptime, then the median of `calls` more, with the time of
     each kind of statement per call."""
     with watching(store.engine) as times:
         first = timed(lambda: store.monitors.uptime("m0", NOW))
@@ -275,7 +275,7 @@ def run(store: Database, args: argparse.Namespace) -> None:
             f"strict {figures['availability_strict']:.3f} %, p50 {latency['p50']} ms, p95 {latency['p95']} ms"
         )
 
-    times = time_uptime(store, args.calls, "Store.uptime")
+    times = time_uptime(store, args.calls, "db.monitors.uptime")
     print_plans(store, times)
     offset_percentiles(store, report, args.calls)
 
@@ -283,7 +283,7 @@ def run(store: Database, args: argparse.Namespace) -> None:
     print(f"\ncreating {cover.name} (monitor_id, checked_at, status, latency_ms)...", end=" ", flush=True)
     print(f"{timed(lambda: cover.create(store.engine)):.1f} s")
     try:
-        times = time_uptime(store, args.calls, "Store.uptime with the covering index")
+        times = time_uptime(store, args.calls, "db.monitors.uptime with the covering index")
         print_plans(store, times)
     finally:
         cover.drop(store.engine)
