@@ -1,10 +1,10 @@
-"""How long `Store.uptime` takes over 90 days of results: the figures of `GET
+"""How long `db.monitors.uptime` takes over 90 days of results: the figures of `GET
 /api/v1/monitors/{name}/uptime`, computed by the database (ronda/storage/stats.py).
 
 Fills a database with `--days` days of results at one check per `--interval` seconds for
 `--monitors` monitors (90 days at 30 s: 259,200 rows each), mostly up, some degraded, a few
 down, each row carrying a real verdict's JSON so rows are as wide as ronda stores them. Then
-times `Store.uptime` for the first monitor: the first call, then the median of `--calls`
+times `db.monitors.uptime` for the first monitor: the first call, then the median of `--calls`
 more, and what each kind of SQL statement took (the per-window aggregates, the percentile
 rankings) from SQLAlchemy's cursor events. On SQLite it prints the query plans.
 
@@ -42,9 +42,9 @@ import sqlalchemy
 from sqlalchemy import Index, and_, event, func, insert, select
 
 from bench.https_throughput import machine
+from ronda.storage.database import Database
 from ronda.storage.models import MonitorRow, ResultRow
 from ronda.storage.stats import PERCENTILES, WINDOWS
-from ronda.storage.store import Store
 from ronda.verdict import CertificateInfo, ChainEntry, Finding, Verdict
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -104,11 +104,11 @@ def results(monitor_id: int, days: int, interval: int, rng: random.Random) -> It
         }
 
 
-def fill(store: Store, monitors: int, days: int, interval: int) -> int:
+def fill(store: Database, monitors: int, days: int, interval: int) -> int:
     """The monitors' results interleaved in time, as the scheduler writes them: one
     monitor's rows are spread over the table, not side by side."""
     names = {f"m{i}": f"https://m{i}.test/" for i in range(monitors)}
-    store.sync_monitors(names)
+    store.monitors.sync(names)
     rng = random.Random(7)
     rows = 0
     with store.engine.begin() as connection:
@@ -166,12 +166,12 @@ def timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def time_uptime(store: Store, calls: int, label: str) -> StatementTimes:
-    """The first call of Store.uptime, then the median of `calls` more, with the time of
+def time_uptime(store: Database, calls: int, label: str) -> StatementTimes:
+    """The first call of db.monitors.uptime, then the median of `calls` more, with the time of
     each kind of statement per call."""
     with watching(store.engine) as times:
-        first = timed(lambda: store.uptime("m0", NOW))
-        later = [timed(lambda: store.uptime("m0", NOW)) for _ in range(calls)]
+        first = timed(lambda: store.monitors.uptime("m0", NOW))
+        later = [timed(lambda: store.monitors.uptime("m0", NOW)) for _ in range(calls)]
     print(f"\n{label}: first call {first * 1000:.0f} ms, median of {calls} more {median(later) * 1000:.0f} ms")
     print(f"  (spread {min(later) * 1000:.0f}-{max(later) * 1000:.0f} ms)")
     print_kinds(times, 1 + calls)
@@ -183,7 +183,7 @@ def print_kinds(times: StatementTimes, calls: int) -> None:
         print(f"  {kind:<10} {len(seconds) // calls} statements, {sum(seconds) / calls * 1000:6.0f} ms per call")
 
 
-def offset_percentiles(store: Store, report: dict[str, Any], calls: int) -> None:
+def offset_percentiles(store: Database, report: dict[str, Any], calls: int) -> None:
     """The alternative: one ORDER BY ... LIMIT 1 OFFSET k query per percentile and window,
     checked against the rankings' answers."""
     windows = {name: (NOW - span, NOW) for name, span in WINDOWS.items()}
@@ -219,7 +219,7 @@ def offset_percentiles(store: Store, report: dict[str, Any], calls: int) -> None
     print_kinds(times, calls)
 
 
-def print_plans(store: Store, times: StatementTimes) -> None:
+def print_plans(store: Database, times: StatementTimes) -> None:
     explain = {"sqlite": "EXPLAIN QUERY PLAN", "postgresql": "EXPLAIN"}.get(store.engine.dialect.name)
     if explain is None:
         return
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {machine()}; Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         url = args.url or f"sqlite:///{Path(tmp) / 'ronda.db'}"
-        store = Store(url)
+        store = Database(url)
         print(f"database: {store.engine.dialect.name} {store.engine.dialect.server_version_info}", flush=True)
         try:
             run(store, args)
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             store.close()
 
 
-def run(store: Store, args: argparse.Namespace) -> None:
+def run(store: Database, args: argparse.Namespace) -> None:
     rows = 0
 
     def fill_all() -> None:
@@ -265,7 +265,7 @@ def run(store: Store, args: argparse.Namespace) -> None:
     if store.engine.dialect.name == "postgresql":  # what autovacuum would have done by now
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM ANALYZE results")
-    report = store.uptime("m0", NOW)
+    report = store.monitors.uptime("m0", NOW)
     expected = min(args.days * 86400, int(WINDOWS["90d"].total_seconds())) // args.interval
     assert report["windows"]["90d"]["checks"] == expected, report["windows"]["90d"]
     for name, figures in report["windows"].items():
@@ -275,7 +275,7 @@ def run(store: Store, args: argparse.Namespace) -> None:
             f"strict {figures['availability_strict']:.3f} %, p50 {latency['p50']} ms, p95 {latency['p95']} ms"
         )
 
-    times = time_uptime(store, args.calls, "Store.uptime")
+    times = time_uptime(store, args.calls, "db.monitors.uptime")
     print_plans(store, times)
     offset_percentiles(store, report, args.calls)
 
@@ -283,7 +283,7 @@ def run(store: Store, args: argparse.Namespace) -> None:
     print(f"\ncreating {cover.name} (monitor_id, checked_at, status, latency_ms)...", end=" ", flush=True)
     print(f"{timed(lambda: cover.create(store.engine)):.1f} s")
     try:
-        times = time_uptime(store, args.calls, "Store.uptime with the covering index")
+        times = time_uptime(store, args.calls, "db.monitors.uptime with the covering index")
         print_plans(store, times)
     finally:
         cover.drop(store.engine)

@@ -220,11 +220,11 @@ def _storage_url(args: argparse.Namespace) -> str:
 def _cmd_certs(args: argparse.Namespace) -> int:
     from ronda.clock import system_clock
     from ronda.report import inventory_csv, print_inventory
-    from ronda.storage.store import Store
+    from ronda.storage.database import Database
 
-    store = Store(_storage_url(args))
+    store = Database(_storage_url(args))
     try:
-        entries = store.certificates(system_clock())
+        entries = store.certificates.inventory(system_clock())
     finally:
         store.close()
     if args.json:
@@ -249,12 +249,12 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _cmd_user(args: argparse.Namespace) -> int:
-    from ronda.storage.accounts import AccountError, Accounts
-    from ronda.storage.store import Store
+    from ronda.storage.accounts import AccountError
+    from ronda.storage.database import Database
 
-    store = Store(_storage_url(args))
+    store = Database(_storage_url(args))
     try:
-        accounts = Accounts(store.engine)
+        accounts = store.accounts
         if args.action == "list":
             for user in accounts.users():
                 flags = " ".join(flag for flag in ("admin", "totp") if user[flag])

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ronda.notify.channels import Channel
-from ronda.notify.outbox import Ledger, Outbox, OutboxSettings
-from ronda.storage.store import Store
+from ronda.notify.outbox import Outbox, OutboxSettings
+from ronda.storage.database import Database
 from ronda.verdict import CertificateInfo, Finding, Verdict
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -49,19 +49,19 @@ def verdict(status: str, at: datetime, *certs: CertificateInfo, http: int | None
     )
 
 
-def recorded_store(tmp_path: Path) -> Store:
+def recorded_store(tmp_path: Path) -> Database:
     """shop up (its certificate renewed once), api down with an open incident, images
     degraded, fresh never checked. Each of the three events (a renewal, two openings)
     is a notice for two channels: six rows, one of them given up on."""
     channels = [Channel("ops", "json://127.0.0.1/ops"), Channel("pager", "json://127.0.0.1/pager")]
-    store = Store(f"sqlite:///{tmp_path / 'ronda.db'}", outbox=Outbox(channels, {}, OutboxSettings()).write)
-    store.sync_monitors({name: f"https://{name}.test/" for name in ("shop", "api", "images", "fresh")})
+    store = Database(f"sqlite:///{tmp_path / 'ronda.db'}", outbox=Outbox(channels, {}, OutboxSettings()).write)
+    store.monitors.sync({name: f"https://{name}.test/" for name in ("shop", "api", "images", "fresh")})
     earlier = NOW - timedelta(minutes=5)
-    store.record("shop", verdict("up", earlier, certificate(OLD_CERT, "shop.test", 2.0)), 1)
-    store.record("shop", verdict("up", NOW, certificate(NEW_CERT, "shop.test", 80.0)), 1)
-    store.record("api", verdict("up", earlier, certificate(API_CERT, "api.test", 30.0)), 1)
-    store.record("api", verdict("down", NOW, http=None), 1)
-    store.record("images", verdict("degraded", NOW, http=503), 1)
-    ledger = Ledger(store.engine)
+    store.monitors.record("shop", verdict("up", earlier, certificate(OLD_CERT, "shop.test", 2.0)), 1)
+    store.monitors.record("shop", verdict("up", NOW, certificate(NEW_CERT, "shop.test", 80.0)), 1)
+    store.monitors.record("api", verdict("up", earlier, certificate(API_CERT, "api.test", 30.0)), 1)
+    store.monitors.record("api", verdict("down", NOW, http=None), 1)
+    store.monitors.record("images", verdict("degraded", NOW, http=503), 1)
+    ledger = store.outbox
     ledger.abandon([ledger.pending()[0].id], "the test gave up on it")
     return store

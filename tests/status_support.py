@@ -1,4 +1,4 @@
-"""What the status page tests share: a real Store on a tmp SQLite with monitors in every
+"""What the status page tests share: a real Database on a tmp SQLite with monitors in every
 state, the real app, and a browser-like client that keeps cookies between requests."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from ronda.config.schema import Config
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.verdict import Finding, Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
@@ -84,17 +84,17 @@ def config(**extra: Any) -> Config:
     return Config.model_validate(body | extra)
 
 
-def fill(store: Store, now: datetime) -> int:
+def fill(store: Database, now: datetime) -> int:
     """Two hours of good checks, then each monitor's end state twice (confirm 2); return
     the id of shop's open incident."""
-    store.sync_monitors(TARGETS)
+    store.monitors.sync(TARGETS)
     for name, (status, cause) in STATES.items():
         for minutes in range(120, 10, -10):
-            store.record(name, verdict(name, "up", None, now - timedelta(minutes=minutes)), 2)
+            store.monitors.record(name, verdict(name, "up", None, now - timedelta(minutes=minutes)), 2)
         for minutes in (5, 4):
-            store.record(name, verdict(name, status, cause, now - timedelta(minutes=minutes)), 2)
-    shop = next(i for i in store.incidents(open_only=True) if i["monitor"] == "shop")
-    store.post_update(
+            store.monitors.record(name, verdict(name, status, cause, now - timedelta(minutes=minutes)), 2)
+    shop = next(i for i in store.incidents.recent(open_only=True) if i["monitor"] == "shop")
+    store.incidents.post_update(
         shop["id"], "identified", "A switch failed <b>upstream</b>; replacing it.", "ops", now - timedelta(minutes=2)
     )
     return int(shop["id"])
@@ -103,7 +103,7 @@ def fill(store: Store, now: datetime) -> int:
 class Browser:
     """Requests through the real app, cookies kept from one to the next, as a browser does."""
 
-    def __init__(self, store: Store, cfg: Config, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, store: Database, cfg: Config, *, clock: Callable[[], datetime] | None = None) -> None:
         ctx = WebContext(store, "a-token-long-enough-123", config=cfg)
         if clock is not None:
             ctx.clock = clock

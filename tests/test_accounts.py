@@ -23,8 +23,8 @@ from argon2 import PasswordHasher
 from ronda.config.schema import Config
 from ronda.service.first_admin import create_first_admin
 from ronda.storage.accounts import Accounts
+from ronda.storage.database import Database
 from ronda.storage.models import UserRow
-from ronda.storage.store import Store
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from ronda.web.ratelimit import FailureLimiter
@@ -57,15 +57,15 @@ class Browser:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'ronda.db'}")
-    Accounts(store.engine).add_user("alice", PASSWORD)
+def store(tmp_path: Path) -> Iterator[Database]:
+    store = Database(f"sqlite:///{tmp_path / 'ronda.db'}")
+    store.accounts.add_user("alice", PASSWORD)
     yield store
     store.close()
 
 
 @pytest.fixture
-def browser(store: Store) -> Iterator[Callable[..., Browser]]:
+def browser(store: Database) -> Iterator[Callable[..., Browser]]:
     """browser(address=..., base_url=..., config=...): a new browser on one app per config."""
     opened: list[Browser] = []
     apps: dict[int, Any] = {}
@@ -297,8 +297,8 @@ def test_a_user_creates_and_revokes_a_token_on_the_account_page(browser):
 
 
 def test_a_user_cannot_revoke_someone_elses_token(store, browser):
-    Accounts(store.engine).add_user("bob", PASSWORD)
-    secret, token = Accounts(store.engine).create_token("bob's job", 2)
+    store.accounts.add_user("bob", PASSWORD)
+    secret, token = store.accounts.create_token("bob's job", 2)
     alice = browser()
     log_in(alice)
     answer = alice.request(
@@ -365,8 +365,9 @@ def test_turning_totp_off_needs_a_current_code(browser):
 
 
 def test_a_hash_made_with_older_parameters_is_replaced_at_the_next_login(store):
-    Accounts(store.engine, hasher=PasswordHasher(time_cost=1, memory_cost=8192)).add_user("old", PASSWORD)
-    accounts = Accounts(store.engine)
+    weak = PasswordHasher(time_cost=1, memory_cost=8192)
+    Accounts(store.accounts._sessions, hasher=weak).add_user("old", PASSWORD)  # hashed by an older ronda
+    accounts = store.accounts
     assert accounts.authenticate("old", PASSWORD) is not None
     with store.engine.connect() as connection:
         stored = connection.execute(UserRow.__table__.select().where(UserRow.username == "old")).one().password_hash
@@ -407,7 +408,7 @@ def test_ronda_user_add_refuses_a_short_password(tmp_path):
 
 
 def test_the_first_start_creates_admin_with_a_random_password_logged_once(tmp_path, caplog):
-    store = Store(f"sqlite:///{tmp_path / 'first.db'}")
+    store = Database(f"sqlite:///{tmp_path / 'first.db'}")
     try:
         with caplog.at_level(logging.WARNING, logger="ronda"):
             assert create_first_admin(store, env={}) is True
@@ -415,7 +416,7 @@ def test_the_first_start_creates_admin_with_a_random_password_logged_once(tmp_pa
         lines = [r.getMessage() for r in caplog.records if "created the user admin" in r.getMessage()]
         assert len(lines) == 1
         password = lines[0].rsplit(" ", 1)[1]
-        admin = Accounts(store.engine).authenticate("admin", password)
+        admin = store.accounts.authenticate("admin", password)
         assert admin is not None and admin.admin
     finally:
         store.close()

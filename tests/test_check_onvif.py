@@ -21,7 +21,7 @@ from ronda.errors import UsageError
 from ronda.plugin import exit_code, first_line
 from ronda.probes.onvif import DEVICE_SERVICE, TDS
 from ronda.report import print_detail
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.target import CheckOptions
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
@@ -309,10 +309,10 @@ def test_the_device_facts_appear_in_the_monitors_json(device, ca_file, tmp_path)
 
 def test_the_store_keeps_what_the_device_said_and_its_page_shows_it(device, check, world_loop, tmp_path):
     server = device(skew=-42)
-    store = Store(f"sqlite:///{tmp_path / 'ronda.db'}")
+    store = Database(f"sqlite:///{tmp_path / 'ronda.db'}")
     try:
-        store.sync_monitors({"garage-camera": admin(server)})
-        store.record("garage-camera", check(admin(server)), 2)
+        store.monitors.sync({"garage-camera": admin(server)})
+        store.monitors.record("garage-camera", check(admin(server)), 2)
         page = dashboard_page(store, "/monitors/garage-camera")
         assert "Ronda Optics RC-100, firmware 1.4.2" in page and "RC100-000042" in page and "rc100-hw2" in page
         assert re.search(r"clock 4[1-3] s behind", page)
@@ -320,13 +320,13 @@ def test_the_store_keeps_what_the_device_said_and_its_page_shows_it(device, chec
         world_loop.run(server.stop())
         unreachable = check(admin(server))
         assert unreachable.cause == "tcp_refused"
-        store.record("garage-camera", unreachable, 2)
-        assert store.monitor("garage-camera")["device"]["model"] == "RC-100", "kept while the device is away"
+        store.monitors.record("garage-camera", unreachable, 2)
+        assert store.monitors.get("garage-camera")["device"]["model"] == "RC-100", "kept while the device is away"
     finally:
         store.close()
 
 
-def dashboard_page(store: Store, path: str) -> str:
+def dashboard_page(store: Database, path: str) -> str:
     token = "onvif-dashboard-token-0123"
     app = create_app(WebContext(store, token))
 

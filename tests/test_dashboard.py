@@ -15,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.verdict import Finding, Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
@@ -33,19 +33,19 @@ def verdict(status: str, at: datetime, cause: str | None = None, summary: str = 
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"shop": "https://shop.test/", "api": "https://api.test/", "fresh": "tcp://db.test:5432"})
+def store(tmp_path) -> Iterator[Database]:
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"shop": "https://shop.test/", "api": "https://api.test/", "fresh": "tcp://db.test:5432"})
     for minute in range(10, 0, -1):
-        store.record("shop", verdict("up", NOW - timedelta(minutes=minute), latency=10.0 + minute), 2)
+        store.monitors.record("shop", verdict("up", NOW - timedelta(minutes=minute), latency=10.0 + minute), 2)
     for minute in range(3, 0, -1):
         at = NOW - timedelta(minutes=minute)
-        store.record("api", verdict("down", at, "http_server_error", "503 <script>alert(1)</script>"), 2)
+        store.monitors.record("api", verdict("down", at, "http_server_error", "503 <script>alert(1)</script>"), 2)
     yield store
     store.close()
 
 
-def get(store: Store, path: str, headers: dict[str, str] | None = AUTH) -> httpx.Response:
+def get(store: Database, path: str, headers: dict[str, str] | None = AUTH) -> httpx.Response:
     app = create_app(WebContext(store, TOKEN))
 
     async def fetch() -> httpx.Response:

@@ -6,8 +6,7 @@ import re
 import subprocess
 import sys
 
-from ronda.storage.accounts import Accounts
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from tests.support import free_port
 
 
@@ -62,9 +61,9 @@ def test_the_demo_catches_explains_and_resolves_every_outage(tmp_path):
     # The banner opens on the dashboard, with a login that works.
     login = re.search(r"Dashboard: (http://\S+/)\s+\(log in as demo, password (\S+)\)", out)
     assert login, out
-    store = Store(f"sqlite:///{tmp_path / 'ronda.db'}")
+    store = Database(f"sqlite:///{tmp_path / 'ronda.db'}")
     try:
-        assert Accounts(store.engine).authenticate("demo", login.group(2)) is not None
+        assert store.accounts.authenticate("demo", login.group(2)) is not None
     finally:
         store.close()
     assert re.search(r"INCIDENT #\d+ shop subresource_failed: images.shop.demo.test:8443: cert_expired", out), out

@@ -9,7 +9,7 @@ import pytest
 
 from ronda.config.load import ancestors, dependency_map, load_config
 from ronda.rules.incidents import Policy
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.verdict import Finding, Verdict
 from tests.support import config_error
 
@@ -31,17 +31,19 @@ def verdict(status: str, at: datetime, cause: str = "dns_servfail") -> Verdict:
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"dns": "dns://x.test", **{name: f"https://{name}.test/" for name in CHILDREN}})
+def store(tmp_path) -> Database:
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"dns": "dns://x.test", **{name: f"https://{name}.test/" for name in CHILDREN}})
     return store
 
 
-def record_round(store: Store, at: datetime, parent: str, children: str) -> list[str]:
-    events = [n.event.value for n in store.record("dns", verdict(parent, at), Policy(confirm=1))]
+def record_round(store: Database, at: datetime, parent: str, children: str) -> list[str]:
+    events = [n.event.value for n in store.monitors.record("dns", verdict(parent, at), Policy(confirm=1))]
     child = Policy(confirm=1, parents=("dns",))
     for i, name in enumerate(CHILDREN):
-        events += [n.event.value for n in store.record(name, verdict(children, at + timedelta(seconds=i)), child)]
+        events += [
+            n.event.value for n in store.monitors.record(name, verdict(children, at + timedelta(seconds=i)), child)
+        ]
     return events
 
 
@@ -49,27 +51,29 @@ def test_a_parent_outage_with_twenty_children_is_one_incident_and_one_notice(sto
     events = record_round(store, T0, "down", "down")
     events += record_round(store, T0 + timedelta(minutes=1), "down", "down")
     assert events == ["opened"]
-    [incident] = store.incidents()
+    [incident] = store.incidents.recent()
     joined = [u for u in incident["updates"] if u["kind"] == "joined"]
     assert len(joined) == 20 and "site0, which depends on it, fails too" in joined[0]["message"]
     events = record_round(store, T0 + timedelta(minutes=2), "up", "up")
     assert events == ["resolved"]
-    assert len(store.incidents()) == 1
-    assert [u["kind"] for u in store.incidents()[0]["updates"]].count("left") == 20
+    assert len(store.incidents.recent()) == 1
+    assert [u["kind"] for u in store.incidents.recent()[0]["updates"]].count("left") == 20
 
 
 def test_children_wait_while_their_parent_fails_unconfirmed(store):
     child = Policy(confirm=1, parents=("dns",))
-    assert store.record("dns", verdict("down", T0), Policy(confirm=3)) == []
-    assert store.record("site0", verdict("down", T0), child) == [], "the parent may be the cause: wait"
-    assert store.incidents() == []
+    assert store.monitors.record("dns", verdict("down", T0), Policy(confirm=3)) == []
+    assert store.monitors.record("site0", verdict("down", T0), child) == [], "the parent may be the cause: wait"
+    assert store.incidents.recent() == []
 
 
 def test_a_child_failing_on_its_own_opens_its_own_incident(store):
-    store.record("dns", verdict("up", T0), Policy(confirm=1))
-    notices = store.record("site0", verdict("down", T0, "http_server_error"), Policy(confirm=1, parents=("dns",)))
+    store.monitors.record("dns", verdict("up", T0), Policy(confirm=1))
+    notices = store.monitors.record(
+        "site0", verdict("down", T0, "http_server_error"), Policy(confirm=1, parents=("dns",))
+    )
     assert [n.event.value for n in notices] == ["opened"]
-    assert store.incidents()[0]["monitor"] == "site0"
+    assert store.incidents.recent()[0]["monitor"] == "site0"
 
 
 def test_ancestors_are_found_nearest_first():

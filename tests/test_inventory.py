@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
+from ronda.storage.database import Database
 from ronda.storage.db import MIGRATIONS, make_engine
-from ronda.storage.store import Store
 from ronda.verdict import CertificateInfo, Finding, Verdict
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -58,15 +58,17 @@ def expiring(cert: CertificateInfo) -> Finding:
 
 
 def test_one_certificate_shared_by_three_monitors_is_stored_once_and_warned_once(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
     names = ["shop", "api", "images"]
-    store.sync_monitors({name: f"https://{name}.test/" for name in names})
+    store.monitors.sync({name: f"https://{name}.test/" for name in names})
     notices = []
     for minute in range(3):
         for name in names:
             cert = certificate("aa" * 32, f"{name}.test", "127.0.0.2", 5.0, ("cert_expiring",))
-            notices += store.record(name, verdict(T0 + timedelta(minutes=minute), cert, warnings=(expiring(cert),)), 2)
-    [entry] = store.certificates(T0)
+            notices += store.monitors.record(
+                name, verdict(T0 + timedelta(minutes=minute), cert, warnings=(expiring(cert),)), 2
+            )
+    [entry] = store.certificates.inventory(T0)
     assert {p["monitor"] for p in entry["places"]} == set(names)
     warnings = [n for n in notices if n.code == "cert_expiring"]
     assert len(warnings) == 1, "one notice for the certificate, not one per monitor or per check"
@@ -75,26 +77,29 @@ def test_one_certificate_shared_by_three_monitors_is_stored_once_and_warned_once
 
 
 def test_a_rotation_is_announced_once_even_when_a_cdn_alternates_old_and_new(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"shop": "https://shop.test/"})
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"shop": "https://shop.test/"})
     old = certificate("01" * 32, "shop.test", "127.0.0.2", 3.0)
     new = certificate("02" * 32, "shop.test", "127.0.0.2", 89.0)
     notices = []
     for minute, cert in enumerate([old, old, new, old, new, old, new]):
-        notices += store.record("shop", verdict(T0 + timedelta(minutes=minute), cert), 2)
+        notices += store.monitors.record("shop", verdict(T0 + timedelta(minutes=minute), cert), 2)
     [rotation] = [n for n in notices if n.code == "cert_rotated"]
     assert rotation.fingerprint == new.fingerprint_sha256
     assert rotation.old_not_after == old.not_after
     assert "the old one expires 2026-11-28T12:00:00Z, the new one 2027-02-22T12:00:00Z" in rotation.detail
-    assert [c["fingerprint_sha256"] for c in store.certificates(T0)] == [old.fingerprint_sha256, new.fingerprint_sha256]
+    assert [c["fingerprint_sha256"] for c in store.certificates.inventory(T0)] == [
+        old.fingerprint_sha256,
+        new.fingerprint_sha256,
+    ]
 
 
 def test_the_inventory_lists_soonest_expiry_first_with_days_left(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"a": "https://a.test/", "b": "https://b.test/"})
-    store.record("a", verdict(T0, certificate("0a" * 32, "a.test", "127.0.0.2", 60.0)), 2)
-    store.record("b", verdict(T0, certificate("0b" * 32, "b.test", "127.0.0.3", 10.0)), 2)
-    entries = store.certificates(T0 + timedelta(days=1))
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"a": "https://a.test/", "b": "https://b.test/"})
+    store.monitors.record("a", verdict(T0, certificate("0a" * 32, "a.test", "127.0.0.2", 60.0)), 2)
+    store.monitors.record("b", verdict(T0, certificate("0b" * 32, "b.test", "127.0.0.3", 10.0)), 2)
+    entries = store.certificates.inventory(T0 + timedelta(days=1))
     assert [(e["host"], e["days_left"]) for e in entries] == [("b.test", 9.0), ("a.test", 59.0)]
     assert entries[0]["monitor"] == "b" and entries[0]["places"][0]["address"] == "127.0.0.3"
 
@@ -125,8 +130,8 @@ def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_p
                 {"m": monitor_id, "a": address, "f": "ff" * 32},
             )
     engine.dispose()
-    store = Store(url)
-    [entry] = store.certificates(T0)
+    store = Database(url)
+    [entry] = store.certificates.inventory(T0)
     assert entry["fingerprint_sha256"] == "ff" * 32
     assert sorted(p["monitor"] for p in entry["places"]) == ["api", "shop"]
     assert entry["first_seen"] == "2026-11-02T00:00:00Z"
@@ -134,10 +139,12 @@ def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_p
 
 def test_ronda_certs_prints_the_inventory_as_a_table_json_and_csv(tmp_path):
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    store = Store(url)
-    store.sync_monitors({"shop": "https://shop.test/", "api": "https://api.test/"})
-    store.record("shop", verdict(T0, certificate("0a" * 32, "shop.test", "127.0.0.2", 60.0)), 2)
-    store.record("api", verdict(T0, certificate("0b" * 32, "api.test", "127.0.0.3", -2.0, ("cert_expired",))), 2)
+    store = Database(url)
+    store.monitors.sync({"shop": "https://shop.test/", "api": "https://api.test/"})
+    store.monitors.record("shop", verdict(T0, certificate("0a" * 32, "shop.test", "127.0.0.2", 60.0)), 2)
+    store.monitors.record(
+        "api", verdict(T0, certificate("0b" * 32, "api.test", "127.0.0.3", -2.0, ("cert_expired",))), 2
+    )
     store.close()
 
     def certs(*args: str) -> str:

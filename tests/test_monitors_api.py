@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from ronda.storage.monitor_specs import MonitorSpecs
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from ronda.world.web import Reply, WebServer
@@ -206,7 +205,7 @@ def test_a_failing_parent_in_the_file_takes_in_its_api_child(tmp_path, ca_file, 
 
 
 def test_without_a_running_service_the_routes_say_so_and_every_route_is_documented(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
     try:
         app = create_app(WebContext(store, TOKEN))
         client = AppClient(app, {"Authorization": f"Bearer {TOKEN}"})
@@ -235,9 +234,9 @@ def test_without_a_running_service_the_routes_say_so_and_every_route_is_document
 
 def test_a_stored_monitor_that_is_no_longer_valid_is_listed_unchecked_and_fixed_by_put(config_file, web):
     site = web()
-    store = Store(f"sqlite:///{config_file.parent / 'ronda.db'}")  # as an older ronda left it
+    store = Database(f"sqlite:///{config_file.parent / 'ronda.db'}")  # as an older ronda left it
     try:
-        MonitorSpecs(store.engine).save("old", site.url(), {"name": "old", "url": site.url(), "frequency": "1m"})
+        store.specs.save("old", site.url(), {"name": "old", "url": site.url(), "frequency": "1m"})
     finally:
         store.close()
     ronda = RondaProcess(config_file).start()

@@ -16,10 +16,11 @@ from ronda.config.load import load_config
 from ronda.errors import ConfigError
 from ronda.notify.channels import Channel, route
 from ronda.notify.messages import digest_message
-from ronda.notify.outbox import OutboxSettings, Pending, incident_source, opened_incident
+from ronda.notify.outbox import OutboxSettings
 from ronda.notify.retry import Backoff
 from ronda.notify.sender import plan
 from ronda.rules.incidents import Event
+from ronda.storage.outbox import Pending, incident_source, opened_incident
 from ronda.world.web import WebServer
 from tests.receivers import MailReceiver, WebhookReceiver
 from tests.support import free_port, wait_for

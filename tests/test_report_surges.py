@@ -16,11 +16,9 @@ from ronda.config.schema import Config
 from ronda.notify.messages import message_for
 from ronda.rules.incidents import Event
 from ronda.service.report_watch import ReportWatch, watch_settings
-from ronda.storage.incident_log import IncidentNotice
+from ronda.storage.database import Database
+from ronda.storage.incidents import IncidentNotice
 from ronda.storage.models import ReportRow
-from ronda.storage.report_counts import ReportCounts
-from ronda.storage.store import Store
-from ronda.storage.surges import Surges
 from ronda.verdict import Finding, Verdict
 from tests.status_support import Browser
 
@@ -45,7 +43,7 @@ def verdict(name: str, status: str, at: datetime) -> Verdict:
     return Verdict(TARGETS[name], status, cause, summary, at, 10.0, ("127.0.0.1",), findings=findings)  # type: ignore[arg-type]
 
 
-def backfill(store: Store, weeks: int = 4) -> None:
+def backfill(store: Database, weeks: int = 4) -> None:
     """`weeks` of the usual reports for both services, spread over five regions."""
     rows = []
     for hour in range(weeks * 168, 0, -1):
@@ -67,12 +65,12 @@ class World:
     """A store with weeks of history, the real app, and the real watch, on one clock."""
 
     def __init__(self, tmp_path) -> None:
-        self.store = Store(f"sqlite:///{tmp_path}/ronda.db")
-        self.store.sync_monitors(TARGETS)
+        self.db = Database(f"sqlite:///{tmp_path}/ronda.db")
+        self.db.monitors.sync(TARGETS)
         for name in TARGETS:
-            self.store.record(name, verdict(name, "up", NOW - timedelta(weeks=5)), 2)
-            self.store.record(name, verdict(name, "up", NOW - timedelta(minutes=30)), 2)
-        backfill(self.store)
+            self.db.monitors.record(name, verdict(name, "up", NOW - timedelta(weeks=5)), 2)
+            self.db.monitors.record(name, verdict(name, "up", NOW - timedelta(minutes=30)), 2)
+        backfill(self.db)
         self.config = Config.model_validate(
             {
                 "monitors": [{"name": name, "url": url} for name, url in TARGETS.items()],
@@ -81,12 +79,12 @@ class World:
             }
         )
         self.clock = Clock()
-        self.browser = Browser(self.store, self.config, clock=self.clock)
+        self.browser = Browser(self.db, self.config, clock=self.clock)
         self.notices: list[IncidentNotice] = []
         self.writer = ThreadPoolExecutor(max_workers=1)
         self.watch = ReportWatch(
-            ReportCounts(self.store.engine),
-            Surges(self.store.engine),
+            self.db.reports.counts,
+            self.db.reports.surges,
             self.writer,
             services=lambda: list(TARGETS),
             planned=lambda name, at: False,
@@ -117,11 +115,11 @@ class World:
         asyncio.run(self.watch.round(self.clock.at))
 
     def incidents(self, service: str) -> list[dict]:
-        return [i for i in self.store.incidents() if i["monitor"] == service]
+        return [i for i in self.db.incidents.recent() if i["monitor"] == service]
 
     def close(self) -> None:
         self.writer.shutdown()
-        self.store.close()
+        self.db.close()
 
 
 @pytest.fixture
@@ -158,30 +156,30 @@ def test_when_the_probes_fail_too_they_join_the_incident_and_resolve_it(world):
     world.minutes(10, 3)
     incident_id = world.incidents("app")[0]["id"]
     for minutes in (1, 2):
-        world.store.record("app", verdict("app", "down", world.clock.at + timedelta(seconds=minutes)), 2)
-    incident = world.store.incident(incident_id)
+        world.db.monitors.record("app", verdict("app", "down", world.clock.at + timedelta(seconds=minutes)), 2)
+    incident = world.db.incidents.get(incident_id)
     assert (incident["signal"], incident["cause"]) == ("both", "http_server_error")
     assert any(u["kind"] == "confirmed" and "ronda's checks fail too" in u["message"] for u in incident["updates"])
     assert [i["id"] for i in world.incidents("app")] == [incident_id], "one outage, one incident"
-    resolved = world.store.record("app", verdict("app", "up", world.clock.at + timedelta(seconds=5)), 2)
+    resolved = world.db.monitors.record("app", verdict("app", "up", world.clock.at + timedelta(seconds=5)), 2)
     assert [n.event for n in resolved] == [Event.RESOLVED]
-    assert world.store.incident(incident_id)["status"] == "resolved"
+    assert world.db.incidents.get(incident_id)["status"] == "resolved"
 
 
 def test_a_surge_joins_the_incident_the_probes_opened_and_says_users_report_it_too(world):
     for seconds in (1, 2):
-        world.store.record("api", verdict("api", "down", NOW + timedelta(seconds=seconds)), 2)
+        world.db.monitors.record("api", verdict("api", "down", NOW + timedelta(seconds=seconds)), 2)
     probe_incident = world.incidents("api")[0]
     world.minutes(10, 3, service="api")
     joined = [n for n in world.notices if n.event is Event.SIGNAL_JOINED]
     assert len(joined) == 1 and joined[0].signal == "reports" and joined[0].incident_id == probe_incident["id"]
     assert message_for(joined[0]).title == "[ronda] api users report problems too: http_server_error"
-    incident = world.store.incident(probe_incident["id"])
+    incident = world.db.incidents.get(probe_incident["id"])
     assert incident["signal"] == "both"
     assert any(u["kind"] == "reports" and "users report problems with api" in u["message"] for u in incident["updates"])
     assert len(world.incidents("api")) == 1, "no second incident"
     world.minutes(20, 0, service="api")
-    incident = world.store.incident(probe_incident["id"])
+    incident = world.db.incidents.get(probe_incident["id"])
     assert incident["status"] == "open", "the probes' incident is theirs to resolve"
     assert incident["updates"][-1]["message"] == "users' reports are back to normal"
 
@@ -218,8 +216,8 @@ def test_a_flood_from_one_source_is_counted_once_and_raises_no_surge(world):
 def test_surges_survive_a_restart_of_the_watch(world):
     world.minutes(10, 3)
     fresh = ReportWatch(
-        ReportCounts(world.store.engine),
-        Surges(world.store.engine),
+        world.db.reports.counts,
+        world.db.reports.surges,
         world.writer,
         services=lambda: list(TARGETS),
         planned=lambda name, at: False,

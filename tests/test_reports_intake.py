@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ronda.records import Report
-from ronda.storage.public import PublicRecords
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.web.reports import DailySalt
 from ronda.web.templating import make_templates
 from tests.status_support import VISITOR, Browser, config, fill
@@ -29,7 +28,7 @@ def db(tmp_path):
 
 @pytest.fixture
 def store(db):
-    store = Store(f"sqlite:///{db}")
+    store = Database(f"sqlite:///{db}")
     fill(store, datetime.now(UTC))
     yield store
     store.close()
@@ -56,7 +55,7 @@ class Clock:
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
-def clocked(store: Store, **reports_settings: object) -> tuple[Browser, Clock]:
+def clocked(store: Database, **reports_settings: object) -> tuple[Browser, Clock]:
     clock = Clock(START)
     return Browser(store, config(reports=reports_settings), clock=clock), clock
 
@@ -65,8 +64,8 @@ def send(browser: Browser, service: str = "shop", **fields: str):
     return browser.post("/api/v1/reports", json={"service": service, "problem": "slow", **fields})
 
 
-def reports(store: Store) -> list[dict]:
-    return PublicRecords(store.engine).reports()
+def reports(store: Database) -> list[dict]:
+    return store.reports.latest()
 
 
 def form_token(browser: Browser) -> str:
@@ -362,10 +361,9 @@ def test_the_raw_address_is_nowhere_in_the_database(store, db):
 
 def test_reports_older_than_keep_are_pruned_and_younger_ones_stay(store):
     browser, clock = clocked(store, keep="30d")
-    records = PublicRecords(store.engine)
 
     def old(service: str, days: float) -> None:
-        records.save_report(Report(service, "", "slow", None, "f" * 64, clock.at - timedelta(days=days)))
+        store.reports.save(Report(service, "", "slow", None, "f" * 64, clock.at - timedelta(days=days)))
 
     old("shop", 31)
     old("api", 29)

@@ -9,7 +9,7 @@ import pytest
 
 from ronda.rules.incidents import Policy
 from ronda.rules.scope import Reading, assess_scope
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.verdict import Finding, Verdict
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -59,7 +59,7 @@ def verdict(vantage: str, status: str, at: datetime) -> Verdict:
 ALL_UP = {PARIS: "up", MILAN: "up", NYC: "up"}
 
 
-def feed(store: Store, policy: Policy, rounds: list[dict[str, str]]) -> list[list[str]]:
+def feed(store: Database, policy: Policy, rounds: list[dict[str, str]]) -> list[list[str]]:
     """Each round: every vantage point reports once; returns the notices' events per round.
     A first round where all are up makes every vantage point known."""
     out = []
@@ -68,16 +68,17 @@ def feed(store: Store, policy: Policy, rounds: list[dict[str, str]]) -> list[lis
         events = []
         for j, (vantage, status) in enumerate(statuses.items()):
             events += [
-                n.event.value for n in store.record("db", verdict(vantage, status, at + timedelta(seconds=j)), policy)
+                n.event.value
+                for n in store.monitors.record("db", verdict(vantage, status, at + timedelta(seconds=j)), policy)
             ]
         out.append(events)
     return out[1:]
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"db": "tcp://db.test:5432"})
+def store(tmp_path) -> Database:
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"db": "tcp://db.test:5432"})
     return store
 
 
@@ -96,7 +97,7 @@ def test_a_failure_spreading_from_one_vantage_point_to_all_is_one_incident_resco
     # Local: recorded, not announced; wider, announced as scope changes; once announced,
     # people hear it to the end, even as it narrows back to one vantage point.
     assert events == [[], ["scope_changed"], ["scope_changed"], ["scope_changed", "scope_changed", "resolved"]]
-    [incident] = store.incidents()
+    [incident] = store.incidents.recent()
     assert incident["status"] == "resolved"
     scopes = [u["message"].split(", was")[0] for u in incident["updates"] if u["kind"] == "scope_changed"]
     assert scopes == [
@@ -110,12 +111,12 @@ def test_a_failure_spreading_from_one_vantage_point_to_all_is_one_incident_resco
 def test_below_the_quorum_nothing_opens(store):
     events = feed(store, Policy(confirm=1, quorum=2), [{PARIS: "down", MILAN: "up", NYC: "up"}] * 3)
     assert events == [[], [], []]
-    assert store.incidents() == []
+    assert store.incidents.recent() == []
 
 
 def test_a_regional_outage_names_its_regions(store):
     feed(store, Policy(confirm=1, quorum=2), [{PARIS: "down", MILAN: "down", NYC: "up"}])
-    [incident] = store.incidents(open_only=True)
+    [incident] = store.incidents.recent(open_only=True)
     assert (incident["scope"], incident["regions"]) == ("regional", ["eu-west"])
 
 

@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 
 from ronda.config.schema import Config
 from ronda.rules.public_status import component_state, overall
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.web.i18n import LOCALE_DIR, negotiate
 from tests.status_support import TARGETS, Browser, config, fill
 from tests.support import config_error
@@ -30,7 +30,7 @@ INTERNAL = [*TARGETS.values(), "internal.test", "10.20.30.40", "10.20.30.41"]
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
     yield store
     store.close()
 
@@ -308,7 +308,7 @@ def test_badges_of_monitors_on_no_page_or_of_no_monitor_are_404_and_periods_are_
 
 def test_a_hostile_name_is_escaped_in_badges_and_the_page(store):
     hostile = 'x"><img src=x onerror=alert(1)>&'  # no slash: a path segment
-    store.sync_monitors({hostile: "https://hostile.internal.test/"})
+    store.monitors.sync({hostile: "https://hostile.internal.test/"})
     browser = Browser(store, Config())  # no status_pages: every monitor is public
     response = browser.get(f"/badge/{quote(hostile, safe='')}/status.svg")
     assert response.status_code == 200

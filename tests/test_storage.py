@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from ronda.storage.database import Database
 from ronda.storage.models import Base
-from ronda.storage.store import Store
 from ronda.verdict import Finding, Verdict
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ def verdict(status: str, at: datetime, cause: str | None = None) -> Verdict:
 
 
 def test_the_migrations_build_exactly_the_models_schema(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
@@ -28,25 +28,25 @@ def test_the_migrations_build_exactly_the_models_schema(tmp_path):
 
 def test_verdicts_state_and_incidents_survive_reopening(tmp_path):
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    store = Store(url)
-    store.sync_monitors({"shop": "https://shop.test/"})
+    store = Database(url)
+    store.monitors.sync({"shop": "https://shop.test/"})
     notices = []
     for i, status in enumerate(["up", "down", "down"]):
-        notices += store.record(
+        notices += store.monitors.record(
             "shop", verdict(status, T0 + timedelta(seconds=i), "tcp_refused" if status == "down" else None), 2
         )
     assert [n.event.value for n in notices] == ["opened"]
     store.close()
 
-    reopened = Store(url)
-    [monitor] = reopened.monitors()
+    reopened = Database(url)
+    [monitor] = reopened.monitors.active()
     assert (monitor["status"], monitor["cause"]) == ("down", "tcp_refused")
     assert monitor["since"] == "2026-11-25T12:00:01Z"
-    assert len(reopened.results("shop", 10)) == 3
-    notices = reopened.record("shop", verdict("up", T0 + timedelta(seconds=63)), 2)
+    assert len(reopened.monitors.results("shop", 10)) == 3
+    notices = reopened.monitors.record("shop", verdict("up", T0 + timedelta(seconds=63)), 2)
     assert [n.event.value for n in notices] == ["resolved"]
     assert notices[0].duration_s == 62.0
-    [incident] = reopened.incidents()
+    [incident] = reopened.incidents.recent()
     assert incident["opened_at"] == "2026-11-25T12:00:01Z"
     assert incident["resolved_at"] == "2026-11-25T12:01:03Z"
     assert [u["kind"] for u in incident["updates"]] == ["detected", "confirmed", "resolved"]
@@ -54,36 +54,40 @@ def test_verdicts_state_and_incidents_survive_reopening(tmp_path):
 
 
 def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"shop": "https://shop.test/", "old": "tcp://old.test:22"})
-    store.record("old", verdict("up", T0), 2)
-    store.sync_monitors({"shop": "https://shop.test/"})
-    assert [m["name"] for m in store.monitors()] == ["shop"]
-    assert len(store.results("old", 10)) == 1
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"shop": "https://shop.test/", "old": "tcp://old.test:22"})
+    store.monitors.record("old", verdict("up", T0), 2)
+    store.monitors.sync({"shop": "https://shop.test/"})
+    assert [m["name"] for m in store.monitors.active()] == ["shop"]
+    assert len(store.monitors.results("old", 10)) == 1
 
 
 def test_an_incident_inside_maintenance_is_marked_planned_and_sends_nothing(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"shop": "https://shop.test/"})
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"shop": "https://shop.test/"})
     notices = []
     for i in range(3):
-        notices += store.record("shop", verdict("down", T0 + timedelta(seconds=i), "tcp_refused"), 2, planned=True)
-    notices += store.record("shop", verdict("up", T0 + timedelta(seconds=9)), 2, planned=True)
+        notices += store.monitors.record(
+            "shop", verdict("down", T0 + timedelta(seconds=i), "tcp_refused"), 2, planned=True
+        )
+    notices += store.monitors.record("shop", verdict("up", T0 + timedelta(seconds=9)), 2, planned=True)
     assert notices == []
-    [incident] = store.incidents()
+    [incident] = store.incidents.recent()
     assert incident["planned"] is True and incident["status"] == "resolved"
     assert "inside a maintenance window" in [u["message"] for u in incident["updates"]][2]
-    assert len(store.results("shop", 10)) == 4, "checks go on and are stored"
+    assert len(store.monitors.results("shop", 10)) == 4, "checks go on and are stored"
 
 
 def test_a_degraded_incident_that_turns_down_is_announced_once_as_escalated(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"shop": "https://shop.test/"})
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"shop": "https://shop.test/"})
     events = []
     for i, status in enumerate(["degraded", "degraded", "down", "down"]):
         cause = "slow_response" if status == "degraded" else "http_server_error"
-        events += [n.event.value for n in store.record("shop", verdict(status, T0 + timedelta(seconds=i), cause), 2)]
+        events += [
+            n.event.value for n in store.monitors.record("shop", verdict(status, T0 + timedelta(seconds=i), cause), 2)
+        ]
     assert events == ["opened", "cause_changed", "escalated"]
-    [incident] = store.incidents()
+    [incident] = store.incidents.recent()
     assert incident["severity"] == "down"
     assert "escalated" in [u["kind"] for u in incident["updates"]]

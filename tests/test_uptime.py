@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ronda.storage.store import Store, UnknownMonitor
+from ronda.storage.database import Database
+from ronda.storage.monitors import UnknownMonitor
 from ronda.verdict import Finding, Verdict, iso
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
@@ -76,18 +77,18 @@ def verdict(status: str, at: datetime, latency: float | None, warned: bool = Fal
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"shop": "https://shop.test/", "other": "https://other.test/", "new": "https://new.test/"})
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"shop": "https://shop.test/", "other": "https://other.test/", "new": "https://new.test/"})
     for age, status, latency, warned in sorted(CHECKS, key=lambda c: c[0], reverse=True):  # oldest first
-        store.record("shop", verdict(status, NOW - age, latency, warned), 3)
-        store.record("other", verdict("down", NOW - age, 10_000.0), 3)  # same times: only shop's count
+        store.monitors.record("shop", verdict(status, NOW - age, latency, warned), 3)
+        store.monitors.record("other", verdict("down", NOW - age, 10_000.0), 3)  # same times: only shop's count
     yield store
     store.close()
 
 
 @pytest.mark.parametrize("window", EXPECTED)
 def test_each_window_counts_its_checks_keeps_degraded_apart_and_ranks_answered_latencies(store, window):
-    figures = store.uptime("shop", NOW)["windows"][window]
+    figures = store.monitors.uptime("shop", NOW)["windows"][window]
     expected = EXPECTED[window]
     assert {key: figures[key] for key in ("checks", "up", "degraded", "down")} == {
         key: expected[key] for key in ("checks", "up", "degraded", "down")
@@ -99,7 +100,7 @@ def test_each_window_counts_its_checks_keeps_degraded_apart_and_ranks_answered_l
 
 
 def test_the_report_names_the_monitor_the_moment_and_each_window_start(store):
-    report = store.uptime("shop", NOW)
+    report = store.monitors.uptime("shop", NOW)
     assert report["monitor"] == "shop"
     assert report["at"] == "2026-11-25T12:00:00Z"
     assert list(report["windows"]) == ["24h", "7d", "30d", "90d"]
@@ -108,34 +109,34 @@ def test_the_report_names_the_monitor_the_moment_and_each_window_start(store):
 
 
 def test_certificate_warnings_are_never_downtime(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    store.sync_monitors({"shop": "https://shop.test/"})
+    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    store.monitors.sync({"shop": "https://shop.test/"})
     for minutes in range(1, 6):
-        store.record("shop", verdict("up", NOW - timedelta(minutes=minutes), 12.0, warned=True), 2)
-    figures = store.uptime("shop", NOW)["windows"]["24h"]
+        store.monitors.record("shop", verdict("up", NOW - timedelta(minutes=minutes), 12.0, warned=True), 2)
+    figures = store.monitors.uptime("shop", NOW)["windows"]["24h"]
     assert (figures["checks"], figures["up"], figures["uptime"], figures["availability_strict"]) == (5, 5, 100.0, 100.0)
     store.close()
 
 
 def test_a_window_without_checks_has_no_percentages_and_one_without_answers_no_latency(store):
-    empty = store.uptime("new", NOW)["windows"]["90d"]
+    empty = store.monitors.uptime("new", NOW)["windows"]["90d"]
     assert (empty["checks"], empty["up"], empty["degraded"], empty["down"]) == (0, 0, 0, 0)
     assert empty["uptime"] is None and empty["availability_strict"] is None
     assert set(empty["latency_ms"].values()) == {None}
-    down = store.uptime("other", NOW)["windows"]["24h"]
+    down = store.monitors.uptime("other", NOW)["windows"]["24h"]
     assert (down["checks"], down["down"], down["uptime"], down["availability_strict"]) == (4, 4, 0.0, 0.0)
     assert set(down["latency_ms"].values()) == {None}
 
 
 def test_an_unknown_monitor_raises(store):
     with pytest.raises(UnknownMonitor):
-        store.uptime("nope", NOW)
+        store.monitors.uptime("nope", NOW)
 
 
 def test_the_api_route_answers_with_a_token_and_404s_an_unknown_monitor(store):
     now = datetime.now(UTC)
-    store.record("new", verdict("up", now - H, 15.0, warned=True), 2)
-    store.record("new", verdict("degraded", now - 2 * H, 25.0), 2)
+    store.monitors.record("new", verdict("up", now - H, 15.0, warned=True), 2)
+    store.monitors.record("new", verdict("degraded", now - 2 * H, 25.0), 2)
     app = create_app(WebContext(store, "secret"))
 
     async def get(path: str, token: str | None = "secret") -> httpx.Response:
@@ -161,14 +162,14 @@ def test_the_api_route_answers_with_a_token_and_404s_an_unknown_monitor(store):
 
 
 def test_daily_buckets_cover_every_day_and_colour_each_by_its_worst_share(store):
-    store.sync_monitors({"bars": "https://bars.test/"})
-    store.record("bars", verdict("up", NOW - timedelta(days=2, hours=1), 10.0), 2)
+    store.monitors.sync({"bars": "https://bars.test/"})
+    store.monitors.record("bars", verdict("up", NOW - timedelta(days=2, hours=1), 10.0), 2)
     for minute in range(99):
-        store.record("bars", verdict("up", NOW - timedelta(days=1, minutes=minute), 10.0), 2)
-    store.record("bars", verdict("down", NOW - timedelta(days=1, minutes=200), None), 2)
-    store.record("bars", verdict("down", NOW - timedelta(hours=1), None), 2)
-    store.record("bars", verdict("degraded", NOW - timedelta(hours=2), 30.0), 2)
-    days = store.daily("bars", NOW, days=5)
+        store.monitors.record("bars", verdict("up", NOW - timedelta(days=1, minutes=minute), 10.0), 2)
+    store.monitors.record("bars", verdict("down", NOW - timedelta(days=1, minutes=200), None), 2)
+    store.monitors.record("bars", verdict("down", NOW - timedelta(hours=1), None), 2)
+    store.monitors.record("bars", verdict("degraded", NOW - timedelta(hours=2), 30.0), 2)
+    days = store.monitors.daily("bars", NOW, days=5)
     assert [d["day"] for d in days] == ["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25"]
     assert [d["status"] for d in days] == ["none", "none", "up", "degraded", "down"]
     assert days[0]["uptime"] is None

@@ -26,10 +26,8 @@ from ronda.demo.scenario import BACKUP_TOKEN, DemoWorld
 from ronda.node.runner import Service, run_until_signalled, setup_logging
 from ronda.rules.incidents import Event
 from ronda.service.connectivity import Connectivity, reachable
-from ronda.storage.accounts import Accounts
-from ronda.storage.incident_log import IncidentNotice
+from ronda.storage.incidents import IncidentNotice, Notice
 from ronda.storage.inventory import CertificateNotice
-from ronda.storage.store import Notice
 from ronda.target import parse_target
 
 console = Console(highlight=False)
@@ -136,7 +134,7 @@ REPORTED = ["api", "shop"]  # the services the demo's users report about
 def demo_login(service: Service) -> str:
     """The demo's own dashboard user, with a fresh password each run (kept in --data or
     not, nobody has to remember one)."""
-    accounts = Accounts(service.store.engine)
+    accounts = service.db.accounts
     password = secrets.token_urlsafe(9)
     if any(user["username"] == DEMO_USER for user in accounts.users()):
         accounts.set_password(DEMO_USER, password)
@@ -207,11 +205,11 @@ async def _run(
     await world.start()  # first: the config names the DNS server's port
     narrator = Narrator()
     service = Service(demo_config(world, listen, folder, interval), listeners=[narrator.notice])
-    narrator.incident = service.store.incident
+    narrator.incident = service.db.incidents.get
     _banner(world, service, listen, demo_login(service))
     if browser:
         asyncio.get_running_loop().call_later(1.0, open_dashboard, f"http://{listen}/")  # once it listens
-    seed_history(service.store.engine, REPORTED, service.clock())
+    seed_history(service.db.engine, REPORTED, service.clock())
     timeline = asyncio.create_task(world.run_timeline(narrator.world))
     users = asyncio.create_task(ReportFeed(listen, REPORTED, lambda: world.surging).run())
     backup = asyncio.create_task(NightlyJob(listen, BACKUP_TOKEN, world.cycle, lambda: world.backup_hung).run())

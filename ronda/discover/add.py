@@ -221,11 +221,11 @@ def _move_trailing_comment(previous: CommentedMap, entry: CommentedMap) -> None:
 
 
 def stored_known(storage: str) -> list[Known]:
-    from ronda.storage.store import Store
+    from ronda.storage.database import Database
 
-    store = Store(storage)
+    store = Database(storage)
     try:
-        return [Known(m["name"], m["target"]) for m in store.monitors()]
+        return [Known(m["name"], m["target"]) for m in store.monitors.active()]
     finally:
         store.close()
 
@@ -233,13 +233,12 @@ def stored_known(storage: str) -> list[Known]:
 def store_monitors(storage: str, planned: Sequence[Planned]) -> list[Monitor]:
     """Save the new monitors as the API does: a running ronda checks them from its next start."""
     from ronda.service.monitors import spec_of
-    from ronda.storage.monitor_specs import MonitorSpecs
-    from ronda.storage.store import Store
+    from ronda.storage.database import Database
 
     monitors = _monitors(planned)
-    store = Store(storage)
+    store = Database(storage)
     try:
-        specs = MonitorSpecs(store.engine)
+        specs = store.specs
         for monitor in monitors:
             assert monitor.url is not None  # made with one
             specs.save(monitor.name, parse_target(monitor.url).url, spec_of(monitor))

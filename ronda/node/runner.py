@@ -23,7 +23,7 @@ from ronda.config.schema import Config, Monitor
 from ronda.errors import ServiceError
 from ronda.notify.channels import channels_for
 from ronda.notify.messages import message_for
-from ronda.notify.outbox import Ledger, Outbox, settings_for
+from ronda.notify.outbox import Outbox, settings_for
 from ronda.notify.sender import Sender
 from ronda.probes.base import ProbeContext
 from ronda.rules.incidents import Policy
@@ -35,11 +35,8 @@ from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.service.scheduler import Job, Scheduler
-from ronda.storage.incident_log import IncidentNotice
-from ronda.storage.push_records import PushRecords
-from ronda.storage.report_counts import ReportCounts
-from ronda.storage.store import Notice, Store
-from ronda.storage.surges import Surges
+from ronda.storage.database import Database
+from ronda.storage.incidents import IncidentNotice, Notice
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
@@ -159,7 +156,7 @@ class Service:
         self.clock = clock
         channels = channels_for(config)
         self.outbox = Outbox(channels, {}, settings_for(config), config.server.public_url, clock=clock)  # tags: _adopt
-        self.store = Store(config.storage, outbox=self.outbox.write)
+        self.db = Database(config.storage, outbox=self.outbox.write, clock=clock)
         self.listeners = listeners or []
         self.live = LiveHub()  # open dashboards hear each verdict at once
         self.token = config.server.token or secrets.token_urlsafe(24)
@@ -179,17 +176,15 @@ class Service:
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
         # monitor must be applied in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
-        ledger = Ledger(self.store.engine)
         self.sender = Sender(
-            ledger, channels, self.outbox.settings, self._writer, config.server.public_url, clock=clock
+            self.db.outbox, channels, self.outbox.settings, self._writer, config.server.public_url, clock=clock
         )
-        self.push = PushMonitors(PushRecords(self.store.engine), self._writer, self._on_verdict, clock)  # jobs call in
+        self.push = PushMonitors(self.db.push, self._writer, self._on_verdict, clock)  # jobs call in
         watchers = Watchers(self.scheduler, self.push)
-        self.monitors = MonitorManager(config, config_path, self.store, watchers, self._writer, job_for, self._adopt)
-        engine = self.store.engine
+        self.monitors = MonitorManager(config, config_path, self.db, watchers, self._writer, job_for, self._adopt)
         self.reports = ReportWatch(
-            ReportCounts(engine),
-            Surges(engine, outbox=self.outbox.write),
+            self.db.reports.counts,
+            self.db.reports.surges,
             self._writer,
             services=lambda: public_monitors(self.config, [job.name for job in self.jobs]),
             planned=lambda name, at: in_maintenance(self.config, name, at),
@@ -232,7 +227,7 @@ class Service:
         self._failing[job.name] = verdict.status != "up"
         await self.connectivity.recheck_if_many_fail(sum(self._failing.values()), len(self.scheduler.jobs))
         offline = not self.connectivity.online
-        record = self.store.record
+        record = self.db.monitors.record
         notices = await loop.run_in_executor(self._writer, record, job.name, verdict, job.policy, planned, offline)
         self.live.publish({"kind": "verdict", "monitor": job.name, "status": verdict.status, "cause": verdict.cause})
         for notice in notices:
@@ -240,7 +235,7 @@ class Service:
 
     async def _connectivity_changed(self, online: bool, why: str, at: datetime) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, self.store.record_connectivity, online, why, at)
+        await loop.run_in_executor(self._writer, self.db.monitors.record_connectivity, online, why, at)
 
     def _announce(self, notice: Notice) -> None:
         message = message_for(notice)
@@ -256,7 +251,7 @@ class Service:
         listener = _listen(server_config.host, server_config.port)  # fails here, before any check runs
         loop = asyncio.get_running_loop()
         self._web = WebContext(
-            self.store,
+            self.db,
             self.token,
             alive=self.scheduler.alive,
             scheduler_stats=self.scheduler.stats,
@@ -305,7 +300,7 @@ class Service:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
-        self.store.close()
+        self.db.close()
 
 
 def setup_logging(quiet: bool = False) -> None:
@@ -337,7 +332,7 @@ def serve(config: Config, config_path: str | None = None) -> int:
     if config.server.token is None:
         log.warning("no server.token in the config; this run's API token is %s", service.token)
     try:
-        create_first_admin(service.store)
+        create_first_admin(service.db)
         eventloop.run(run_until_signalled(service))
     finally:
         service.close()

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from ronda import causes
 from ronda.durations import format_duration
 from ronda.rules.incidents import Event
-from ronda.storage.incident_log import IncidentNotice
+from ronda.storage.incidents import IncidentNotice, Notice
 from ronda.storage.inventory import CertificateNotice
-from ronda.storage.store import Notice
 from ronda.verdict import iso
 
 

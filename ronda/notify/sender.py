@@ -25,7 +25,8 @@ from ronda.clock import Clock, system_clock
 from ronda.notify.apprise import deliver
 from ronda.notify.channels import Channel
 from ronda.notify.messages import Message, digest_message
-from ronda.notify.outbox import Ledger, OutboxSettings, Pending
+from ronda.notify.outbox import OutboxSettings
+from ronda.storage.outbox import Ledger, Pending
 
 log = logging.getLogger("ronda.notify")
 T = TypeVar("T")

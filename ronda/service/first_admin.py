@@ -10,19 +10,19 @@ import os
 from collections.abc import Mapping
 
 from ronda.errors import ServiceError
-from ronda.storage.accounts import AccountError, Accounts
-from ronda.storage.store import Store
+from ronda.storage.accounts import AccountError
+from ronda.storage.database import Database
 
 log = logging.getLogger("ronda")
 
 ADMIN_PASSWORD_ENV = "RONDA_ADMIN_PASSWORD"
 
 
-def create_first_admin(store: Store, env: Mapping[str, str] = os.environ) -> bool:
+def create_first_admin(store: Database, env: Mapping[str, str] = os.environ) -> bool:
     """Create `admin` when there is no user; True when it did."""
     password = env.get(ADMIN_PASSWORD_ENV) or None
     try:
-        created = Accounts(store.engine).ensure_admin(password)
+        created = store.accounts.ensure_admin(password)
     except AccountError as exc:
         raise ServiceError(f"{ADMIN_PASSWORD_ENV}: {exc}") from None
     if created and password:

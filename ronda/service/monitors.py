@@ -27,8 +27,7 @@ from ronda.config.load import MONITOR_FILE_KEYS, ancestors, dependency_cycle, de
 from ronda.config.schema import Config, Monitor
 from ronda.service.push import PushJob, Watchers, monitor_target
 from ronda.service.scheduler import Changes, Job
-from ronda.storage.monitor_specs import MonitorSpecs
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 
 log = logging.getLogger("ronda")
 
@@ -136,7 +135,7 @@ class MonitorManager:
         self,
         config: Config,
         path: str | None,
-        store: Store,
+        store: Database,
         scheduler: Watchers,  # the probes' scheduler and the push monitors' watch
         writer: Executor,
         make_job: MakeJob,
@@ -145,15 +144,15 @@ class MonitorManager:
         self.file = config  # as last read from the file
         self.path = path
         self.base = Path(path).resolve().parent if path else Path.cwd()
-        self.store = store
-        self.specs = MonitorSpecs(store.engine)
+        self.db = store
+        self.specs = store.specs
         self.scheduler = scheduler
         self._writer = writer
         self._make_job = make_job
         self._adopt = adopt
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()  # one change at a time: each reads what the last one left
-        store.sync_monitors(_targets(config.monitors))  # before reading specs: the file wins a name
+        store.monitors.sync(_targets(config.monitors))  # before reading specs: the file wins a name
         self.unchecked: set[str] = set()  # stored API monitors no longer valid: fixed by PUT
         self.api = self._stored_monitors()
         adopt(self.effective)
@@ -274,7 +273,7 @@ class MonitorManager:
             self.file = config
             gone = {job.name for job in self.scheduler.jobs} - {m.name for m in self.effective.monitors}
             await self.scheduler.remove(gone)  # first: no verdict of theirs after this
-            await self._db(self.store.sync_monitors, _targets(config.monitors))
+            await self._db(self.db.monitors.sync, _targets(config.monitors))
             changes = await self._apply()
             self._warn_dangling()
             log.info("config reloaded from %s: %s", self.path, _described(changes))

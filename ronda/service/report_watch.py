@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from ronda.clock import Clock, system_clock
 from ronda.config.schema import ReportSettings
 from ronda.rules.surge import Assessment, History, Level, Surge, SurgeSettings, assess, hour_number, step
-from ronda.storage.incident_log import IncidentNotice
+from ronda.storage.incidents import IncidentNotice, SurgeChange
 from ronda.storage.report_counts import ReportCounts
-from ronda.storage.surges import SurgeChange, Surges
+from ronda.storage.surges import Surges
 
 log = logging.getLogger("ronda")
 

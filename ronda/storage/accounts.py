@@ -23,8 +23,8 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.clock import Clock, system_clock
 from ronda.storage.models import ApiTokenRow, UserRow, WebSessionRow
@@ -116,8 +116,10 @@ class Accounts:
     default); a stored hash made with other parameters is replaced at the next good login.
     """
 
-    def __init__(self, engine: Engine, hasher: PasswordHasher | None = None, clock: Clock = system_clock) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+    def __init__(
+        self, sessions: sessionmaker[Session], hasher: PasswordHasher | None = None, clock: Clock = system_clock
+    ) -> None:
+        self._sessions = sessions
         self.hasher = hasher or PasswordHasher()
         self._now = clock
         # The last TOTP time step accepted per user: a code is good for one login only.

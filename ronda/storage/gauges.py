@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.storage.models import CertificatePlaceRow, CertificateRow, IncidentRow, MonitorRow, OutboxRow, ResultRow
 
@@ -44,8 +44,8 @@ class ServedCertificate:
 
 
 class Gauges:
-    def __init__(self, engine: Engine) -> None:
-        self._sessions = sessionmaker(engine)
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
     def monitors(self) -> list[MonitorReading]:
         """Every active monitor with its latest verdict, in one query (by primary key)."""

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.storage.models import CertificatePlaceRow, CertificateRotationRow, CertificateRow, MonitorRow
 from ronda.verdict import CertificateInfo, Finding, Verdict, iso
@@ -238,3 +238,14 @@ def _inventory_entry(row: CertificateRow, places: list[dict[str, Any]], now: dat
         "last_seen": iso(row.last_seen),
         "places": places,
     }
+
+
+class Certificates:
+    """The inventory as the API reads it."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def inventory(self, now: datetime) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return inventory(session, now)

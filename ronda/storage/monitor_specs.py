@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.storage.models import MonitorRow
 
@@ -21,8 +21,8 @@ API = "api"
 class MonitorSpecs:
     """The stored definitions; each method is one transaction."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
     def load(self) -> dict[str, dict[str, Any]]:
         """Every active API monitor's definition, by name, in name order."""

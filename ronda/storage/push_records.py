@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.storage.models import MonitorRow, ResultRow
 from ronda.verdict import parse_iso
@@ -39,8 +39,8 @@ class LastHeard:
 
 
 class PushRecords:
-    def __init__(self, engine: Engine) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
     def ensure_tokens(self, wanted: Mapping[str, str | None]) -> dict[str, str]:
         """Give each named monitor its secret: the one written in its definition, else the

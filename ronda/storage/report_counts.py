@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.rules.surge import HOUR_S, LONG_HALVES, Counts, History, hour_number
 from ronda.storage.models import MonitorRow, ReportRow, ResultRow
@@ -25,9 +24,9 @@ SHARE_WINDOW = timedelta(days=28)  # regions' shares are learned from this much 
 
 
 class ReportCounts:
-    def __init__(self, engine: Engine) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._dialect = engine.dialect.name
+    def __init__(self, sessions: sessionmaker[Session], dialect: str) -> None:
+        self._sessions = sessions
+        self._dialect = dialect  # the database's name for "seconds since the epoch" differs
 
     def _epoch(self) -> ColumnElement[Any]:
         if self._dialect == "postgresql":

@@ -4,44 +4,29 @@ A surge for a service that already has an open incident joins it (the timeline s
 report it too). A strong enough surge for a service whose probes still pass opens an incident
 of its own, signal `reports`, cause `user_reported`: users see what ronda's checks do not (the
 Blink shape of 2025: the app's back end failing while the checked endpoints answered). When
-the probes then fail too, they join it (ronda/storage/incident_log.py) and resolve it when they
-pass again; while they never fail, the incident resolves when the reports are back to normal.
+the probes then fail too, they join it and resolve it when they pass again; while they never
+fail, the incident resolves when the reports are back to normal.
 
-Each change is one transaction, with the notices it produces written to the outbox in it.
+What each step does to an incident is in ronda/storage/incidents.py. Each change is one
+transaction, with the notices it produces written to the outbox in it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.durations import format_duration
-from ronda.rules.incidents import Event
-from ronda.rules.surge import Assessment, Level, Step, Surge
-from ronda.storage.incident_log import IncidentNotice, log, notice, resolve
-from ronda.storage.models import IncidentRow, MonitorRow, ReportSurgeRow
+from ronda.rules.surge import Assessment, Level, Surge
+from ronda.storage.incidents import IncidentNotice, SurgeChange, surge_ended, surge_seen
+from ronda.storage.models import MonitorRow, ReportSurgeRow
 from ronda.verdict import iso
 
 LEVEL_WORDS = {Level.POSSIBLE: "a possible problem", Level.LIKELY: "a likely outage"}
-
-
-@dataclass(frozen=True)
-class SurgeChange:
-    """One assessment's step for one service, as the watcher hands it to the store."""
-
-    service: str
-    step: Step
-    assessment: Assessment
-    at: datetime
-    open_at: Level  # the level at which a surge opens an incident of its own
-    window: timedelta  # how long the counted reports took to arrive (two halves)
-    planned: bool = False  # the service is inside a maintenance window
 
 
 def words(surge: Surge | Assessment, service: str, window: timedelta) -> str:
@@ -57,8 +42,10 @@ def words(surge: Surge | Assessment, service: str, window: timedelta) -> str:
 
 
 class Surges:
-    def __init__(self, engine: Engine, outbox: Callable[[Session, list[Any]], None] | None = None) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+    def __init__(
+        self, sessions: sessionmaker[Session], outbox: Callable[[Session, list[Any]], None] | None = None
+    ) -> None:
+        self._sessions = sessions
         self._outbox = outbox
 
     def under_way(self) -> dict[str, Surge]:
@@ -96,7 +83,10 @@ def _apply(
 ) -> list[IncidentNotice]:
     step, at = change.step, change.at
     if step.ended:
-        return _end(session, row, monitor, at) if row is not None else []
+        if row is None:
+            return []
+        row.ended_at, row.level, row.updated_at = at, Level.NORMAL.word, at
+        return surge_ended(session, row, monitor, at)
     surge = step.surge
     if surge is None:
         return []
@@ -108,76 +98,7 @@ def _apply(
     session.flush()
     if monitor is None or surge.level == Level.NORMAL:
         return []
-    return _fuse(session, row, monitor, surge, change)
-
-
-def _fuse(
-    session: Session, row: ReportSurgeRow, monitor: MonitorRow, surge: Surge, change: SurgeChange
-) -> list[IncidentNotice]:
-    said = words(surge, monitor.name, change.window)
-    incident = session.get(IncidentRow, row.incident_id) if row.incident_id else None
-    if incident is not None:
-        if incident.status == "open":
-            _follow(session, incident, surge, change, said)
-        return []
-    current = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
-    if current is not None and current.status == "open":
-        row.incident_id = current.id
-        if current.signal == "probes":
-            current.signal = "both"
-        log(session, current.id, change.at, "reports", f"{said}")
-        return [notice(Event.SIGNAL_JOINED, current, monitor, signal="reports", message=said)]
-    if surge.level < change.open_at:
-        return []
-    return [_open(session, row, monitor, surge, change, said)]
-
-
-def _follow(session: Session, incident: IncidentRow, surge: Surge, change: SurgeChange, said: str) -> None:
-    """The surge grew stronger or moved: the timeline says so, and an incident the reports
-    opened takes the surge's scope (one the probes opened keeps the vantage points')."""
-    if change.step.stronger:
-        log(session, incident.id, change.at, "reports", f"stronger now: {said}")
-    if change.step.rescoped and incident.signal == "reports":
-        where = f" ({', '.join(surge.regions)})" if surge.scope == "regional" else ""
-        log(session, incident.id, change.at, "scope_changed", f"reports now come {surge.scope}ly{where}")
-        incident.scope, incident.regions = surge.scope, list(surge.regions)
-
-
-def _open(
-    session: Session, row: ReportSurgeRow, monitor: MonitorRow, surge: Surge, change: SurgeChange, said: str
-) -> IncidentNotice:
-    summary = f"{said[0].upper()}{said[1:]}; ronda's own checks of {monitor.name} see no failure"
-    incident = IncidentRow(
-        monitor_id=monitor.id,
-        cause="user_reported",
-        status="open",
-        severity="degraded",
-        scope=surge.scope,
-        regions=list(surge.regions),
-        summary=summary,
-        opened_at=surge.started_at,
-        planned=change.planned,
-        signal="reports",
-    )
-    session.add(incident)
-    session.flush()
-    monitor.open_incident_id = row.incident_id = incident.id
-    log(session, incident.id, surge.started_at, "reports", f"reports surge: {said}")
-    if change.planned:
-        log(session, incident.id, change.at, "planned", "inside a maintenance window: no notifications")
-    return notice(Event.OPENED, incident, monitor, signal="reports")
-
-
-def _end(session: Session, row: ReportSurgeRow, monitor: MonitorRow | None, at: datetime) -> list[IncidentNotice]:
-    row.ended_at, row.level, row.updated_at = at, Level.NORMAL.word, at
-    incident = session.get(IncidentRow, row.incident_id) if row.incident_id else None
-    if incident is None or incident.status != "open" or monitor is None:
-        return []
-    if incident.signal != "reports":  # the probes' incident: theirs to resolve
-        log(session, incident.id, at, "reports", "users' reports are back to normal")
-        return []
-    resolved = resolve(session, monitor, incident, at, "resolved", "users' reports are back to normal")
-    return [resolved] if resolved is not None else []
+    return surge_seen(session, row, monitor, surge, change, words(surge, monitor.name, change.window))
 
 
 def _surge(row: ReportSurgeRow) -> Surge:

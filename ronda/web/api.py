@@ -7,9 +7,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ronda.notify.outbox import Ledger
-from ronda.storage.incident_log import HumanStatus
-from ronda.storage.store import UnknownIncident, UnknownMonitor
+from ronda.storage.incidents import HumanStatus, UnknownIncident
+from ronda.storage.monitors import UnknownMonitor
 from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
@@ -36,7 +35,7 @@ def no_monitor(name: str) -> HTTPException:
 
 
 def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
-    store = ctx.store
+    store = ctx.db
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)], responses=examples.NO_TOKEN)
     links = PushLinks(ctx)  # a push monitor's record carries its URL: only ever behind the token
 
@@ -46,7 +45,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.MONITOR, examples.CAMERA]),
     )
     def monitors(request: Request) -> list[dict[str, Any]]:
-        return links.add(request, store.monitors())
+        return links.add(request, store.monitors.active())
 
     @api.get(
         "/monitors/{name}",
@@ -55,7 +54,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def monitor(request: Request, name: str) -> dict[str, Any]:
         try:
-            return links.add_one(request, store.monitor(name))
+            return links.add_one(request, store.monitors.get(name))
         except UnknownMonitor:
             raise no_monitor(name) from None
 
@@ -66,7 +65,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def results(name: str, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
         try:
-            return store.results(name, limit)
+            return store.monitors.results(name, limit)
         except UnknownMonitor:
             raise no_monitor(name) from None
 
@@ -77,7 +76,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def uptime(name: str) -> dict[str, Any]:
         try:
-            return store.uptime(name, ctx.clock())
+            return store.monitors.uptime(name, ctx.clock())
         except UnknownMonitor:
             raise no_monitor(name) from None
 
@@ -87,7 +86,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.INCIDENT]),
     )
     def incidents(open: bool = False, limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
-        return store.incidents(open_only=open, limit=limit)
+        return store.incidents.recent(open_only=open, limit=limit)
 
     @api.post(
         "/incidents/{incident_id}/updates",
@@ -98,11 +97,11 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def post_update(incident_id: int, update: HumanUpdate) -> dict[str, Any]:
         try:
-            store.post_update(incident_id, update.status, update.message, update.author, ctx.clock())
+            store.incidents.post_update(incident_id, update.status, update.message, update.author, ctx.clock())
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
         ctx.notify()
-        return store.incident(incident_id)
+        return store.incidents.get(incident_id)
 
     @api.get(
         "/certificates",
@@ -110,9 +109,9 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.CERTIFICATE_ENTRY]),
     )
     def certificates() -> list[dict[str, Any]]:
-        return store.certificates(ctx.clock())
+        return store.certificates.inventory(ctx.clock())
 
-    outbox = Ledger(store.engine)
+    outbox = store.outbox
 
     @api.get(
         "/notifications",
@@ -130,6 +129,6 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer(examples.OWN_STATUS),
     )
     def own_status() -> dict[str, Any]:
-        return ctx.connectivity() | {"history": store.connectivity()}
+        return ctx.connectivity() | {"history": store.monitors.connectivity()}
 
     return api

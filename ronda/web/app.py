@@ -23,7 +23,7 @@ from ronda.web.templating import STATIC
 
 def create_app(ctx: WebContext) -> FastAPI:
     app = FastAPI(title="ronda", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
-    auth = Auth(ctx.store, ctx.token, public_url=ctx.config.server.public_url, clock=ctx.clock)
+    auth = Auth(ctx.db, ctx.token, public_url=ctx.config.server.public_url)
 
     @app.exception_handler(LoginRequired)
     def to_login(_request: Request, exc: LoginRequired) -> Response:

@@ -15,9 +15,8 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request, Response, status
 
-from ronda.clock import Clock, system_clock
 from ronda.storage.accounts import SESSION_IDLE, Accounts, LoginSession
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.web.formtokens import DoubleSubmit
 from ronda.web.ratelimit import FailureLimiter
 
@@ -69,18 +68,17 @@ def client_address(request: Request) -> str:
 class Auth:
     def __init__(
         self,
-        store: Store,
+        db: Database,
         token: str,
         *,
         public_url: str | None = None,
         accounts: Accounts | None = None,
         limiter: FailureLimiter | None = None,
-        clock: Clock = system_clock,
     ) -> None:
-        self.store = store
+        self.db = db
         self._token = token
         self._https = bool(public_url and public_url.startswith("https://"))
-        self.accounts = accounts or Accounts(store.engine, clock=clock)
+        self.accounts = accounts or db.accounts  # expiring by the clock the Database was given
         self.limiter = limiter or FailureLimiter()  # failed logins, per address and per user name
         self.login_tokens = DoubleSubmit(LOGIN_CSRF_COOKIE, 3600, "lax")  # the login form's, before any session
 

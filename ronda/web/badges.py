@@ -11,7 +11,6 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
 from ronda.rules.public_status import Overall, component_state, in_maintenance, public_monitors
-from ronda.storage.public import PublicRecords
 from ronda.storage.stats import WINDOWS
 from ronda.web.context import WebContext
 from ronda.web.templating import make_templates
@@ -81,11 +80,11 @@ def response(badge: Badge) -> Response:
     return Response(svg, media_type=SVG, headers={"Cache-Control": CACHE})
 
 
-def badges_router(ctx: WebContext, records: PublicRecords) -> APIRouter:
+def badges_router(ctx: WebContext) -> APIRouter:
     router = APIRouter(prefix="/badge")
 
     def public(name: str) -> dict[str, Any]:
-        stored = {m["name"]: m for m in ctx.store.monitors()}
+        stored = {m["name"]: m for m in ctx.db.monitors.active()}
         if name not in stored or name not in public_monitors(ctx.config, list(stored)):
             raise HTTPException(404, detail="no status page shows a monitor of that name")
         return stored[name]
@@ -104,6 +103,6 @@ def badges_router(ctx: WebContext, records: PublicRecords) -> APIRouter:
     ) -> Response:
         public(monitor)
         now = ctx.clock()
-        return response(uptime_badge(period, records.uptime(monitor, now - WINDOWS[period], now)))
+        return response(uptime_badge(period, ctx.db.monitors.uptime_between(monitor, now - WINDOWS[period], now)))
 
     return router

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ronda.clock import Clock, system_clock
 from ronda.config.schema import Config
-from ronda.storage.store import Store
+from ronda.storage.database import Database
 from ronda.web.live import LiveHub
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _nothing() -> None:
 
 @dataclass
 class WebContext:
-    store: Store
+    db: Database
     token: str  # the config's bearer token: always accepted, like an API token
     alive: Callable[[], bool] = lambda: True
     scheduler_stats: Callable[[], dict[str, float]] = lambda: {"checks_run": 0, "slots_skipped": 0, "lag_seconds": 0}

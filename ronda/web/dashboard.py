@@ -19,10 +19,8 @@ from ronda.durations import format_duration
 from ronda.rules.public_status import PROBLEM_WORDS
 from ronda.service.monitors import MonitorError, UnknownMonitorName
 from ronda.service.report_watch import watch_settings
-from ronda.storage.incident_log import HumanStatus
-from ronda.storage.public import PublicRecords
-from ronda.storage.report_counts import ReportCounts
-from ronda.storage.store import UnknownIncident, UnknownMonitor
+from ronda.storage.incidents import HumanStatus, UnknownIncident
+from ronda.storage.monitors import UnknownMonitor
 from ronda.storage.surges import Surges
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
@@ -37,10 +35,10 @@ STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}  # worst first 
 def board(ctx: WebContext, now: datetime, surges: Surges) -> dict[str, Any]:
     """The monitors, worst first, each with its uptime bars, the level of a surge of users'
     reports under way, and counts per status."""
-    monitors = sorted(ctx.store.monitors(), key=lambda m: (STATUS_ORDER.get(m["status"], 2), m["name"]))
+    monitors = sorted(ctx.db.monitors.active(), key=lambda m: (STATUS_ORDER.get(m["status"], 2), m["name"]))
     under_way = surges.under_way()
     for monitor in monitors:
-        monitor["days"] = ctx.store.daily(monitor["name"], now)
+        monitor["days"] = ctx.db.monitors.daily(monitor["name"], now)
         surge = under_way.get(monitor["name"])
         monitor["surge"] = surge.level.word if surge is not None and surge.level else None
     counts = {status: sum(1 for m in monitors if m["status"] == status) for status in STATUS_ORDER}
@@ -99,7 +97,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     page = Depends(auth.page)
     form = Depends(auth.form)
     links = PushLinks(ctx)
-    counts, records, surges = ReportCounts(ctx.store.engine), PublicRecords(ctx.store.engine), Surges(ctx.store.engine)
+    counts, surges = ctx.db.reports.counts, ctx.db.reports.surges
 
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
         context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": ctx.clock()}
@@ -157,22 +155,22 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
         try:
-            monitor = links.add_one(request, ctx.store.monitor(name))
+            monitor = links.add_one(request, ctx.db.monitors.get(name))
         except UnknownMonitor:
             raise HTTPException(404, detail=f"no monitor named {name!r}") from None
         now = ctx.clock()
-        results = ctx.store.results(name, CHART_POINTS)
+        results = ctx.db.monitors.results(name, CHART_POINTS)
         points, top_ms = latency_chart(results)
-        certificates = [c for c in ctx.store.certificates(now) if any(p["monitor"] == name for p in c["places"])]
-        incidents = ctx.store.incidents(limit=20, monitor=name)
+        certificates = [c for c in ctx.db.certificates.inventory(now) if any(p["monitor"] == name for p in c["places"])]
+        incidents = ctx.db.incidents.recent(limit=20, monitor=name)
         return render(
             request,
             "monitor.html",
             user,
             section="monitors",
             monitor=monitor,
-            days=ctx.store.daily(name, now),
-            uptime=ctx.store.uptime(name, now)["windows"],
+            days=ctx.db.monitors.daily(name, now),
+            uptime=ctx.db.monitors.uptime(name, now)["windows"],
             results=results[:30],
             results_count=len(results),
             top_ms=top_ms,
@@ -183,14 +181,14 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             reports=report_chart(
                 counts, surges.under_way().get(name), name, now, watch_settings(ctx.config.reports).surge
             ),
-            comments=[r for r in records.reports(20, service=name) if r["comment"]][:5],
+            comments=[r for r in ctx.db.reports.latest(20, service=name) if r["comment"]][:5],
             level_words=LEVEL_WORDS,
             problem_words=PROBLEM_WORDS,
         )
 
     @router.get("/certificates", response_class=HTMLResponse, summary="Every certificate, soonest expiry first (login)")
     def certificates_page(request: Request, user: Principal = page) -> HTMLResponse:
-        certificates = ctx.store.certificates(ctx.clock())
+        certificates = ctx.db.certificates.inventory(ctx.clock())
         return render(
             request,
             "certificates.html",
@@ -202,7 +200,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/incidents", response_class=HTMLResponse, summary="Incidents with their timelines (login)")
     def incidents_page(request: Request, user: Principal = page) -> HTMLResponse:
-        incidents = ctx.store.incidents(limit=100)
+        incidents = ctx.db.incidents.recent(limit=100)
         return render(request, "incidents.html", user, section="incidents", incidents=incidents)
 
     @router.post(
@@ -218,7 +216,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         user: Principal = form,
     ) -> RedirectResponse:
         try:
-            ctx.store.post_update(incident_id, status, message, user.name, ctx.clock())
+            ctx.db.incidents.post_update(incident_id, status, message, user.name, ctx.clock())
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
         ctx.notify()

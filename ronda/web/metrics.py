@@ -23,8 +23,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ronda import __version__
+from ronda.storage.database import Database
 from ronda.storage.gauges import Gauges, MonitorReading
-from ronda.storage.store import Store
 from ronda.verdict import parse_iso
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
@@ -164,19 +164,19 @@ def _always_online() -> dict[str, Any]:
 
 
 def metrics_registry(
-    store: Store,
+    store: Database,
     scheduler_stats: Callable[[], dict[str, float]],
     connectivity: Callable[[], dict[str, Any]] = _always_online,
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(Gauges(store.engine), scheduler_stats, connectivity))
+    registry.register(StoreCollector(store.gauges, scheduler_stats, connectivity))
     return registry
 
 
 def metrics_router(ctx: WebContext, auth: Auth) -> APIRouter:
     """GET /metrics behind the API's credentials. Prometheus asks for OpenMetrics in its
     Accept header and gets it; anything else gets the classic text format."""
-    registry = metrics_registry(ctx.store, ctx.scheduler_stats, ctx.connectivity)
+    registry = metrics_registry(ctx.db, ctx.scheduler_stats, ctx.connectivity)
     router = APIRouter()
 
     @router.get(

@@ -95,7 +95,7 @@ Name = Annotated[str, Path(description="The monitor's name", examples=["shop"])]
 
 def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)], tags=["monitors"])
-    store = ctx.store
+    store = ctx.db
     links = PushLinks(ctx)
 
     def manager() -> MonitorManager:
@@ -116,7 +116,7 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def add(request: Request, monitor: MonitorBody) -> dict[str, Any]:
         _answer(lambda: manager().add(monitor))
-        return links.add_one(request, store.monitor(monitor.name))
+        return links.add_one(request, store.monitors.get(monitor.name))
 
     @api.put(
         "/monitors/{name}",
@@ -131,7 +131,7 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def replace(request: Request, name: Name, monitor: MonitorBody) -> dict[str, Any]:
         _answer(lambda: manager().replace(name, monitor))
-        return links.add_one(request, store.monitor(name))
+        return links.add_one(request, store.monitors.get(name))
 
     @api.delete(
         "/monitors/{name}",

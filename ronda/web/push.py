@@ -18,7 +18,6 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import PlainTextResponse
 
 from ronda.service.push import Signal
-from ronda.storage.push_records import PushRecords
 from ronda.web.auth import client_address
 from ronda.web.context import WebContext
 
@@ -114,7 +113,7 @@ class PushLinks:
 
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
-        self.records = PushRecords(ctx.store.engine)
+        self.records = ctx.db.push
 
     def base(self, request: Request) -> str:
         return (self.ctx.config.server.public_url or str(request.base_url)).rstrip("/")

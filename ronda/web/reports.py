@@ -45,7 +45,7 @@ from ronda.durations import format_duration
 from ronda.records import Report
 from ronda.regions import MAX_LENGTH, normalise
 from ronda.rules.public_status import find_page, public_monitors
-from ronda.storage.public import PublicRecords
+from ronda.storage.reports import Reports
 from ronda.textclean import plain
 from ronda.web.auth import client_address
 from ronda.web.context import WebContext
@@ -144,7 +144,7 @@ class ReportIntake:
     """Valid reports to the `reports` table: limited, deduplicated, reporters hashed, the
     old ones pruned. `settings` is called per report, so a reload's new limits apply."""
 
-    records: PublicRecords
+    reports: Reports
     settings: Callable[[], ReportSettings] = ReportSettings
     # One wall clock for everything here: the dedupe window is in stored wall times
     # already, and one clock lets tests drive it all (a clock stepped back only
@@ -184,7 +184,7 @@ class ReportIntake:
         stored = Report(
             report.service, normalise(report.region), report.problem, stored_comment(report.comment), reporters[0], now
         )
-        if not self.records.save_counted_report(stored, reporters, now - timedelta(seconds=settings.window)):
+        if not self.reports.save_counted(stored, reporters, now - timedelta(seconds=settings.window)):
             window = format_duration(settings.window)
             return Outcome(False, f"already counted: one report per service counts from each reporter in {window}")
         self._prune(settings, now)
@@ -192,7 +192,7 @@ class ReportIntake:
 
     def _prune(self, settings: ReportSettings, now: datetime) -> None:
         if self._next_prune is None or now >= self._next_prune:
-            self.records.prune_reports(now - timedelta(seconds=settings.keep))
+            self.reports.prune(now - timedelta(seconds=settings.keep))
             self._next_prune = now + PRUNE_EVERY
 
     def _seconds(self) -> float:
@@ -281,7 +281,7 @@ def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) 
 
 
 def _services(ctx: WebContext) -> set[str]:
-    return public_monitors(ctx.config, [m["name"] for m in ctx.store.monitors()])
+    return public_monitors(ctx.config, [m["name"] for m in ctx.db.monitors.active()])
 
 
 def _json_body(body: bytes) -> Any:

@@ -10,9 +10,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from ronda.service.report_watch import watch_settings
-from ronda.storage.public import PublicRecords
-from ronda.storage.report_counts import ReportCounts
-from ronda.storage.surges import Surges
 from ronda.verdict import iso
 from ronda.web import examples
 from ronda.web.auth import Auth
@@ -22,7 +19,7 @@ from ronda.web.report_chart import report_chart
 
 def reports_api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)], responses=examples.NO_TOKEN)
-    records, counts, surges = PublicRecords(ctx.store.engine), ReportCounts(ctx.store.engine), Surges(ctx.store.engine)
+    reports = ctx.db.reports
 
     @api.get(
         "/reports",
@@ -30,7 +27,7 @@ def reports_api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.REPORT]),
     )
     def latest(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-        return [report | {"received_at": iso(report["received_at"])} for report in records.reports(limit)]
+        return [report | {"received_at": iso(report["received_at"])} for report in reports.latest(limit)]
 
     @api.get(
         "/surges",
@@ -38,7 +35,7 @@ def reports_api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.SURGE]),
     )
     def surge_list(service: str | None = None, limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
-        return surges.recent([service] if service else None, limit)
+        return reports.surges.recent([service] if service else None, limit)
 
     @api.get(
         "/services/{name}/reports",
@@ -46,8 +43,8 @@ def reports_api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer(examples.REPORT_CHART),
     )
     def chart(name: str) -> dict[str, Any]:
-        surge = surges.under_way().get(name)
-        drawn = report_chart(counts, surge, name, ctx.clock(), watch_settings(ctx.config.reports).surge)
+        surge = reports.surges.under_way().get(name)
+        drawn = report_chart(reports.counts, surge, name, ctx.clock(), watch_settings(ctx.config.reports).surge)
         body = asdict(drawn)
         body["bars"] = [bar | {"start": iso(bar["start"])} for bar in body["bars"]]
         body["problems"] = [{"problem": code, "reports": n} for code, n in drawn.problems]

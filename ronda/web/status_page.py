@@ -25,9 +25,6 @@ from ronda.rules.public_status import (
     update_status,
 )
 from ronda.service.report_watch import watch_settings
-from ronda.storage.public import PublicRecords
-from ronda.storage.report_counts import ReportCounts
-from ronda.storage.surges import Surges
 from ronda.web import badges, feeds
 from ronda.web.context import WebContext
 from ronda.web.i18n import LOCALES, negotiate, templates_for, translations
@@ -81,8 +78,8 @@ class ChartCache:
 
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
-        self.counts = ReportCounts(ctx.store.engine)
-        self.surges = Surges(ctx.store.engine)
+        self.counts = ctx.db.reports.counts
+        self.surges = ctx.db.reports.surges
         self._kept: dict[tuple[str, str], tuple[float, ReportChart]] = {}
 
     def for_services(self, names: list[str], now: datetime, locale: str) -> list[ReportChart]:
@@ -100,16 +97,15 @@ class ChartCache:
 
 def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRouter:
     """The status page's routes, and the report intake its form posts to."""
-    records = PublicRecords(ctx.store.engine)
     tokens = report_form_tokens()
-    intake = intake or ReportIntake(records, settings=lambda: ctx.config.reports, clock=ctx.clock)
+    intake = intake or ReportIntake(ctx.db.reports, settings=lambda: ctx.config.reports, clock=ctx.clock)
     router = APIRouter(tags=["status page (public)"])
 
     charts = ChartCache(ctx)
 
     def view_of(slug: str | None) -> View | None:
         page = find_page(ctx.config, slug)
-        return None if page is None else gather(ctx, records, page, ctx.clock())
+        return None if page is None else gather(ctx, page, ctx.clock())
 
     def known(slug: str | None) -> View:
         view = view_of(slug)
@@ -206,6 +202,6 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
         view = known(slug)
         return badges.response(badges.page_badge(view.page.title, view.overall))
 
-    router.include_router(badges.badges_router(ctx, records))
+    router.include_router(badges.badges_router(ctx))
     router.include_router(reports_router(ctx, intake, tokens))
     return router

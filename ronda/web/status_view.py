@@ -12,7 +12,6 @@ from ronda.config.schema import StatusPage
 from ronda.records import PublicIncident
 from ronda.rules.maintenance import next_windows
 from ronda.rules.public_status import Overall, component_state, in_maintenance, members, overall, window_members
-from ronda.storage.public import PublicRecords
 from ronda.verdict import parse_iso
 from ronda.web.context import WebContext
 
@@ -65,16 +64,16 @@ class View:
         return max(moments, default=self.now)
 
 
-def gather(ctx: WebContext, records: PublicRecords, page: StatusPage, now: datetime) -> View:
-    stored = {m["name"]: m for m in ctx.store.monitors()}
+def gather(ctx: WebContext, page: StatusPage, now: datetime) -> View:
+    stored = {m["name"]: m for m in ctx.db.monitors.active()}
     names = members(page, ctx.config, list(stored))
-    first = records.first_checks(names)
+    first = ctx.db.monitors.first_checks(names)
     components = [_component(ctx, stored.get(name), name, i, first.get(name), now) for i, name in enumerate(names)]
     return View(
         page=page,
         components=components,
         overall=overall([c.state for c in components]),
-        incidents=records.incidents(names, now - RESOLVED_SHOWN),
+        incidents=ctx.db.incidents.public(names, now - RESOLVED_SHOWN),
         maintenance=_maintenance(ctx, names, now),
         now=now,
     )
@@ -85,7 +84,7 @@ def _component(
 ) -> Component:
     status = monitor["status"] if monitor else "unknown"
     since = parse_iso(monitor["since"]) if monitor and monitor["since"] else None
-    days = ctx.store.daily(name, now, DAYS) if monitor else []
+    days = ctx.db.monitors.daily(name, now, DAYS) if monitor else []
     checks = sum(d["checks"] for d in days)
     uptime = None if checks == 0 else 100.0 * sum(d["checks"] - d["down"] for d in days) / checks
     state = component_state(status, monitor["cause"] if monitor else None, in_maintenance(ctx.config, name, now))

@@ -1,5 +1,6 @@
-"""The store: every verdict kept, monitor state and incidents derived in the same
-transaction, so a crash between them cannot leave one without the other."""
+"""The monitors: their stored state, every verdict kept, and what a verdict does in the
+transaction that keeps it (the monitor's state, its incidents, the certificates it saw),
+so a crash between them cannot leave one without the other."""
 
 from __future__ import annotations
 
@@ -7,42 +8,32 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import Reading, assess_scope
-from ronda.storage.db import make_engine, migrate
-from ronda.storage.incident_log import IncidentNotice, apply_event, escalate, human_update, rescope
-from ronda.storage.inventory import CertificateNotice, inventory, remember
-from ronda.storage.models import ConnectivityRow, IncidentRow, IncidentUpdateRow, MonitorRow, ResultRow
-from ronda.storage.stats import daily_uptime, uptime_report
-from ronda.verdict import Verdict, iso, parse_iso
-
-Notice = IncidentNotice | CertificateNotice
+from ronda.storage.incidents import Notice, follow
+from ronda.storage.inventory import remember
+from ronda.storage.models import ConnectivityRow, IncidentRow, MonitorRow, ResultRow
+from ronda.storage.stats import daily_uptime, uptime_report, window_figures
+from ronda.verdict import Verdict, as_utc, iso, parse_iso
 
 
 class UnknownMonitor(LookupError):
     pass
 
 
-class UnknownIncident(LookupError):
-    pass
-
-
-class Store:
-    def __init__(self, url: str, outbox: Callable[[Session, list[Notice]], None] | None = None) -> None:
-        self.engine = make_engine(url)
-        migrate(self.engine)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+class Monitors:
+    def __init__(
+        self, sessions: sessionmaker[Session], outbox: Callable[[Session, list[Notice]], None] | None = None
+    ) -> None:
+        self._sessions = sessions
         self._outbox = outbox  # writes notices for sending, in the transaction that produced them
-
-    def close(self) -> None:
-        self.engine.dispose()
 
     # -- writing -------------------------------------------------------------------------
 
-    def sync_monitors(self, monitors: dict[str, str]) -> None:
+    def sync(self, monitors: dict[str, str]) -> None:
         """Make the stored monitors those of the config (name -> target); monitors no
         longer configured are kept, with their history, as inactive. The file is the source
         of truth for what it names: an API monitor of the same name becomes the file's."""
@@ -92,32 +83,11 @@ class Store:
                 opening = (Event.OPENED, Event.REOPENED)
                 transition = Transition(transition.state, tuple(e for e in transition.events if e not in opening))
             _save_state(monitor, transition.state, result.id)
-            state = transition.state
-            events = [
-                apply_event(session, monitor, e, verdict, state, scope, planned, policy.parents)
-                for e in transition.events
-            ]
-            events.append(rescope(session, monitor, scope, verdict.checked_at))
-            events.append(escalate(session, monitor, status, verdict.checked_at))
-            notices: list[Notice] = [n for n in events if n is not None and _announce(session, n, policy)]
-            certificate_notices = remember(session, monitor, verdict)
+            notices: list[Notice] = [*follow(session, monitor, transition, verdict, scope, status, planned, policy)]
+            notices += remember(session, monitor, verdict)
             if self._outbox is not None:  # here, so that a crash cannot keep the event and lose the notice
-                self._outbox(session, [*notices, *certificate_notices])
-        return [*notices, *certificate_notices]
-
-    def post_update(
-        self, incident_id: int, status: str, message: str, author: str, at: datetime
-    ) -> IncidentNotice | None:
-        """A person's update on an incident's timeline (UnknownIncident if there is none)."""
-        with self._sessions.begin() as session:
-            try:
-                notice = human_update(session, incident_id, status, message, author, at)
-            except LookupError:
-                raise UnknownIncident(incident_id) from None
-            # People who heard of the incident hear the post too; the sender picks it up.
-            if notice is not None and self._outbox is not None and _announce(session, notice, Policy()):
-                self._outbox(session, [notice])
-            return notice
+                self._outbox(session, notices)
+        return notices
 
     def record_connectivity(self, online: bool, detail: str, at: datetime) -> None:
         """ronda itself went offline or came back: kept, so the record shows when its
@@ -125,47 +95,26 @@ class Store:
         with self._sessions.begin() as session:
             session.add(ConnectivityRow(at=at, online=online, detail=detail))
 
+    # -- reading -------------------------------------------------------------------------
+
     def connectivity(self, limit: int = 20) -> list[dict[str, Any]]:
         with self._sessions() as session:
             rows = session.scalars(select(ConnectivityRow).order_by(ConnectivityRow.at.desc()).limit(limit))
             return [{"at": iso(r.at), "online": r.online, "detail": r.detail} for r in rows]
 
-    # -- reading -------------------------------------------------------------------------
-
-    def monitors(self) -> list[dict[str, Any]]:
+    def active(self) -> list[dict[str, Any]]:
+        """The monitors checked now, by name."""
         with self._sessions() as session:
             rows = session.scalars(select(MonitorRow).where(MonitorRow.active).order_by(MonitorRow.name)).all()
-            return [self._monitor_json(session, row) for row in rows]
+            return [_monitor_json(session, row) for row in rows]
 
-    def monitor(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> dict[str, Any]:
         with self._sessions() as session:
-            return self._monitor_json(session, self._monitor_row(session, name))
-
-    def _monitor_json(self, session: Session, row: MonitorRow) -> dict[str, Any]:
-        last = session.get(ResultRow, row.last_result_id) if row.last_result_id else None
-        return {
-            "name": row.name,
-            "target": row.target,
-            "status": row.status,
-            "cause": row.cause,
-            "since": iso(row.since) if row.since else None,
-            "open_incident": row.open_incident_id,
-            "last_check": last.verdict if last else None,
-            "source": row.source,  # "config" (the YAML file) or "api" (stored, editable)
-            "editable": row.source == "api",
-            "spec": row.spec,  # an API monitor's definition, as PUT takes it; None for the file's
-            "device": row.device,  # what the device last said it is (ONVIF: make, model, firmware...)
-        }
-
-    def _monitor_row(self, session: Session, name: str) -> MonitorRow:
-        row = session.scalars(select(MonitorRow).where(MonitorRow.name == name)).one_or_none()
-        if row is None:
-            raise UnknownMonitor(name)
-        return row
+            return _monitor_json(session, _monitor_row(session, name))
 
     def results(self, name: str, limit: int) -> list[dict[str, Any]]:
         with self._sessions() as session:
-            monitor = self._monitor_row(session, name)
+            monitor = _monitor_row(session, name)
             rows = session.scalars(
                 select(ResultRow)
                 .where(ResultRow.monitor_id == monitor.id)
@@ -178,42 +127,59 @@ class Store:
         """Uptime and response times over 24 h, 7 d, 30 d and 90 d up to `now`, computed
         by the database (ronda/storage/stats.py says how)."""
         with self._sessions() as session:
-            monitor = self._monitor_row(session, name)
+            monitor = _monitor_row(session, name)
             return {"monitor": monitor.name} | uptime_report(session, monitor.id, now)
 
     def daily(self, name: str, now: datetime, days: int = 90) -> list[dict[str, Any]]:
         """The monitor's uptime per UTC day, oldest first (ronda/storage/stats.py)."""
         with self._sessions() as session:
-            return daily_uptime(session, self._monitor_row(session, name).id, now, days)
+            return daily_uptime(session, _monitor_row(session, name).id, now, days)
 
-    def incident(self, incident_id: int) -> dict[str, Any]:
+    def uptime_between(self, name: str, since: datetime, until: datetime) -> float | None:
+        """Percent of checks not down in (since, until], None without checks (or monitor)."""
         with self._sessions() as session:
-            row = session.execute(
-                select(IncidentRow, MonitorRow.name)
-                .join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
-                .where(IncidentRow.id == incident_id)
-            ).one_or_none()
-            if row is None:
-                raise UnknownIncident(incident_id)
-            return _incident_json(row[0], row[1], _updates(session, incident_id))
+            monitor_id = session.scalar(select(MonitorRow.id).where(MonitorRow.name == name))
+            if monitor_id is None:
+                return None
+            value: float | None = window_figures(session, monitor_id, since, until)["uptime"]
+            return value
 
-    def incidents(self, open_only: bool = False, limit: int = 200, monitor: str | None = None) -> list[dict[str, Any]]:
-        """Newest first; `monitor`: only the incidents that monitor opened."""
+    def first_checks(self, names: list[str]) -> dict[str, datetime]:
+        """When each monitor was first checked (the index answers MIN directly)."""
         with self._sessions() as session:
-            query = select(IncidentRow, MonitorRow.name).join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
-            if open_only:
-                query = query.where(IncidentRow.status == "open")
-            if monitor is not None:
-                query = query.where(MonitorRow.name == monitor)
-            rows = session.execute(query.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit))
-            out = []
-            for incident, monitor in rows:
-                out.append(_incident_json(incident, monitor, _updates(session, incident.id)))
-            return out
+            rows = session.execute(
+                select(MonitorRow.name, func.min(ResultRow.checked_at))
+                .join(ResultRow, ResultRow.monitor_id == MonitorRow.id)
+                .where(MonitorRow.name.in_(names))
+                .group_by(MonitorRow.name)
+            )
+            # MIN() keeps the column's type, so the zone is back; parse_iso only guards a
+            # driver that hands back text.
+            return {name: as_utc(parse_iso(at) if isinstance(at, str) else at) for name, at in rows if at is not None}
 
-    def certificates(self, now: datetime) -> list[dict[str, Any]]:
-        with self._sessions() as session:
-            return inventory(session, now)
+
+def _monitor_row(session: Session, name: str) -> MonitorRow:
+    row = session.scalars(select(MonitorRow).where(MonitorRow.name == name)).one_or_none()
+    if row is None:
+        raise UnknownMonitor(name)
+    return row
+
+
+def _monitor_json(session: Session, row: MonitorRow) -> dict[str, Any]:
+    last = session.get(ResultRow, row.last_result_id) if row.last_result_id else None
+    return {
+        "name": row.name,
+        "target": row.target,
+        "status": row.status,
+        "cause": row.cause,
+        "since": iso(row.since) if row.since else None,
+        "open_incident": row.open_incident_id,
+        "last_check": last.verdict if last else None,
+        "source": row.source,  # "config" (the YAML file) or "api" (stored, editable)
+        "editable": row.source == "api",
+        "spec": row.spec,  # an API monitor's definition, as PUT takes it; None for the file's
+        "device": row.device,  # what the device last said it is (ONVIF: make, model, firmware...)
+    }
 
 
 def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:
@@ -241,19 +207,6 @@ def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:
     )
 
 
-def _announce(session: Session, notice: IncidentNotice, policy: Policy) -> bool:
-    """Failures only one vantage point of several sees are recorded, not announced (unless
-    alert_local), nor planned ones (maintenance); once people were told of an incident,
-    they hear all of it, to the end."""
-    incident = session.get(IncidentRow, notice.incident_id)
-    assert incident is not None
-    if incident.planned:
-        return False  # inside a maintenance window: on the timeline, never sent
-    if policy.alert_local or notice.scope != "local":
-        incident.announced = True
-    return incident.announced
-
-
 def _latest_readings(session: Session, monitor_id: int, since: datetime) -> list[Reading]:
     """Each vantage point's latest verdict on the monitor, if recent enough to count."""
     rows = session.execute(
@@ -272,38 +225,3 @@ def _save_state(monitor: MonitorRow, state: MonitorState, result_id: int) -> Non
     monitor.failures, monitor.successes, monitor.failing_since = state.failures, state.successes, state.failing_since
     monitor.changes = [iso(t) for t in state.changes]
     monitor.last_result_id = result_id
-
-
-def _incident_json(incident: IncidentRow, monitor: str, updates: Any) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "monitor": monitor,
-        "cause": incident.cause,
-        "status": incident.status,
-        "severity": incident.severity,
-        "scope": incident.scope,
-        "summary": incident.summary,
-        "opened_at": iso(incident.opened_at),
-        "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
-        "duration_s": incident.duration_s,
-        "regions": incident.regions,
-        "flapping": incident.flapping,
-        "planned": incident.planned,
-        "signal": incident.signal,  # probes | reports | both: which signal opened it, and whether the other joined
-        "updates": [_update_json(u) for u in updates],
-    }
-
-
-def _updates(session: Session, incident_id: int) -> list[IncidentUpdateRow]:
-    return list(
-        session.scalars(
-            select(IncidentUpdateRow)
-            .where(IncidentUpdateRow.incident_id == incident_id)
-            .order_by(IncidentUpdateRow.at, IncidentUpdateRow.id)
-        )
-    )
-
-
-def _update_json(update: IncidentUpdateRow) -> dict[str, Any]:
-    out = {"at": iso(update.at), "kind": update.kind, "message": update.message, "author": update.author}
-    return out | ({"status": update.status} if update.status else {})

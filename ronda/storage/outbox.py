@@ -1,0 +1,159 @@
+"""The notification outbox's rows: what a row's `source` says, and, once ronda/notify/outbox.py
+wrote them in the transaction of the event that caused them, what the sender delivers,
+retries and gives up on, and what the API lists.
+
+A row's `source` names the event (`incident:7:opened`, `incident:7:resolved:4`,
+`certificate:<sha256>:cert_expiring`); UNIQUE(source, channel) makes writing the same event
+twice a no-op.
+
+Each method is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ronda.rules.incidents import Event
+from ronda.storage.models import IncidentRow, MonitorRow, OutboxRow
+from ronda.verdict import iso
+
+
+def incident_source(incident_id: int, event: Event, timeline_entries: int) -> str:
+    """An incident opens once; its other events can repeat (a cause changes twice, a
+    reopened incident resolves again), so they carry the length of its timeline then."""
+    if event is Event.OPENED:
+        return f"incident:{incident_id}:opened"
+    return f"incident:{incident_id}:{event}:{timeline_entries}"
+
+
+def opened_incident(source: str) -> int | None:
+    """The incident whose opening `source` tells of, if it does."""
+    kind, _, rest = source.partition(":")
+    number, _, event = rest.partition(":")
+    return int(number) if kind == "incident" and event == "opened" and number.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A row still to deliver, as the sender plans with it."""
+
+    id: int
+    source: str
+    channel: str
+    title: str
+    body: str
+    kind: str
+    attempts: int
+    next_attempt_at: datetime
+
+    @property
+    def opened_incident(self) -> int | None:
+        return opened_incident(self.source)
+
+
+class Ledger:
+    """The outbox as the sender and the API use it; each method is one transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def pending(self) -> list[Pending]:
+        """Every row still to deliver, in the order written."""
+        with self._sessions() as session:
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.status == "pending").order_by(OutboxRow.id))
+            return [
+                Pending(r.id, r.source, r.channel, r.title, r.body, r.kind, r.attempts, r.next_attempt_at) for r in rows
+            ]
+
+    def expire(self, now: datetime) -> int:
+        """Give up on rows past their deadline; what the last attempt said stays."""
+        with self._sessions.begin() as session:
+            return int(
+                session.execute(  # type: ignore[attr-defined]
+                    update(OutboxRow)
+                    .where(OutboxRow.status == "pending", OutboxRow.deadline_at <= now)
+                    .values(
+                        status="failed",
+                        last_error=func.coalesce(OutboxRow.last_error, "not delivered before its deadline"),
+                    )
+                ).rowcount
+            )
+
+    def mark_sent(self, ids: Sequence[int], at: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
+                .values(status="sent", sent_at=at)
+            )
+
+    def mark_attempt_failed(self, ids: Sequence[int], retry_at: datetime, error: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
+                .values(attempts=OutboxRow.attempts + 1, next_attempt_at=retry_at, last_error=error)
+            )
+
+    def abandon(self, ids: Sequence[int], reason: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
+                .values(status="failed", last_error=reason)
+            )
+
+    def next_wake(self) -> datetime | None:
+        """When something next falls due or past its deadline."""
+        with self._sessions() as session:
+            due, deadline = session.execute(
+                select(func.min(OutboxRow.next_attempt_at), func.min(OutboxRow.deadline_at)).where(
+                    OutboxRow.status == "pending"
+                )
+            ).one()
+        times = [t for t in (due, deadline) if t is not None]
+        return min(times) if times else None
+
+    def opened(self, incident_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        """Monitor and cause of each incident, for a digest."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(IncidentRow.id, MonitorRow.name, IncidentRow.cause)
+                .join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
+                .where(IncidentRow.id.in_(incident_ids))
+            )
+            return {row_id: (name, cause) for row_id, name, cause in rows}
+
+    def count_pending(self) -> int:
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending")) or 0
+
+    def listing(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Rows newest first, for the API."""
+        with self._sessions() as session:
+            query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
+            if status is not None:
+                query = query.where(OutboxRow.status == status)
+            return [_row_json(row) for row in session.scalars(query)]
+
+
+def _row_json(row: OutboxRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "source": row.source,
+        "channel": row.channel,
+        "title": row.title,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "created_at": iso(row.created_at),
+        "next_attempt_at": iso(row.next_attempt_at) if row.status == "pending" else None,
+        "deadline_at": iso(row.deadline_at),
+        "sent_at": iso(row.sent_at) if row.sent_at else None,
+    }
