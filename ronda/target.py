@@ -186,14 +186,6 @@ def _split_host_port(text: str, default_port: int | None, what: str) -> tuple[st
     return host, int(port_text)
 
 
-def is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def parse_address(text: str, what: str) -> str:
     try:
         return str(ipaddress.ip_address(text.strip("[]")))
