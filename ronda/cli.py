@@ -11,6 +11,7 @@ from typing import NoReturn
 from ronda import __version__, eventloop
 from ronda.errors import ConfigError, RondaError, ServiceError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
+from ronda.schemes import spelled_out
 from ronda.target import (
     CheckOptions,
     Expectations,
@@ -48,9 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check one target once (a Nagios/Icinga plugin)")
     check.add_argument(
         "target",
-        help="a URL: https://, http://, tcp://, tls://, dns://, icmp://, file://, smtp(s)://, imap(s)://, "
-        "pop3(s)://, ldap(s)://, postgres://, rtsp(s)://, onvif(s)://, ws(s)://, "
-        "statuspage+https:// (a vendor's status page)",
+        help=f"a URL: {spelled_out()}",  # statuspage+http(s)://: a vendor's status page
     )
     check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     check.add_argument("--ca-file", metavar="PATH", help="trust this PEM bundle besides the system store")

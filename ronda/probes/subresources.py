@@ -28,7 +28,8 @@ from ronda.probes.exchange import Answer, hop_for
 from ronda.probes.follow import follow
 from ronda.probes.pageassets import page_assets, stylesheet_urls
 from ronda.probes.resolve import resolve_host
-from ronda.target import DEFAULT_PORTS, CheckOptions, Target
+from ronda.schemes import DEFAULT_PORTS
+from ronda.target import CheckOptions, Target
 from ronda.verdict import CertificateInfo, Finding
 
 MAX_STYLESHEETS = 20  # stylesheets fetched per page to read their @import and url()
