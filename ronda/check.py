@@ -19,13 +19,10 @@ async def run_check(target: Target, options: CheckOptions, ctx: ProbeContext | N
     ctx = ctx or ProbeContext()
     obs = Observation(target)
     deadline = obs.started + options.timeout
-    probe = PROBES[target.scheme]
+    scheme = PROBES[target.scheme]
     try:
         async with asyncio.timeout(options.timeout + _GRACE):
-            await probe(target, options, ctx, obs, deadline)
+            await scheme.probe(target, options, ctx, obs, deadline)
     except TimeoutError:
-        obs.problem(
-            "http_timeout" if target.scheme.startswith(("http", "ws", "statuspage+")) else "tcp_timeout",
-            f"the check did not finish within its {options.timeout:g}s budget",
-        )
+        obs.problem(scheme.timeout, f"the check did not finish within its {options.timeout:g}s budget")
     return assess(obs, ctx.clock())

@@ -180,13 +180,15 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from ronda.check import run_check
+    from ronda.probes import misplaced_options
     from ronda.probes.base import ProbeContext
     from ronda.report import print_detail
 
     options = _check_options(args)
     target = parse_target(args.target)
-    if (options.send is not None or options.subprotocol is not None) and target.scheme not in ("ws", "wss"):
-        raise UsageError(f"--send and --subprotocol go with a ws:// or wss:// target, not {target.scheme}://")
+    misplaced = misplaced_options(target.scheme, options)
+    if misplaced:
+        raise UsageError(misplaced)
     context = ProbeContext()
     # Built now, and kept for the check: a bad CA or client certificate file is bad input
     # (exit 3) whatever the target, and the trust store is loaded once.

@@ -1,4 +1,5 @@
-"""The probe seam: one async function per scheme, registered in `ronda.probes.PROBES`.
+"""The probe seam: one async function per scheme, declared by its module as `SCHEME` (a
+ProbeScheme) and registered in `ronda.probes.PROBES` for the schemes ronda/schemes.py names.
 
 A probe gets the target, the options and a context of collaborators, and fills an
 Observation: what it saw at each address, as findings with cause codes. A down target
@@ -67,3 +68,13 @@ class Observation:
 Probe = Callable[[Target, CheckOptions, ProbeContext, Observation, float], Awaitable[None]]
 """probe(target, options, context, observation, deadline): fill `observation` before
 `deadline` (a `time.monotonic()` instant)."""
+
+
+@dataclass(frozen=True)
+class ProbeScheme:
+    """What a probe module declares as its `SCHEME`: everything the rest of ronda needs to know
+    of it, so that no other module names the protocol."""
+
+    probe: Probe
+    timeout: str = "tcp_timeout"  # the cause when the whole check runs out of its budget
+    options: tuple[str, ...] = ()  # CheckOptions fields only this probe takes (ws://: send, subprotocol)

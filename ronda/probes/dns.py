@@ -5,7 +5,7 @@ from __future__ import annotations
 import dns.rdatatype
 
 from ronda.errors import UsageError
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.resolve import query, resolve_host
 from ronda.target import CheckOptions, Target, parse_nameserver
 
@@ -38,3 +38,6 @@ async def probe_dns(
         obs.problem(resolution.error, resolution.detail, port=None)
     elif rdtype in ("A", "AAAA"):
         obs.addresses = list(resolution.records)
+
+
+SCHEME = ProbeScheme(probe_dns)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.exchange import MAX_BODY, Answer, hop_for
 from ronda.probes.follow import follow
 from ronda.probes.subresources import check_subresources
@@ -79,3 +79,6 @@ def judge(obs: Observation, options: CheckOptions, address: str, answer: Answer,
             "slow_response",
             f"{obs.target.url} took {obs.latency_ms:.0f} ms, more than the allowed {expect.max_latency * 1000:.0f} ms",
         )
+
+
+SCHEME = ProbeScheme(probe_http, timeout="http_timeout")

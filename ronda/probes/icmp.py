@@ -27,7 +27,7 @@ from icmplib import SocketPermissionError, async_ping
 
 from ronda.errors import NotPermittedError, UsageError
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.target import CheckOptions, Target
 from ronda.verdict import Finding
 
@@ -132,3 +132,6 @@ def _figures(sent: int, rtts: Sequence[float]) -> dict[str, Any]:
         if rtts
         else None,
     }
+
+
+SCHEME = ProbeScheme(probe_icmp)

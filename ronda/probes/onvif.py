@@ -33,7 +33,7 @@ from ronda import soap
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, Failure, open_tls
 from ronda.probes.exchange import Answer, ExchangeError, Hop, Posting, exchange
 from ronda.probes.tls import open_connection
@@ -320,3 +320,6 @@ def summary_words(onvif: dict[str, Any]) -> str:
     if onvif["skew_s"] is None:
         return "an ONVIF device that gives no UTC time"
     return f"an ONVIF device whose clock is {abs(onvif['skew_s']):.0f} s off ronda's"
+
+
+SCHEME = ProbeScheme(probe_onvif)

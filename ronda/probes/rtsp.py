@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from ronda import __version__
 from ronda.errors import UsageError
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, Failure, open_tcp
 from ronda.probes.digest import Challenge, authorization, parse_challenges, preferred
 from ronda.probes.sdp import MEDIA_TYPES, Stream, is_sdp, media_streams, stream_words
@@ -361,3 +361,6 @@ def _quote(text: str | bytes) -> str:
     shown = " | ".join(line.strip() for line in shown.splitlines() if line.strip())
     shown = shown if len(shown) <= QUOTE_CHARS else shown[:QUOTE_CHARS] + "..."
     return ascii(shown) if isinstance(text, bytes) else repr(shown)
+
+
+SCHEME = ProbeScheme(probe_rtsp)

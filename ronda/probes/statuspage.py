@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.exchange import Answer
 from ronda.probes.http import fetch_at_each_address, first_answer, http_facts, judge
 from ronda.probes.vendor import NotAStatusPage, VendorReport
@@ -122,3 +122,6 @@ def record(obs: Observation, report: VendorReport) -> None:
         obs.findings.append(Finding("vendor_reported", report.words(), obs.target.host, None, None, status))
     for words in report.missing:
         obs.problem("content_mismatch", f"{report.url}: {words}")
+
+
+SCHEME = ProbeScheme(probe_statuspage, timeout="http_timeout")

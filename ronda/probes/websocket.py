@@ -56,7 +56,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, client_certificate_refusal
 from ronda.probes.exchange import MAX_BODY, USER_AGENT, Hop, hop_for, host_header
 from ronda.probes.tls import open_connection
@@ -353,3 +353,6 @@ async def _close(peer: _Peer, outcome: _Outcome, deadline: float) -> None:
 
 def _quote(reply: str) -> str:
     return repr(reply[:EXCERPT]) + ("..." if len(reply) > EXCERPT else "")
+
+
+SCHEME = ProbeScheme(probe_websocket, timeout="http_timeout", options=("send", "subprotocol"))
