@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-from ronda.probes.base import ProbeScheme
+from ronda.probes.base import Facts, ProbeScheme
 from ronda.schemes import SCHEMES
 from ronda.target import CheckOptions
 
@@ -19,6 +19,19 @@ def _declared(module: str) -> ProbeScheme:
 
 
 PROBES: dict[str, ProbeScheme] = {name: _declared(scheme.probe) for name, scheme in SCHEMES.items()}
+# The probe that speaks for each key of a verdict's facts, in the table's order: the order a
+# verdict's facts are summed up, printed and written in.
+FACTS: dict[str, ProbeScheme] = {}
+for record in PROBES.values():
+    if record.facts is not None:
+        FACTS.setdefault(record.facts, record)  # a status page's module does not speak for "http"
+del record
+
+
+def in_order(facts: dict[str, Facts]) -> dict[str, Facts]:
+    """A check's facts in the registry's order (a key no probe declares goes last)."""
+    rank = {key: i for i, key in enumerate(FACTS)}
+    return dict(sorted(facts.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
 def schemes_of(record: ProbeScheme) -> str:

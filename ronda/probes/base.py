@@ -18,6 +18,8 @@ from ronda.target import CheckOptions, Target
 from ronda.tlscontexts import TlsContexts
 from ronda.verdict import CertificateInfo, Finding
 
+Facts = dict[str, Any]  # one protocol's facts, as the verdict's JSON shows them
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -42,13 +44,9 @@ class Observation:
     findings: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     certificates: list[CertificateInfo] = field(default_factory=list)
-    http: dict[str, Any] | None = None
-    dns: dict[str, Any] | None = None
-    icmp: dict[str, Any] | None = None
-    rtsp: dict[str, Any] | None = None
-    websocket: dict[str, Any] | None = None
-    onvif: dict[str, Any] | None = None
-    statuspage: dict[str, Any] | None = None
+    # What the protocol said, by the key of its facts in the verdict (ProbeScheme.facts):
+    # {"rtsp": {...}}. A probe may fill another's too: a status page's fetch fills "http".
+    facts: dict[str, Facts] = field(default_factory=dict)
     latency_ms: float | None = None
 
     def problem(
@@ -78,3 +76,9 @@ class ProbeScheme:
     probe: Probe
     timeout: str = "tcp_timeout"  # the cause when the whole check runs out of its budget
     options: tuple[str, ...] = ()  # CheckOptions fields only this probe takes (ws://: send, subprotocol)
+    facts: str | None = None  # the key of its facts in the verdict ("rtsp"); None: it has none
+    # Its facts in a phrase, for the summary of a target that is up ("RTSP 200, 2 streams: ...").
+    words: Callable[[Facts], str] | None = None
+    timed: bool = False  # the phrase says how long things took (ping's round trips): no "in N ms"
+    perfdata: Callable[[Facts], list[str]] = lambda facts: []  # Nagios items: 'label'=value[UOM];warn;crit;min;max
+    detail: Callable[[Facts], list[str]] = lambda facts: []  # lines under the plugin line of `ronda check`

@@ -23,7 +23,7 @@ async def probe_http(
         judge(obs, options, address, answer)
     first = first_answer(obs, answers)
     if first is not None:
-        obs.http = http_facts(first)
+        obs.facts["http"] = http_facts(first)
         if options.subresources:
             await check_subresources(obs, ctx, options, first, deadline)
 
@@ -81,4 +81,14 @@ def judge(obs: Observation, options: CheckOptions, address: str, answer: Answer,
         )
 
 
-SCHEME = ProbeScheme(probe_http, timeout="http_timeout")
+def _perfdata(http: dict[str, Any]) -> list[str]:
+    return [f"size={http['bytes']}B;;;0"]
+
+
+SCHEME = ProbeScheme(
+    probe_http,
+    timeout="http_timeout",
+    facts="http",
+    words=lambda http: f"HTTP {http['status']}",
+    perfdata=_perfdata,
+)

@@ -119,7 +119,7 @@ async def probe_rtsp(
     await each_address(obs, options, deadline, check)
     answered = [reports[a] for a in obs.addresses if a in reports and reports[a].status is not None]
     if answered:  # the first address that spoke RTSP; findings name the others
-        obs.rtsp = answered[0].to_json()
+        obs.facts["rtsp"] = answered[0].to_json()
 
 
 async def _connect(
@@ -363,4 +363,22 @@ def _quote(text: str | bytes) -> str:
     return ascii(shown) if isinstance(text, bytes) else repr(shown)
 
 
-SCHEME = ProbeScheme(probe_rtsp)
+def _perfdata(rtsp: dict[str, Any]) -> list[str]:
+    return [f"streams={len(rtsp['streams'])};;;0"] if rtsp["status"] == 200 else []  # what DESCRIBE described
+
+
+def _detail(rtsp: dict[str, Any]) -> list[str]:
+    auth = rtsp["auth"] or "none"
+    offered = f" (offered: {', '.join(rtsp['auth_offered'])})" if rtsp["auth_offered"] else ""
+    lines = [
+        f"rtsp: {rtsp['address']} answered {rtsp['status']}, server {rtsp['server'] or 'unnamed'}, "
+        f"authentication {auth}{offered}"
+    ]
+    if rtsp["public"]:
+        lines.append(f"  methods: {', '.join(rtsp['public'])}")
+    for stream in rtsp["streams"]:
+        lines.append(f"  - {stream_words(stream)}, {stream['proto']}, track {stream['track'] or '-'}")
+    return lines
+
+
+SCHEME = ProbeScheme(probe_rtsp, facts="rtsp", words=rtsp_words, perfdata=_perfdata, detail=_detail)

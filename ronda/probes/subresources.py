@@ -67,10 +67,10 @@ async def check_subresources(
             for url in urls:
                 hosts.add(url, limit=ASSET_BYTES)
         checks = [await task for task in hosts.tasks.values()]
-    assert obs.http is not None  # set from the same answer before this is called
-    obs.http["subresources"] = [_record(obs, check) for check in checks]
+    http = obs.facts["http"]  # set from the same answer before this is called
+    http["subresources"] = [_record(obs, check) for check in checks]
     skipped = len(hosts.first) - len(hosts.tasks)
-    obs.http["subresources_skipped"] = skipped
+    http["subresources_skipped"] = skipped
     if skipped:
         # A host never checked is a blind spot, not a pass: say so, as a warning.
         obs.warn(
