@@ -44,6 +44,7 @@ SCHEMES: dict[str, Scheme] = {
     "onvifs": Scheme("onvif", 443, credentials=True),  # onvif:// over TLS
     "ws": Scheme("websocket", 80),
     "wss": Scheme("websocket", 443),
+    "ssh": Scheme("ssh", 22),
 }
 
 # Ports that go without saying in a URL (http:// 80, https:// 443, ...).
