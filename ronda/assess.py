@@ -31,6 +31,7 @@ def assess(obs: Observation, now: datetime) -> Verdict:
         findings=tuple(findings),
         warnings=tuple(warnings),
         certificates=tuple(obs.certificates),
+        kept=obs.keep,
     )
 
 

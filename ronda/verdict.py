@@ -118,6 +118,9 @@ class Verdict:
     certificates: tuple[CertificateInfo, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     vantage: str = "local"  # the vantage point that made the check
+    # What the probe keeps for the monitor's next check (Observation.keep); None: no change. A
+    # monitor's memory, not a finding: not in the JSON.
+    kept: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

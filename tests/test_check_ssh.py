@@ -15,61 +15,87 @@ from pathlib import Path
 
 import pytest
 
+from ronda.check import run_check
 from ronda.errors import UsageError
 from ronda.probes.ssh import pinned_fingerprint
-from ronda.target import parse_target
+from ronda.target import CheckOptions, parse_target
 from tests import support
 
 SSHD = "/usr/sbin/sshd"  # sshd wants its absolute path, to re-execute itself per connection
 
 
-@dataclass
-class Sshd:
-    port: int
+@dataclass(frozen=True)
+class HostKey:
+    path: Path
     fingerprint: str  # as `ssh-keygen -lf` prints it
-    process: subprocess.Popen[str]
+
+
+def make_host_key(folder: Path) -> HostKey:
+    key = folder / "ssh_host_ed25519_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ronda-test", "-f", str(key)], check=True)
+    listed = subprocess.run(["ssh-keygen", "-l", "-f", f"{key}.pub"], capture_output=True, text=True, check=True)
+    return HostKey(key, listed.stdout.split()[1])
+
+
+@pytest.fixture(scope="module")
+def host_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[HostKey, HostKey]:
+    """Two ed25519 host keys made for these tests: the server's, and one it may be replaced with."""
+    return make_host_key(tmp_path_factory.mktemp("ssh")), make_host_key(tmp_path_factory.mktemp("ssh"))
+
+
+class Sshd:
+    """OpenSSH's sshd on 127.0.0.1, in the foreground, logging to stderr."""
+
+    def __init__(self, key: HostKey, folder: Path) -> None:
+        self.key = key
+        self.folder = folder
+        self.port = support.free_port()
+        self.process: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
         return f"ssh://127.0.0.1:{self.port}"
 
-    def log(self) -> str:
-        """Everything the server logged (it stops to tell)."""
+    @property
+    def fingerprint(self) -> str:
+        return self.key.fingerprint
+
+    def start(self) -> Sshd:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege separation directory
+        config = self.folder / "sshd_config"
+        config.write_text(
+            f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {self.key.path}\n"
+            "UsePAM no\nPidFile none\nLogLevel VERBOSE\n"
+        )
+        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
+        assert self.process.stderr is not None
+        for line in self.process.stderr:  # it says when it listens; at its end, it has failed
+            if "Server listening" in line:
+                return self
+        raise AssertionError(f"sshd did not start (exit {self.process.wait()})")
+
+    def stop(self) -> str:
+        """Stop the server; everything it logged since it said it listens."""
+        if self.process is None or self.process.poll() is not None:
+            return ""
         self.process.terminate()
         return self.process.communicate(timeout=10)[1]
 
+    def log(self) -> str:
+        return self.stop()
 
-@pytest.fixture(scope="module")
-def host_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """An ed25519 host key made for these tests, and its fingerprint as OpenSSH prints it."""
-    key = tmp_path_factory.mktemp("ssh") / "ssh_host_ed25519_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ronda-test", "-f", str(key)], check=True)
-    listed = subprocess.run(["ssh-keygen", "-l", "-f", f"{key}.pub"], capture_output=True, text=True, check=True)
-    return key, listed.stdout.split()[1]
+    def restart_with(self, key: HostKey) -> None:
+        """The same server, address and port with another host key: a reinstall, or an impostor."""
+        self.stop()
+        self.key = key
+        self.start()
 
 
 @pytest.fixture
-def sshd(host_key: tuple[Path, str], tmp_path: Path) -> Iterator[Sshd]:
-    """OpenSSH's sshd on 127.0.0.1, in the foreground, logging to stderr."""
-    key, fingerprint = host_key
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege separation directory
-    port = support.free_port()
-    config = tmp_path / "sshd_config"
-    config.write_text(
-        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {key}\nUsePAM no\nPidFile none\nLogLevel VERBOSE\n"
-    )
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    for line in process.stderr:  # it says when it listens; at its end, it has failed
-        if "Server listening" in line:
-            break
-    else:
-        raise AssertionError(f"sshd did not start (exit {process.wait()})")
-    server = Sshd(port, fingerprint, process)
+def sshd(host_keys: tuple[HostKey, HostKey], tmp_path: Path) -> Iterator[Sshd]:
+    server = Sshd(host_keys[0], tmp_path).start()
     yield server
-    if process.poll() is None:
-        process.terminate()
-        process.communicate(timeout=10)
+    server.stop()
 
 
 def ronda_check(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -238,3 +264,63 @@ def test_ronda_check_with_a_malformed_fingerprint_is_unknown(repo_root):
     run = ronda_check(repo_root, "ssh://127.0.0.1?fingerprint=deadbeef")
     assert run.returncode == 3, run.stdout + run.stderr
     assert "fingerprint='deadbeef': expected SHA256:" in run.stdout
+
+
+# --- ronda run: the host key a monitor first saw, kept -------------------------------------------
+
+
+def run(url: str, known: dict | None = None):
+    return asyncio.run(run_check(parse_target(url), CheckOptions(timeout=5), known=known))
+
+
+def test_the_first_check_keeps_the_key_and_later_checks_expect_it(sshd, host_keys):
+    first = run(sshd.url)
+    assert first.kept == {"fingerprint": sshd.fingerprint}, "trusted on first use"
+    again = run(sshd.url, known=first.kept)
+    assert (again.status, again.kept) == ("up", None), "the same key: nothing new to keep"
+    sshd.restart_with(host_keys[1])
+    changed = run(sshd.url, known=first.kept)
+    assert (changed.status, changed.cause) == ("down", "ssh_host_key_changed")
+    assert f"not {host_keys[0].fingerprint}, the one earlier checks saw" in changed.summary
+    assert changed.kept is None, "the changed key is not taken for the new normal"
+    assert "kept" not in changed.to_json(), "a monitor's memory, not part of the verdict"
+
+
+def test_a_pinned_key_wins_over_the_kept_one(sshd, host_keys):
+    pinned = run(f"{sshd.url}?fingerprint={sshd.fingerprint}", known={"fingerprint": host_keys[1].fingerprint})
+    assert (pinned.status, pinned.kept) == ("up", {"fingerprint": sshd.fingerprint})
+
+
+def test_ronda_run_keeps_each_monitors_host_key_across_a_restart(sshd, host_keys, ca_file, tmp_path):
+    config = tmp_path / "ronda.yaml"
+    config.write_text(support.config_text(support.free_port(), ca_file, f"  - name: bastion\n    url: {sshd.url}\n"))
+
+    def bastion(process: support.RondaProcess) -> dict:
+        [monitor] = process.api("/api/v1/monitors")
+        return monitor
+
+    ronda = support.RondaProcess(config).start()
+    try:
+        support.wait_for("a first check", lambda: (bastion(ronda)["last_check"] or {}).get("status") == "up")
+        sshd.restart_with(host_keys[1])
+        changed = support.wait_for("the new key found", lambda: _with_cause(bastion(ronda), "ssh_host_key_changed"))
+    finally:
+        ronda.stop()
+    assert changed["last_check"]["ssh"]["fingerprint"] == host_keys[1].fingerprint
+    assert f"not {host_keys[0].fingerprint}, the one earlier checks saw" in changed["last_check"]["summary"]
+
+    ronda = support.RondaProcess(config).start()  # the key comes back from the database
+    try:
+        seen = bastion(ronda)["last_check"]["checked_at"]
+        later = support.wait_for("a check after the restart", lambda: _newer(bastion(ronda), seen))
+    finally:
+        ronda.stop()
+    assert later["last_check"]["cause"] == "ssh_host_key_changed", later["last_check"]["summary"]
+
+
+def _newer(monitor: dict, than: str) -> dict | None:
+    return monitor if monitor["last_check"]["checked_at"] > than else None
+
+
+def _with_cause(monitor: dict, cause: str) -> dict | None:
+    return monitor if monitor["cause"] == cause else None

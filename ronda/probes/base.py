@@ -47,6 +47,11 @@ class Observation:
     # What the protocol said, by the key of its facts in the verdict (ProbeScheme.facts):
     # {"rtsp": {...}}. A probe may fill another's too: a status page's fetch fills "http".
     facts: dict[str, Facts] = field(default_factory=dict)
+    # What this monitor's earlier checks kept for it (`keep`), which `ronda run` hands back
+    # check after check, from the store across restarts: an SSH server's host key, trusted on
+    # first use. Empty for `ronda check`, which has no earlier checks.
+    known: dict[str, Any] = field(default_factory=dict)
+    keep: dict[str, Any] | None = None  # what the monitor's next check should know; None: no change
     latency_ms: float | None = None
 
     def problem(

@@ -14,8 +14,9 @@ server, garbage, silence), its first words for the `protocol_error`. asyncssh re
 ~/.ssh/config, keys or agent: nothing but the URL decides where it goes and what it shows.
 
 `?fingerprint=SHA256:...`, as `ssh-keygen -lf` prints it, pins the host key: another key is
-`ssh_host_key_changed` (down: someone may be in the middle). Every address behind the name must
-show that key, as OpenSSH's known_hosts expects of a name.
+`ssh_host_key_changed` (down: someone may be in the middle). Without it, in `ronda run`, the key
+a monitor's first check saw is kept with the monitor (Observation.keep) and expected from then
+on. Every address behind the name must show that key, as OpenSSH's known_hosts expects of a name.
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ async def probe_ssh(
     target: Target, options: CheckOptions, ctx: ProbeContext, obs: Observation, deadline: float
 ) -> None:
     pinned = pinned_fingerprint(target)
+    # Without a pin, `ronda run` trusts the key a monitor's first check saw, as ssh trusts a
+    # host's first key: the key it kept (Observation.known) is the one expected from then on.
+    remembered = obs.known.get("fingerprint")
+    expected = pinned or remembered
+    named = f"the expected {pinned}" if pinned else f"{remembered}, the one earlier checks saw"
     servers: dict[str, Server] = {}
 
     async def check(address: str) -> None:
@@ -90,14 +96,23 @@ async def probe_ssh(
             return
         finally:
             conn.close()
-        if pinned is not None and server.fingerprint != pinned:
-            obs.problem("ssh_host_key_changed", f"{where}: {changed_words(server, pinned)}", address=address)
+        if expected is not None and server.fingerprint != expected:
+            obs.problem("ssh_host_key_changed", f"{where}: {changed_words(server, named)}", address=address)
 
     await each_address(obs, options, deadline, check)
     obs.latency_ms = obs.elapsed_ms()
     shown = [servers[a] for a in obs.addresses if a in servers]
     if shown:  # the first address that completed the exchange; findings name the others
         obs.facts["ssh"] = shown[0].to_json()
+    _remember(obs, expected or (shown[0].fingerprint if shown else None))
+
+
+def _remember(obs: Observation, trusted: str | None) -> None:
+    """Keep the key the monitor trusts for its next check. A changed key is not taken for the new
+    normal: the finding stays until a person pins the new key (`?fingerprint=`, a new URL, with
+    which the monitor's memory starts over)."""
+    if trusted is not None and trusted != obs.known.get("fingerprint"):
+        obs.keep = {"fingerprint": trusted}
 
 
 def pinned_fingerprint(target: Target) -> str | None:
@@ -117,7 +132,7 @@ def pinned_fingerprint(target: Target) -> str | None:
 
 def changed_words(server: Server, expected: str) -> str:
     return (
-        f"the host key is {server.key_type} {server.fingerprint}, not the expected {expected}: "
+        f"the host key is {server.key_type} {server.fingerprint}, not {expected}: "
         "someone may be in the middle (or the server's keys were replaced)"
     )
 

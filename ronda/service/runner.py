@@ -159,6 +159,7 @@ class Service:
         self.live = LiveHub()  # open dashboards hear each verdict at once
         self.token = config.server.token or secrets.token_urlsafe(24)
         self.scheduler = Scheduler([], self._on_verdict)  # its jobs come from self.monitors at start
+        self.scheduler.known.update(self.store.known())  # what earlier runs' checks kept (host keys)
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
         self._web: WebContext | None = None
         self._reloads: set[asyncio.Task[object]] = set()

@@ -84,6 +84,8 @@ class Store:
             session.flush()
             if verdict.onvif and verdict.onvif.get("device"):  # kept while the device is unreachable
                 monitor.device = verdict.onvif["device"]
+            if verdict.kept is not None:  # what the probe keeps for the next check, across restarts
+                monitor.known = {"target": verdict.target, "kept": verdict.kept}
             readings = _latest_readings(session, monitor.id, verdict.checked_at - policy.fresh_for)
             scope = assess_scope(readings, policy.quorum)
             status, cause = (scope.status, verdict.cause or scope.cause) if scope.failing else ("up", None)
@@ -131,6 +133,13 @@ class Store:
             return [{"at": iso(r.at), "online": r.online, "detail": r.detail} for r in rows]
 
     # -- reading -------------------------------------------------------------------------
+
+    def known(self) -> dict[str, dict[str, Any]]:
+        """What each monitor's probe kept from its latest checks (Verdict.kept), by monitor name,
+        as the scheduler takes it back at start: {"target": URL, "kept": {...}}."""
+        with self._sessions() as session:
+            rows = session.execute(select(MonitorRow.name, MonitorRow.known).where(MonitorRow.known.is_not(None)))
+            return {name: dict(known) for name, known in rows}
 
     def monitors(self) -> list[dict[str, Any]]:
         with self._sessions() as session:
