@@ -9,10 +9,8 @@ from datetime import datetime
 
 from ronda import causes
 from ronda.causes import Severity
+from ronda.probes import FACTS, in_order
 from ronda.probes.base import Observation
-from ronda.probes.onvif import summary_words as onvif_words
-from ronda.probes.rtsp import rtsp_words
-from ronda.probes.vendor import calm_words
 from ronda.verdict import Finding, Status, Verdict
 
 
@@ -29,16 +27,11 @@ def assess(obs: Observation, now: datetime) -> Verdict:
         checked_at=now,
         latency_ms=obs.latency_ms if obs.latency_ms is not None else obs.elapsed_ms(),
         addresses=tuple(obs.addresses),
-        http=obs.http,
-        dns=obs.dns,
-        icmp=obs.icmp,
-        rtsp=obs.rtsp,
-        websocket=obs.websocket,
-        onvif=obs.onvif,
-        statuspage=obs.statuspage,
+        facts=in_order(obs.facts),
         findings=tuple(findings),
         warnings=tuple(warnings),
         certificates=tuple(obs.certificates),
+        kept=obs.keep,
     )
 
 
@@ -68,22 +61,13 @@ def _summary(obs: Observation, status: Status, cause: Finding | None, warnings: 
             summary += f" ({len(obs.addresses) - len(failing)} of {len(obs.addresses)} addresses work)"
         return summary
     parts = [f"{obs.target.url} is up"]
-    if obs.http:
-        parts.append(f"HTTP {obs.http['status']}")
-    if obs.websocket:
-        subprotocol = obs.websocket["subprotocol"]
-        parts.append("WebSocket open" + (f" with subprotocol {subprotocol}" if subprotocol else ""))
-    if obs.rtsp:
-        parts.append(rtsp_words(obs.rtsp))
-    if obs.statuspage:
-        parts.append(calm_words(obs.statuspage))
-    if obs.onvif:
-        parts.append(onvif_words(obs.onvif))
-    if obs.icmp:
-        # Round trips are often well under a millisecond: "in 0 ms" would say nothing.
-        parts.append(f"{obs.icmp['received']} of {obs.icmp['sent']} echoes answered")
-        parts.append(f"round trip {obs.icmp['rtt_ms']['avg']:.2f} ms on average")
-    elif obs.latency_ms is not None:
+    timed = False  # some protocol's words say how long it took
+    for key, facts in in_order(obs.facts).items():
+        scheme = FACTS.get(key)
+        if facts and scheme is not None and scheme.words is not None:
+            parts.append(scheme.words(facts))
+            timed = timed or scheme.timed
+    if not timed and obs.latency_ms is not None:
         parts.append(f"in {obs.latency_ms:.0f} ms")
     if warnings:
         parts.append(f"but {warnings[0].detail}")

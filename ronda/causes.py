@@ -55,6 +55,9 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("tcp_refused", Severity.DOWN, "the connection was refused: nothing listens there"),
     Cause("tcp_unreachable", Severity.DOWN, "the address cannot be reached"),
     Cause("tcp_timeout", Severity.DOWN, "the connection was not accepted in time"),
+    # An SSH server that shows another host key than the expected one may be someone in the
+    # middle: that comes before whatever else its answer or another address went through.
+    Cause("ssh_host_key_changed", Severity.DOWN, "the SSH server shows another host key than expected"),
     # Certificates at rest (file://): nothing to analyse when the file cannot be read.
     Cause("file_unreadable", Severity.DOWN, "the certificate file cannot be read"),
     Cause("no_certificate", Severity.DOWN, "the file holds no certificate"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from ronda.assess import assess
 from ronda.probes import PROBES
@@ -15,17 +16,18 @@ from ronda.verdict import Verdict
 _GRACE = 0.5
 
 
-async def run_check(target: Target, options: CheckOptions, ctx: ProbeContext | None = None) -> Verdict:
+async def run_check(
+    target: Target, options: CheckOptions, ctx: ProbeContext | None = None, known: dict[str, Any] | None = None
+) -> Verdict:
+    """`known`: what the monitor's earlier checks kept (Observation.known); the verdict's `kept`
+    is what this one keeps for the next."""
     ctx = ctx or ProbeContext()
-    obs = Observation(target)
+    obs = Observation(target, known=dict(known or {}))
     deadline = obs.started + options.timeout
-    probe = PROBES[target.scheme]
+    scheme = PROBES[target.scheme]
     try:
         async with asyncio.timeout(options.timeout + _GRACE):
-            await probe(target, options, ctx, obs, deadline)
+            await scheme.probe(target, options, ctx, obs, deadline)
     except TimeoutError:
-        obs.problem(
-            "http_timeout" if target.scheme.startswith(("http", "ws", "statuspage+")) else "tcp_timeout",
-            f"the check did not finish within its {options.timeout:g}s budget",
-        )
+        obs.problem(scheme.timeout, f"the check did not finish within its {options.timeout:g}s budget")
     return assess(obs, ctx.clock())

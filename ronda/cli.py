@@ -10,6 +10,7 @@ from typing import NoReturn
 from ronda import __version__, eventloop
 from ronda.errors import ConfigError, RondaError, ServiceError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
+from ronda.schemes import spelled_out
 from ronda.target import (
     CheckOptions,
     Expectations,
@@ -47,9 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check one target once (a Nagios/Icinga plugin)")
     check.add_argument(
         "target",
-        help="a URL: https://, http://, tcp://, tls://, dns://, icmp://, file://, smtp(s)://, imap(s)://, "
-        "pop3(s)://, ldap(s)://, postgres://, rtsp(s)://, onvif(s)://, ws(s)://, "
-        "statuspage+https:// (a vendor's status page)",
+        help=f"a URL: {spelled_out()}",  # statuspage+http(s)://: a vendor's status page
     )
     check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     check.add_argument("--ca-file", metavar="PATH", help="trust this PEM bundle besides the system store")
@@ -180,13 +179,15 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from ronda.check import run_check
+    from ronda.probes import misplaced_options
     from ronda.probes.base import ProbeContext
     from ronda.report import print_detail
 
     options = _check_options(args)
     target = parse_target(args.target)
-    if (options.send is not None or options.subprotocol is not None) and target.scheme not in ("ws", "wss"):
-        raise UsageError(f"--send and --subprotocol go with a ws:// or wss:// target, not {target.scheme}://")
+    misplaced = misplaced_options(target.scheme, options)
+    if misplaced:
+        raise UsageError(misplaced)
     context = ProbeContext()
     # Built now, and kept for the check: a bad CA or client certificate file is bad input
     # (exit 3) whatever the target, and the trust store is loaded once.

@@ -6,10 +6,9 @@ Plugin guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the first line is
 
 from __future__ import annotations
 
-from typing import Any
-
 from ronda.causes import Severity, severity
 from ronda.certs.rules import warn_threshold_days
+from ronda.probes import FACTS
 from ronda.target import CheckOptions
 from ronda.verdict import Verdict
 
@@ -30,18 +29,9 @@ def perfdata(verdict: Verdict, options: CheckOptions) -> str:
     if verdict.latency_ms is not None:
         warn = f"{options.expect.max_latency:g}" if options.expect.max_latency else ""
         items.append(f"time={verdict.latency_ms / 1000:.6f}s;{warn};;0")
-    if verdict.http is not None:
-        items.append(f"size={verdict.http['bytes']}B;;;0")
-    if verdict.icmp is not None:
-        items.extend(_ping_perfdata(verdict.icmp))
-    if verdict.websocket is not None:
-        items.extend(_websocket_perfdata(verdict.websocket))
-    if verdict.rtsp is not None and verdict.rtsp["status"] == 200:
-        items.append(f"streams={len(verdict.rtsp['streams'])};;;0")  # what DESCRIBE described
-    if verdict.onvif is not None and verdict.onvif["skew_s"] is not None:
-        # The clock's offset either way, in seconds; warned past max_skew (5 s unless the URL says).
-        onvif = verdict.onvif
-        items.append(f"clock_skew={abs(onvif['skew_s']):.1f}s;{onvif['max_skew_s']:g};;0")
+    for key, facts in verdict.facts.items():  # each protocol's own figures
+        if key in FACTS:
+            items.extend(FACTS[key].perfdata(facts))
     if verdict.certificates:
         soonest = min(verdict.certificates, key=lambda c: c.days_left)
         # A bare number N is the Nagios range 0..N (alert when above N); days left must
@@ -57,23 +47,6 @@ def perfdata(verdict: Verdict, options: CheckOptions) -> str:
         total = len(verdict.addresses)
         items.append(f"addresses_failing={len(failing)};0;{total - 1};0;{total}")
     return " ".join(items)
-
-
-def _ping_perfdata(icmp: dict[str, Any]) -> list[str]:
-    """check_ping's labels: round-trip average (none without a reply) and packet loss in %,
-    warning above 0% and critical at 100%, as the status has it."""
-    items = [f"rta={icmp['rtt_ms']['avg']:.3f}ms;;;0"] if icmp["rtt_ms"] else []
-    return [*items, f"pl={icmp['loss'] * 100:.0f}%;0;99;0;100"]
-
-
-def _websocket_perfdata(websocket: dict[str, Any]) -> list[str]:
-    """time= is the handshake; reply_time the round trip of the message (or Ping) after it."""
-    items = []
-    if "round_trip_ms" in websocket:
-        items.append(f"reply_time={websocket['round_trip_ms'] / 1000:.6f}s;;;0")
-    if "reply_bytes" in websocket:
-        items.append(f"size={websocket['reply_bytes']}B;;;0")
-    return items
 
 
 def first_line(verdict: Verdict, options: CheckOptions) -> str:

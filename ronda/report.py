@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ronda.probes.sdp import stream_words
+from ronda.probes import FACTS
 from ronda.verdict import Verdict, iso
 
 
@@ -24,24 +24,10 @@ def print_detail(verdict: Verdict, console: Console | None = None) -> None:
             console.print(f"{title}:")
             for item in items:
                 console.print(f"  - {item.code}: {item.detail}", markup=False)
-    if verdict.dns:
-        console.print(
-            f"dns: {verdict.dns['name']} {verdict.dns['type']} via {verdict.dns['server']}: "
-            f"{', '.join(verdict.dns['answers']) or 'no answer'}",
-            markup=False,
-        )
-    if verdict.icmp:
-        console.print("ping:")
-        for echoes in verdict.icmp["addresses"]:
-            console.print(f"  - {echoes['address']}: {_echo_words(echoes)}", markup=False)
-    if verdict.websocket:
-        console.print(f"websocket: {_websocket_words(verdict.websocket)}", markup=False)
-    if verdict.rtsp:
-        _print_rtsp(console, verdict.rtsp)
-    if verdict.statuspage:
-        _print_statuspage(console, verdict.statuspage)
-    if verdict.onvif:
-        _print_onvif(console, verdict.onvif)
+    for key, facts in verdict.facts.items():  # each protocol's own lines, as its probe words them
+        if facts and key in FACTS:
+            for line in FACTS[key].detail(facts):
+                console.print(line, markup=False)
     if verdict.certificates:
         # Lines, not a table: certificate names are long and plugin output is often 80 columns.
         console.print("certificates:")
@@ -52,70 +38,6 @@ def print_detail(verdict: Verdict, console: Console | None = None) -> None:
                 f"problems: {', '.join(cert.problems) or 'none'}",
                 markup=False,
             )
-
-
-def _print_statuspage(console: Console, page: dict[str, Any]) -> None:
-    said = " - ".join(str(w) for w in (page["indicator"], page["description"]) if w) or "no overall state"
-    watching = f"; watching {', '.join(page['watched'])}" if page["watched"] else ""
-    where = f"{page['format']}, {page['url']}"
-    console.print(f"vendor: {page['page'] or 'unnamed'} ({where}): {said}{watching}", markup=False)
-    for component in page["components"]:
-        console.print(f"  - component {component['name']}: {component['status'].replace('_', ' ')}", markup=False)
-    for kind, items in (("incident", page["incidents"]), ("maintenance", page["maintenances"])):
-        for item in items:
-            facts = [item["status"].replace("_", " ")]
-            facts += [f"impact {item['impact']}"] if item.get("impact") else []
-            facts += [f"updated {item['updated_at']}"] if item["updated_at"] else []
-            facts += [item["link"]] if item["link"] else []
-            console.print(f"  - {kind} {item['name']!r}: {', '.join(facts)}", markup=False)
-    if page.get("truncated"):
-        console.print("  (more than the vendor's first 25 of each are not listed)", markup=False)
-
-
-def _print_rtsp(console: Console, rtsp: dict[str, Any]) -> None:
-    auth = rtsp["auth"] or "none"
-    offered = f" (offered: {', '.join(rtsp['auth_offered'])})" if rtsp["auth_offered"] else ""
-    console.print(
-        f"rtsp: {rtsp['address']} answered {rtsp['status']}, server {rtsp['server'] or 'unnamed'}, "
-        f"authentication {auth}{offered}",
-        markup=False,
-    )
-    if rtsp["public"]:
-        console.print(f"  methods: {', '.join(rtsp['public'])}", markup=False)
-    for stream in rtsp["streams"]:
-        console.print(f"  - {stream_words(stream)}, {stream['proto']}, track {stream['track'] or '-'}", markup=False)
-
-
-def _websocket_words(websocket: dict[str, Any]) -> str:
-    words = [f"HTTP {websocket['status']}" if websocket["status"] else "no answer to the handshake"]
-    if websocket["subprotocol"]:
-        words.append(f"subprotocol {websocket['subprotocol']}")
-    if "reply" in websocket:
-        more = ", truncated" if websocket.get("truncated") else ""
-        words.append(f"reply {websocket['reply']!r} ({websocket['reply_bytes']} B{more})")
-    elif "round_trip_ms" in websocket:
-        words.append("Pong")
-    if "round_trip_ms" in websocket:
-        words[-1] += f" in {websocket['round_trip_ms']:.3f} ms"
-    if websocket["close_code"] is not None:
-        words.append(f"close code {websocket['close_code']}")
-    return ", ".join(words)
-
-
-def _print_onvif(console: Console, onvif: dict[str, Any]) -> None:
-    skew = onvif["skew_s"]
-    clock = "no UTC time given" if skew is None else f"{abs(skew):.1f} s {'behind' if skew < 0 else 'ahead'}"
-    time = f"{onvif['device_time']} ({clock})" if onvif["device_time"] else clock
-    console.print(f"onvif: device time {time}; authentication {onvif['auth']}", markup=False)
-    if onvif["device"]:
-        facts = ", ".join(f"{key.replace('_', ' ')} {value or '-'}" for key, value in onvif["device"].items())
-        console.print(f"  - device: {facts}", markup=False)
-
-
-def _echo_words(echoes: dict[str, Any]) -> str:
-    words = f"{echoes['received']} of {echoes['sent']} answered, {echoes['loss']:.0%} lost"
-    rtt = echoes["rtt_ms"]
-    return words + (f", round trip min/avg/max {rtt['min']:.3f}/{rtt['avg']:.3f}/{rtt['max']:.3f} ms" if rtt else "")
 
 
 INVENTORY_COLUMNS = (

@@ -12,36 +12,9 @@ from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from ronda.errors import UsageError
+from ronda.schemes import SCHEMES
 from ronda.tlscontexts import TlsClient
 
-DEFAULT_PORTS = {
-    "http": 80,
-    "https": 443,
-    "tls": 443,
-    "dns": 53,
-    "smtp": 25,  # submission (587) speaks STARTTLS too: write the port
-    "smtps": 465,
-    "imap": 143,
-    "imaps": 993,
-    "pop3": 110,
-    "pop3s": 995,
-    "ldap": 389,
-    "ldaps": 636,
-    "postgres": 5432,
-    "ws": 80,
-    "wss": 443,
-    "rtsp": 554,
-    "rtsps": 322,  # RTSP over TLS (IANA)
-    "onvif": 80,  # an ONVIF device service is HTTP (SOAP); onvifs:// is that over TLS
-    "onvifs": 443,
-    "statuspage+https": 443,  # a vendor's status page (ronda/probes/statuspage.py)
-    "statuspage+http": 80,
-}
-# Schemes whose URL may carry the device's user:pass@: the password is kept on the Target and
-# masked in its `url`, which verdicts, the store and notifications show.
-CREDENTIAL_SCHEMES = frozenset({"rtsp", "rtsps", "onvif", "onvifs"})
-# Schemes without ports (ping goes to a host): their Target's port is 0.
-PORTLESS = frozenset({"icmp"})
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -53,7 +26,9 @@ class Target:
     port: int
     path: str = "/"  # path and query, as sent in a request line
     params: dict[str, str] = field(default_factory=dict)
-    username: str | None = None  # CREDENTIAL_SCHEMES: from user:pass@, percent-decoded
+    # Schemes whose URL may carry the device's user:pass@ (ronda/schemes.py): the password is
+    # kept here and masked in `url`, which verdicts, the store and notifications show.
+    username: str | None = None  # from user:pass@, percent-decoded
     password: str | None = field(default=None, repr=False)  # never in `url`
 
 
@@ -90,13 +65,12 @@ class CheckOptions:
 
 def parse_target(url: str) -> Target:
     """The URL as a Target; unknown schemes and missing hosts or ports are UsageErrors."""
-    from ronda.probes import PROBES  # the registry decides which schemes exist
-
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
-    if scheme not in PROBES:
+    known_scheme = SCHEMES.get(scheme)
+    if known_scheme is None:
         # file: takes a path, not a host: shown last and whole, as `file://x` would be wrong.
-        known = ", ".join(f"{s}://" for s in sorted(PROBES) if s != "file") + ", file:///PATH"
+        known = ", ".join(f"{s}://" for s in sorted(SCHEMES) if s != "file") + ", file:///PATH"
         raise UsageError(f"{url!r}: unsupported scheme {scheme + '://' if scheme else '(none)'}; use one of {known}")
     if scheme == "file":
         return _file_target(url.strip(), parts)
@@ -104,10 +78,10 @@ def parse_target(url: str) -> Target:
     if not host:
         raise UsageError(f"{url!r}: no host name in the URL")
     try:
-        port = parts.port or DEFAULT_PORTS.get(scheme)
+        port = parts.port or known_scheme.port
     except ValueError as exc:
         raise UsageError(f"{url!r}: {exc}") from None
-    if scheme in PORTLESS:
+    if known_scheme.portless:
         if port is not None:
             raise UsageError(f"{url!r}: {scheme}:// targets have no port")
         port = 0
@@ -118,7 +92,7 @@ def parse_target(url: str) -> Target:
         path += "?" + parts.query
     params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     host = host.lower().rstrip(".")
-    if scheme in CREDENTIAL_SCHEMES and parts.username is not None:
+    if known_scheme.credentials and parts.username is not None:
         username, password = unquote(parts.username), unquote(parts.password or "")
         shown = _masked(url.strip(), parts)
         return Target(shown, scheme, host, port, path, params, username=username, password=password)
@@ -184,14 +158,6 @@ def _split_host_port(text: str, default_port: int | None, what: str) -> tuple[st
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise UsageError(f"{what} {text!r}: {port_text!r} is not a port number")
     return host, int(port_text)
-
-
-def is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def parse_address(text: str, what: str) -> str:

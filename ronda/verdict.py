@@ -110,18 +110,17 @@ class Verdict:
     checked_at: datetime
     latency_ms: float | None
     addresses: tuple[str, ...] = ()
-    http: dict[str, Any] | None = None
-    dns: dict[str, Any] | None = None
-    icmp: dict[str, Any] | None = None  # echoes sent, received, loss, round trips (README, icmp://)
-    rtsp: dict[str, Any] | None = None  # status, server, methods, auth, media streams (docs/devices.md)
-    websocket: dict[str, Any] | None = None  # handshake status, subprotocol, reply, close code (ws://)
-    onvif: dict[str, Any] | None = None  # the device's time, skew, auth and facts (docs/devices.md)
-    statuspage: dict[str, Any] | None = None  # what a vendor's status page says (docs/statuspage.md)
+    # What each protocol said, by the key its probe declares (ProbeScheme.facts), each a key of
+    # the JSON: {"http": {"status": 200, ...}}; a status page's check has "http" and "statuspage".
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
     warnings: tuple[Finding, ...] = ()
     certificates: tuple[CertificateInfo, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     vantage: str = "local"  # the vantage point that made the check
+    # What the probe keeps for the monitor's next check (Observation.keep); None: no change. A
+    # monitor's memory, not a finding: not in the JSON.
+    kept: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -134,22 +133,40 @@ class Verdict:
             "addresses": list(self.addresses),
             "vantage": self.vantage,
         }
-        if self.http is not None:
-            out["http"] = self.http
-        if self.dns is not None:
-            out["dns"] = self.dns
-        if self.icmp is not None:
-            out["icmp"] = self.icmp
-        if self.rtsp is not None:
-            out["rtsp"] = self.rtsp
-        if self.websocket is not None:
-            out["websocket"] = self.websocket
-        if self.onvif is not None:
-            out["onvif"] = self.onvif
-        if self.statuspage is not None:
-            out["statuspage"] = self.statuspage
+        out.update(self.facts)
         out["findings"] = [f.to_json() for f in self.findings]
         out["warnings"] = [w.to_json() for w in self.warnings]
         out["certificates"] = [c.to_json() for c in self.certificates]
         out.update(self.extra)
         return out
+
+    # Each protocol's facts by name, for readers written before `facts` (the store, the web
+    # face, tests); a scheme added since is read from `facts` and needs no line here.
+
+    @property
+    def http(self) -> dict[str, Any] | None:
+        return self.facts.get("http")
+
+    @property
+    def dns(self) -> dict[str, Any] | None:
+        return self.facts.get("dns")
+
+    @property
+    def icmp(self) -> dict[str, Any] | None:
+        return self.facts.get("icmp")  # echoes sent, received, loss, round trips (README, icmp://)
+
+    @property
+    def rtsp(self) -> dict[str, Any] | None:
+        return self.facts.get("rtsp")  # status, server, methods, auth, media streams (docs/devices.md)
+
+    @property
+    def websocket(self) -> dict[str, Any] | None:
+        return self.facts.get("websocket")  # handshake status, subprotocol, reply, close code (ws://)
+
+    @property
+    def onvif(self) -> dict[str, Any] | None:
+        return self.facts.get("onvif")  # the device's time, skew, auth and facts (docs/devices.md)
+
+    @property
+    def statuspage(self) -> dict[str, Any] | None:
+        return self.facts.get("statuspage")  # what a vendor's status page says (docs/statuspage.md)

@@ -43,7 +43,7 @@ def verdict(status: str, at: datetime, *certs: CertificateInfo, http: int | None
         at,
         None if status == "down" else 250.0,
         ("127.0.0.2",),
-        http=None if http is None else {"status": http},
+        facts={} if http is None else {"http": {"status": http}},
         findings=findings,
         certificates=certs,
     )

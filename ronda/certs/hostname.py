@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ronda.target import is_ip_address
+from ronda.hosts import is_ip_address
 
 
 def _dns_name_matches(pattern: str, host: str) -> bool:

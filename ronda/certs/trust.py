@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.x509 import verification
 
 from ronda.certs.inspect import CertFacts
-from ronda.target import is_ip_address
+from ronda.hosts import is_ip_address
 
 
 @lru_cache(maxsize=16)

@@ -275,14 +275,18 @@ class Monitor(_Strict):
 
     @field_validator("send", "subprotocol")
     @classmethod
-    def _websocket_only(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
+    def _probe_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A probe's own option (ronda/probes/base.py, ProbeScheme.options) on a monitor whose
+        URL another probe checks would be ignored: an error, not a silent no-op."""
+        from ronda.probes import PROBES, option_schemes
+
+        if value is None or info.field_name is None:
             return value
         if info.field_name == "subprotocol":
             _usage_to_value_error(parse_subprotocol, value, "subprotocol")
         url = info.data.get("url")
-        if url and parse_target(url).scheme not in ("ws", "wss"):
-            raise ValueError("goes with a ws:// or wss:// url")
+        if url and info.field_name not in PROBES[parse_target(url).scheme].options:
+            raise ValueError(f"goes with a {option_schemes(info.field_name)} url")
         return value
 
     @field_validator("resolve")

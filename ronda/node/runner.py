@@ -162,6 +162,7 @@ class Service:
         self.token = config.server.token or secrets.token_urlsafe(24)
         probing = ProbeContext(clock=clock)
         self.scheduler = Scheduler([], self._on_verdict, context=probing)  # its jobs: self.monitors, at start
+        self.scheduler.known.update(self.db.monitors.known())  # what earlier runs' checks kept (host keys)
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
         self._web: WebContext | None = None
         self._reloads: set[asyncio.Task[object]] = set()

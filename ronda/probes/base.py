@@ -1,4 +1,5 @@
-"""The probe seam: one async function per scheme, registered in `ronda.probes.PROBES`.
+"""The probe seam: one async function per scheme, declared by its module as `SCHEME` (a
+ProbeScheme) and registered in `ronda.probes.PROBES` for the schemes ronda/schemes.py names.
 
 A probe gets the target, the options and a context of collaborators, and fills an
 Observation: what it saw at each address, as findings with cause codes. A down target
@@ -16,6 +17,8 @@ from ronda.clock import Clock, system_clock
 from ronda.target import CheckOptions, Target
 from ronda.tlscontexts import TlsContexts
 from ronda.verdict import CertificateInfo, Finding
+
+Facts = dict[str, Any]  # one protocol's facts, as the verdict's JSON shows them
 
 
 @dataclass
@@ -37,13 +40,14 @@ class Observation:
     findings: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     certificates: list[CertificateInfo] = field(default_factory=list)
-    http: dict[str, Any] | None = None
-    dns: dict[str, Any] | None = None
-    icmp: dict[str, Any] | None = None
-    rtsp: dict[str, Any] | None = None
-    websocket: dict[str, Any] | None = None
-    onvif: dict[str, Any] | None = None
-    statuspage: dict[str, Any] | None = None
+    # What the protocol said, by the key of its facts in the verdict (ProbeScheme.facts):
+    # {"rtsp": {...}}. A probe may fill another's too: a status page's fetch fills "http".
+    facts: dict[str, Facts] = field(default_factory=dict)
+    # What this monitor's earlier checks kept for it (`keep`), which `ronda run` hands back
+    # check after check, from the store across restarts: an SSH server's host key, trusted on
+    # first use. Empty for `ronda check`, which has no earlier checks.
+    known: dict[str, Any] = field(default_factory=dict)
+    keep: dict[str, Any] | None = None  # what the monitor's next check should know; None: no change
     latency_ms: float | None = None
 
     def problem(
@@ -63,3 +67,19 @@ class Observation:
 Probe = Callable[[Target, CheckOptions, ProbeContext, Observation, float], Awaitable[None]]
 """probe(target, options, context, observation, deadline): fill `observation` before
 `deadline` (a `time.monotonic()` instant)."""
+
+
+@dataclass(frozen=True)
+class ProbeScheme:
+    """What a probe module declares as its `SCHEME`: everything the rest of ronda needs to know
+    of it, so that no other module names the protocol."""
+
+    probe: Probe
+    timeout: str = "tcp_timeout"  # the cause when the whole check runs out of its budget
+    options: tuple[str, ...] = ()  # CheckOptions fields only this probe takes (ws://: send, subprotocol)
+    facts: str | None = None  # the key of its facts in the verdict ("rtsp"); None: it has none
+    # Its facts in a phrase, for the summary of a target that is up ("RTSP 200, 2 streams: ...").
+    words: Callable[[Facts], str] | None = None
+    timed: bool = False  # the phrase says how long things took (ping's round trips): no "in N ms"
+    perfdata: Callable[[Facts], list[str]] = lambda facts: []  # Nagios items: 'label'=value[UOM];warn;crit;min;max
+    detail: Callable[[Facts], list[str]] = lambda facts: []  # lines under the plugin line of `ronda check`

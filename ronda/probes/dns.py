@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dns.rdatatype
 
 from ronda.errors import UsageError
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.resolve import query, resolve_host
 from ronda.target import CheckOptions, Target, parse_nameserver
 
@@ -28,7 +30,7 @@ async def probe_dns(
             raise UsageError(f"{target.url!r}: unknown record type {rdtype!r}") from None
         resolution = await query(target.host, rdtype, nameserver, deadline)
     server = f"{nameserver[0]}:{nameserver[1]}" if nameserver else "system resolver"
-    obs.dns = {
+    obs.facts["dns"] = {
         "name": target.host,
         "type": rdtype,
         "server": server,
@@ -38,3 +40,10 @@ async def probe_dns(
         obs.problem(resolution.error, resolution.detail, port=None)
     elif rdtype in ("A", "AAAA"):
         obs.addresses = list(resolution.records)
+
+
+def _detail(dns: dict[str, Any]) -> list[str]:
+    return [f"dns: {dns['name']} {dns['type']} via {dns['server']}: {', '.join(dns['answers']) or 'no answer'}"]
+
+
+SCHEME = ProbeScheme(probe_dns, facts="dns", detail=_detail)

@@ -19,7 +19,7 @@ import h11
 
 from ronda import __version__
 from ronda.probes.connect import Connection, client_certificate_refusal
-from ronda.target import DEFAULT_PORTS
+from ronda.schemes import DEFAULT_PORTS
 
 MAX_BODY = 1 << 20  # read at most this much of a body
 USER_AGENT = f"ronda/{__version__} (+monitoring)"

@@ -36,7 +36,7 @@ from ronda.certs.rules import (
     weak_key,
     weak_signature,
 )
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.target import CheckOptions, Target
 from ronda.verdict import CertificateInfo
 
@@ -391,3 +391,6 @@ def _record_folder(obs: Observation, reading: Reading) -> None:
 def _names(names: list[str], shown: int = 5) -> str:
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
+
+
+SCHEME = ProbeScheme(probe_file)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.exchange import MAX_BODY, Answer, hop_for
 from ronda.probes.follow import follow
 from ronda.probes.subresources import check_subresources
@@ -23,7 +23,7 @@ async def probe_http(
         judge(obs, options, address, answer)
     first = first_answer(obs, answers)
     if first is not None:
-        obs.http = http_facts(first)
+        obs.facts["http"] = http_facts(first)
         if options.subresources:
             await check_subresources(obs, ctx, options, first, deadline)
 
@@ -79,3 +79,16 @@ def judge(obs: Observation, options: CheckOptions, address: str, answer: Answer,
             "slow_response",
             f"{obs.target.url} took {obs.latency_ms:.0f} ms, more than the allowed {expect.max_latency * 1000:.0f} ms",
         )
+
+
+def _perfdata(http: dict[str, Any]) -> list[str]:
+    return [f"size={http['bytes']}B;;;0"]
+
+
+SCHEME = ProbeScheme(
+    probe_http,
+    timeout="http_timeout",
+    facts="http",
+    words=lambda http: f"HTTP {http['status']}",
+    perfdata=_perfdata,
+)

@@ -27,7 +27,7 @@ from icmplib import SocketPermissionError, async_ping
 
 from ronda.errors import NotPermittedError, UsageError
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.target import CheckOptions, Target
 from ronda.verdict import Finding
 
@@ -54,7 +54,7 @@ async def probe_icmp(
 
     await each_address(obs, options, deadline, check)
     if echoes:  # none when the name did not resolve
-        obs.icmp = echo_report([(address, *echoes[address]) for address in obs.addresses])
+        obs.facts["icmp"] = echo_report([(address, *echoes[address]) for address in obs.addresses])
         rtts = [rtt for _, round_trips in echoes.values() for rtt in round_trips]
         obs.latency_ms = statistics.fmean(rtts) if rtts else None
 
@@ -132,3 +132,28 @@ def _figures(sent: int, rtts: Sequence[float]) -> dict[str, Any]:
         if rtts
         else None,
     }
+
+
+def _words(icmp: dict[str, Any]) -> str:
+    # Round trips are often well under a millisecond: "in 0 ms" would say nothing.
+    return f"{icmp['received']} of {icmp['sent']} echoes answered, round trip {icmp['rtt_ms']['avg']:.2f} ms on average"
+
+
+def _perfdata(icmp: dict[str, Any]) -> list[str]:
+    """check_ping's labels: round-trip average (none without a reply) and packet loss in %,
+    warning above 0% and critical at 100%, as the status has it."""
+    items = [f"rta={icmp['rtt_ms']['avg']:.3f}ms;;;0"] if icmp["rtt_ms"] else []
+    return [*items, f"pl={icmp['loss'] * 100:.0f}%;0;99;0;100"]
+
+
+def _detail(icmp: dict[str, Any]) -> list[str]:
+    return ["ping:", *(f"  - {echoes['address']}: {_echo_words(echoes)}" for echoes in icmp["addresses"])]
+
+
+def _echo_words(echoes: dict[str, Any]) -> str:
+    words = f"{echoes['received']} of {echoes['sent']} answered, {echoes['loss']:.0%} lost"
+    rtt = echoes["rtt_ms"]
+    return words + (f", round trip min/avg/max {rtt['min']:.3f}/{rtt['avg']:.3f}/{rtt['max']:.3f} ms" if rtt else "")
+
+
+SCHEME = ProbeScheme(probe_icmp, facts="icmp", words=_words, timed=True, perfdata=_perfdata, detail=_detail)

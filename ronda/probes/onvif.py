@@ -33,7 +33,7 @@ from ronda import soap
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, Failure, open_tls
 from ronda.probes.exchange import Answer, ExchangeError, Hop, Posting, exchange
 from ronda.probes.tls import open_connection
@@ -99,7 +99,7 @@ async def probe_onvif(
     await each_address(obs, options, deadline, check)
     obs.latency_ms = obs.elapsed_ms()
     if reports:
-        obs.onvif = next(reports[a] for a in obs.addresses if a in reports)
+        obs.facts["onvif"] = next(reports[a] for a in obs.addresses if a in reports)
 
 
 class _Service:
@@ -325,3 +325,24 @@ def summary_words(onvif: dict[str, Any]) -> str:
     if onvif["skew_s"] is None:
         return "an ONVIF device that gives no UTC time"
     return f"an ONVIF device whose clock is {abs(onvif['skew_s']):.0f} s off ronda's"
+
+
+def _perfdata(onvif: dict[str, Any]) -> list[str]:
+    if onvif["skew_s"] is None:
+        return []
+    # The clock's offset either way, in seconds; warned past max_skew (5 s unless the URL says).
+    return [f"clock_skew={abs(onvif['skew_s']):.1f}s;{onvif['max_skew_s']:g};;0"]
+
+
+def _detail(onvif: dict[str, Any]) -> list[str]:
+    skew = onvif["skew_s"]
+    clock = "no UTC time given" if skew is None else f"{abs(skew):.1f} s {'behind' if skew < 0 else 'ahead'}"
+    time = f"{onvif['device_time']} ({clock})" if onvif["device_time"] else clock
+    lines = [f"onvif: device time {time}; authentication {onvif['auth']}"]
+    if onvif["device"]:
+        facts = ", ".join(f"{key.replace('_', ' ')} {value or '-'}" for key, value in onvif["device"].items())
+        lines.append(f"  - device: {facts}")
+    return lines
+
+
+SCHEME = ProbeScheme(probe_onvif, facts="onvif", words=summary_words, perfdata=_perfdata, detail=_detail)

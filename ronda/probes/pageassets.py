@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import tinycss2
 
-from ronda.target import DEFAULT_PORTS
+from ronda.schemes import DEFAULT_PORTS
 
 # rel tokens of <link> that make a browser fetch the href while loading the page.
 _FETCHED_RELS = frozenset(

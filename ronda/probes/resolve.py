@@ -15,7 +15,8 @@ import dns.exception
 import dns.rdatatype
 import dns.resolver
 
-from ronda.target import CheckOptions, is_ip_address
+from ronda.hosts import is_ip_address
+from ronda.target import CheckOptions
 
 
 @dataclass(frozen=True)

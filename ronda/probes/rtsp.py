@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from ronda import __version__
 from ronda.errors import UsageError
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, Failure, open_tcp
 from ronda.probes.digest import Challenge, authorization, parse_challenges, preferred
 from ronda.probes.sdp import MEDIA_TYPES, Stream, is_sdp, media_streams, stream_words
@@ -119,7 +119,7 @@ async def probe_rtsp(
     await each_address(obs, options, deadline, check)
     answered = [reports[a] for a in obs.addresses if a in reports and reports[a].status is not None]
     if answered:  # the first address that spoke RTSP; findings name the others
-        obs.rtsp = answered[0].to_json()
+        obs.facts["rtsp"] = answered[0].to_json()
 
 
 async def _connect(
@@ -361,3 +361,24 @@ def _quote(text: str | bytes) -> str:
     shown = " | ".join(line.strip() for line in shown.splitlines() if line.strip())
     shown = shown if len(shown) <= QUOTE_CHARS else shown[:QUOTE_CHARS] + "..."
     return ascii(shown) if isinstance(text, bytes) else repr(shown)
+
+
+def _perfdata(rtsp: dict[str, Any]) -> list[str]:
+    return [f"streams={len(rtsp['streams'])};;;0"] if rtsp["status"] == 200 else []  # what DESCRIBE described
+
+
+def _detail(rtsp: dict[str, Any]) -> list[str]:
+    auth = rtsp["auth"] or "none"
+    offered = f" (offered: {', '.join(rtsp['auth_offered'])})" if rtsp["auth_offered"] else ""
+    lines = [
+        f"rtsp: {rtsp['address']} answered {rtsp['status']}, server {rtsp['server'] or 'unnamed'}, "
+        f"authentication {auth}{offered}"
+    ]
+    if rtsp["public"]:
+        lines.append(f"  methods: {', '.join(rtsp['public'])}")
+    for stream in rtsp["streams"]:
+        lines.append(f"  - {stream_words(stream)}, {stream['proto']}, track {stream['track'] or '-'}")
+    return lines
+
+
+SCHEME = ProbeScheme(probe_rtsp, facts="rtsp", words=rtsp_words, perfdata=_perfdata, detail=_detail)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, Failure, Prelude
 from ronda.probes.tls import secure_connection
 from ronda.target import CheckOptions, Target
@@ -283,3 +283,6 @@ async def probe_service_tls(
             obs.problem(failure.code, f"{where}: {failure.detail}", address=address)
 
     await each_address(obs, options, deadline, check)
+
+
+SCHEME = ProbeScheme(probe_service_tls)

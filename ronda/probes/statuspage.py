@@ -22,14 +22,15 @@ was expected.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.exchange import Answer
 from ronda.probes.http import fetch_at_each_address, first_answer, http_facts, judge
-from ronda.probes.vendor import NotAStatusPage, VendorReport
+from ronda.probes.vendor import NotAStatusPage, VendorReport, calm_words
 from ronda.probes.vendor_feed import WINDOW, read_feed
 from ronda.probes.vendor_json import read_statuspage
 from ronda.target import STATUSPAGE, CheckOptions, Target
@@ -52,7 +53,7 @@ async def probe_statuspage(
     answer = first_answer(obs, answers)
     if answer is None:
         return
-    obs.http = http_facts(answer)
+    obs.facts["http"] = http_facts(answer)  # the page's fetch: its facts are http's
     if answer.status >= 400:
         return  # judged: the page answered with an error
     try:
@@ -116,9 +117,31 @@ def record(obs: Observation, report: VendorReport) -> None:
     """The vendor's words on the observation: the `statuspage` object, one `vendor_reported`
     finding unless all is well, and a `content_mismatch` for each component watched that the
     page does not have (a renamed component must not leave a watch that sees nothing)."""
-    obs.statuspage = report.to_json()
+    obs.facts["statuspage"] = report.to_json()
     status = report.status
     if status != "up":
         obs.findings.append(Finding("vendor_reported", report.words(), obs.target.host, None, None, status))
     for words in report.missing:
         obs.problem("content_mismatch", f"{report.url}: {words}")
+
+
+def _detail(page: dict[str, Any]) -> list[str]:
+    said = " - ".join(str(w) for w in (page["indicator"], page["description"]) if w) or "no overall state"
+    watching = f"; watching {', '.join(page['watched'])}" if page["watched"] else ""
+    where = f"{page['format']}, {page['url']}"
+    lines = [f"vendor: {page['page'] or 'unnamed'} ({where}): {said}{watching}"]
+    for component in page["components"]:
+        lines.append(f"  - component {component['name']}: {component['status'].replace('_', ' ')}")
+    for kind, items in (("incident", page["incidents"]), ("maintenance", page["maintenances"])):
+        for item in items:
+            facts = [item["status"].replace("_", " ")]
+            facts += [f"impact {item['impact']}"] if item.get("impact") else []
+            facts += [f"updated {item['updated_at']}"] if item["updated_at"] else []
+            facts += [item["link"]] if item["link"] else []
+            lines.append(f"  - {kind} {item['name']!r}: {', '.join(facts)}")
+    if page.get("truncated"):
+        lines.append("  (more than the vendor's first 25 of each are not listed)")
+    return lines
+
+
+SCHEME = ProbeScheme(probe_statuspage, timeout="http_timeout", facts="statuspage", words=calm_words, detail=_detail)

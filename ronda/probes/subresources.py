@@ -28,7 +28,8 @@ from ronda.probes.exchange import Answer, hop_for
 from ronda.probes.follow import follow
 from ronda.probes.pageassets import page_assets, stylesheet_urls
 from ronda.probes.resolve import resolve_host
-from ronda.target import DEFAULT_PORTS, CheckOptions, Target
+from ronda.schemes import DEFAULT_PORTS
+from ronda.target import CheckOptions, Target
 from ronda.verdict import CertificateInfo, Finding
 
 MAX_STYLESHEETS = 20  # stylesheets fetched per page to read their @import and url()
@@ -66,10 +67,10 @@ async def check_subresources(
             for url in urls:
                 hosts.add(url, limit=ASSET_BYTES)
         checks = [await task for task in hosts.tasks.values()]
-    assert obs.http is not None  # set from the same answer before this is called
-    obs.http["subresources"] = [_record(obs, check) for check in checks]
+    http = obs.facts["http"]  # set from the same answer before this is called
+    http["subresources"] = [_record(obs, check) for check in checks]
     skipped = len(hosts.first) - len(hosts.tasks)
-    obs.http["subresources_skipped"] = skipped
+    http["subresources_skipped"] = skipped
     if skipped:
         # A host never checked is a blind spot, not a pass: say so, as a warning.
         obs.warn(

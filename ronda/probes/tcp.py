@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Failure, open_tcp
 from ronda.target import CheckOptions, Target
 
@@ -19,3 +19,6 @@ async def probe_tcp(
             conn.close()
 
     await each_address(obs, options, deadline, check)
+
+
+SCHEME = ProbeScheme(probe_tcp)

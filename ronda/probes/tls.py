@@ -13,7 +13,7 @@ from ronda.certs.inspect import CertFacts
 from ronda.certs.revocation import check_revocation, revocation_deadline
 from ronda.certs.session import TlsSession
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, Failure, Prelude, open_tcp, open_tls
 from ronda.probes.fetch import cached_fetcher, fetch_url
 from ronda.probes.file import chains, passwords, read_file
@@ -123,3 +123,6 @@ async def probe_tls(
             conn.close()
 
     await each_address(obs, options, deadline, check)
+
+
+SCHEME = ProbeScheme(probe_tls)

@@ -56,7 +56,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ronda.probes.addresses import each_address
-from ronda.probes.base import Observation, ProbeContext
+from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, client_certificate_refusal
 from ronda.probes.exchange import MAX_BODY, USER_AGENT, Hop, hop_for, host_header
 from ronda.probes.tls import open_connection
@@ -130,7 +130,7 @@ async def probe_websocket(
     obs.latency_ms = max(handshakes) if handshakes else None
     if outcomes:
         first = outcomes[obs.addresses[0]] if obs.addresses[0] in outcomes else next(iter(outcomes.values()))
-        obs.websocket = first.to_json()
+        obs.facts["websocket"] = first.to_json()
     limit = options.expect.max_latency
     if limit is not None and obs.latency_ms is not None and obs.latency_ms > limit * 1000:
         obs.problem(
@@ -353,3 +353,45 @@ async def _close(peer: _Peer, outcome: _Outcome, deadline: float) -> None:
 
 def _quote(reply: str) -> str:
     return repr(reply[:EXCERPT]) + ("..." if len(reply) > EXCERPT else "")
+
+
+def _words(websocket: dict[str, Any]) -> str:
+    subprotocol = websocket["subprotocol"]
+    return "WebSocket open" + (f" with subprotocol {subprotocol}" if subprotocol else "")
+
+
+def _perfdata(websocket: dict[str, Any]) -> list[str]:
+    """time= is the handshake; reply_time the round trip of the message (or Ping) after it."""
+    items = []
+    if "round_trip_ms" in websocket:
+        items.append(f"reply_time={websocket['round_trip_ms'] / 1000:.6f}s;;;0")
+    if "reply_bytes" in websocket:
+        items.append(f"size={websocket['reply_bytes']}B;;;0")
+    return items
+
+
+def _detail(websocket: dict[str, Any]) -> list[str]:
+    words = [f"HTTP {websocket['status']}" if websocket["status"] else "no answer to the handshake"]
+    if websocket["subprotocol"]:
+        words.append(f"subprotocol {websocket['subprotocol']}")
+    if "reply" in websocket:
+        more = ", truncated" if websocket.get("truncated") else ""
+        words.append(f"reply {websocket['reply']!r} ({websocket['reply_bytes']} B{more})")
+    elif "round_trip_ms" in websocket:
+        words.append("Pong")
+    if "round_trip_ms" in websocket:
+        words[-1] += f" in {websocket['round_trip_ms']:.3f} ms"
+    if websocket["close_code"] is not None:
+        words.append(f"close code {websocket['close_code']}")
+    return [f"websocket: {', '.join(words)}"]
+
+
+SCHEME = ProbeScheme(
+    probe_websocket,
+    timeout="http_timeout",
+    options=("send", "subprotocol"),  # --send, --subprotocol; the config's send, subprotocol
+    facts="websocket",
+    words=_words,
+    perfdata=_perfdata,
+    detail=_detail,
+)

@@ -23,6 +23,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ronda.check import run_check
 from ronda.errors import RondaError
@@ -124,6 +125,9 @@ class Scheduler:
         self.slots_skipped = 0
         self.lag_seconds = 0.0  # how late the latest check started against its due time
         self._cannot: dict[str, str] = {}  # monitor -> why this machine cannot check it now
+        # What each monitor's latest check kept for the next (Verdict.kept), as the store keeps
+        # it: {"target": URL, "kept": {...}}. A monitor whose URL changed starts over.
+        self.known: dict[str, dict[str, Any]] = {}
 
     def alive(self, within: float = 5.0) -> bool:
         return time.monotonic() - self.heartbeat < within
@@ -225,7 +229,7 @@ class Scheduler:
         parameter the probe refuses). That is no verdict on the target: it is logged when it
         starts and when it ends, not at every slot, and the other monitors go on."""
         try:
-            verdict = await run_check(job.target, job.options, self.context)
+            verdict = await run_check(job.target, job.options, self.context, self._known(job))
         except RondaError as exc:
             if self._cannot.get(job.name) != str(exc):
                 log.error("%s cannot be checked: %s", job.name, exc)
@@ -233,7 +237,13 @@ class Scheduler:
             return None
         if self._cannot.pop(job.name, None) is not None:
             log.warning("%s can be checked again", job.name)
+        if verdict.kept is not None:
+            self.known[job.name] = {"target": job.target.url, "kept": verdict.kept}
         return verdict
+
+    def _known(self, job: Job) -> dict[str, Any] | None:
+        memory = self.known.get(job.name)
+        return memory["kept"] if memory is not None and memory.get("target") == job.target.url else None
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -58,6 +58,9 @@ class MonitorRow(Base):
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # What a device says it is (an ONVIF camera's make, model, firmware), from its last answer.
     device: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What the monitor's probe keeps from check to check (an SSH server's host key, trusted on
+    # first use), with the URL it was kept for: {"target": URL, "kept": {...}}.
+    known: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # A push monitor's secret (its URL is /push/{token}) and when its job last said it started.
     push_token: Mapped[str | None] = mapped_column(String(64))  # unique: ix_monitors_push_token
     push_started_at: Mapped[datetime | None]

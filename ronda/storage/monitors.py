@@ -75,6 +75,8 @@ class Monitors:
             session.flush()
             if verdict.onvif and verdict.onvif.get("device"):  # kept while the device is unreachable
                 monitor.device = verdict.onvif["device"]
+            if verdict.kept is not None:  # what the probe keeps for the next check, across restarts
+                monitor.known = {"target": verdict.target, "kept": verdict.kept}
             readings = _latest_readings(session, monitor.id, verdict.checked_at - policy.fresh_for)
             scope = assess_scope(readings, policy.quorum)
             status, cause = (scope.status, verdict.cause or scope.cause) if scope.failing else ("up", None)
@@ -101,6 +103,15 @@ class Monitors:
         with self._sessions() as session:
             rows = session.scalars(select(ConnectivityRow).order_by(ConnectivityRow.at.desc()).limit(limit))
             return [{"at": iso(r.at), "online": r.online, "detail": r.detail} for r in rows]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def known(self) -> dict[str, dict[str, Any]]:
+        """What each monitor's probe kept from its latest checks (Verdict.kept), by monitor name,
+        as the scheduler takes it back at start: {"target": URL, "kept": {...}}."""
+        with self._sessions() as session:
+            rows = session.execute(select(MonitorRow.name, MonitorRow.known).where(MonitorRow.known.is_not(None)))
+            return {name: dict(known) for name, known in rows}
 
     def active(self) -> list[dict[str, Any]]:
         """The monitors checked now, by name."""

@@ -49,7 +49,7 @@ VERDICT: dict[str, Any] = Verdict(
     checked_at=CHECKED,
     latency_ms=41.7,
     addresses=("127.0.0.2",),
-    http={"status": 200},
+    facts={"http": {"status": 200}},
     findings=(Finding("cert_expired", "expired 2 days ago", "shop.example", "127.0.0.2", 443),),
     certificates=(CERTIFICATE,),
 ).to_json()
@@ -83,7 +83,15 @@ CAMERA_VERDICT: dict[str, Any] = Verdict(
     checked_at=CHECKED,
     latency_ms=38.2,
     addresses=("192.0.2.10",),
-    onvif={"device_time": iso(CHECKED), "skew_s": 0.4, "max_skew_s": 5.0, "auth": "username_token", "device": DEVICE},
+    facts={
+        "onvif": {
+            "device_time": iso(CHECKED),
+            "skew_s": 0.4,
+            "max_skew_s": 5.0,
+            "auth": "username_token",
+            "device": DEVICE,
+        }
+    },
 ).to_json()
 
 CAMERA: dict[str, Any] = {
