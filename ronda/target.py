@@ -142,21 +142,22 @@ def _file_target(url: str, parts: SplitResult) -> Target:
 
 def _split_host_port(text: str, default_port: int | None, what: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port`, or a bare host/address when a default port exists."""
+    named = _named(what, text)
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
         if not sep or (rest and not rest.startswith(":")):
-            raise UsageError(f"{what} {text!r}: write an IPv6 address as [ADDR] or [ADDR]:PORT")
+            raise UsageError(f"{named}: write an IPv6 address as [ADDR] or [ADDR]:PORT")
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     else:
         host, port_text = text, ""
     if not port_text:
         if default_port is None:
-            raise UsageError(f"{what} {text!r}: a port is needed")
+            raise UsageError(f"{named}: a port is needed")
         return host, default_port
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"{what} {text!r}: {port_text!r} is not a port number")
+        raise UsageError(f"{named}: {port_text!r} is not a port number")
     return host, int(port_text)
 
 
@@ -167,16 +168,24 @@ def parse_address(text: str, what: str) -> str:
         raise UsageError(f"{what}: {text!r} is not an IP address") from None
 
 
-def parse_resolve(entry: str) -> tuple[tuple[str, int], tuple[str, ...]]:
-    """curl's `HOST:PORT:ADDR[,ADDR...]`; IPv6 addresses may be bracketed."""
+def parse_resolve(entry: str, what: str = "--resolve") -> tuple[tuple[str, int], tuple[str, ...]]:
+    """curl's `HOST:PORT:ADDR[,ADDR...]`; IPv6 addresses may be bracketed. `what` names the
+    entry in errors as its reader knows it: the CLI's flag, or nothing where the config's
+    field path already leads the message."""
+    named = _named(what, entry)
     host, sep1, rest = entry.partition(":")
     port_text, sep2, addresses = rest.partition(":")
     if not (sep1 and sep2 and host and addresses):
-        raise UsageError(f"--resolve {entry!r}: expected HOST:PORT:ADDR[,ADDR...]")
+        raise UsageError(f"{named}: expected HOST:PORT:ADDR[,ADDR...]")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"--resolve {entry!r}: {port_text!r} is not a port number")
-    addrs = tuple(parse_address(a, f"--resolve {entry!r}") for a in addresses.split(","))
+        raise UsageError(f"{named}: {port_text!r} is not a port number")
+    addrs = tuple(parse_address(a, named) for a in addresses.split(","))
     return (host.lower(), int(port_text)), addrs
+
+
+def _named(what: str, text: str) -> str:
+    """`--resolve 'x'` on the command line, `'x'` where the config's field path says where."""
+    return f"{what} {text!r}" if what else repr(text)
 
 
 # RFC 9110's token: what a Sec-WebSocket-Protocol value may be made of (RFC 6455 4.1).
@@ -185,10 +194,10 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 def parse_subprotocol(text: str, what: str = "--subprotocol") -> str:
     if not _TOKEN.fullmatch(text):
-        raise UsageError(f"{what} {text!r}: a subprotocol is one token (letters, digits, and !#$%&'*+-.^_`|~)")
+        raise UsageError(f"{_named(what, text)}: a subprotocol is one token (letters, digits, and !#$%&'*+-.^_`|~)")
     return text
 
 
-def parse_nameserver(text: str) -> tuple[str, int]:
-    host, port = _split_host_port(text, 53, "--nameserver")
-    return parse_address(host, f"--nameserver {text!r}"), port
+def parse_nameserver(text: str, what: str = "--nameserver") -> tuple[str, int]:
+    host, port = _split_host_port(text, 53, what)
+    return parse_address(host, _named(what, text)), port

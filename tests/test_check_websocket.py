@@ -278,7 +278,7 @@ def test_ronda_check_refuses_send_for_a_target_that_is_not_a_websocket(repo_root
         ("url: https://a.test/\n    send: hello", ":4: monitors[0].send: goes with a ws:// or wss:// url"),
         (
             "url: wss://a.test/\n    subprotocol: 'a b'",
-            ":4: monitors[0].subprotocol: subprotocol 'a b': a subprotocol is one token",
+            ":4: monitors[0].subprotocol: 'a b': a subprotocol is one token",
         ),
     ],
 )

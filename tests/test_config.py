@@ -99,7 +99,7 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
         ),
         (
             "monitors:\n  - name: a\n    url: https://a.test/\n    resolve: {'a.test:443': ['not-an-ip']}\n",
-            ":4: monitors[0].resolve: --resolve 'a.test:443:not-an-ip': 'not-an-ip' is not an IP address",
+            ":4: monitors[0].resolve: 'a.test:443:not-an-ip': 'not-an-ip' is not an IP address",
         ),
         (
             "monitors:\n  - name: a\n    url: https://a.test/\n    ca_file: missing.pem\n",

@@ -76,7 +76,7 @@ Gateway = Annotated[str, BeforeValidator(_gateway)]
 
 
 def _nameserver(value: str) -> str:
-    parse_nameserver(value)
+    _usage_to_value_error(parse_nameserver, value, "")  # the field's path names it
     return value
 
 
@@ -283,7 +283,7 @@ class Monitor(_Strict):
         if value is None or info.field_name is None:
             return value
         if info.field_name == "subprotocol":
-            _usage_to_value_error(parse_subprotocol, value, "subprotocol")
+            _usage_to_value_error(parse_subprotocol, value, "")
         url = info.data.get("url")
         if url and info.field_name not in PROBES[parse_target(url).scheme].options:
             raise ValueError(f"goes with a {option_schemes(info.field_name)} url")
@@ -293,7 +293,7 @@ class Monitor(_Strict):
     @classmethod
     def _resolve(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for hostport, addresses in value.items():
-            _usage_to_value_error(parse_resolve, f"{hostport}:{','.join(addresses)}")
+            _usage_to_value_error(parse_resolve, f"{hostport}:{','.join(addresses)}", "")
         return value
 
 

@@ -17,7 +17,7 @@ async def probe_dns(
 ) -> None:
     rdtype = target.params.get("type", "A").upper()
     server_text = target.params.get("server")
-    nameserver = parse_nameserver(server_text) if server_text else options.nameserver
+    nameserver = parse_nameserver(server_text, f"{target.url!r}: server=") if server_text else options.nameserver
     if nameserver is None:
         # Without a server to ask, the system resolver gives addresses but not DNS's own words.
         if rdtype not in ("A", "AAAA"):
