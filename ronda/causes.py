@@ -42,7 +42,7 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     # A vendor's own words about its service (statuspage+https://) come first: when they are
     # there the page was read, so whatever else went wrong concerns the page's delivery (one
     # of its addresses, say), not the vendor's service that the monitor stands for. Degraded
-    # or down as the vendor says: each finding carries its severity (docs/statuspage.md).
+    # or down as the vendor says: each finding carries its severity (docs/vendor-status-pages.md).
     Cause("vendor_reported", Severity.DEGRADED, "the vendor's status page reports a problem"),
     # Users' reports: never a probe's finding, the cause of an incident a surge of reports opened.
     Cause("user_reported", Severity.DEGRADED, "users report problems that ronda's own checks do not see"),

@@ -179,9 +179,9 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from ronda.check import run_check
+    from ronda.details import print_detail
     from ronda.probes import misplaced_options
     from ronda.probes.base import ProbeContext
-    from ronda.report import print_detail
 
     options = _check_options(args)
     target = parse_target(args.target)
@@ -220,7 +220,7 @@ def _storage_url(args: argparse.Namespace) -> str:
 
 def _cmd_certs(args: argparse.Namespace) -> int:
     from ronda.clock import system_clock
-    from ronda.report import inventory_csv, print_inventory
+    from ronda.details import inventory_csv, print_inventory
     from ronda.storage.database import Database
 
     store = Database(_storage_url(args))

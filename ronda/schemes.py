@@ -36,8 +36,8 @@ SCHEMES: dict[str, Scheme] = {
     "ldap": Scheme("starttls", 389),
     "ldaps": Scheme("starttls", 636),
     "postgres": Scheme("starttls", 5432),
-    "statuspage+https": Scheme("statuspage", 443),  # a vendor's status page, fetched over HTTPS (or HTTP)
-    "statuspage+http": Scheme("statuspage", 80),
+    "statuspage+https": Scheme("vendor_page", 443),  # a vendor's status page, fetched over HTTPS (or HTTP)
+    "statuspage+http": Scheme("vendor_page", 80),
     "rtsp": Scheme("rtsp", 554, credentials=True),
     "rtsps": Scheme("rtsp", 322, credentials=True),  # RTSP over TLS (IANA)
     "onvif": Scheme("onvif", 80, credentials=True),  # an ONVIF device service is HTTP (SOAP)

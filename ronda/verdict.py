@@ -169,4 +169,4 @@ class Verdict:
 
     @property
     def statuspage(self) -> dict[str, Any] | None:
-        return self.facts.get("statuspage")  # what a vendor's status page says (docs/statuspage.md)
+        return self.facts.get("statuspage")  # what a vendor's status page says (docs/vendor-status-pages.md)

@@ -17,10 +17,10 @@ import pytest
 from rich.console import Console
 
 from ronda import soap
+from ronda.details import print_detail
 from ronda.errors import UsageError
 from ronda.plugin import exit_code, first_line
 from ronda.probes.onvif import DEVICE_SERVICE, TDS
-from ronda.report import print_detail
 from ronda.storage.database import Database
 from ronda.target import CheckOptions
 from ronda.web.app import create_app

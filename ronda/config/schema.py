@@ -150,7 +150,7 @@ _PROBE_KEYS = (
 
 def _statuspage_url(url: str) -> str:
     """kind statuspage takes the page's http(s):// URL (statuspage+https:// is taken too)."""
-    from ronda.probes.statuspage import check_parameters  # the probe owns its parameters
+    from ronda.probes.vendor_page import check_parameters  # the probe owns its parameters
 
     if not url.strip().lower().removeprefix(STATUSPAGE).startswith(("https://", "http://")):
         raise UsageError(f"{url!r}: a status page's URL is https:// (or http://), as in https://status.vendor.example/")
