@@ -7,8 +7,12 @@ from pathlib import Path
 import pytest
 
 from ronda.config.load import load_config
+from ronda.config.schema import Config, Monitor
 from ronda.errors import ConfigError
 from ronda.node.runner import job_for
+from ronda.notify.outbox import OutboxSettings, settings_for
+from ronda.rules.incidents import Policy
+from ronda.target import CheckOptions
 from tests.support import config_error
 
 CONTRACT_EXAMPLE = """\
@@ -147,3 +151,29 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path, {})
     assert [line for line, _, _ in caught.value.problems] == [2, 3]
+
+
+# -- defaults, once ---------------------------------------------------------------------------
+
+
+def test_the_notification_settings_default_to_an_empty_configs():
+    assert OutboxSettings() == settings_for(Config())
+    assert Config().notify_storm_wait == 5.0, "README and CHANGELOG say an opening waits 5 s"
+
+
+def test_a_one_shot_check_defaults_to_what_an_empty_config_does():
+    config, options = Config(), CheckOptions()
+    assert options.timeout == config.defaults.timeout == 10.0, "CONTRACT.md: --timeout and defaults.timeout"
+    assert options.warn_days == config.defaults.cert_warn_days == 21.0, "CONTRACT.md: --warn-days, cert_warn_days"
+    assert options.subresource_hosts == Monitor.model_fields["subresource_hosts"].default
+
+
+def test_the_incident_policy_defaults_to_an_empty_configs():
+    defaults = Config().defaults
+    policy = Policy()
+    assert (policy.confirm, policy.recover, policy.quorum, policy.alert_local) == (
+        defaults.confirm,
+        defaults.recover,
+        defaults.quorum,
+        defaults.alert_local,
+    )

@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ronda import defaults as default
 from ronda.causes import Severity
 from ronda.config.channel_urls import check_url
 from ronda.durations import parse_duration
@@ -125,14 +126,14 @@ class Expect(_Strict):
 
 
 class Defaults(_Strict):
-    interval: Duration = 30.0
-    timeout: Duration = 10.0
-    confirm: int = Field(default=2, ge=1, le=100)
-    recover: int = Field(default=1, ge=1, le=100)  # consecutive good checks that resolve an incident
-    recheck: Duration = 2.0  # how soon to look again while a change of state is unconfirmed
-    quorum: Quorum = 1  # vantage points (2) or share of them ("50%") that must fail to open an incident
-    alert_local: bool = False  # announce failures only one vantage point of several sees
-    cert_warn_days: float = Field(default=21.0, gt=0)
+    interval: Duration = default.INTERVAL
+    timeout: Duration = default.TIMEOUT
+    confirm: int = Field(default=default.CONFIRM, ge=1, le=100)
+    recover: int = Field(default=default.RECOVER, ge=1, le=100)  # consecutive good checks that resolve an incident
+    recheck: Duration = default.RECHECK  # how soon to look again while a change of state is unconfirmed
+    quorum: Quorum = default.QUORUM  # vantage points (2) or share of them ("50%") that must fail to open an incident
+    alert_local: bool = default.ALERT_LOCAL  # announce failures only one vantage point of several sees
+    cert_warn_days: float = Field(default=default.CERT_WARN_DAYS, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
@@ -183,7 +184,7 @@ class Monitor(_Strict):
     # While a monitor this one depends on is failing, this one's failures join its incident.
     depends_on: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)  # for routing notices and selecting maintenance windows
-    subresource_hosts: int = Field(default=20, ge=1, le=500)
+    subresource_hosts: int = Field(default=default.SUBRESOURCE_HOSTS, ge=1, le=500)
     deployed_from: str | None = None
     acme_directory: str | None = Field(default=None, pattern=r"^https?://")
     # ws://, wss://: a text message sent once connected (its reply must contain expect.text),
@@ -440,8 +441,8 @@ class ReportSettings(_Strict):
 
 
 class NotifyRetry(_Strict):
-    first: Duration = 5.0  # the wait after a channel's first failure; it doubles each time
-    max: Duration = 600.0
+    first: Duration = default.NOTIFY_RETRY_FIRST  # the wait after a channel's first failure; it doubles each time
+    max: Duration = default.NOTIFY_RETRY_MAX
 
 
 class NotifyChannel(_Strict):
@@ -466,7 +467,7 @@ class Config(_Strict):
     storage: str = "sqlite:///ronda.db"
     defaults: Defaults = Field(default_factory=Defaults)
     # Targets that work whenever ronda's own network does. Unset: the configured resolver
-    # (defaults.nameserver), if any, and the gateway; [] turns the check off.
+    # (default.nameserver), if any, and the gateway; [] turns the check off.
     canaries: list[str] | None = None
     # The gateway, pinged (icmp://) as a default canary: an answer proves the way out works.
     # auto: the IPv4 default route's, read when ronda starts; none: no gateway canary.
@@ -474,8 +475,8 @@ class Config(_Strict):
     notify: list[NotifyChannel] = Field(default_factory=list)
     notify_deadline: Duration = 86400.0  # a notice not delivered by then is `failed`
     notify_retry: NotifyRetry = Field(default_factory=NotifyRetry)
-    notify_storm: int = Field(default=10, ge=1)  # more openings than this at once: one digest
-    notify_storm_wait: Duration = 5.0  # how long an opening waits for others to join its digest
+    notify_storm: int = Field(default=default.NOTIFY_STORM, ge=1)  # more openings than this at once: one digest
+    notify_storm_wait: Duration = default.NOTIFY_STORM_WAIT  # how long an opening waits for others to join its digest
     monitors: list[Monitor] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     status_pages: list[StatusPage] = Field(default_factory=list)

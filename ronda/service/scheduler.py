@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from ronda import defaults
 from ronda.check import run_check
 from ronda.errors import RondaError
 from ronda.probes.base import ProbeContext
@@ -41,7 +42,7 @@ class Job:
     options: CheckOptions
     interval: float
     policy: Policy = field(default_factory=Policy)
-    recheck: float = 2.0  # seconds to a re-check while a change of state is unconfirmed
+    recheck: float = defaults.RECHECK  # seconds to a re-check while a change of state is unconfirmed
     tags: tuple[str, ...] = ()
 
 
