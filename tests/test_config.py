@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ronda.config.load import load_config
-from ronda.config.schema import Config, Monitor
+from ronda.config.schema import CheckMonitor, Config, PushMonitor, StatusPageMonitor
 from ronda.errors import ConfigError
 from ronda.node.runner import job_for
 from ronda.notify.outbox import OutboxSettings, settings_for
@@ -165,7 +165,7 @@ def test_a_one_shot_check_defaults_to_what_an_empty_config_does():
     config, options = Config(), CheckOptions()
     assert options.timeout == config.defaults.timeout == 10.0, "CONTRACT.md: --timeout and defaults.timeout"
     assert options.warn_days == config.defaults.cert_warn_days == 21.0, "CONTRACT.md: --warn-days, cert_warn_days"
-    assert options.subresource_hosts == Monitor.model_fields["subresource_hosts"].default
+    assert options.subresource_hosts == CheckMonitor.model_fields["subresource_hosts"].default
 
 
 def test_the_incident_policy_defaults_to_an_empty_configs():
@@ -177,3 +177,51 @@ def test_the_incident_policy_defaults_to_an_empty_configs():
         defaults.quorum,
         defaults.alert_local,
     )
+
+
+# -- a model per kind of monitor --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("monitor", "message"),
+    [
+        ("{name: a, kind: pull, url: 'https://a.test/'}", ":2: monitors[0].kind: Input should be 'check', 'status"),
+        (
+            "{name: a, kind: statuspage, url: 'https://s.test/', subresources: true}",
+            ":2: monitors[0].subresources: a vendor's status page (kind: statuspage) has no subresources",
+        ),
+        (
+            "{name: a, kind: statuspage, url: 'https://s.test/', send: hi}",
+            ":2: monitors[0].send: goes with a ws:// or wss:// url",
+        ),
+        ("{name: a, kind: push, period: 1d, timeout: 5s}", ":2: monitors[0].timeout: a push monitor has no timeout"),
+        ("{name: a, kind: push, period: 1d, intreval: 5s}", ":2: monitors[0].intreval: unknown key (check its"),
+        ("{name: a, kind: statuspage}", ":2: monitors[0].url: required but missing"),
+        ("{name: a, url: 'https://a.test/', timeout: 0s}", ":2: monitors[0].timeout: a duration must be positive"),
+    ],
+    ids=[
+        "an unknown kind",
+        "subresources on a status page",
+        "a websocket message on a status page",
+        "a timeout on a push monitor",
+        "a misspelling on a push monitor",
+        "a status page without its url",
+        "a bad value, located without the kind",
+    ],
+)
+def test_a_key_that_is_not_of_the_monitors_kind_is_named_with_its_kind(tmp_path, monitor, message):
+    path = write(tmp_path, f"monitors:\n  - {monitor}\n")
+    assert f"{path}{message}" in config_error(path)
+
+
+def test_each_kind_of_monitor_is_its_own_model(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            "monitors:\n  - {name: a, url: 'https://a.test/'}\n"
+            "  - {name: b, kind: statuspage, url: 'https://s.test/'}\n  - {name: c, kind: push, period: 1d}\n",
+        ),
+        {},
+    )
+    assert [type(m) for m in config.monitors] == [CheckMonitor, StatusPageMonitor, PushMonitor]
+    assert config.monitors[0].kind == "check", "kind is check unless the monitor says otherwise"

@@ -17,12 +17,18 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from ronda import defaults as default
 from ronda.causes import Severity
@@ -140,15 +146,6 @@ class Defaults(_Strict):
     nameserver: Nameserver | None = None
 
 
-# What only a push monitor has, and what only a monitor with a target has.
-_PUSH_KEYS = ("period", "cron", "timezone", "grace", "token")
-_PROBE_KEYS = (
-    "interval", "timeout", "recheck", "quorum", "cert_warn_days", "ca_file", "client_cert", "client_key",
-    "nameserver", "resolve", "expect", "subresources", "subresource_hosts", "deployed_from", "acme_directory",
-    "send", "subprotocol",
-)  # fmt: skip
-
-
 def _statuspage_url(url: str) -> str:
     """kind statuspage takes the page's http(s):// URL (statuspage+https:// is taken too)."""
     from ronda.probes.statuspage import check_parameters  # the probe owns its parameters
@@ -159,20 +156,29 @@ def _statuspage_url(url: str) -> str:
     return url
 
 
-class Monitor(_Strict):
+# -- monitors: one model per kind -------------------------------------------------------------
+
+
+class _MonitorBase(_Strict):
+    """What every kind of monitor has: a name, and how its state becomes incidents."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    # check: ronda checks `url`; push: a job calls ronda's URL for it (docs/heartbeats.md).
-    kind: Literal["check", "statuspage", "push"] = "check"
-    url: str | None = Field(default=None, validate_default=True)  # every kind but push has one
-    # kind statuspage: the vendor's components this monitor watches (none: the whole page).
-    components: list[str] = Field(default_factory=list)
-    interval: Duration | None = None
-    timeout: Duration | None = None
     confirm: int | None = Field(default=None, ge=1, le=100)
     recover: int | None = Field(default=None, ge=1, le=100)
+    alert_local: bool | None = None
+    # While a monitor this one depends on is failing, this one's failures join its incident.
+    depends_on: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)  # for routing notices and selecting maintenance windows
+
+
+class _Probed(_MonitorBase):
+    """A monitor ronda checks itself, at `url`."""
+
+    url: str
+    interval: Duration | None = None
+    timeout: Duration | None = None
     recheck: Duration | None = None
     quorum: Quorum | None = None
-    alert_local: bool | None = None
     cert_warn_days: float | None = Field(default=None, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None
@@ -180,55 +186,88 @@ class Monitor(_Strict):
     nameserver: Nameserver | None = None
     resolve: dict[str, list[str]] = Field(default_factory=dict)
     expect: Expect = Field(default_factory=Expect)
-    subresources: bool = False
-    # While a monitor this one depends on is failing, this one's failures join its incident.
-    depends_on: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)  # for routing notices and selecting maintenance windows
-    subresource_hosts: int = Field(default=default.SUBRESOURCE_HOSTS, ge=1, le=500)
     deployed_from: str | None = None
     acme_directory: str | None = Field(default=None, pattern=r"^https?://")
+
+    def target_url(self) -> str:
+        """The URL checked, as `ronda check` takes it."""
+        return self.url
+
+    @field_validator("resolve")
+    @classmethod
+    def _resolve(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for hostport, addresses in value.items():
+            _usage_to_value_error(parse_resolve, f"{hostport}:{','.join(addresses)}")
+        return value
+
+
+class CheckMonitor(_Probed):
+    """kind check (the default): ronda checks `url` with its probe."""
+
+    kind: Literal["check"] = "check"
+    subresources: bool = False
+    subresource_hosts: int = Field(default=default.SUBRESOURCE_HOSTS, ge=1, le=500)
     # ws://, wss://: a text message sent once connected (its reply must contain expect.text),
     # and the Sec-WebSocket-Protocol to ask for.
     send: str | None = None
     subprotocol: str | None = None
-    # A push monitor's job runs every `period`, or when `cron` fires in `timezone`; `grace`
-    # later without a call it is late. `token`: the secret in its URL (ronda makes one if unset).
-    period: Duration | None = None
-    cron: str | None = None
-    timezone: str | None = None
-    grace: Duration | None = None
-    token: str | None = None
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        kind = info.data.get("kind")
-        if kind == "push" and value is not None:
-            raise ValueError("a push monitor has no url: its job calls ronda (docs/heartbeats.md)")
-        if kind not in (None, "push") and value is None:
-            # "missing", as pydantic's own: the config file reads it as "required but missing".
-            raise PydanticCustomError("missing", "Field required (only a push monitor, kind: push, has none)")
-        if value is not None and kind == "statuspage":
-            _usage_to_value_error(_statuspage_url, value)
-        elif value is not None:
-            _usage_to_value_error(parse_target, value)
+    def _url(cls, value: str) -> str:
+        _usage_to_value_error(parse_target, value)
         return value
+
+    @field_validator("send", "subprotocol")
+    @classmethod
+    def _websocket_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if info.field_name == "subprotocol":
+            _usage_to_value_error(parse_subprotocol, value, "subprotocol")
+        url = info.data.get("url")
+        if url and parse_target(url).scheme not in ("ws", "wss"):
+            raise ValueError("goes with a ws:// or wss:// url")
+        return value
+
+
+class StatusPageMonitor(_Probed):
+    """kind statuspage: a vendor's own status page, read by the statuspage+ probe."""
+
+    kind: Literal["statuspage"]
+    components: list[str] = Field(default_factory=list)  # the vendor's components watched (none: the whole page)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return str(_usage_to_value_error(_statuspage_url, value))
 
     @field_validator("components")
     @classmethod
-    def _components(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if value and info.data.get("kind") != "statuspage":
-            raise ValueError("only a vendor's status page (kind: statuspage) has components to watch")
+    def _components(cls, value: list[str]) -> list[str]:
         for i, name in enumerate(value):
             if not name.strip():
                 raise ValueError(f"[{i}] is empty: write a component's name as the vendor's page shows it")
         return value
 
     def target_url(self) -> str:
-        """The URL checked, as `ronda check` takes it: for kind statuspage, the page's URL
-        under the statuspage+ scheme with its components (one code path for both)."""
-        assert self.url is not None, "a push monitor checks nothing"
-        return statuspage_target(self.url, self.components) if self.kind == "statuspage" else self.url
+        """The page's URL under the statuspage+ scheme with its components, as `ronda check`
+        takes it (one code path for both)."""
+        return statuspage_target(self.url, self.components)
+
+
+class PushMonitor(_MonitorBase):
+    """kind push: a job calls ronda's URL for it (docs/heartbeats.md); ronda checks nothing.
+
+    The job runs every `period`, or when `cron` fires in `timezone`; `grace` later without a
+    call it is late. `token`: the secret in its URL (ronda makes one if unset)."""
+
+    kind: Literal["push"]
+    period: Duration | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    grace: Duration | None = None
+    token: str | None = None
 
     @field_validator("cron")
     @classmethod
@@ -249,49 +288,86 @@ class Monitor(_Strict):
             )
         return value
 
-    @field_validator(*_PROBE_KEYS)
-    @classmethod
-    def _checked(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.data.get("kind") == "push":
-            raise ValueError(f"a push monitor has no {info.field_name}: its job calls ronda, ronda checks nothing")
-        return value
-
-    @field_validator(*_PUSH_KEYS)
-    @classmethod
-    def _pushed(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is not None and info.data.get("kind") not in (None, "push"):
-            raise ValueError(f"only push monitors (kind: push) have {info.field_name}")
-        return value
-
     @model_validator(mode="after")
-    def _scheduled(self) -> Monitor:
+    def _scheduled(self) -> PushMonitor:
         """A push monitor says when its job runs."""
-        if self.kind == "push" and (self.period is None) == (self.cron is None):
+        if (self.period is None) == (self.cron is None):
             raise ValueError(
                 f"push monitor {self.name!r} needs period (such as 1d) or cron (such as '0 3 * * *'): one of them"
             )
-        if self.kind == "push" and self.timezone is not None and self.cron is None:
+        if self.timezone is not None and self.cron is None:
             raise ValueError(f"push monitor {self.name!r}: timezone goes with cron (a period has no time of day)")
         return self
 
-    @field_validator("send", "subprotocol")
-    @classmethod
-    def _websocket_only(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return value
-        if info.field_name == "subprotocol":
-            _usage_to_value_error(parse_subprotocol, value, "subprotocol")
-        url = info.data.get("url")
-        if url and parse_target(url).scheme not in ("ws", "wss"):
-            raise ValueError("goes with a ws:// or wss:// url")
-        return value
 
-    @field_validator("resolve")
-    @classmethod
-    def _resolve(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for hostport, addresses in value.items():
-            _usage_to_value_error(parse_resolve, f"{hostport}:{','.join(addresses)}")
-        return value
+_KINDS: dict[str, type[_MonitorBase]] = {"check": CheckMonitor, "statuspage": StatusPageMonitor, "push": PushMonitor}
+
+
+def _kind_of(value: Any) -> Any:
+    """The kind a monitor is: `check` unless it says otherwise."""
+    return value.get("kind", "check") if isinstance(value, dict) else getattr(value, "kind", "check")
+
+
+def _foreign_key(kind: str, key: str) -> str | None:
+    """Why a key of another kind of monitor does not go with `kind`, in the words of that
+    key (None: no kind has it, a misspelling)."""
+    if not any(key in model.model_fields for model in _KINDS.values()):
+        return None
+    if kind == "push":
+        why = (
+            "its job calls ronda (docs/heartbeats.md)" if key == "url" else "its job calls ronda, ronda checks nothing"
+        )
+        return f"a push monitor has no {key}: {why}"
+    if key in PushMonitor.model_fields:
+        return f"only push monitors (kind: push) have {key}"
+    if key in StatusPageMonitor.model_fields:
+        return "only a vendor's status page (kind: statuspage) has components to watch"
+    if key in ("send", "subprotocol"):
+        return "goes with a ws:// or wss:// url"
+    return f"a vendor's status page (kind: statuspage) has no {key}: ronda reads its status, not a page's assets"
+
+
+def _explained(error: ErrorDetails, kind: str) -> InitErrorDetails:
+    """One of a monitor's errors, located in the monitor itself (pydantic puts the kind in
+    front, monitors[0].check.url, where the file and the API name monitors[0].url), and a key
+    of another kind of monitor said as such rather than as a misspelling."""
+    loc = error["loc"][1:] if error["loc"][:1] == (kind,) else error["loc"]
+    if error["type"] == "extra_forbidden" and (why := _foreign_key(kind, str(loc[-1]))):
+        return {"type": PydanticCustomError("value_error", why), "loc": loc, "input": error["input"]}
+    problem = PydanticCustomError(error["type"], error["msg"], error.get("ctx"))
+    return {"type": problem, "loc": loc, "input": error["input"]}
+
+
+def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    kind = _kind_of(value)
+    if not isinstance(kind, str) or kind not in _KINDS:
+        wanted = "Input should be 'check', 'statuspage' or 'push'"
+        raise ValidationError.from_exception_data(
+            "Monitor", [{"type": PydanticCustomError("literal_error", wanted), "loc": ("kind",), "input": kind}]
+        )
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(
+            "Monitor", [_explained(error, str(kind)) for error in exc.errors()]
+        ) from None
+
+
+# A monitor of the config file or of the API: the model of its kind.
+Monitor = Annotated[
+    Annotated[CheckMonitor, Tag("check")]
+    | Annotated[StatusPageMonitor, Tag("statuspage")]
+    | Annotated[PushMonitor, Tag("push")],
+    Discriminator(_kind_of),
+    WrapValidator(_by_kind),
+]
+_MONITOR: TypeAdapter[Monitor] = TypeAdapter(Monitor)
+
+
+def parse_monitor(data: Any) -> Monitor:
+    """A monitor from its definition (a dict, as in the config file or the API's JSON);
+    ValidationError names each wrong field as the config file does."""
+    return _MONITOR.validate_python(data)
 
 
 def _cron_expression(value: str) -> str:

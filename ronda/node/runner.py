@@ -11,6 +11,7 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import uvicorn
 from ronda import eventloop
 from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
-from ronda.config.schema import Config, Monitor
+from ronda.config.schema import CheckMonitor, Config, Monitor
 from ronda.errors import ServiceError
 from ronda.notify.channels import channels_for
 from ronda.notify.messages import message_for
@@ -84,7 +85,6 @@ def job_for(monitor: Monitor, config: Config) -> Job | PushJob:
     push monitor, for the watch of push monitors)."""
     if monitor.kind == "push":
         return push_job_for(monitor, config)
-    assert monitor.url is not None  # the schema's promise for every other kind
     defaults = config.defaults
     nameserver = monitor.nameserver or defaults.nameserver
     resolve = dict(parse_resolve(f"{hostport}:{','.join(addrs)}") for hostport, addrs in monitor.resolve.items())
@@ -95,15 +95,19 @@ def job_for(monitor: Monitor, config: Config) -> Job | PushJob:
         nameserver=parse_nameserver(nameserver) if nameserver else None,
         warn_days=monitor.cert_warn_days or defaults.cert_warn_days,
         expect=Expectations(monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
-        subresources=monitor.subresources,
-        subresource_hosts=monitor.subresource_hosts,
         client_cert=monitor.client_cert or defaults.client_cert,
         client_key=monitor.client_key or defaults.client_key,
         deployed_from=monitor.deployed_from,
         acme_directory=monitor.acme_directory,
-        send=monitor.send,
-        subprotocol=monitor.subprotocol,
     )
+    if isinstance(monitor, CheckMonitor):  # a status page has no assets and takes no messages
+        options = replace(
+            options,
+            subresources=monitor.subresources,
+            subresource_hosts=monitor.subresource_hosts,
+            send=monitor.send,
+            subprotocol=monitor.subprotocol,
+        )
     policy = Policy(
         confirm=monitor.confirm or defaults.confirm,
         recover=monitor.recover or defaults.recover,

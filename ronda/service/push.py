@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar
 
 from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
-from ronda.config.schema import Config, Monitor
+from ronda.config.schema import Config, Monitor, PushMonitor
 from ronda.durations import format_duration
 from ronda.rules.heartbeats import (
     Due,
@@ -75,7 +75,7 @@ def monitor_target(monitor: Monitor) -> str:
     return parse_target(monitor.target_url()).url  # kind statuspage: its statuspage+ URL
 
 
-def schedule_of(monitor: Monitor) -> HeartbeatSchedule:
+def schedule_of(monitor: PushMonitor) -> HeartbeatSchedule:
     grace = monitor.grace if monitor.grace is not None else DEFAULT_GRACE
     return HeartbeatSchedule(grace, monitor.period, monitor.cron, monitor.timezone or "UTC")
 
@@ -83,7 +83,7 @@ def schedule_of(monitor: Monitor) -> HeartbeatSchedule:
 DEFAULT_GRACE = 3600.0
 
 
-def push_job_for(monitor: Monitor, config: Config) -> PushJob:
+def push_job_for(monitor: PushMonitor, config: Config) -> PushJob:
     """One missed heartbeat opens the incident (its grace was the wait a probe's `confirm`
     is), so `defaults.confirm` does not apply: a push monitor's own `confirm` counts missed
     runs."""
