@@ -1,14 +1,16 @@
 """The configuration's shape (CONTRACT.md section 4), validated whole by pydantic.
 
-Unknown keys are errors (a typo must not silently turn a check off); defaults live here
-and nowhere else.
+Unknown keys are errors (a typo must not silently turn a check off). The default values are
+ronda/defaults.py's; a Config fills each monitor's unset keys from its `defaults:` as it
+is validated, so nothing downstream merges defaults by hand.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -160,12 +162,17 @@ def _statuspage_url(url: str) -> str:
 
 
 class _MonitorBase(_Strict):
-    """What every kind of monitor has: a name, and how its state becomes incidents."""
+    """What every kind of monitor has: a name, and how its state becomes incidents.
 
+    A key of `Defaults` that a monitor leaves unset is the config's `defaults:` value, filled
+    in by the Config (`with_defaults`); until then it is `Defaults`' own default. Either
+    way, a key whose default has a value is never None."""
+
+    from_defaults: ClassVar[tuple[str, ...]] = ("confirm", "recover", "alert_local")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    confirm: int | None = Field(default=None, ge=1, le=100)
-    recover: int | None = Field(default=None, ge=1, le=100)
-    alert_local: bool | None = None
+    confirm: int = Field(default=default.CONFIRM, ge=1, le=100)
+    recover: int = Field(default=default.RECOVER, ge=1, le=100)
+    alert_local: bool = default.ALERT_LOCAL
     # While a monitor this one depends on is failing, this one's failures join its incident.
     depends_on: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)  # for routing notices and selecting maintenance windows
@@ -174,12 +181,13 @@ class _MonitorBase(_Strict):
 class _Probed(_MonitorBase):
     """A monitor ronda checks itself, at `url`."""
 
+    from_defaults: ClassVar[tuple[str, ...]] = tuple(Defaults.model_fields)
     url: str
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    recheck: Duration | None = None
-    quorum: Quorum | None = None
-    cert_warn_days: float | None = Field(default=None, gt=0)
+    interval: Duration = default.INTERVAL
+    timeout: Duration = default.TIMEOUT
+    recheck: Duration = default.RECHECK
+    quorum: Quorum = default.QUORUM
+    cert_warn_days: float = Field(default=default.CERT_WARN_DAYS, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
@@ -260,13 +268,18 @@ class PushMonitor(_MonitorBase):
     """kind push: a job calls ronda's URL for it (docs/heartbeats.md); ronda checks nothing.
 
     The job runs every `period`, or when `cron` fires in `timezone`; `grace` later without a
-    call it is late. `token`: the secret in its URL (ronda makes one if unset)."""
+    call it is late. `token`: the secret in its URL (ronda makes one if unset).
 
+    One missed heartbeat opens the incident (its grace was the wait a probe's `confirm` is),
+    so `defaults.confirm` does not apply: a push monitor's own `confirm` counts missed runs."""
+
+    from_defaults: ClassVar[tuple[str, ...]] = ("recover", "alert_local")
     kind: Literal["push"]
+    confirm: int = Field(default=default.PUSH_CONFIRM, ge=1, le=100)
     period: Duration | None = None
     cron: str | None = None
     timezone: str | None = None
-    grace: Duration | None = None
+    grace: Duration = default.PUSH_GRACE
     token: str | None = None
 
     @field_validator("cron")
@@ -339,6 +352,8 @@ def _explained(error: ErrorDetails, kind: str) -> InitErrorDetails:
 
 
 def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, dict):  # `timeout: null` leaves it to the defaults, as leaving it out does
+        value = {key: v for key, v in value.items() if v is not None or key not in Defaults.model_fields}
     kind = _kind_of(value)
     if not isinstance(kind, str) or kind not in _KINDS:
         wanted = "Input should be 'check', 'statuspage' or 'push'"
@@ -366,8 +381,24 @@ _MONITOR: TypeAdapter[Monitor] = TypeAdapter(Monitor)
 
 def parse_monitor(data: Any) -> Monitor:
     """A monitor from its definition (a dict, as in the config file or the API's JSON);
-    ValidationError names each wrong field as the config file does."""
+    ValidationError names each wrong field as the config file does. What it leaves unset is
+    `Defaults`' default until a Config fills it from its own `defaults:`."""
     return _MONITOR.validate_python(data)
+
+
+M = TypeVar("M", bound=_MonitorBase)
+
+
+def with_defaults(monitor: M, defaults: Defaults) -> M:
+    """`monitor` with every key of `defaults` it takes and leaves unset taken from there.
+    It still shows as set only what its definition wrote, so `exclude_unset` dumps the
+    definition (what the API stores and shows), and filling again from other defaults (a
+    reload, paths made absolute) replaces what was filled before."""
+    unset = [key for key in monitor.from_defaults if key not in monitor.model_fields_set]
+    if not unset:
+        return monitor
+    values = dict(monitor) | {key: getattr(defaults, key) for key in unset}
+    return monitor.model_construct(_fields_set=set(monitor.model_fields_set), **values)
 
 
 def _cron_expression(value: str) -> str:
@@ -571,6 +602,19 @@ class Config(_Strict):
         for url in value or []:
             _usage_to_value_error(parse_target, url)
         return value
+
+    @field_validator("monitors")
+    @classmethod
+    def _filled(cls, value: list[Monitor], info: ValidationInfo) -> list[Monitor]:
+        """Every monitor with what it leaves unset taken from `defaults`, once, here: nothing
+        downstream merges defaults by hand. (Wrong defaults were reported already.)"""
+        defaults = info.data.get("defaults")
+        return value if defaults is None else [with_defaults(monitor, defaults) for monitor in value]
+
+    def with_monitors(self, monitors: Sequence[Monitor]) -> Config:
+        """This config running `monitors` (the API's among them), each filled from its
+        defaults as the file's are. (model_copy validates nothing, so it would not.)"""
+        return self.model_copy(update={"monitors": [with_defaults(m, self.defaults) for m in monitors]})
 
     @field_validator("notify", mode="before")
     @classmethod

@@ -183,7 +183,7 @@ class MonitorManager:
     def effective(self) -> Config:
         """The file's config with the API's monitors after its own: what the service runs."""
         api = [with_paths_from(m, self.base) for m in self.api.values()]
-        return self.file.model_copy(update={"monitors": [*self.file.monitors, *api]})
+        return self.file.with_monitors([*self.file.monitors, *api])
 
     def source(self, name: str) -> str | None:
         """Whose monitor `name` is: "config", "api", or None when there is none."""
