@@ -7,7 +7,7 @@ import json
 import sys
 from typing import NoReturn
 
-from ronda import __version__, eventloop
+from ronda import __version__, defaults, eventloop
 from ronda.errors import ConfigError, RondaError, ServiceError, UsageError
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
 from ronda.schemes import spelled_out
@@ -61,13 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--nameserver", metavar="ADDR[:PORT]", help="resolve through this DNS server")
     check.add_argument(
-        "--timeout", metavar="SECONDS", type=_positive_float, default=10.0, help="whole-check budget (default 10)"
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=defaults.TIMEOUT,
+        help=f"whole-check budget (default {defaults.TIMEOUT:g})",
     )
     check.add_argument(
         "--warn-days",
         metavar="N",
         type=_positive_float,
-        help="certificate warning threshold (default 21, or a quarter of the lifetime if shorter)",
+        default=defaults.CERT_WARN_DAYS,
+        help=f"certificate warning threshold (default {defaults.CERT_WARN_DAYS:g},"
+        " or a quarter of the lifetime if shorter)",
     )
     check.add_argument("--expect-status", metavar="N", type=int, help="the HTTP status the answer must have")
     check.add_argument("--expect-text", metavar="TEXT", help="text the body (ws://: the reply) must contain")
@@ -80,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--subresources", action="store_true", help="also check every host the page loads assets from")
     check.add_argument(
-        "--subresource-hosts", metavar="N", type=int, default=20, help="check at most N asset hosts (default 20)"
+        "--subresource-hosts",
+        metavar="N",
+        type=int,
+        default=defaults.SUBRESOURCE_HOSTS,
+        help=f"check at most N asset hosts (default {defaults.SUBRESOURCE_HOSTS})",
     )
     check.add_argument("--cert", metavar="PATH", help="client certificate (PEM, key included or --key) for mutual TLS")
     check.add_argument("--key", metavar="PATH", help="the client certificate's private key")

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
+from ronda import defaults
 from ronda.errors import UsageError
 from ronda.schemes import SCHEMES
 from ronda.tlscontexts import TlsClient
-
-DEFAULT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -43,14 +42,14 @@ class Expectations:
 class CheckOptions:
     """How to check: every field has the contract's default."""
 
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = defaults.TIMEOUT
     ca_file: str | None = None
     resolve: dict[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
     nameserver: tuple[str, int] | None = None
-    warn_days: float | None = None  # None: 21 days or a quarter of the lifetime
+    warn_days: float = defaults.CERT_WARN_DAYS  # or a quarter of the lifetime where that is shorter
     expect: Expectations = field(default_factory=Expectations)
     subresources: bool = False  # also check every host the page loads assets from
-    subresource_hosts: int = 20  # at most this many asset hosts per page (each costs about a check)
+    subresource_hosts: int = defaults.SUBRESOURCE_HOSTS  # at most this many asset hosts per page
     client_cert: str | None = None  # shown to servers that ask for one (mutual TLS)
     client_key: str | None = None  # None: the key is in client_cert
     deployed_from: str | None = None  # where renewal writes the certificate the server should serve

@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 from ronda.config.load import load_config
+from ronda.config.schema import CheckMonitor, Config, Defaults, PushMonitor, StatusPageMonitor, parse_monitor
 from ronda.errors import ConfigError
 from ronda.node.runner import job_for
+from ronda.notify.outbox import OutboxSettings, settings_for
+from ronda.rules.incidents import Policy
+from ronda.service.monitors import spec_of
+from ronda.target import CheckOptions
 from tests.support import config_error
 
 CONTRACT_EXAMPLE = """\
@@ -147,3 +152,127 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path, {})
     assert [line for line, _, _ in caught.value.problems] == [2, 3]
+
+
+# -- defaults, once ---------------------------------------------------------------------------
+
+
+def test_the_notification_settings_default_to_an_empty_configs():
+    assert OutboxSettings() == settings_for(Config())
+    assert Config().notify_storm_wait == 5.0, "README and CHANGELOG say an opening waits 5 s"
+
+
+def test_a_one_shot_check_defaults_to_what_an_empty_config_does():
+    config, options = Config(), CheckOptions()
+    assert options.timeout == config.defaults.timeout == 10.0, "CONTRACT.md: --timeout and defaults.timeout"
+    assert options.warn_days == config.defaults.cert_warn_days == 21.0, "CONTRACT.md: --warn-days, cert_warn_days"
+    assert options.subresource_hosts == CheckMonitor.model_fields["subresource_hosts"].default
+
+
+def test_the_incident_policy_defaults_to_an_empty_configs():
+    defaults = Config().defaults
+    policy = Policy()
+    assert (policy.confirm, policy.recover, policy.quorum, policy.alert_local) == (
+        defaults.confirm,
+        defaults.recover,
+        defaults.quorum,
+        defaults.alert_local,
+    )
+
+
+# -- a model per kind of monitor --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("monitor", "message"),
+    [
+        ("{name: a, kind: pull, url: 'https://a.test/'}", ":2: monitors[0].kind: Input should be 'check', 'status"),
+        (
+            "{name: a, kind: statuspage, url: 'https://s.test/', subresources: true}",
+            ":2: monitors[0].subresources: a vendor's status page (kind: statuspage) has no subresources",
+        ),
+        (
+            "{name: a, kind: statuspage, url: 'https://s.test/', send: hi}",
+            ":2: monitors[0].send: goes with a ws:// or wss:// url",
+        ),
+        ("{name: a, kind: push, period: 1d, timeout: 5s}", ":2: monitors[0].timeout: a push monitor has no timeout"),
+        ("{name: a, kind: push, period: 1d, intreval: 5s}", ":2: monitors[0].intreval: unknown key (check its"),
+        ("{name: a, kind: statuspage}", ":2: monitors[0].url: required but missing"),
+        ("{name: a, url: 'https://a.test/', timeout: 0s}", ":2: monitors[0].timeout: a duration must be positive"),
+    ],
+    ids=[
+        "an unknown kind",
+        "subresources on a status page",
+        "a websocket message on a status page",
+        "a timeout on a push monitor",
+        "a misspelling on a push monitor",
+        "a status page without its url",
+        "a bad value, located without the kind",
+    ],
+)
+def test_a_key_that_is_not_of_the_monitors_kind_is_named_with_its_kind(tmp_path, monitor, message):
+    path = write(tmp_path, f"monitors:\n  - {monitor}\n")
+    assert f"{path}{message}" in config_error(path)
+
+
+def test_each_kind_of_monitor_is_its_own_model(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            "monitors:\n  - {name: a, url: 'https://a.test/'}\n"
+            "  - {name: b, kind: statuspage, url: 'https://s.test/'}\n  - {name: c, kind: push, period: 1d}\n",
+        ),
+        {},
+    )
+    assert [type(m) for m in config.monitors] == [CheckMonitor, StatusPageMonitor, PushMonitor]
+    assert config.monitors[0].kind == "check", "kind is check unless the monitor says otherwise"
+
+
+# -- defaults filled in once, at load ----------------------------------------------------------
+
+
+def test_a_monitor_with_nothing_set_has_every_default_and_no_none_where_a_default_exists():
+    config = Config.model_validate({"monitors": [{"name": "a", "url": "https://a.test/"}]})
+    [monitor] = config.monitors
+    defaults = Defaults()
+    for key in Defaults.model_fields:
+        assert getattr(monitor, key) == getattr(defaults, key), key
+    job = job_for(monitor, config)
+    assert job.policy == Policy()
+    assert job.options == CheckOptions()
+    assert (job.interval, job.recheck) == (defaults.interval, defaults.recheck)
+
+
+def test_the_configs_defaults_fill_what_each_monitor_leaves_unset(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            "defaults: {timeout: 3s, confirm: 4, recover: 2, alert_local: true, ca_file: ca.pem}\nmonitors:\n"
+            "  - {name: a, url: 'https://a.test/', recover: 1}\n  - {name: b, kind: push, period: 1d}\n",
+        ),
+        {},
+    )
+    probed, pushed = config.monitors
+    assert isinstance(probed, CheckMonitor) and isinstance(pushed, PushMonitor)
+    assert (probed.timeout, probed.confirm, probed.recover, probed.alert_local) == (3.0, 4, 1, True)
+    assert probed.ca_file == str(tmp_path / "ca.pem"), "relative to the config file, as defaults.ca_file is"
+    assert (pushed.confirm, pushed.recover, pushed.alert_local) == (1, 2, True), "a missed run is confirmation enough"
+    assert pushed.grace == 3600.0
+
+
+def test_a_monitor_filled_in_still_shows_what_its_definition_wrote():
+    config = Config.model_validate({"defaults": {"timeout": "3s"}})
+    written = parse_monitor({"name": "site", "url": "https://a.test/", "interval": "200ms", "timeout": None})
+    [filled] = config.with_monitors([written]).monitors
+    assert isinstance(filled, CheckMonitor) and (filled.timeout, filled.interval) == (3.0, 0.2)
+    assert spec_of(filled) == spec_of(written) == {"name": "site", "url": "https://a.test/", "interval": 0.2}
+    other = Config.model_validate({"defaults": {"timeout": "7s"}})
+    [again] = other.with_monitors([filled]).monitors
+    assert isinstance(again, CheckMonitor) and again.timeout == 7.0, "what was filled is filled again (a reload)"
+
+
+def test_a_missing_file_in_the_defaults_is_named_once_where_it_is_written(tmp_path):
+    path = write(tmp_path, "defaults:\n  client_cert: me.pem\nmonitors:\n  - {name: a, url: 'https://a.test/'}\n")
+    message = config_error(path)
+    assert f"{path}:2: defaults.client_cert: no such file: " in message
+    assert "monitors[0]" not in message

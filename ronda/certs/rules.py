@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ronda import defaults
 from ronda.certs.inspect import CertFacts
 
-DEFAULT_WARN_DAYS = 21.0
+DEFAULT_WARN_DAYS = defaults.CERT_WARN_DAYS
 RENEWAL_OVERDUE_SHARE = 0.30
 
 

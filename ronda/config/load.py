@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ronda.config.schema import Config, Monitor
+from ronda.config.schema import Config, Monitor, PushMonitor
 from ronda.errors import ConfigError
 
 Path_ = tuple[str | int, ...]
@@ -205,7 +205,7 @@ def _check_unique_tokens(reader: _Reader, config: Config) -> None:
     """A push monitor's token is its URL: two monitors cannot share one."""
     holders: dict[str, str] = {}
     for index, monitor in enumerate(config.monitors):
-        if monitor.token is None:
+        if not isinstance(monitor, PushMonitor) or monitor.token is None:
             continue
         if monitor.token in holders:
             where: Path_ = ("monitors", index, "token")
@@ -258,8 +258,9 @@ def _check_files_exist(reader: _Reader, config: Config) -> None:
     wanted: list[tuple[Path_, str | None]] = [
         (("defaults", key), getattr(config.defaults, key)) for key in _DEFAULTS_FILES
     ]
-    for i, monitor in enumerate(config.monitors):
-        wanted += [(("monitors", i, key), getattr(monitor, key)) for key in MONITOR_FILE_KEYS]
+    for i, monitor in enumerate(config.monitors):  # what it took from defaults is checked there
+        written = [key for key in MONITOR_FILE_KEYS if key in monitor.model_fields_set]
+        wanted += [(("monitors", i, key), getattr(monitor, key)) for key in written]
     problems = [
         (reader.line_of(where), field_name(where), f"no such file: {path}")
         for where, path in wanted
@@ -281,7 +282,9 @@ def _relative_to(config: Config, base: Path) -> Config:
     defaults = config.defaults.model_copy(
         update={key: resolve(getattr(config.defaults, key)) for key in _DEFAULTS_FILES}
     )
+    # A monitor's own paths here; those it took from defaults are filled again from them.
     monitors = [
-        m.model_copy(update={key: resolve(getattr(m, key)) for key in MONITOR_FILE_KEYS}) for m in config.monitors
+        m.model_copy(update={key: resolve(getattr(m, key)) for key in MONITOR_FILE_KEYS if key in m.model_fields_set})
+        for m in config.monitors
     ]
-    return config.model_copy(update={"storage": storage, "defaults": defaults, "monitors": monitors})
+    return config.model_copy(update={"storage": storage, "defaults": defaults}).with_monitors(monitors)

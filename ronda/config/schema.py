@@ -1,14 +1,16 @@
 """The configuration's shape (CONTRACT.md section 4), validated whole by pydantic.
 
-Unknown keys are errors (a typo must not silently turn a check off); defaults live here
-and nowhere else.
+Unknown keys are errors (a typo must not silently turn a check off). The default values are
+ronda/defaults.py's; a Config fills each monitor's unset keys from its `defaults:` as it
+is validated, so nothing downstream merges defaults by hand.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -17,13 +19,20 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from ronda import defaults as default
 from ronda.causes import Severity
 from ronda.config.channel_urls import check_url
 from ronda.durations import parse_duration
@@ -125,27 +134,18 @@ class Expect(_Strict):
 
 
 class Defaults(_Strict):
-    interval: Duration = 30.0
-    timeout: Duration = 10.0
-    confirm: int = Field(default=2, ge=1, le=100)
-    recover: int = Field(default=1, ge=1, le=100)  # consecutive good checks that resolve an incident
-    recheck: Duration = 2.0  # how soon to look again while a change of state is unconfirmed
-    quorum: Quorum = 1  # vantage points (2) or share of them ("50%") that must fail to open an incident
-    alert_local: bool = False  # announce failures only one vantage point of several sees
-    cert_warn_days: float = Field(default=21.0, gt=0)
+    interval: Duration = default.INTERVAL
+    timeout: Duration = default.TIMEOUT
+    confirm: int = Field(default=default.CONFIRM, ge=1, le=100)
+    recover: int = Field(default=default.RECOVER, ge=1, le=100)  # consecutive good checks that resolve an incident
+    recheck: Duration = default.RECHECK  # how soon to look again while a change of state is unconfirmed
+    quorum: Quorum = default.QUORUM  # vantage points (2) or share of them ("50%") that must fail to open an incident
+    alert_local: bool = default.ALERT_LOCAL  # announce failures only one vantage point of several sees
+    cert_warn_days: float = Field(default=default.CERT_WARN_DAYS, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     nameserver: Nameserver | None = None
-
-
-# What only a push monitor has, and what only a monitor with a target has.
-_PUSH_KEYS = ("period", "cron", "timezone", "grace", "token")
-_PROBE_KEYS = (
-    "interval", "timeout", "recheck", "quorum", "cert_warn_days", "ca_file", "client_cert", "client_key",
-    "nameserver", "resolve", "expect", "subresources", "subresource_hosts", "deployed_from", "acme_directory",
-    "send", "subprotocol",
-)  # fmt: skip
 
 
 def _statuspage_url(url: str) -> str:
@@ -158,76 +158,133 @@ def _statuspage_url(url: str) -> str:
     return url
 
 
-class Monitor(_Strict):
+# -- monitors: one model per kind -------------------------------------------------------------
+
+
+class _MonitorBase(_Strict):
+    """What every kind of monitor has: a name, and how its state becomes incidents.
+
+    A key of `Defaults` that a monitor leaves unset is the config's `defaults:` value, filled
+    in by the Config (`with_defaults`); until then it is `Defaults`' own default. Either
+    way, a key whose default has a value is never None."""
+
+    from_defaults: ClassVar[tuple[str, ...]] = ("confirm", "recover", "alert_local")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    # check: ronda checks `url`; push: a job calls ronda's URL for it (docs/heartbeats.md).
-    kind: Literal["check", "statuspage", "push"] = "check"
-    url: str | None = Field(default=None, validate_default=True)  # every kind but push has one
-    # kind statuspage: the vendor's components this monitor watches (none: the whole page).
-    components: list[str] = Field(default_factory=list)
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    confirm: int | None = Field(default=None, ge=1, le=100)
-    recover: int | None = Field(default=None, ge=1, le=100)
-    recheck: Duration | None = None
-    quorum: Quorum | None = None
-    alert_local: bool | None = None
-    cert_warn_days: float | None = Field(default=None, gt=0)
+    confirm: int = Field(default=default.CONFIRM, ge=1, le=100)
+    recover: int = Field(default=default.RECOVER, ge=1, le=100)
+    alert_local: bool = default.ALERT_LOCAL
+    # While a monitor this one depends on is failing, this one's failures join its incident.
+    depends_on: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)  # for routing notices and selecting maintenance windows
+
+
+class _Probed(_MonitorBase):
+    """A monitor ronda checks itself, at `url`."""
+
+    from_defaults: ClassVar[tuple[str, ...]] = tuple(Defaults.model_fields)
+    url: str
+    interval: Duration = default.INTERVAL
+    timeout: Duration = default.TIMEOUT
+    recheck: Duration = default.RECHECK
+    quorum: Quorum = default.QUORUM
+    cert_warn_days: float = Field(default=default.CERT_WARN_DAYS, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     nameserver: Nameserver | None = None
     resolve: dict[str, list[str]] = Field(default_factory=dict)
     expect: Expect = Field(default_factory=Expect)
-    subresources: bool = False
-    # While a monitor this one depends on is failing, this one's failures join its incident.
-    depends_on: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)  # for routing notices and selecting maintenance windows
-    subresource_hosts: int = Field(default=20, ge=1, le=500)
     deployed_from: str | None = None
     acme_directory: str | None = Field(default=None, pattern=r"^https?://")
+
+    def target_url(self) -> str:
+        """The URL checked, as `ronda check` takes it."""
+        return self.url
+
+    @field_validator("resolve")
+    @classmethod
+    def _resolve(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for hostport, addresses in value.items():
+            _usage_to_value_error(parse_resolve, f"{hostport}:{','.join(addresses)}", "")
+        return value
+
+
+class CheckMonitor(_Probed):
+    """kind check (the default): ronda checks `url` with its probe."""
+
+    kind: Literal["check"] = "check"
+    subresources: bool = False
+    subresource_hosts: int = Field(default=default.SUBRESOURCE_HOSTS, ge=1, le=500)
     # ws://, wss://: a text message sent once connected (its reply must contain expect.text),
     # and the Sec-WebSocket-Protocol to ask for.
     send: str | None = None
     subprotocol: str | None = None
-    # A push monitor's job runs every `period`, or when `cron` fires in `timezone`; `grace`
-    # later without a call it is late. `token`: the secret in its URL (ronda makes one if unset).
-    period: Duration | None = None
-    cron: str | None = None
-    timezone: str | None = None
-    grace: Duration | None = None
-    token: str | None = None
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        kind = info.data.get("kind")
-        if kind == "push" and value is not None:
-            raise ValueError("a push monitor has no url: its job calls ronda (docs/heartbeats.md)")
-        if kind not in (None, "push") and value is None:
-            # "missing", as pydantic's own: the config file reads it as "required but missing".
-            raise PydanticCustomError("missing", "Field required (only a push monitor, kind: push, has none)")
-        if value is not None and kind == "statuspage":
-            _usage_to_value_error(_statuspage_url, value)
-        elif value is not None:
-            _usage_to_value_error(parse_target, value)
+    def _url(cls, value: str) -> str:
+        _usage_to_value_error(parse_target, value)
         return value
+
+    @field_validator("send", "subprotocol")
+    @classmethod
+    def _probe_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A probe's own option (ronda/probes/base.py, ProbeScheme.options) on a monitor whose
+        URL another probe checks would be ignored: an error, not a silent no-op."""
+        from ronda.probes import PROBES, option_schemes
+
+        if value is None or info.field_name is None:
+            return value
+        if info.field_name == "subprotocol":
+            _usage_to_value_error(parse_subprotocol, value, "")  # the field's path names it
+        url = info.data.get("url")
+        if url and info.field_name not in PROBES[parse_target(url).scheme].options:
+            raise ValueError(f"goes with a {option_schemes(info.field_name)} url")
+        return value
+
+
+class StatusPageMonitor(_Probed):
+    """kind statuspage: a vendor's own status page, read by the statuspage+ probe."""
+
+    kind: Literal["statuspage"]
+    components: list[str] = Field(default_factory=list)  # the vendor's components watched (none: the whole page)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return str(_usage_to_value_error(_statuspage_url, value))
 
     @field_validator("components")
     @classmethod
-    def _components(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if value and info.data.get("kind") != "statuspage":
-            raise ValueError("only a vendor's status page (kind: statuspage) has components to watch")
+    def _components(cls, value: list[str]) -> list[str]:
         for i, name in enumerate(value):
             if not name.strip():
                 raise ValueError(f"[{i}] is empty: write a component's name as the vendor's page shows it")
         return value
 
     def target_url(self) -> str:
-        """The URL checked, as `ronda check` takes it: for kind statuspage, the page's URL
-        under the statuspage+ scheme with its components (one code path for both)."""
-        assert self.url is not None, "a push monitor checks nothing"
-        return statuspage_target(self.url, self.components) if self.kind == "statuspage" else self.url
+        """The page's URL under the statuspage+ scheme with its components, as `ronda check`
+        takes it (one code path for both)."""
+        return statuspage_target(self.url, self.components)
+
+
+class PushMonitor(_MonitorBase):
+    """kind push: a job calls ronda's URL for it (docs/heartbeats.md); ronda checks nothing.
+
+    The job runs every `period`, or when `cron` fires in `timezone`; `grace` later without a
+    call it is late. `token`: the secret in its URL (ronda makes one if unset).
+
+    One missed heartbeat opens the incident (its grace was the wait a probe's `confirm` is),
+    so `defaults.confirm` does not apply: a push monitor's own `confirm` counts missed runs."""
+
+    from_defaults: ClassVar[tuple[str, ...]] = ("recover", "alert_local")
+    kind: Literal["push"]
+    confirm: int = Field(default=default.PUSH_CONFIRM, ge=1, le=100)
+    period: Duration | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    grace: Duration = default.PUSH_GRACE
+    token: str | None = None
 
     @field_validator("cron")
     @classmethod
@@ -248,53 +305,106 @@ class Monitor(_Strict):
             )
         return value
 
-    @field_validator(*_PROBE_KEYS)
-    @classmethod
-    def _checked(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.data.get("kind") == "push":
-            raise ValueError(f"a push monitor has no {info.field_name}: its job calls ronda, ronda checks nothing")
-        return value
-
-    @field_validator(*_PUSH_KEYS)
-    @classmethod
-    def _pushed(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is not None and info.data.get("kind") not in (None, "push"):
-            raise ValueError(f"only push monitors (kind: push) have {info.field_name}")
-        return value
-
     @model_validator(mode="after")
-    def _scheduled(self) -> Monitor:
+    def _scheduled(self) -> PushMonitor:
         """A push monitor says when its job runs."""
-        if self.kind == "push" and (self.period is None) == (self.cron is None):
+        if (self.period is None) == (self.cron is None):
             raise ValueError(
                 f"push monitor {self.name!r} needs period (such as 1d) or cron (such as '0 3 * * *'): one of them"
             )
-        if self.kind == "push" and self.timezone is not None and self.cron is None:
+        if self.timezone is not None and self.cron is None:
             raise ValueError(f"push monitor {self.name!r}: timezone goes with cron (a period has no time of day)")
         return self
 
-    @field_validator("send", "subprotocol")
-    @classmethod
-    def _probe_only(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """A probe's own option (ronda/probes/base.py, ProbeScheme.options) on a monitor whose
-        URL another probe checks would be ignored: an error, not a silent no-op."""
-        from ronda.probes import PROBES, option_schemes
 
-        if value is None or info.field_name is None:
-            return value
-        if info.field_name == "subprotocol":
-            _usage_to_value_error(parse_subprotocol, value, "")
-        url = info.data.get("url")
-        if url and info.field_name not in PROBES[parse_target(url).scheme].options:
-            raise ValueError(f"goes with a {option_schemes(info.field_name)} url")
-        return value
+_KINDS: dict[str, type[_MonitorBase]] = {"check": CheckMonitor, "statuspage": StatusPageMonitor, "push": PushMonitor}
 
-    @field_validator("resolve")
-    @classmethod
-    def _resolve(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for hostport, addresses in value.items():
-            _usage_to_value_error(parse_resolve, f"{hostport}:{','.join(addresses)}", "")
-        return value
+
+def _kind_of(value: Any) -> Any:
+    """The kind a monitor is: `check` unless it says otherwise."""
+    return value.get("kind", "check") if isinstance(value, dict) else getattr(value, "kind", "check")
+
+
+def _foreign_key(kind: str, key: str) -> str | None:
+    """Why a key of another kind of monitor does not go with `kind`, in the words of that
+    key (None: no kind has it, a misspelling)."""
+    if not any(key in model.model_fields for model in _KINDS.values()):
+        return None
+    if kind == "push":
+        why = (
+            "its job calls ronda (docs/heartbeats.md)" if key == "url" else "its job calls ronda, ronda checks nothing"
+        )
+        return f"a push monitor has no {key}: {why}"
+    if key in PushMonitor.model_fields:
+        return f"only push monitors (kind: push) have {key}"
+    if key in StatusPageMonitor.model_fields:
+        return "only a vendor's status page (kind: statuspage) has components to watch"
+    from ronda.probes import option_schemes
+
+    if schemes := option_schemes(key):  # a probe's own option (ProbeScheme.options)
+        return f"goes with a {schemes} url"
+    return f"a vendor's status page (kind: statuspage) has no {key}: ronda reads its status, not a page's assets"
+
+
+def _explained(error: ErrorDetails, kind: str) -> InitErrorDetails:
+    """One of a monitor's errors, located in the monitor itself (pydantic puts the kind in
+    front, monitors[0].check.url, where the file and the API name monitors[0].url), and a key
+    of another kind of monitor said as such rather than as a misspelling."""
+    loc = error["loc"][1:] if error["loc"][:1] == (kind,) else error["loc"]
+    if error["type"] == "extra_forbidden" and (why := _foreign_key(kind, str(loc[-1]))):
+        return {"type": PydanticCustomError("value_error", why), "loc": loc, "input": error["input"]}
+    problem = PydanticCustomError(error["type"], error["msg"], error.get("ctx"))
+    return {"type": problem, "loc": loc, "input": error["input"]}
+
+
+def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, dict):  # `timeout: null` leaves it to the defaults, as leaving it out does
+        value = {key: v for key, v in value.items() if v is not None or key not in Defaults.model_fields}
+    kind = _kind_of(value)
+    if not isinstance(kind, str) or kind not in _KINDS:
+        wanted = "Input should be 'check', 'statuspage' or 'push'"
+        raise ValidationError.from_exception_data(
+            "Monitor", [{"type": PydanticCustomError("literal_error", wanted), "loc": ("kind",), "input": kind}]
+        )
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(
+            "Monitor", [_explained(error, str(kind)) for error in exc.errors()]
+        ) from None
+
+
+# A monitor of the config file or of the API: the model of its kind.
+Monitor = Annotated[
+    Annotated[CheckMonitor, Tag("check")]
+    | Annotated[StatusPageMonitor, Tag("statuspage")]
+    | Annotated[PushMonitor, Tag("push")],
+    Discriminator(_kind_of),
+    WrapValidator(_by_kind),
+]
+_MONITOR: TypeAdapter[Monitor] = TypeAdapter(Monitor)
+
+
+def parse_monitor(data: Any) -> Monitor:
+    """A monitor from its definition (a dict, as in the config file or the API's JSON);
+    ValidationError names each wrong field as the config file does. What it leaves unset is
+    `Defaults`' default until a Config fills it from its own `defaults:`."""
+    return _MONITOR.validate_python(data)
+
+
+M = TypeVar("M", bound=_MonitorBase)
+
+
+def with_defaults(monitor: M, defaults: Defaults) -> M:
+    """`monitor` with every key of `defaults` it takes and leaves unset taken from there.
+    It still shows as set only what its definition wrote, so `exclude_unset` dumps the
+    definition (what the API stores and shows), and filling again from other defaults (a
+    reload, paths made absolute) replaces what was filled before."""
+    unset = [key for key in monitor.from_defaults if key not in monitor.model_fields_set]
+    if not unset:
+        return monitor
+    values = dict(monitor) | {key: getattr(defaults, key) for key in unset}
+    return monitor.model_construct(_fields_set=set(monitor.model_fields_set), **values)
 
 
 def _cron_expression(value: str) -> str:
@@ -444,8 +554,8 @@ class ReportSettings(_Strict):
 
 
 class NotifyRetry(_Strict):
-    first: Duration = 5.0  # the wait after a channel's first failure; it doubles each time
-    max: Duration = 600.0
+    first: Duration = default.NOTIFY_RETRY_FIRST  # the wait after a channel's first failure; it doubles each time
+    max: Duration = default.NOTIFY_RETRY_MAX
 
 
 class NotifyChannel(_Strict):
@@ -470,7 +580,7 @@ class Config(_Strict):
     storage: str = "sqlite:///ronda.db"
     defaults: Defaults = Field(default_factory=Defaults)
     # Targets that work whenever ronda's own network does. Unset: the configured resolver
-    # (defaults.nameserver), if any, and the gateway; [] turns the check off.
+    # (default.nameserver), if any, and the gateway; [] turns the check off.
     canaries: list[str] | None = None
     # The gateway, pinged (icmp://) as a default canary: an answer proves the way out works.
     # auto: the IPv4 default route's, read when ronda starts; none: no gateway canary.
@@ -478,8 +588,8 @@ class Config(_Strict):
     notify: list[NotifyChannel] = Field(default_factory=list)
     notify_deadline: Duration = 86400.0  # a notice not delivered by then is `failed`
     notify_retry: NotifyRetry = Field(default_factory=NotifyRetry)
-    notify_storm: int = Field(default=10, ge=1)  # more openings than this at once: one digest
-    notify_storm_wait: Duration = 5.0  # how long an opening waits for others to join its digest
+    notify_storm: int = Field(default=default.NOTIFY_STORM, ge=1)  # more openings than this at once: one digest
+    notify_storm_wait: Duration = default.NOTIFY_STORM_WAIT  # how long an opening waits for others to join its digest
     monitors: list[Monitor] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     status_pages: list[StatusPage] = Field(default_factory=list)
@@ -498,6 +608,19 @@ class Config(_Strict):
         for url in value or []:
             _usage_to_value_error(parse_target, url)
         return value
+
+    @field_validator("monitors")
+    @classmethod
+    def _filled(cls, value: list[Monitor], info: ValidationInfo) -> list[Monitor]:
+        """Every monitor with what it leaves unset taken from `defaults`, once, here: nothing
+        downstream merges defaults by hand. (Wrong defaults were reported already.)"""
+        defaults = info.data.get("defaults")
+        return value if defaults is None else [with_defaults(monitor, defaults) for monitor in value]
+
+    def with_monitors(self, monitors: Sequence[Monitor]) -> Config:
+        """This config running `monitors` (the API's among them), each filled from its
+        defaults as the file's are. (model_copy validates nothing, so it would not.)"""
+        return self.model_copy(update={"monitors": [with_defaults(m, self.defaults) for m in monitors]})
 
     @field_validator("notify", mode="before")
     @classmethod

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ronda import eventloop
-from ronda.config.schema import Config, Defaults, Monitor, ReportSettings, ServerConfig
+from ronda.config.schema import Config, Defaults, ReportSettings, ServerConfig, parse_monitor
 from ronda.demo.jobs import NightlyJob
 from ronda.demo.reports import ReportFeed, seed_history
 from ronda.demo.scenario import BACKUP_TOKEN, DemoWorld
@@ -51,7 +51,7 @@ def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) 
     ca_file = world.pki.write_ca(str(data_dir / "demo-ca.pem"))
     # Validated like a config file's monitors, so the demo cannot use a key a user could not.
     monitors = [
-        Monitor.model_validate({"name": site.name, **({"url": site.url} if site.url else {}), **site.options})
+        parse_monitor({"name": site.name, **({"url": site.url} if site.url else {}), **site.options})
         for site in world.sites()
     ]
     return Config(

@@ -30,13 +30,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from ronda.config.schema import Monitor
+from ronda.config.schema import CheckMonitor
 from ronda.discover.probe import Found
 from ronda.errors import ConfigError, UsageError
 from ronda.probes.onvif import DEVICE_SERVICE
 from ronda.target import parse_target
 
-NAME_LENGTH = 64  # Monitor.name's limit
+NAME_LENGTH = 64  # a monitor's name's limit
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -119,10 +119,10 @@ def unique_name(base: str, taken: set[str]) -> str:
     raise AssertionError("unreachable")
 
 
-def _monitors(planned: Sequence[Planned]) -> list[Monitor]:
+def _monitors(planned: Sequence[Planned]) -> list[CheckMonitor]:
     """The new monitors, checked as the config file's are (a name or URL that slipped through is a bug)."""
     try:
-        return [Monitor(name=p.name, url=p.url) for p in planned if p.new and p.name and p.url]
+        return [CheckMonitor(name=p.name, url=p.url) for p in planned if p.new and p.name and p.url]
     except ValidationError as exc:  # pragma: no cover - plan() makes valid names and URLs
         raise AssertionError(f"discovery made a monitor the config would refuse: {exc}") from None
 
@@ -161,7 +161,7 @@ class ConfigFile:
             if isinstance(entry, dict)
         ]
 
-    def add(self, planned: Sequence[Planned]) -> list[Monitor]:
+    def add(self, planned: Sequence[Planned]) -> list[CheckMonitor]:
         """Append the new monitors to `monitors:` and write the file (whole, or not at all)."""
         monitors = _monitors(planned)
         if not monitors:
@@ -230,7 +230,7 @@ def stored_known(storage: str) -> list[Known]:
         store.close()
 
 
-def store_monitors(storage: str, planned: Sequence[Planned]) -> list[Monitor]:
+def store_monitors(storage: str, planned: Sequence[Planned]) -> list[CheckMonitor]:
     """Save the new monitors as the API does: a running ronda checks them from its next start."""
     from ronda.service.monitors import spec_of
     from ronda.storage.database import Database
@@ -240,7 +240,6 @@ def store_monitors(storage: str, planned: Sequence[Planned]) -> list[Monitor]:
     try:
         specs = store.specs
         for monitor in monitors:
-            assert monitor.url is not None  # made with one
             specs.save(monitor.name, parse_target(monitor.url).url, spec_of(monitor))
     finally:
         store.close()

@@ -11,6 +11,7 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import uvicorn
 from ronda import eventloop
 from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
-from ronda.config.schema import Config, Monitor
+from ronda.config.schema import CheckMonitor, Config, Monitor, StatusPageMonitor
 from ronda.errors import ServiceError
 from ronda.notify.channels import channels_for
 from ronda.notify.messages import message_for
@@ -78,45 +79,51 @@ def canary_options(config: Config) -> CheckOptions:
 
 
 def job_for(monitor: Monitor, config: Config) -> Job | PushJob:
-    """A monitor with the config's defaults filled in, ready for the scheduler (or, for a
-    push monitor, for the watch of push monitors)."""
+    """A monitor of `config` (its defaults filled in as it was loaded), ready for the
+    scheduler (or, for a push monitor, for the watch of push monitors)."""
     if monitor.kind == "push":
         return push_job_for(monitor, config)
-    assert monitor.url is not None  # the schema's promise for every other kind
-    defaults = config.defaults
-    nameserver = monitor.nameserver or defaults.nameserver
-    resolve = dict(parse_resolve(f"{hostport}:{','.join(addrs)}") for hostport, addrs in monitor.resolve.items())
-    options = CheckOptions(
-        timeout=monitor.timeout or defaults.timeout,
-        ca_file=monitor.ca_file or defaults.ca_file,
-        resolve=resolve,
-        nameserver=parse_nameserver(nameserver) if nameserver else None,
-        warn_days=monitor.cert_warn_days or defaults.cert_warn_days,
-        expect=Expectations(monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
-        subresources=monitor.subresources,
-        subresource_hosts=monitor.subresource_hosts,
-        client_cert=monitor.client_cert or defaults.client_cert,
-        client_key=monitor.client_key or defaults.client_key,
-        deployed_from=monitor.deployed_from,
-        acme_directory=monitor.acme_directory,
-        send=monitor.send,
-        subprotocol=monitor.subprotocol,
-    )
     policy = Policy(
-        confirm=monitor.confirm or defaults.confirm,
-        recover=monitor.recover or defaults.recover,
-        quorum=monitor.quorum or defaults.quorum,
-        alert_local=defaults.alert_local if monitor.alert_local is None else monitor.alert_local,
+        confirm=monitor.confirm,
+        recover=monitor.recover,
+        quorum=monitor.quorum,
+        alert_local=monitor.alert_local,
         parents=ancestors(monitor.name, dependency_map(config.monitors)),
     )
     return Job(
         monitor.name,
         parse_target(monitor.target_url()),  # kind statuspage: the statuspage+ probe
-        options,
-        monitor.interval or defaults.interval,
+        check_options(monitor),
+        monitor.interval,
         policy,
-        monitor.recheck or defaults.recheck,
+        monitor.recheck,
         tuple(monitor.tags),
+    )
+
+
+def check_options(monitor: CheckMonitor | StatusPageMonitor) -> CheckOptions:
+    """How a monitor is checked, as `ronda check` takes it."""
+    resolve = dict(parse_resolve(f"{hostport}:{','.join(addrs)}") for hostport, addrs in monitor.resolve.items())
+    options = CheckOptions(
+        timeout=monitor.timeout,
+        ca_file=monitor.ca_file,
+        resolve=resolve,
+        nameserver=parse_nameserver(monitor.nameserver) if monitor.nameserver else None,
+        warn_days=monitor.cert_warn_days,
+        expect=Expectations(monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
+        client_cert=monitor.client_cert,
+        client_key=monitor.client_key,
+        deployed_from=monitor.deployed_from,
+        acme_directory=monitor.acme_directory,
+    )
+    if isinstance(monitor, StatusPageMonitor):  # a status page has no assets and takes no messages
+        return options
+    return replace(
+        options,
+        subresources=monitor.subresources,
+        subresource_hosts=monitor.subresource_hosts,
+        send=monitor.send,
+        subprotocol=monitor.subprotocol,
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ronda import defaults
 from ronda.causes import Severity
 from ronda.clock import Clock, system_clock
 from ronda.notify.channels import Channel, route
@@ -41,8 +42,10 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class OutboxSettings:
     backoff: Backoff = field(default_factory=Backoff)
-    storm: int = 10  # more incident-opened notices than this, due together on a channel, go as one digest
-    storm_wait: float = 10.0  # seconds an incident-opened notice waits for others to join a digest
+    # More incident-opened notices than `storm`, due together on a channel, go as one digest;
+    # each waits `storm_wait` seconds for others to join it (the config's notify_storm*).
+    storm: int = defaults.NOTIFY_STORM
+    storm_wait: float = defaults.NOTIFY_STORM_WAIT
     storm_window: float = 60.0  # "due together": due within this many seconds of each other
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ronda import defaults
+
 
 @dataclass(frozen=True)
 class Backoff:
-    first: float = 5.0  # seconds to wait after the first failure
-    max: float = 600.0  # the wait never grows past this
+    first: float = defaults.NOTIFY_RETRY_FIRST  # seconds to wait after the first failure
+    max: float = defaults.NOTIFY_RETRY_MAX  # the wait never grows past this
 
     def delay(self, attempts: int, jitter: float) -> float:
         """Seconds to wait after `attempts` failed attempts (1 or more). `jitter` in [0, 1)

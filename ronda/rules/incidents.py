@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from ronda import defaults
+
 
 class Event(StrEnum):
     OPENED = "opened"
@@ -34,14 +36,14 @@ class Event(StrEnum):
 class Policy:
     """How eagerly a monitor's state turns into incidents."""
 
-    confirm: int = 2  # consecutive failed checks before an incident opens
-    recover: int = 1  # consecutive good checks before it resolves
+    confirm: int = defaults.CONFIRM  # consecutive failed checks before an incident opens
+    recover: int = defaults.RECOVER  # consecutive good checks before it resolves
     flap_window: timedelta = timedelta(minutes=30)
     flap_changes: int = 6  # this many changes of state within the window is flapping
     flap_calm: int = 5  # good checks in a row that end a flapping incident
-    quorum: int | float = 1  # vantage points (int) or share of them (float) that must fail
+    quorum: int | float = defaults.QUORUM  # vantage points (int) or share of them (float) that must fail
     fresh_for: timedelta = timedelta(minutes=10)  # a vantage point's latest verdict counts this long
-    alert_local: bool = False  # tell people about failures only one vantage point of several sees
+    alert_local: bool = defaults.ALERT_LOCAL  # tell people about failures only one vantage point of several sees
     parents: tuple[str, ...] = ()  # monitors this one depends on, nearest first, transitively
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from ronda.config.load import MONITOR_FILE_KEYS, ancestors, dependency_cycle, dependency_map, load_config
-from ronda.config.schema import Config, Monitor
+from ronda.config.schema import Config, Monitor, PushMonitor, parse_monitor
 from ronda.service.push import PushJob, Watchers, monitor_target
 from ronda.service.scheduler import Changes, Job
 from ronda.storage.database import Database
@@ -101,14 +101,20 @@ def dependency_problems(monitor: Monitor, monitors: Sequence[Monitor]) -> list[P
 
 def token_problems(monitor: Monitor, monitors: Sequence[Monitor]) -> list[Problem]:
     """A push monitor's written secret is its own: two monitors cannot share one URL."""
-    if monitor.token is None or not any(m.token == monitor.token and m.name != monitor.name for m in monitors):
+    token = token_of(monitor)
+    if token is None or not any(token_of(m) == token and m.name != monitor.name for m in monitors):
         return []
     return [Problem("token", "another push monitor has this token")]
 
 
+def token_of(monitor: Monitor) -> str | None:
+    """The secret a push monitor's definition gives its URL, if it gives one."""
+    return monitor.token if isinstance(monitor, PushMonitor) else None
+
+
 def with_paths_from(monitor: Monitor, base: Path) -> Monitor:
     """File paths relative to `base` (the config file's folder), as the file's monitors have."""
-    update = {key: str((base / value).resolve()) for key in MONITOR_FILE_KEYS if (value := getattr(monitor, key))}
+    update = {key: str((base / value).resolve()) for key in MONITOR_FILE_KEYS if (value := getattr(monitor, key, None))}
     return monitor.model_copy(update=update)
 
 
@@ -116,7 +122,7 @@ def missing_files(monitor: Monitor) -> list[Problem]:
     return [
         Problem(key, f"no such file: {value}")
         for key in MONITOR_FILE_KEYS
-        if (value := getattr(monitor, key)) is not None and not Path(value).is_file()
+        if (value := getattr(monitor, key, None)) is not None and not Path(value).is_file()
     ]
 
 
@@ -161,7 +167,7 @@ class MonitorManager:
         monitors: dict[str, Monitor] = {}
         for name, spec in self.specs.load().items():
             try:
-                monitors[name] = Monitor.model_validate(spec)
+                monitors[name] = parse_monitor(spec)
             except ValidationError as exc:
                 # Stored by an older ronda, say: shown among the monitors, not checked until fixed.
                 self.unchecked.add(name)
@@ -176,7 +182,7 @@ class MonitorManager:
     def effective(self) -> Config:
         """The file's config with the API's monitors after its own: what the service runs."""
         api = [with_paths_from(m, self.base) for m in self.api.values()]
-        return self.file.model_copy(update={"monitors": [*self.file.monitors, *api]})
+        return self.file.with_monitors([*self.file.monitors, *api])
 
     def source(self, name: str) -> str | None:
         """Whose monitor `name` is: "config", "api", or None when there is none."""

@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar
 
 from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
-from ronda.config.schema import Config, Monitor
+from ronda.config.schema import Config, Monitor, PushMonitor
 from ronda.durations import format_duration
 from ronda.rules.heartbeats import (
     Due,
@@ -75,22 +75,17 @@ def monitor_target(monitor: Monitor) -> str:
     return parse_target(monitor.target_url()).url  # kind statuspage: its statuspage+ URL
 
 
-def schedule_of(monitor: Monitor) -> HeartbeatSchedule:
-    grace = monitor.grace if monitor.grace is not None else DEFAULT_GRACE
-    return HeartbeatSchedule(grace, monitor.period, monitor.cron, monitor.timezone or "UTC")
+def schedule_of(monitor: PushMonitor) -> HeartbeatSchedule:
+    return HeartbeatSchedule(monitor.grace, monitor.period, monitor.cron, monitor.timezone or "UTC")
 
 
-DEFAULT_GRACE = 3600.0
-
-
-def push_job_for(monitor: Monitor, config: Config) -> PushJob:
-    """One missed heartbeat opens the incident (its grace was the wait a probe's `confirm`
-    is), so `defaults.confirm` does not apply: a push monitor's own `confirm` counts missed
-    runs."""
+def push_job_for(monitor: PushMonitor, config: Config) -> PushJob:
+    """A push monitor of `config` (its defaults filled in as it was loaded), ready for the
+    watch of push monitors."""
     policy = Policy(
-        confirm=monitor.confirm or 1,
-        recover=monitor.recover or config.defaults.recover,
-        alert_local=config.defaults.alert_local if monitor.alert_local is None else monitor.alert_local,
+        confirm=monitor.confirm,
+        recover=monitor.recover,
+        alert_local=monitor.alert_local,
         parents=ancestors(monitor.name, dependency_map(config.monitors)),
     )
     return PushJob(

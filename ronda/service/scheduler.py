@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ronda import defaults
 from ronda.check import run_check
 from ronda.errors import RondaError
 from ronda.probes.base import ProbeContext
@@ -42,7 +43,7 @@ class Job:
     options: CheckOptions
     interval: float
     policy: Policy = field(default_factory=Policy)
-    recheck: float = 2.0  # seconds to a re-check while a change of state is unconfirmed
+    recheck: float = defaults.RECHECK  # seconds to a re-check while a change of state is unconfirmed
     tags: tuple[str, ...] = ()
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
-from ronda.config.schema import Monitor
+from ronda.config.schema import Monitor, parse_monitor
 from ronda.durations import format_duration
 from ronda.rules.public_status import PROBLEM_WORDS
 from ronda.service.monitors import MonitorError, UnknownMonitorName
@@ -82,7 +82,7 @@ def monitor_from_form(form: dict[str, str]) -> Monitor:
     tags = [tag.strip() for tag in form.get("tags", "").split(",") if tag.strip()]
     if tags:
         spec["tags"] = tags
-    return Monitor.model_validate(spec)
+    return parse_monitor(spec)
 
 
 def form_errors(exc: ValidationError | MonitorError) -> list[str]:

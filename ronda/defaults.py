@@ -1,0 +1,33 @@
+"""Every default a user can see, once: the config's `defaults:` (CONTRACT.md section 4), what
+`ronda check` does unless told otherwise (section 1), and the notification settings.
+
+The config's schema, `CheckOptions`, the incident `Policy` and the outbox's settings all read
+these, so a default cannot be one value in the file's documentation and another in the code
+that runs. This module sits at the bottom of the layers: it imports nothing of ronda's.
+"""
+
+from __future__ import annotations
+
+# How a target is checked (seconds unless named otherwise).
+INTERVAL = 30.0  # between two checks of a monitor
+TIMEOUT = 10.0  # a whole check's budget (`--timeout`, `defaults.timeout`)
+RECHECK = 2.0  # how soon to look again while a change of state is unconfirmed
+CERT_WARN_DAYS = 21.0  # or a quarter of the certificate's lifetime where that is shorter
+SUBRESOURCE_HOSTS = 20  # asset hosts of a page checked at most (each costs about a check)
+
+# When a monitor's state becomes an incident.
+CONFIRM = 2  # consecutive failed checks before an incident opens
+RECOVER = 1  # consecutive good checks before it resolves
+QUORUM = 1  # vantage points that must fail
+ALERT_LOCAL = False  # announce failures only one vantage point of several sees
+
+# Push monitors: one missed heartbeat opens the incident (its grace was the wait a probe's
+# `confirm` is), and a job is late this long after it was due.
+PUSH_CONFIRM = 1
+PUSH_GRACE = 3600.0
+
+# Notifications.
+NOTIFY_RETRY_FIRST = 5.0  # the wait after a channel's first failure; it doubles each time
+NOTIFY_RETRY_MAX = 600.0
+NOTIFY_STORM = 10  # more incident openings than this, due together on a channel: one digest
+NOTIFY_STORM_WAIT = 5.0  # how long an opening waits for others to join its digest
