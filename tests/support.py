@@ -114,3 +114,15 @@ class RondaProcess:
         self.proc.send_signal(sig)
         out, _ = self.proc.communicate(timeout=20)
         return self.proc.returncode, out
+
+
+def ronda_check(repo_root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`ronda check ARGS` as a user runs it: a process of its own, plain text, wide lines."""
+    return subprocess.run(
+        [sys.executable, "-m", "ronda", "check", *args],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+        env={**os.environ, "PYTHONPATH": str(repo_root), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
+        timeout=30,
+    )

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from ronda.errors import UsageError
 from ronda.probes.file import MAX_FILES
 from ronda.target import parse_target
 from ronda.world.pki import Leaf, LocalPKI
+from tests.support import ronda_check
 
 CRITICAL, WARNING, OK = 2, 1, 0
 
@@ -360,17 +359,6 @@ def test_a_file_url_with_a_host_or_a_relative_path_is_a_usage_error_naming_it(ba
 
 
 # --- the command line ----------------------------------------------------------------------------
-
-
-def ronda_check(repo_root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ronda", "check", *args],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
-        env={**os.environ, "PYTHONPATH": str(repo_root), "NO_COLOR": "1", **(env or {})},
-        timeout=30,
-    )
 
 
 def test_the_command_line_exits_by_the_state_of_the_file(tmp_path, pki, repo_root):

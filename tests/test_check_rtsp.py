@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +17,7 @@ from ronda.probes.rtsp import NotRtsp, read_response, request_uri
 from ronda.probes.sdp import media_streams
 from ronda.target import parse_target
 from ronda.world.rtsp import AUDIO, METADATA, VIDEO, RtspServer
+from tests.support import ronda_check
 
 LOGIN = "admin:secret@"
 
@@ -38,18 +36,6 @@ def camera(world_loop) -> Iterator[Callable[..., RtspServer]]:
     yield start
     for server in started:
         world_loop.run(server.stop())
-
-
-def ronda_check(repo_root, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(repo_root), "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "ronda", "check", *args],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
-        env=env,
-        timeout=30,
-    )
 
 
 # --- authentication ---------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from ronda.errors import UsageError
 from ronda.probes.ssh import pinned_fingerprint
 from ronda.target import CheckOptions, parse_target
 from tests import support
+from tests.support import ronda_check
 
 SSHD = "/usr/sbin/sshd"  # sshd wants its absolute path, to re-execute itself per connection
 
@@ -96,18 +96,6 @@ def sshd(host_keys: tuple[HostKey, HostKey], tmp_path: Path) -> Iterator[Sshd]:
     server = Sshd(host_keys[0], tmp_path).start()
     yield server
     server.stop()
-
-
-def ronda_check(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(repo_root), "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "ronda", "check", *args],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
-        env=env,
-        timeout=30,
-    )
 
 
 # --- a real server ---------------------------------------------------------------------------------

@@ -4,12 +4,8 @@ breaking the ways a chat service does."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +13,7 @@ from ronda.probes.websocket import MAX_MESSAGE
 from ronda.target import Expectations, parse_target
 from ronda.world.web import Reply
 from ronda.world.websocket import WebSocketServer
-from tests.support import RondaProcess, config_error, config_text, free_port, wait_for
+from tests.support import RondaProcess, config_error, config_text, free_port, ronda_check, wait_for
 
 
 @pytest.fixture
@@ -234,22 +230,10 @@ def test_ws_and_wss_have_the_web_ports():
 # --- the command line and the config -----------------------------------------------------------------
 
 
-def run_check_cli(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(repo_root), "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "ronda", "check", *args],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
-        env=env,
-        timeout=30,
-    )
-
-
 def test_ronda_check_sends_expects_and_prints_the_exchange(chat, repo_root, ca_file, pki):
     server = chat(tls=pki.server_context("chat.test"), subprotocols=("chat",))
     resolve = f"chat.test:{server.port}:127.0.0.1"
-    run = run_check_cli(
+    run = ronda_check(
         repo_root,
         *(url(server), "--send", '{"ping":1}', "--expect-text", "ping", "--subprotocol", "chat"),
         *("--resolve", resolve, "--ca-file", ca_file),
@@ -264,10 +248,10 @@ def test_ronda_check_sends_expects_and_prints_the_exchange(chat, repo_root, ca_f
 
 
 def test_ronda_check_refuses_send_for_a_target_that_is_not_a_websocket(repo_root):
-    run = run_check_cli(repo_root, "https://shop.test/", "--send", "hello")
+    run = ronda_check(repo_root, "https://shop.test/", "--send", "hello")
     assert run.returncode == 3
     assert "--send and --subprotocol go with a ws:// or wss:// target, not https://" in run.stdout
-    run = run_check_cli(repo_root, "ws://chat.test/", "--subprotocol", "two words")
+    run = ronda_check(repo_root, "ws://chat.test/", "--subprotocol", "two words")
     assert run.returncode == 3
     assert "--subprotocol 'two words': a subprotocol is one token" in run.stdout
 
