@@ -37,3 +37,35 @@ class Report:
     comment: str | None  # HTML-escaped (html.escape): templates show it with the report_comment filter
     reporter_hash: str
     received_at: datetime
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of an incident's timeline, as stored."""
+
+    at: datetime
+    kind: str  # detected, confirmed, cause_changed, scope_changed, joined, left, reports, resolved, human, ...
+    message: str
+    author: str  # "ronda" for its own lines, a person's name (or "api") for a human update
+    status: str | None  # a human update's: investigating, identified, monitoring, resolved
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    """An incident with its timeline, as the dashboard, the API and the demo read it."""
+
+    id: int
+    monitor: str  # the monitor that opened it
+    cause: str | None
+    status: str  # open | resolved
+    severity: str  # down | degraded: the worst seen
+    scope: str  # global | regional | local
+    summary: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    duration_s: float | None
+    regions: tuple[str, ...]
+    flapping: bool
+    planned: bool  # inside a maintenance window: recorded, never sent
+    signal: str  # probes | reports | both: which signal opened it, and whether the other joined
+    updates: tuple[TimelineEntry, ...]  # oldest first

@@ -13,6 +13,7 @@ from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
+from ronda.web.shapes import incident_json
 
 
 class HumanUpdate(BaseModel):
@@ -86,7 +87,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.INCIDENT]),
     )
     def incidents(open: bool = False, limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
-        return store.incidents.recent(open_only=open, limit=limit)
+        return [incident_json(i) for i in store.incidents.recent(open_only=open, limit=limit)]
 
     @api.post(
         "/incidents/{incident_id}/updates",
@@ -101,7 +102,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
         ctx.notify()
-        return store.incidents.get(incident_id)
+        return incident_json(store.incidents.get(incident_id))
 
     @api.get(
         "/certificates",

@@ -26,6 +26,7 @@ from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
 from ronda.web.report_chart import LEVEL_WORDS, report_chart
+from ronda.web.shapes import incident_json
 from ronda.web.templating import make_templates
 
 CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks
@@ -162,7 +163,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         results = ctx.db.monitors.results(name, CHART_POINTS)
         points, top_ms = latency_chart(results)
         certificates = [c for c in ctx.db.certificates.inventory(now) if any(p["monitor"] == name for p in c["places"])]
-        incidents = ctx.db.incidents.recent(limit=20, monitor=name)
+        incidents = [incident_json(i) for i in ctx.db.incidents.recent(limit=20, monitor=name)]
         return render(
             request,
             "monitor.html",
@@ -200,7 +201,8 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/incidents", response_class=HTMLResponse, summary="Incidents with their timelines (login)")
     def incidents_page(request: Request, user: Principal = page) -> HTMLResponse:
-        incidents = ctx.db.incidents.recent(limit=100)
+        # The templates show times as the API writes them (the timeline's `at[:16]`).
+        incidents = [incident_json(i) for i in ctx.db.incidents.recent(limit=100)]
         return render(request, "incidents.html", user, section="incidents", incidents=incidents)
 
     @router.post(
