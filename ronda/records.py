@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,23 @@ class IncidentRecord:
     planned: bool  # inside a maintenance window: recorded, never sent
     signal: str  # probes | reports | both: which signal opened it, and whether the other joined
     updates: tuple[TimelineEntry, ...]  # oldest first
+
+
+@dataclass(frozen=True)
+class MonitorRecord:
+    """A monitor as stored: its confirmed state and its latest verdict."""
+
+    name: str
+    target: str
+    status: str  # up | degraded | down | unknown
+    cause: str | None
+    since: datetime | None  # in this status since
+    open_incident: int | None
+    last_check: dict[str, Any] | None  # the latest verdict, as CONTRACT.md section 3 writes it
+    source: str  # "config" (the YAML file) or "api" (stored, editable)
+    spec: dict[str, Any] | None  # an API monitor's definition, as PUT takes it; None for the file's
+    device: dict[str, Any] | None  # what the device last said it is (ONVIF: make, model, firmware...)
+
+    @property
+    def editable(self) -> bool:
+        return self.source == "api"

@@ -40,8 +40,8 @@ def test_verdicts_state_and_incidents_survive_reopening(tmp_path):
 
     reopened = Database(url)
     [monitor] = reopened.monitors.active()
-    assert (monitor["status"], monitor["cause"]) == ("down", "tcp_refused")
-    assert monitor["since"] == "2026-11-25T12:00:01Z"
+    assert (monitor.status, monitor.cause) == ("down", "tcp_refused")
+    assert iso(monitor.since) == "2026-11-25T12:00:01Z"
     assert len(reopened.monitors.results("shop", 10)) == 3
     notices = reopened.monitors.record("shop", verdict("up", T0 + timedelta(seconds=63)), 2)
     assert [n.event.value for n in notices] == ["resolved"]
@@ -58,7 +58,7 @@ def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list
     store.monitors.sync({"shop": "https://shop.test/", "old": "tcp://old.test:22"})
     store.monitors.record("old", verdict("up", T0), 2)
     store.monitors.sync({"shop": "https://shop.test/"})
-    assert [m["name"] for m in store.monitors.active()] == ["shop"]
+    assert [m.name for m in store.monitors.active()] == ["shop"]
     assert len(store.monitors.results("old", 10)) == 1
 
 

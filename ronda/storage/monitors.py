@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.records import MonitorRecord
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import Reading, assess_scope
 from ronda.storage.incidents import Notice, follow
@@ -102,15 +103,15 @@ class Monitors:
             rows = session.scalars(select(ConnectivityRow).order_by(ConnectivityRow.at.desc()).limit(limit))
             return [{"at": iso(r.at), "online": r.online, "detail": r.detail} for r in rows]
 
-    def active(self) -> list[dict[str, Any]]:
+    def active(self) -> list[MonitorRecord]:
         """The monitors checked now, by name."""
         with self._sessions() as session:
             rows = session.scalars(select(MonitorRow).where(MonitorRow.active).order_by(MonitorRow.name)).all()
-            return [_monitor_json(session, row) for row in rows]
+            return [_record(session, row) for row in rows]
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> MonitorRecord:
         with self._sessions() as session:
-            return _monitor_json(session, _monitor_row(session, name))
+            return _record(session, _monitor_row(session, name))
 
     def results(self, name: str, limit: int) -> list[dict[str, Any]]:
         with self._sessions() as session:
@@ -165,21 +166,20 @@ def _monitor_row(session: Session, name: str) -> MonitorRow:
     return row
 
 
-def _monitor_json(session: Session, row: MonitorRow) -> dict[str, Any]:
+def _record(session: Session, row: MonitorRow) -> MonitorRecord:
     last = session.get(ResultRow, row.last_result_id) if row.last_result_id else None
-    return {
-        "name": row.name,
-        "target": row.target,
-        "status": row.status,
-        "cause": row.cause,
-        "since": iso(row.since) if row.since else None,
-        "open_incident": row.open_incident_id,
-        "last_check": last.verdict if last else None,
-        "source": row.source,  # "config" (the YAML file) or "api" (stored, editable)
-        "editable": row.source == "api",
-        "spec": row.spec,  # an API monitor's definition, as PUT takes it; None for the file's
-        "device": row.device,  # what the device last said it is (ONVIF: make, model, firmware...)
-    }
+    return MonitorRecord(
+        name=row.name,
+        target=row.target,
+        status=row.status,
+        cause=row.cause,
+        since=row.since,
+        open_incident=row.open_incident_id,
+        last_check=last.verdict if last else None,
+        source=row.source,
+        spec=row.spec,
+        device=row.device,
+    )
 
 
 def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:

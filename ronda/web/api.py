@@ -46,7 +46,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.MONITOR, examples.CAMERA]),
     )
     def monitors(request: Request) -> list[dict[str, Any]]:
-        return links.add(request, store.monitors.active())
+        return links.shaped(request, store.monitors.active())
 
     @api.get(
         "/monitors/{name}",
@@ -55,7 +55,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def monitor(request: Request, name: str) -> dict[str, Any]:
         try:
-            return links.add_one(request, store.monitors.get(name))
+            return links.shaped_one(request, store.monitors.get(name))
         except UnknownMonitor:
             raise no_monitor(name) from None
 

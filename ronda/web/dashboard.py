@@ -16,7 +16,9 @@ from pydantic import ValidationError
 
 from ronda.config.schema import Monitor
 from ronda.durations import format_duration
+from ronda.records import MonitorRecord
 from ronda.rules.public_status import PROBLEM_WORDS
+from ronda.rules.surge import Surge
 from ronda.service.monitors import MonitorError, UnknownMonitorName
 from ronda.service.report_watch import watch_settings
 from ronda.storage.incidents import HumanStatus, UnknownIncident
@@ -26,7 +28,7 @@ from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
 from ronda.web.report_chart import LEVEL_WORDS, report_chart
-from ronda.web.shapes import incident_json
+from ronda.web.shapes import incident_json, monitor_json
 from ronda.web.templating import make_templates
 
 CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks
@@ -36,14 +38,17 @@ STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}  # worst first 
 def board(ctx: WebContext, now: datetime, surges: Surges) -> dict[str, Any]:
     """The monitors, worst first, each with its uptime bars, the level of a surge of users'
     reports under way, and counts per status."""
-    monitors = sorted(ctx.db.monitors.active(), key=lambda m: (STATUS_ORDER.get(m["status"], 2), m["name"]))
+    records = sorted(ctx.db.monitors.active(), key=lambda m: (STATUS_ORDER.get(m.status, 2), m.name))
     under_way = surges.under_way()
-    for monitor in monitors:
-        monitor["days"] = ctx.db.monitors.daily(monitor["name"], now)
-        surge = under_way.get(monitor["name"])
-        monitor["surge"] = surge.level.word if surge is not None and surge.level else None
-    counts = {status: sum(1 for m in monitors if m["status"] == status) for status in STATUS_ORDER}
+    monitors = [_tile(ctx, m, under_way.get(m.name), now) for m in records]
+    counts = {status: sum(1 for m in records if m.status == status) for status in STATUS_ORDER}
     return {"monitors": monitors, "counts": counts}
+
+
+def _tile(ctx: WebContext, monitor: MonitorRecord, surge: Surge | None, now: datetime) -> dict[str, Any]:
+    """A monitor's tile: its JSON, as the API shows it, with its days and any surge."""
+    level = surge.level.word if surge is not None and surge.level else None
+    return monitor_json(monitor) | {"days": ctx.db.monitors.daily(monitor.name, now), "surge": level}
 
 
 def latency_chart(results: list[dict[str, Any]], width: int = 600, height: int = 60) -> tuple[str, float]:
@@ -156,7 +161,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
         try:
-            monitor = links.add_one(request, ctx.db.monitors.get(name))
+            monitor = links.shaped_one(request, ctx.db.monitors.get(name))
         except UnknownMonitor:
             raise HTTPException(404, detail=f"no monitor named {name!r}") from None
         now = ctx.clock()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ronda.records import IncidentRecord, TimelineEntry
+from ronda.records import IncidentRecord, MonitorRecord, TimelineEntry
 from ronda.verdict import iso
 
 
@@ -34,3 +34,21 @@ def incident_json(incident: IncidentRecord) -> dict[str, Any]:
 def update_json(update: TimelineEntry) -> dict[str, Any]:
     out = {"at": iso(update.at), "kind": update.kind, "message": update.message, "author": update.author}
     return out | ({"status": update.status} if update.status else {})
+
+
+def monitor_json(monitor: MonitorRecord, push_url: str | None = None) -> dict[str, Any]:
+    """`push_url` only for a push monitor, and only behind the token (ronda/web/push.py)."""
+    out = {
+        "name": monitor.name,
+        "target": monitor.target,
+        "status": monitor.status,
+        "cause": monitor.cause,
+        "since": iso(monitor.since) if monitor.since else None,
+        "open_incident": monitor.open_incident,
+        "last_check": monitor.last_check,
+        "source": monitor.source,
+        "editable": monitor.editable,
+        "spec": monitor.spec,
+        "device": monitor.device,
+    }
+    return out | ({"push_url": push_url} if push_url is not None else {})
