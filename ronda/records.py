@@ -90,3 +90,35 @@ class MonitorRecord:
     @property
     def editable(self) -> bool:
         return self.source == "api"
+
+
+@dataclass(frozen=True)
+class CertificatePlace:
+    """Where a certificate was served: a monitor's host, address and port."""
+
+    monitor: str
+    host: str
+    address: str
+    port: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """One certificate of the inventory, by fingerprint, with every place it was served."""
+
+    fingerprint_sha256: str
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    days_left: float  # at the moment the inventory was read for, to 0.01 day; negative once expired
+    first_seen: datetime
+    last_seen: datetime
+    details: dict[str, Any]  # the latest facts, as a verdict's `certificates` entry (CONTRACT.md section 3)
+    places: tuple[CertificatePlace, ...]  # the most recently seen first
+
+    @property
+    def latest(self) -> CertificatePlace | None:
+        return self.places[0] if self.places else None

@@ -13,7 +13,7 @@ from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
-from ronda.web.shapes import incident_json
+from ronda.web.shapes import certificate_json, incident_json
 
 
 class HumanUpdate(BaseModel):
@@ -110,7 +110,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.CERTIFICATE_ENTRY]),
     )
     def certificates() -> list[dict[str, Any]]:
-        return store.certificates.inventory(ctx.clock())
+        return [certificate_json(c) for c in store.certificates.inventory(ctx.clock())]
 
     outbox = store.outbox
 

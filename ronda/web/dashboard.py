@@ -28,7 +28,7 @@ from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
 from ronda.web.report_chart import LEVEL_WORDS, report_chart
-from ronda.web.shapes import incident_json, monitor_json
+from ronda.web.shapes import certificate_json, incident_json, monitor_json
 from ronda.web.templating import make_templates
 
 CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks
@@ -167,7 +167,8 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         now = ctx.clock()
         results = ctx.db.monitors.results(name, CHART_POINTS)
         points, top_ms = latency_chart(results)
-        certificates = [c for c in ctx.db.certificates.inventory(now) if any(p["monitor"] == name for p in c["places"])]
+        served = [c for c in ctx.db.certificates.inventory(now) if any(p.monitor == name for p in c.places)]
+        certificates = [certificate_json(c) for c in served]
         incidents = [incident_json(i) for i in ctx.db.incidents.recent(limit=20, monitor=name)]
         return render(
             request,
@@ -194,7 +195,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/certificates", response_class=HTMLResponse, summary="Every certificate, soonest expiry first (login)")
     def certificates_page(request: Request, user: Principal = page) -> HTMLResponse:
-        certificates = ctx.db.certificates.inventory(ctx.clock())
+        certificates = [certificate_json(c) for c in ctx.db.certificates.inventory(ctx.clock())]
         return render(
             request,
             "certificates.html",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ronda.records import IncidentRecord, MonitorRecord, TimelineEntry
+from ronda.records import CertificatePlace, CertificateRecord, IncidentRecord, MonitorRecord, TimelineEntry
 from ronda.verdict import iso
 
 
@@ -52,3 +52,36 @@ def monitor_json(monitor: MonitorRecord, push_url: str | None = None) -> dict[st
         "device": monitor.device,
     }
     return out | ({"push_url": push_url} if push_url is not None else {})
+
+
+def certificate_json(cert: CertificateRecord) -> dict[str, Any]:
+    """The latest facts in a verdict's own keys, the most recent place in them too, then
+    every place: `{**details, ...}` keeps the verdict's key order, as clients saw it."""
+    latest = cert.latest
+    return {
+        **cert.details,
+        "fingerprint_sha256": cert.fingerprint_sha256,
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "not_before": iso(cert.not_before),
+        "not_after": iso(cert.not_after),
+        "monitor": latest.monitor if latest else None,
+        "host": latest.host if latest else cert.details.get("host"),
+        "address": latest.address if latest else cert.details.get("address"),
+        "port": latest.port if latest else cert.details.get("port"),
+        "days_left": cert.days_left,
+        "first_seen": iso(cert.first_seen),
+        "last_seen": iso(cert.last_seen),
+        "places": [place_json(p) for p in cert.places],
+    }
+
+
+def place_json(place: CertificatePlace) -> dict[str, Any]:
+    return {
+        "monitor": place.monitor,
+        "host": place.host,
+        "address": place.address,
+        "port": place.port,
+        "first_seen": iso(place.first_seen),
+        "last_seen": iso(place.last_seen),
+    }
