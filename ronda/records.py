@@ -4,7 +4,7 @@ domain speaks, never as the API's JSON (the web layer shapes that)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -122,3 +122,48 @@ class CertificateRecord:
     @property
     def latest(self) -> CertificatePlace | None:
         return self.places[0] if self.places else None
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Response times in ms of the answered checks (not down, with a latency), to 0.1 ms;
+    None without any. p50 and p95 are nearest-rank (ronda/storage/stats.py)."""
+
+    avg: float | None
+    min: float | None
+    max: float | None
+    p50: float | None
+    p95: float | None
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """A monitor's checks in one window (since, until]: counts, percentages, response times."""
+
+    since: datetime
+    checks: int
+    up: int
+    degraded: int
+    down: int
+    uptime: float | None  # percent not down; None without checks (unknown, not 100)
+    availability_strict: float | None  # percent up, degraded counted against it
+    latency_ms: Latency
+
+
+@dataclass(frozen=True)
+class UptimeReport:
+    monitor: str
+    at: datetime
+    windows: dict[str, WindowFigures]  # 24h, 7d, 30d, 90d, in that order
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """One UTC day of a monitor's checks: a bar of the dashboard and the status page."""
+
+    day: date
+    checks: int
+    degraded: int
+    down: int
+    uptime: float | None  # None on a day without checks
+    status: str  # none | up | degraded | down (ronda/storage/stats.py day_status)

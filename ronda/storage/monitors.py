@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ronda.records import MonitorRecord
+from ronda.records import DayFigures, MonitorRecord, UptimeReport
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import Reading, assess_scope
 from ronda.storage.incidents import Notice, follow
@@ -124,14 +124,14 @@ class Monitors:
             )
             return [row.verdict for row in rows]
 
-    def uptime(self, name: str, now: datetime) -> dict[str, Any]:
+    def uptime(self, name: str, now: datetime) -> UptimeReport:
         """Uptime and response times over 24 h, 7 d, 30 d and 90 d up to `now`, computed
         by the database (ronda/storage/stats.py says how)."""
         with self._sessions() as session:
             monitor = _monitor_row(session, name)
-            return {"monitor": monitor.name} | uptime_report(session, monitor.id, now)
+            return uptime_report(session, monitor.name, monitor.id, now)
 
-    def daily(self, name: str, now: datetime, days: int = 90) -> list[dict[str, Any]]:
+    def daily(self, name: str, now: datetime, days: int = 90) -> list[DayFigures]:
         """The monitor's uptime per UTC day, oldest first (ronda/storage/stats.py)."""
         with self._sessions() as session:
             return daily_uptime(session, _monitor_row(session, name).id, now, days)
@@ -142,8 +142,7 @@ class Monitors:
             monitor_id = session.scalar(select(MonitorRow.id).where(MonitorRow.name == name))
             if monitor_id is None:
                 return None
-            value: float | None = window_figures(session, monitor_id, since, until)["uptime"]
-            return value
+            return window_figures(session, monitor_id, since, until).uptime
 
     def first_checks(self, names: list[str]) -> dict[str, datetime]:
         """When each monitor was first checked (the index answers MIN directly)."""

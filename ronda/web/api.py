@@ -13,7 +13,7 @@ from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
-from ronda.web.shapes import certificate_json, incident_json
+from ronda.web.shapes import certificate_json, incident_json, uptime_json
 
 
 class HumanUpdate(BaseModel):
@@ -77,7 +77,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def uptime(name: str) -> dict[str, Any]:
         try:
-            return store.monitors.uptime(name, ctx.clock())
+            return uptime_json(store.monitors.uptime(name, ctx.clock()))
         except UnknownMonitor:
             raise no_monitor(name) from None
 

@@ -177,7 +177,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             section="monitors",
             monitor=monitor,
             days=ctx.db.monitors.daily(name, now),
-            uptime=ctx.db.monitors.uptime(name, now)["windows"],
+            uptime=ctx.db.monitors.uptime(name, now).windows,
             results=results[:30],
             results_count=len(results),
             top_ms=top_ms,

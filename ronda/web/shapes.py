@@ -5,9 +5,18 @@ the same shapes."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from ronda.records import CertificatePlace, CertificateRecord, IncidentRecord, MonitorRecord, TimelineEntry
+from ronda.records import (
+    CertificatePlace,
+    CertificateRecord,
+    IncidentRecord,
+    MonitorRecord,
+    TimelineEntry,
+    UptimeReport,
+    WindowFigures,
+)
 from ronda.verdict import iso
 
 
@@ -85,3 +94,15 @@ def place_json(place: CertificatePlace) -> dict[str, Any]:
         "first_seen": iso(place.first_seen),
         "last_seen": iso(place.last_seen),
     }
+
+
+def uptime_json(report: UptimeReport) -> dict[str, Any]:
+    return {
+        "monitor": report.monitor,
+        "at": iso(report.at),
+        "windows": {name: window_json(figures) for name, figures in report.windows.items()},
+    }
+
+
+def window_json(figures: WindowFigures) -> dict[str, Any]:
+    return asdict(figures) | {"since": iso(figures.since)}  # the fields' order is the JSON's

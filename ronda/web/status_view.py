@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from ronda.config.schema import StatusPage
-from ronda.records import MonitorRecord, PublicIncident
+from ronda.records import DayFigures, MonitorRecord, PublicIncident
 from ronda.rules.maintenance import next_windows
 from ronda.rules.public_status import Overall, component_state, in_maintenance, members, overall, window_members
 from ronda.web.context import WebContext
@@ -26,7 +25,7 @@ class Component:
     status: str  # ronda's: up, degraded, down, unknown
     state: str  # Statuspage's: operational, ..., under_maintenance
     since: datetime | None
-    days: list[dict[str, Any]]  # one bucket per UTC day, oldest first
+    days: list[DayFigures]  # one bucket per UTC day, oldest first
     uptime: float | None  # over the days shown
     first_check: datetime | None
 
@@ -84,8 +83,8 @@ def _component(
     status = monitor.status if monitor else "unknown"
     since = monitor.since if monitor else None
     days = ctx.db.monitors.daily(name, now, DAYS) if monitor else []
-    checks = sum(d["checks"] for d in days)
-    uptime = None if checks == 0 else 100.0 * sum(d["checks"] - d["down"] for d in days) / checks
+    checks = sum(d.checks for d in days)
+    uptime = None if checks == 0 else 100.0 * sum(d.checks - d.down for d in days) / checks
     state = component_state(status, monitor.cause if monitor else None, in_maintenance(ctx.config, name, now))
     return Component(name, position + 1, status, state, since, days, uptime, first)
 
