@@ -167,3 +167,54 @@ class DayFigures:
     down: int
     uptime: float | None  # None on a day without checks
     status: str  # none | up | degraded | down (ronda/storage/stats.py day_status)
+
+
+@dataclass(frozen=True)
+class StoredReport(Report):
+    """A user's report as kept, with its row's id."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class SurgeRecord:
+    """A surge of users' reports for one service, as kept (ronda/storage/surges.py)."""
+
+    id: int
+    service: str
+    level: str  # normal | possible | likely, now
+    peak: str  # the strongest it reached
+    scope: str  # global | regional
+    regions: tuple[str, ...]
+    reports: int  # in the buckets that raised it, at its peak
+    expected: float  # what the baseline expected in those buckets
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None  # None while under way
+    incident: int | None  # the incident it opened or joined
+
+
+@dataclass(frozen=True)
+class ConnectivityEntry:
+    """ronda itself went offline (its canaries all failed) or came back."""
+
+    at: datetime
+    online: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A notification row, as the API lists it."""
+
+    id: int
+    source: str  # the event: incident:7:opened, certificate:<sha256>:cert_expiring, ...
+    channel: str
+    title: str
+    status: str  # pending | sent | failed
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    deadline_at: datetime
+    sent_at: datetime | None

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ronda.records import DayFigures, MonitorRecord, UptimeReport
+from ronda.records import ConnectivityEntry, DayFigures, MonitorRecord, UptimeReport
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import Reading, assess_scope
 from ronda.storage.incidents import Notice, follow
@@ -98,10 +98,10 @@ class Monitors:
 
     # -- reading -------------------------------------------------------------------------
 
-    def connectivity(self, limit: int = 20) -> list[dict[str, Any]]:
+    def connectivity(self, limit: int = 20) -> list[ConnectivityEntry]:
         with self._sessions() as session:
             rows = session.scalars(select(ConnectivityRow).order_by(ConnectivityRow.at.desc()).limit(limit))
-            return [{"at": iso(r.at), "online": r.online, "detail": r.detail} for r in rows]
+            return [ConnectivityEntry(r.at, r.online, r.detail) for r in rows]
 
     def active(self) -> list[MonitorRecord]:
         """The monitors checked now, by name."""

@@ -13,7 +13,7 @@ from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
-from ronda.web.shapes import certificate_json, incident_json, uptime_json
+from ronda.web.shapes import certificate_json, connectivity_json, incident_json, outbox_json, uptime_json
 
 
 class HumanUpdate(BaseModel):
@@ -122,7 +122,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     def notifications(
         status: Literal["pending", "sent", "failed"] | None = None, limit: int = Query(200, ge=1, le=1000)
     ) -> list[dict[str, Any]]:
-        return outbox.listing(status, limit)
+        return [outbox_json(e) for e in outbox.listing(status, limit)]
 
     @api.get(
         "/status",
@@ -130,6 +130,6 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer(examples.OWN_STATUS),
     )
     def own_status() -> dict[str, Any]:
-        return ctx.connectivity() | {"history": store.monitors.connectivity()}
+        return ctx.connectivity() | {"history": [connectivity_json(e) for e in store.monitors.connectivity()]}
 
     return api

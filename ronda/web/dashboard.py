@@ -188,7 +188,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             reports=report_chart(
                 counts, surges.under_way().get(name), name, now, watch_settings(ctx.config.reports).surge
             ),
-            comments=[r for r in ctx.db.reports.latest(20, service=name) if r["comment"]][:5],
+            comments=[r for r in ctx.db.reports.latest(20, service=name) if r.comment][:5],
             level_words=LEVEL_WORDS,
             problem_words=PROBLEM_WORDS,
         )

@@ -11,8 +11,12 @@ from typing import Any
 from ronda.records import (
     CertificatePlace,
     CertificateRecord,
+    ConnectivityEntry,
     IncidentRecord,
     MonitorRecord,
+    OutboxEntry,
+    StoredReport,
+    SurgeRecord,
     TimelineEntry,
     UptimeReport,
     WindowFigures,
@@ -106,3 +110,53 @@ def uptime_json(report: UptimeReport) -> dict[str, Any]:
 
 def window_json(figures: WindowFigures) -> dict[str, Any]:
     return asdict(figures) | {"since": iso(figures.since)}  # the fields' order is the JSON's
+
+
+def connectivity_json(entry: ConnectivityEntry) -> dict[str, Any]:
+    return {"at": iso(entry.at), "online": entry.online, "detail": entry.detail}
+
+
+def outbox_json(entry: OutboxEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "source": entry.source,
+        "channel": entry.channel,
+        "title": entry.title,
+        "status": entry.status,
+        "attempts": entry.attempts,
+        "last_error": entry.last_error,
+        "created_at": iso(entry.created_at),
+        # Only a pending row has a next attempt; a sent or failed one's is history.
+        "next_attempt_at": iso(entry.next_attempt_at) if entry.status == "pending" else None,
+        "deadline_at": iso(entry.deadline_at),
+        "sent_at": iso(entry.sent_at) if entry.sent_at else None,
+    }
+
+
+def report_json(report: StoredReport) -> dict[str, Any]:
+    return {
+        "id": report.id,
+        "service": report.service,
+        "region": report.region,
+        "problem": report.problem,
+        "comment": report.comment,  # HTML-escaped, as stored
+        "reporter_hash": report.reporter_hash,
+        "received_at": iso(report.received_at),
+    }
+
+
+def surge_json(surge: SurgeRecord) -> dict[str, Any]:
+    return {
+        "id": surge.id,
+        "service": surge.service,
+        "level": surge.level,
+        "peak": surge.peak,
+        "scope": surge.scope,
+        "regions": list(surge.regions),
+        "reports": surge.reports,
+        "expected": round(surge.expected, 2),
+        "started_at": iso(surge.started_at),
+        "updated_at": iso(surge.updated_at),
+        "ended_at": iso(surge.ended_at) if surge.ended_at else None,
+        "incident": surge.incident,
+    }
