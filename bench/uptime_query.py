@@ -42,6 +42,7 @@ import sqlalchemy
 from sqlalchemy import Index, and_, event, func, insert, select
 
 from bench.https_throughput import machine
+from ronda.records import UptimeReport
 from ronda.storage.database import Database
 from ronda.storage.models import MonitorRow, ResultRow
 from ronda.storage.stats import PERCENTILES, WINDOWS
@@ -183,7 +184,7 @@ def print_kinds(times: StatementTimes, calls: int) -> None:
         print(f"  {kind:<10} {len(seconds) // calls} statements, {sum(seconds) / calls * 1000:6.0f} ms per call")
 
 
-def offset_percentiles(store: Database, report: dict[str, Any], calls: int) -> None:
+def offset_percentiles(store: Database, report: UptimeReport, calls: int) -> None:
     """The alternative: one ORDER BY ... LIMIT 1 OFFSET k query per percentile and window,
     checked against the rankings' answers."""
     windows = {name: (NOW - span, NOW) for name, span in WINDOWS.items()}
@@ -214,7 +215,7 @@ def offset_percentiles(store: Database, report: dict[str, Any], calls: int) -> N
             for _ in range(calls):
                 found = percentiles()
     for (name, key), latency in found.items():
-        assert latency is not None and round(latency, 1) == report["windows"][name]["latency_ms"][key], (name, key)
+        assert latency is not None and round(latency, 1) == getattr(report.windows[name].latency_ms, key), (name, key)
     print("\npercentiles by LIMIT 1 OFFSET k instead of ROW_NUMBER() (same answers):")
     print_kinds(times, calls)
 
@@ -267,12 +268,12 @@ def run(store: Database, args: argparse.Namespace) -> None:
             connection.exec_driver_sql("VACUUM ANALYZE results")
     report = store.monitors.uptime("m0", NOW)
     expected = min(args.days * 86400, int(WINDOWS["90d"].total_seconds())) // args.interval
-    assert report["windows"]["90d"]["checks"] == expected, report["windows"]["90d"]
-    for name, figures in report["windows"].items():
-        latency = figures["latency_ms"]
+    assert report.windows["90d"].checks == expected, report.windows["90d"]
+    for name, figures in report.windows.items():
+        latency = figures.latency_ms
         print(
-            f"  {name:>4}: {figures['checks']:>7} checks, uptime {figures['uptime']:.3f} %, "
-            f"strict {figures['availability_strict']:.3f} %, p50 {latency['p50']} ms, p95 {latency['p95']} ms"
+            f"  {name:>4}: {figures.checks:>7} checks, uptime {figures.uptime:.3f} %, "
+            f"strict {figures.availability_strict:.3f} %, p50 {latency.p50} ms, p95 {latency.p95} ms"
         )
 
     times = time_uptime(store, args.calls, "db.monitors.uptime")

@@ -232,10 +232,12 @@ def _cmd_certs(args: argparse.Namespace) -> int:
     from ronda.clock import system_clock
     from ronda.details import inventory_csv, print_inventory
     from ronda.storage.database import Database
+    from ronda.web.shapes import certificate_json
 
     store = Database(_storage_url(args))
     try:
-        entries = store.certificates.inventory(system_clock())
+        # The API's JSON, so a script reads the same either way.
+        entries = [certificate_json(c) for c in store.certificates.inventory(system_clock())]
     finally:
         store.close()
     if args.json:

@@ -93,11 +93,11 @@ def fill(store: Database, now: datetime) -> int:
             store.monitors.record(name, verdict(name, "up", None, now - timedelta(minutes=minutes)), 2)
         for minutes in (5, 4):
             store.monitors.record(name, verdict(name, status, cause, now - timedelta(minutes=minutes)), 2)
-    shop = next(i for i in store.incidents.recent(open_only=True) if i["monitor"] == "shop")
+    shop = next(i for i in store.incidents.recent(open_only=True) if i.monitor == "shop")
     store.incidents.post_update(
-        shop["id"], "identified", "A switch failed <b>upstream</b>; replacing it.", "ops", now - timedelta(minutes=2)
+        shop.id, "identified", "A switch failed <b>upstream</b>; replacing it.", "ops", now - timedelta(minutes=2)
     )
-    return int(shop["id"])
+    return int(shop.id)
 
 
 class Browser:

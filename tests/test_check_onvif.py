@@ -321,7 +321,7 @@ def test_the_store_keeps_what_the_device_said_and_its_page_shows_it(device, chec
         unreachable = check(admin(server))
         assert unreachable.cause == "tcp_refused"
         store.monitors.record("garage-camera", unreachable, 2)
-        assert store.monitors.get("garage-camera")["device"]["model"] == "RC-100", "kept while the device is away"
+        assert store.monitors.get("garage-camera").device["model"] == "RC-100", "kept while the device is away"
     finally:
         store.close()
 

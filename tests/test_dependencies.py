@@ -52,12 +52,12 @@ def test_a_parent_outage_with_twenty_children_is_one_incident_and_one_notice(sto
     events += record_round(store, T0 + timedelta(minutes=1), "down", "down")
     assert events == ["opened"]
     [incident] = store.incidents.recent()
-    joined = [u for u in incident["updates"] if u["kind"] == "joined"]
-    assert len(joined) == 20 and "site0, which depends on it, fails too" in joined[0]["message"]
+    joined = [u for u in incident.updates if u.kind == "joined"]
+    assert len(joined) == 20 and "site0, which depends on it, fails too" in joined[0].message
     events = record_round(store, T0 + timedelta(minutes=2), "up", "up")
     assert events == ["resolved"]
     assert len(store.incidents.recent()) == 1
-    assert [u["kind"] for u in store.incidents.recent()[0]["updates"]].count("left") == 20
+    assert [u.kind for u in store.incidents.recent()[0].updates].count("left") == 20
 
 
 def test_children_wait_while_their_parent_fails_unconfirmed(store):
@@ -73,7 +73,7 @@ def test_a_child_failing_on_its_own_opens_its_own_incident(store):
         "site0", verdict("down", T0, "http_server_error"), Policy(confirm=1, parents=("dns",))
     )
     assert [n.event.value for n in notices] == ["opened"]
-    assert store.incidents.recent()[0]["monitor"] == "site0"
+    assert store.incidents.recent()[0].monitor == "site0"
 
 
 def test_ancestors_are_found_nearest_first():

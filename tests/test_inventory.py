@@ -17,7 +17,7 @@ from alembic.config import Config as AlembicConfig
 
 from ronda.storage.database import Database
 from ronda.storage.db import MIGRATIONS, make_engine
-from ronda.verdict import CertificateInfo, Finding, Verdict
+from ronda.verdict import CertificateInfo, Finding, Verdict, iso
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ def test_one_certificate_shared_by_three_monitors_is_stored_once_and_warned_once
                 name, verdict(T0 + timedelta(minutes=minute), cert, warnings=(expiring(cert),)), 2
             )
     [entry] = store.certificates.inventory(T0)
-    assert {p["monitor"] for p in entry["places"]} == set(names)
+    assert {p.monitor for p in entry.places} == set(names)
     warnings = [n for n in notices if n.code == "cert_expiring"]
     assert len(warnings) == 1, "one notice for the certificate, not one per monitor or per check"
     # The first monitor to see it triggers the notice; later places join the inventory.
@@ -88,7 +88,7 @@ def test_a_rotation_is_announced_once_even_when_a_cdn_alternates_old_and_new(tmp
     assert rotation.fingerprint == new.fingerprint_sha256
     assert rotation.old_not_after == old.not_after
     assert "the old one expires 2026-11-28T12:00:00Z, the new one 2027-02-22T12:00:00Z" in rotation.detail
-    assert [c["fingerprint_sha256"] for c in store.certificates.inventory(T0)] == [
+    assert [c.fingerprint_sha256 for c in store.certificates.inventory(T0)] == [
         old.fingerprint_sha256,
         new.fingerprint_sha256,
     ]
@@ -100,8 +100,8 @@ def test_the_inventory_lists_soonest_expiry_first_with_days_left(tmp_path):
     store.monitors.record("a", verdict(T0, certificate("0a" * 32, "a.test", "127.0.0.2", 60.0)), 2)
     store.monitors.record("b", verdict(T0, certificate("0b" * 32, "b.test", "127.0.0.3", 10.0)), 2)
     entries = store.certificates.inventory(T0 + timedelta(days=1))
-    assert [(e["host"], e["days_left"]) for e in entries] == [("b.test", 9.0), ("a.test", 59.0)]
-    assert entries[0]["monitor"] == "b" and entries[0]["places"][0]["address"] == "127.0.0.3"
+    assert [(e.latest.host, e.days_left) for e in entries] == [("b.test", 9.0), ("a.test", 59.0)]
+    assert entries[0].latest.monitor == "b" and entries[0].places[0].address == "127.0.0.3"
 
 
 def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_path):
@@ -132,9 +132,9 @@ def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_p
     engine.dispose()
     store = Database(url)
     [entry] = store.certificates.inventory(T0)
-    assert entry["fingerprint_sha256"] == "ff" * 32
-    assert sorted(p["monitor"] for p in entry["places"]) == ["api", "shop"]
-    assert entry["first_seen"] == "2026-11-02T00:00:00Z"
+    assert entry.fingerprint_sha256 == "ff" * 32
+    assert sorted(p.monitor for p in entry.places) == ["api", "shop"]
+    assert iso(entry.first_seen) == "2026-11-02T00:00:00Z"
 
 
 def test_ronda_certs_prints_the_inventory_as_a_table_json_and_csv(tmp_path):

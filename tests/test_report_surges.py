@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ronda.config.schema import Config
 from ronda.notify.messages import message_for
+from ronda.records import IncidentRecord
 from ronda.rules.incidents import Event
 from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.storage.database import Database
@@ -114,8 +115,8 @@ class World:
     def assess(self) -> None:
         asyncio.run(self.watch.round(self.clock.at))
 
-    def incidents(self, service: str) -> list[dict]:
-        return [i for i in self.db.incidents.recent() if i["monitor"] == service]
+    def incidents(self, service: str) -> list[IncidentRecord]:
+        return [i for i in self.db.incidents.recent() if i.monitor == service]
 
     def close(self) -> None:
         self.writer.shutdown()
@@ -143,9 +144,9 @@ def test_a_surge_while_the_probes_pass_opens_a_user_reported_incident_and_says_s
     opened = [n for n in world.notices if n.event is Event.OPENED]
     assert len(opened) == 1 and opened[0].signal == "reports"
     incident = world.incidents("app")[0]
-    assert (incident["cause"], incident["signal"], incident["status"]) == ("user_reported", "reports", "open")
-    assert "ronda's own checks of app see no failure" in incident["summary"]
-    assert incident["updates"][0]["kind"] == "reports"
+    assert (incident.cause, incident.signal, incident.status) == ("user_reported", "reports", "open")
+    assert "ronda's own checks of app see no failure" in incident.summary
+    assert incident.updates[0].kind == "reports"
     message = message_for(opened[0])
     assert message.title == "[ronda] app users report problems: user_reported"
     assert "Signal: users' reports (ronda's own checks see no failure)." in message.body
@@ -154,16 +155,16 @@ def test_a_surge_while_the_probes_pass_opens_a_user_reported_incident_and_says_s
 
 def test_when_the_probes_fail_too_they_join_the_incident_and_resolve_it(world):
     world.minutes(10, 3)
-    incident_id = world.incidents("app")[0]["id"]
+    incident_id = world.incidents("app")[0].id
     for minutes in (1, 2):
         world.db.monitors.record("app", verdict("app", "down", world.clock.at + timedelta(seconds=minutes)), 2)
     incident = world.db.incidents.get(incident_id)
-    assert (incident["signal"], incident["cause"]) == ("both", "http_server_error")
-    assert any(u["kind"] == "confirmed" and "ronda's checks fail too" in u["message"] for u in incident["updates"])
-    assert [i["id"] for i in world.incidents("app")] == [incident_id], "one outage, one incident"
+    assert (incident.signal, incident.cause) == ("both", "http_server_error")
+    assert any(u.kind == "confirmed" and "ronda's checks fail too" in u.message for u in incident.updates)
+    assert [i.id for i in world.incidents("app")] == [incident_id], "one outage, one incident"
     resolved = world.db.monitors.record("app", verdict("app", "up", world.clock.at + timedelta(seconds=5)), 2)
     assert [n.event for n in resolved] == [Event.RESOLVED]
-    assert world.db.incidents.get(incident_id)["status"] == "resolved"
+    assert world.db.incidents.get(incident_id).status == "resolved"
 
 
 def test_a_surge_joins_the_incident_the_probes_opened_and_says_users_report_it_too(world):
@@ -172,25 +173,25 @@ def test_a_surge_joins_the_incident_the_probes_opened_and_says_users_report_it_t
     probe_incident = world.incidents("api")[0]
     world.minutes(10, 3, service="api")
     joined = [n for n in world.notices if n.event is Event.SIGNAL_JOINED]
-    assert len(joined) == 1 and joined[0].signal == "reports" and joined[0].incident_id == probe_incident["id"]
+    assert len(joined) == 1 and joined[0].signal == "reports" and joined[0].incident_id == probe_incident.id
     assert message_for(joined[0]).title == "[ronda] api users report problems too: http_server_error"
-    incident = world.db.incidents.get(probe_incident["id"])
-    assert incident["signal"] == "both"
-    assert any(u["kind"] == "reports" and "users report problems with api" in u["message"] for u in incident["updates"])
+    incident = world.db.incidents.get(probe_incident.id)
+    assert incident.signal == "both"
+    assert any(u.kind == "reports" and "users report problems with api" in u.message for u in incident.updates)
     assert len(world.incidents("api")) == 1, "no second incident"
     world.minutes(20, 0, service="api")
-    incident = world.db.incidents.get(probe_incident["id"])
-    assert incident["status"] == "open", "the probes' incident is theirs to resolve"
-    assert incident["updates"][-1]["message"] == "users' reports are back to normal"
+    incident = world.db.incidents.get(probe_incident.id)
+    assert incident.status == "open", "the probes' incident is theirs to resolve"
+    assert incident.updates[-1].message == "users' reports are back to normal"
 
 
 def test_a_user_reported_incident_resolves_when_reports_are_back_to_normal(world):
     world.minutes(10, 3)
     world.minutes(25, 0)
     incident = world.incidents("app")[0]
-    assert incident["status"] == "resolved"
-    assert incident["updates"][-1]["message"] == "users' reports are back to normal"
-    assert incident["duration_s"] > 10 * 60
+    assert incident.status == "resolved"
+    assert incident.updates[-1].message == "users' reports are back to normal"
+    assert incident.duration_s > 10 * 60
     assert [n.event for n in world.notices] == [Event.OPENED, Event.RESOLVED]
 
 
@@ -198,9 +199,9 @@ def test_a_surge_from_several_us_states_is_regional_and_names_them(world):
     states = ("US-CA", "US-TX", "US-NY", "US-FL")
     world.minutes(10, 4, regions=states)
     incident = world.incidents("app")[0]
-    assert incident["scope"] == "regional"
-    assert set(incident["regions"]) >= {"US-NY", "US-FL"}, "states never heard from before stand out"
-    assert "IT" not in incident["regions"]
+    assert incident.scope == "regional"
+    assert set(incident.regions) >= {"US-NY", "US-FL"}, "states never heard from before stand out"
+    assert "IT" not in incident.regions
 
 
 def test_a_flood_from_one_source_is_counted_once_and_raises_no_surge(world):
@@ -231,11 +232,11 @@ def test_surges_survive_a_restart_of_the_watch(world):
 
 def test_an_incident_the_reports_opened_follows_the_surge_to_more_regions(world):
     world.minutes(8, 3, regions=("US-CA",))
-    assert world.incidents("app")[0]["regions"] == ["US-CA"]
+    assert world.incidents("app")[0].regions == ("US-CA",)
     world.minutes(6, 6, regions=(*SPREAD, "US-NY", "US-FL"))
     incident = world.incidents("app")[0]
-    assert incident["scope"] == "global"
-    assert any(u["kind"] == "scope_changed" for u in incident["updates"])
+    assert incident.scope == "global"
+    assert any(u.kind == "scope_changed" for u in incident.updates)
 
 
 def test_the_status_page_charts_the_day_of_reports_against_the_band_with_the_top_problems_and_places(world):
@@ -259,7 +260,7 @@ def test_the_api_lists_reports_surges_and_a_services_day_behind_the_token(world)
     headers = {"Authorization": "Bearer a-token-long-enough-123"}
     surges = world.browser.get("/api/v1/surges", headers=headers).json()
     assert [(s["service"], s["level"], s["ended_at"]) for s in surges] == [("app", "likely", None)]
-    assert surges[0]["incident"] == world.incidents("app")[0]["id"]
+    assert surges[0]["incident"] == world.incidents("app")[0].id
     reports = world.browser.get("/api/v1/reports?limit=5", headers=headers).json()
     assert len(reports) == 5 and reports[0]["problem"] == "app_error" and reports[0]["received_at"].endswith("Z")
     chart = world.browser.get("/api/v1/services/app/reports", headers=headers).json()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ronda.records import Report
+from ronda.records import Report, StoredReport
 from ronda.storage.database import Database
 from ronda.web.reports import DailySalt
 from ronda.web.templating import make_templates
@@ -64,7 +64,7 @@ def send(browser: Browser, service: str = "shop", **fields: str):
     return browser.post("/api/v1/reports", json={"service": service, "problem": "slow", **fields})
 
 
-def reports(store: Database) -> list[dict]:
+def reports(store: Database) -> list[StoredReport]:
     return store.reports.latest()
 
 
@@ -81,13 +81,13 @@ def test_a_form_post_with_its_token_is_stored_with_a_hashed_reporter_and_thanked
     assert response.status_code == 303
     assert response.headers["location"] == "/status/public?report=thanks#report"
     [report] = reports(store)
-    assert (report["service"], report["problem"], report["region"], report["comment"]) == (
+    assert (report.service, report.problem, report.region, report.comment) == (
         "shop",
         "cannot_connect",
         "IT-MI",
         "the checkout hangs",
     )
-    assert re.fullmatch(r"[0-9a-f]{64}", report["reporter_hash"])
+    assert re.fullmatch(r"[0-9a-f]{64}", report.reporter_hash)
     dump = "\n".join(sqlite3.connect(db).iterdump())
     assert VISITOR not in dump, "the visitor's address is stored nowhere"
     thanks = browser.get("/status/public?report=thanks")
@@ -139,15 +139,13 @@ def test_a_form_post_leaves_empty_optional_fields_out(browser, store):
     token = form_token(browser)
     browser.post("/api/v1/reports", data=FORM | {"form_token": token, "region": "", "comment": "  "})
     [report] = reports(store)
-    assert (report["region"], report["comment"]) == ("", None)
+    assert (report.region, report.comment) == ("", None)
 
 
 def test_a_json_report_is_accepted_202_without_a_token(browser, store):
     response = browser.post("/api/v1/reports", json={"service": "api", "region": "Roma", "problem": "slow"})
     assert response.status_code == 202 and response.json() == {"accepted": True, "counted": True}
-    assert [(r["service"], r["region"], r["problem"], r["comment"]) for r in reports(store)] == [
-        ("api", "IT-RM", "slow", None)
-    ]
+    assert [(r.service, r.region, r.problem, r.comment) for r in reports(store)] == [("api", "IT-RM", "slow", None)]
 
 
 @pytest.mark.parametrize(
@@ -203,23 +201,23 @@ def test_the_reporter_hash_is_stable_within_a_day_and_changes_the_next():
 )
 def test_the_region_is_stored_as_its_iso_code_or_as_plain_text(browser, store, written, stored):
     assert send(browser, region=written).status_code == 202
-    assert [r["region"] for r in reports(store)] == [stored]
+    assert [r.region for r in reports(store)] == [stored]
 
 
 def test_a_comment_is_stored_plain_and_html_escaped_and_shown_escaped_once(browser, store):
     written = 'Checkout <script>alert("x")</script> & co\x00\u202e\r\n\r\n\r\n\r\nstill \t  broken'
     assert send(browser, comment=written).status_code == 202
     [report] = reports(store)
-    assert report["comment"] == (
-        "Checkout &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co\n\nstill broken"
-    ), "controls and bidi overrides gone, spaces and blank lines collapsed, HTML escaped"
-    shown = make_templates().env.from_string("<p>{{ comment|report_comment }}</p>").render(comment=report["comment"])
+    assert report.comment == ("Checkout &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co\n\nstill broken"), (
+        "controls and bidi overrides gone, spaces and blank lines collapsed, HTML escaped"
+    )
+    shown = make_templates().env.from_string("<p>{{ comment|report_comment }}</p>").render(comment=report.comment)
     assert shown == "<p>Checkout &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co\n\nstill broken</p>"
 
 
 def test_a_comment_of_only_spaces_and_controls_is_no_comment(browser, store):
     assert send(browser, comment=" \x00\x07 \u200b ").status_code == 202
-    assert [r["comment"] for r in reports(store)] == [None]
+    assert [r.comment for r in reports(store)] == [None]
 
 
 def test_a_lone_surrogate_is_422_naming_the_field_not_a_server_error(browser, store):
@@ -241,10 +239,10 @@ def test_a_repeat_within_the_window_is_not_counted_and_after_it_is(store):
         "detail": "already counted: one report per service counts from each reporter in 1 h",
     }
     assert send(browser, "api").json()["counted"] is True, "another service counts on its own"
-    assert [r["service"] for r in reports(store)] == ["api", "shop"], "the repeat was not stored"
+    assert [r.service for r in reports(store)] == ["api", "shop"], "the repeat was not stored"
     clock.advance(minutes=21)  # 61 minutes after the counted one
     assert send(browser).json()["counted"] is True
-    assert [r["service"] for r in reports(store)] == ["shop", "api", "shop"]
+    assert [r.service for r in reports(store)] == ["shop", "api", "shop"]
 
 
 def test_a_repeat_over_midnight_is_still_the_same_reporter(store):
@@ -257,7 +255,7 @@ def test_a_repeat_over_midnight_is_still_the_same_reporter(store):
     clock.at = datetime(2026, 12, 2, 0, 51, tzinfo=UTC)
     assert send(browser).json()["counted"] is True
     [later, earlier] = reports(store)
-    assert later["reporter_hash"] != earlier["reporter_hash"], "stored, the two days are not linked"
+    assert later.reporter_hash != earlier.reporter_hash, "stored, the two days are not linked"
 
 
 def test_a_repeated_form_post_goes_back_saying_it_is_already_counted(store):
@@ -293,7 +291,7 @@ def test_a_flood_from_one_source_gets_429_with_retry_after_while_others_get_thro
     browser.address = VISITOR
     clock.advance(seconds=7 * 60)
     assert send(browser, "slow").json()["counted"] is True, "after Retry-After the source is heard again"
-    assert sorted(r["service"] for r in reports(store)) == ["api", "shop", "slow", "slow"]
+    assert sorted(r.service for r in reports(store)) == ["api", "shop", "slow", "slow"]
 
 
 def test_one_ipv6_network_is_one_source_and_one_reporter(store):
@@ -351,7 +349,7 @@ def test_the_raw_address_is_nowhere_in_the_database(store, db):
         assert send(browser, region="Roma", comment="down for me").json()["counted"] is True
         clock.advance(minutes=1)
     stored = reports(store)
-    assert len({r["reporter_hash"] for r in stored}) == 3
+    assert len({r.reporter_hash for r in stored}) == 3
     store.close()
     raw = b"".join(path.read_bytes() for path in db.parent.iterdir() if path.name.startswith(db.name))
     for address in [*addresses, "2001:db8:77:88::/64", "2001:db8:77:88::"]:
@@ -368,14 +366,14 @@ def test_reports_older_than_keep_are_pruned_and_younger_ones_stay(store):
     old("shop", 31)
     old("api", 29)
     assert send(browser, "slow").json()["counted"] is True
-    assert sorted(r["service"] for r in reports(store)) == ["api", "slow"]
+    assert sorted(r.service for r in reports(store)) == ["api", "slow"]
     old("partial", 45)
     clock.advance(minutes=10)
     send(browser, "db")
-    assert "partial" in [r["service"] for r in reports(store)], "pruning runs at most once an hour"
+    assert "partial" in [r.service for r in reports(store)], "pruning runs at most once an hour"
     clock.advance(minutes=51)
     send(browser, "shop")
-    assert sorted(r["service"] for r in reports(store)) == ["api", "db", "shop", "slow"]
+    assert sorted(r.service for r in reports(store)) == ["api", "db", "shop", "slow"]
 
 
 @pytest.mark.parametrize(

@@ -98,8 +98,8 @@ def test_a_failure_spreading_from_one_vantage_point_to_all_is_one_incident_resco
     # people hear it to the end, even as it narrows back to one vantage point.
     assert events == [[], ["scope_changed"], ["scope_changed"], ["scope_changed", "scope_changed", "resolved"]]
     [incident] = store.incidents.recent()
-    assert incident["status"] == "resolved"
-    scopes = [u["message"].split(", was")[0] for u in incident["updates"] if u["kind"] == "scope_changed"]
+    assert incident.status == "resolved"
+    scopes = [u.message.split(", was")[0] for u in incident.updates if u.kind == "scope_changed"]
     assert scopes == [
         "scope is regional (eu-west)",
         "scope is global",
@@ -117,7 +117,7 @@ def test_below_the_quorum_nothing_opens(store):
 def test_a_regional_outage_names_its_regions(store):
     feed(store, Policy(confirm=1, quorum=2), [{PARIS: "down", MILAN: "down", NYC: "up"}])
     [incident] = store.incidents.recent(open_only=True)
-    assert (incident["scope"], incident["regions"]) == ("regional", ["eu-west"])
+    assert (incident.scope, incident.regions) == ("regional", ("eu-west",))
 
 
 def test_local_failures_are_announced_when_asked(store):

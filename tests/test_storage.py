@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 
 from ronda.storage.database import Database
 from ronda.storage.models import Base
-from ronda.verdict import Finding, Verdict
+from ronda.verdict import Finding, Verdict, iso
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -40,17 +40,17 @@ def test_verdicts_state_and_incidents_survive_reopening(tmp_path):
 
     reopened = Database(url)
     [monitor] = reopened.monitors.active()
-    assert (monitor["status"], monitor["cause"]) == ("down", "tcp_refused")
-    assert monitor["since"] == "2026-11-25T12:00:01Z"
+    assert (monitor.status, monitor.cause) == ("down", "tcp_refused")
+    assert iso(monitor.since) == "2026-11-25T12:00:01Z"
     assert len(reopened.monitors.results("shop", 10)) == 3
     notices = reopened.monitors.record("shop", verdict("up", T0 + timedelta(seconds=63)), 2)
     assert [n.event.value for n in notices] == ["resolved"]
     assert notices[0].duration_s == 62.0
     [incident] = reopened.incidents.recent()
-    assert incident["opened_at"] == "2026-11-25T12:00:01Z"
-    assert incident["resolved_at"] == "2026-11-25T12:01:03Z"
-    assert [u["kind"] for u in incident["updates"]] == ["detected", "confirmed", "resolved"]
-    assert incident["updates"][-1]["message"] == "resolved after 1 min 2 s"
+    assert iso(incident.opened_at) == "2026-11-25T12:00:01Z"
+    assert iso(incident.resolved_at) == "2026-11-25T12:01:03Z"
+    assert [u.kind for u in incident.updates] == ["detected", "confirmed", "resolved"]
+    assert incident.updates[-1].message == "resolved after 1 min 2 s"
 
 
 def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list(tmp_path):
@@ -58,7 +58,7 @@ def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list
     store.monitors.sync({"shop": "https://shop.test/", "old": "tcp://old.test:22"})
     store.monitors.record("old", verdict("up", T0), 2)
     store.monitors.sync({"shop": "https://shop.test/"})
-    assert [m["name"] for m in store.monitors.active()] == ["shop"]
+    assert [m.name for m in store.monitors.active()] == ["shop"]
     assert len(store.monitors.results("old", 10)) == 1
 
 
@@ -73,8 +73,8 @@ def test_an_incident_inside_maintenance_is_marked_planned_and_sends_nothing(tmp_
     notices += store.monitors.record("shop", verdict("up", T0 + timedelta(seconds=9)), 2, planned=True)
     assert notices == []
     [incident] = store.incidents.recent()
-    assert incident["planned"] is True and incident["status"] == "resolved"
-    assert "inside a maintenance window" in [u["message"] for u in incident["updates"]][2]
+    assert incident.planned is True and incident.status == "resolved"
+    assert "inside a maintenance window" in [u.message for u in incident.updates][2]
     assert len(store.monitors.results("shop", 10)) == 4, "checks go on and are stored"
 
 
@@ -89,5 +89,5 @@ def test_a_degraded_incident_that_turns_down_is_announced_once_as_escalated(tmp_
         ]
     assert events == ["opened", "cause_changed", "escalated"]
     [incident] = store.incidents.recent()
-    assert incident["severity"] == "down"
-    assert "escalated" in [u["kind"] for u in incident["updates"]]
+    assert incident.severity == "down"
+    assert "escalated" in [u.kind for u in incident.updates]

@@ -5,6 +5,7 @@ fail never a response time. Expected figures are worked out by hand below."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,24 +89,24 @@ def store(tmp_path):
 
 @pytest.mark.parametrize("window", EXPECTED)
 def test_each_window_counts_its_checks_keeps_degraded_apart_and_ranks_answered_latencies(store, window):
-    figures = store.monitors.uptime("shop", NOW)["windows"][window]
+    figures = store.monitors.uptime("shop", NOW).windows[window]
     expected = EXPECTED[window]
-    assert {key: figures[key] for key in ("checks", "up", "degraded", "down")} == {
+    assert {key: getattr(figures, key) for key in ("checks", "up", "degraded", "down")} == {
         key: expected[key] for key in ("checks", "up", "degraded", "down")
     }
-    assert figures["uptime"] == pytest.approx(expected["uptime"])
-    assert figures["availability_strict"] == pytest.approx(expected["strict"])
+    assert figures.uptime == pytest.approx(expected["uptime"])
+    assert figures.availability_strict == pytest.approx(expected["strict"])
     avg, low, high, p50, p95 = expected["lat"]
-    assert figures["latency_ms"] == {"avg": avg, "min": low, "max": high, "p50": p50, "p95": p95}
+    assert asdict(figures.latency_ms) == {"avg": avg, "min": low, "max": high, "p50": p50, "p95": p95}
 
 
 def test_the_report_names_the_monitor_the_moment_and_each_window_start(store):
     report = store.monitors.uptime("shop", NOW)
-    assert report["monitor"] == "shop"
-    assert report["at"] == "2026-11-25T12:00:00Z"
-    assert list(report["windows"]) == ["24h", "7d", "30d", "90d"]
-    assert report["windows"]["24h"]["since"] == iso(NOW - 24 * H)
-    assert report["windows"]["90d"]["since"] == "2026-08-27T12:00:00Z"
+    assert report.monitor == "shop"
+    assert iso(report.at) == "2026-11-25T12:00:00Z"
+    assert list(report.windows) == ["24h", "7d", "30d", "90d"]
+    assert report.windows["24h"].since == NOW - 24 * H
+    assert iso(report.windows["90d"].since) == "2026-08-27T12:00:00Z"
 
 
 def test_certificate_warnings_are_never_downtime(tmp_path):
@@ -113,19 +114,19 @@ def test_certificate_warnings_are_never_downtime(tmp_path):
     store.monitors.sync({"shop": "https://shop.test/"})
     for minutes in range(1, 6):
         store.monitors.record("shop", verdict("up", NOW - timedelta(minutes=minutes), 12.0, warned=True), 2)
-    figures = store.monitors.uptime("shop", NOW)["windows"]["24h"]
-    assert (figures["checks"], figures["up"], figures["uptime"], figures["availability_strict"]) == (5, 5, 100.0, 100.0)
+    figures = store.monitors.uptime("shop", NOW).windows["24h"]
+    assert (figures.checks, figures.up, figures.uptime, figures.availability_strict) == (5, 5, 100.0, 100.0)
     store.close()
 
 
 def test_a_window_without_checks_has_no_percentages_and_one_without_answers_no_latency(store):
-    empty = store.monitors.uptime("new", NOW)["windows"]["90d"]
-    assert (empty["checks"], empty["up"], empty["degraded"], empty["down"]) == (0, 0, 0, 0)
-    assert empty["uptime"] is None and empty["availability_strict"] is None
-    assert set(empty["latency_ms"].values()) == {None}
-    down = store.monitors.uptime("other", NOW)["windows"]["24h"]
-    assert (down["checks"], down["down"], down["uptime"], down["availability_strict"]) == (4, 4, 0.0, 0.0)
-    assert set(down["latency_ms"].values()) == {None}
+    empty = store.monitors.uptime("new", NOW).windows["90d"]
+    assert (empty.checks, empty.up, empty.degraded, empty.down) == (0, 0, 0, 0)
+    assert empty.uptime is None and empty.availability_strict is None
+    assert set(asdict(empty.latency_ms).values()) == {None}
+    down = store.monitors.uptime("other", NOW).windows["24h"]
+    assert (down.checks, down.down, down.uptime, down.availability_strict) == (4, 4, 0.0, 0.0)
+    assert set(asdict(down.latency_ms).values()) == {None}
 
 
 def test_an_unknown_monitor_raises(store):
@@ -170,8 +171,8 @@ def test_daily_buckets_cover_every_day_and_colour_each_by_its_worst_share(store)
     store.monitors.record("bars", verdict("down", NOW - timedelta(hours=1), None), 2)
     store.monitors.record("bars", verdict("degraded", NOW - timedelta(hours=2), 30.0), 2)
     days = store.monitors.daily("bars", NOW, days=5)
-    assert [d["day"] for d in days] == ["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25"]
-    assert [d["status"] for d in days] == ["none", "none", "up", "degraded", "down"]
-    assert days[0]["uptime"] is None
-    assert (days[3]["checks"], days[3]["down"], days[3]["uptime"]) == (100, 1, 99.0)
-    assert (days[4]["checks"], days[4]["degraded"], days[4]["down"], days[4]["uptime"]) == (2, 1, 1, 50.0)
+    assert [d.day.isoformat() for d in days] == ["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25"]
+    assert [d.status for d in days] == ["none", "none", "up", "degraded", "down"]
+    assert days[0].uptime is None
+    assert (days[3].checks, days[3].down, days[3].uptime) == (100, 1, 99.0)
+    assert (days[4].checks, days[4].degraded, days[4].down, days[4].uptime) == (2, 1, 1, 50.0)

@@ -12,7 +12,6 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,11 +23,13 @@ from ronda.demo.jobs import NightlyJob
 from ronda.demo.reports import ReportFeed, seed_history
 from ronda.demo.scenario import BACKUP_TOKEN, DemoWorld
 from ronda.node.runner import Service, run_until_signalled, setup_logging
+from ronda.records import IncidentRecord
 from ronda.rules.incidents import Event
 from ronda.service.connectivity import Connectivity, reachable
 from ronda.storage.incidents import IncidentNotice, Notice
 from ronda.storage.inventory import CertificateNotice
 from ronda.target import parse_target
+from ronda.verdict import iso
 
 console = Console(highlight=False)
 
@@ -70,7 +71,7 @@ def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) 
 class Narrator:
     """Tells a newcomer what breaks, and what ronda made of it."""
 
-    def __init__(self, incident: Callable[[int], dict[str, Any]] | None = None) -> None:
+    def __init__(self, incident: Callable[[int], IncidentRecord] | None = None) -> None:
         self.started = time.monotonic()
         self.incidents: list[IncidentNotice] = []
         self.incident = incident  # reads an incident with its timeline
@@ -114,9 +115,9 @@ class Narrator:
         """The incident's timeline, as the API and the status page show it."""
         if self.incident is None:
             return
-        for update in self.incident(incident_id)["updates"]:
+        for update in self.incident(incident_id).updates:
             console.print(
-                f"         [dim]{update['at'][11:19]}  {update['kind']:<13}[/] {escape(update['message'])}", markup=True
+                f"         [dim]{iso(update.at)[11:19]}  {update.kind:<13}[/] {escape(update.message)}", markup=True
             )
 
     def _certificate(self, notice: CertificateNotice) -> None:

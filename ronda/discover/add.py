@@ -225,7 +225,7 @@ def stored_known(storage: str) -> list[Known]:
 
     store = Database(storage)
     try:
-        return [Known(m["name"], m["target"]) for m in store.monitors.active()]
+        return [Known(m.name, m.target) for m in store.monitors.active()]
     finally:
         store.close()
 

@@ -9,19 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.durations import format_duration
-from ronda.records import PublicIncident, PublicUpdate
+from ronda.records import IncidentRecord, PublicIncident, PublicUpdate, TimelineEntry
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition
 from ronda.rules.scope import Scope
 from ronda.rules.surge import Assessment, Level, Step, Surge
 from ronda.storage.inventory import CertificateNotice
 from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow, ReportSurgeRow
-from ronda.verdict import Verdict, iso
+from ronda.verdict import Verdict
 
 HumanStatus = Literal["investigating", "identified", "monitoring", "resolved"]  # as a status page's posts
 
@@ -76,7 +76,7 @@ class Incidents:
                 self._outbox(session, [posted])
             return posted
 
-    def get(self, incident_id: int) -> dict[str, Any]:
+    def get(self, incident_id: int) -> IncidentRecord:
         with self._sessions() as session:
             row = session.execute(
                 select(IncidentRow, MonitorRow.name)
@@ -85,9 +85,9 @@ class Incidents:
             ).one_or_none()
             if row is None:
                 raise UnknownIncident(incident_id)
-            return _incident_json(row[0], row[1], _updates(session, incident_id))
+            return _record(row[0], row[1], _updates(session, incident_id))
 
-    def recent(self, open_only: bool = False, limit: int = 200, monitor: str | None = None) -> list[dict[str, Any]]:
+    def recent(self, open_only: bool = False, limit: int = 200, monitor: str | None = None) -> list[IncidentRecord]:
         """Newest first; `monitor`: only the incidents that monitor opened."""
         with self._sessions() as session:
             query = select(IncidentRow, MonitorRow.name).join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
@@ -96,7 +96,7 @@ class Incidents:
             if monitor is not None:
                 query = query.where(MonitorRow.name == monitor)
             rows = session.execute(query.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit))
-            return [_incident_json(incident, name, _updates(session, incident.id)) for incident, name in rows]
+            return [_record(incident, name, _updates(session, incident.id)) for incident, name in rows]
 
     def public(self, names: list[str], resolved_since: datetime) -> list[PublicIncident]:
         """Incidents of these monitors (or that one of them joined), open or resolved
@@ -508,24 +508,24 @@ def _public(session: Session, row: IncidentRow) -> PublicIncident:
     )
 
 
-def _incident_json(incident: IncidentRow, monitor: str, updates: Any) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "monitor": monitor,
-        "cause": incident.cause,
-        "status": incident.status,
-        "severity": incident.severity,
-        "scope": incident.scope,
-        "summary": incident.summary,
-        "opened_at": iso(incident.opened_at),
-        "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
-        "duration_s": incident.duration_s,
-        "regions": incident.regions,
-        "flapping": incident.flapping,
-        "planned": incident.planned,
-        "signal": incident.signal,  # probes | reports | both: which signal opened it, and whether the other joined
-        "updates": [_update_json(u) for u in updates],
-    }
+def _record(incident: IncidentRow, monitor: str, updates: list[IncidentUpdateRow]) -> IncidentRecord:
+    return IncidentRecord(
+        id=incident.id,
+        monitor=monitor,
+        cause=incident.cause,
+        status=incident.status,
+        severity=incident.severity,
+        scope=incident.scope,
+        summary=incident.summary,
+        opened_at=incident.opened_at,
+        resolved_at=incident.resolved_at,
+        duration_s=incident.duration_s,
+        regions=tuple(incident.regions),
+        flapping=incident.flapping,
+        planned=incident.planned,
+        signal=incident.signal,
+        updates=tuple(TimelineEntry(u.at, u.kind, u.message, u.author, u.status) for u in updates),
+    )
 
 
 def _updates(session: Session, incident_id: int) -> list[IncidentUpdateRow]:
@@ -536,8 +536,3 @@ def _updates(session: Session, incident_id: int) -> list[IncidentUpdateRow]:
             .order_by(IncidentUpdateRow.at, IncidentUpdateRow.id)
         )
     )
-
-
-def _update_json(update: IncidentUpdateRow) -> dict[str, Any]:
-    out = {"at": iso(update.at), "kind": update.kind, "message": update.message, "author": update.author}
-    return out | ({"status": update.status} if update.status else {})

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.records import CertificatePlace, CertificateRecord
 from ronda.storage.models import CertificatePlaceRow, CertificateRotationRow, CertificateRow, MonitorRow
 from ronda.verdict import CertificateInfo, Finding, Verdict, iso
 
@@ -197,47 +197,34 @@ def _places(session: Session, row: CertificateRow) -> tuple[str, ...]:
     return tuple(f"{name}: {p.host}:{p.port} at {p.address}" for p, name in rows)
 
 
-def inventory(session: Session, now: datetime) -> list[dict[str, Any]]:
+def inventory(session: Session, now: datetime) -> list[CertificateRecord]:
     """Every certificate seen, soonest expiry first, each with its places."""
     certificates = session.scalars(select(CertificateRow).order_by(CertificateRow.not_after, CertificateRow.id)).all()
-    places: dict[int, list[dict[str, Any]]] = {}
+    places: dict[int, list[CertificatePlace]] = {}
     for place, monitor in session.execute(
         select(CertificatePlaceRow, MonitorRow.name)
         .join(MonitorRow, MonitorRow.id == CertificatePlaceRow.monitor_id)
         .order_by(CertificatePlaceRow.last_seen.desc())
     ):
         places.setdefault(place.certificate_id, []).append(
-            {
-                "monitor": monitor,
-                "host": place.host,
-                "address": place.address,
-                "port": place.port,
-                "first_seen": iso(place.first_seen),
-                "last_seen": iso(place.last_seen),
-            }
+            CertificatePlace(monitor, place.host, place.address, place.port, place.first_seen, place.last_seen)
         )
-    return [_inventory_entry(row, places.get(row.id, []), now) for row in certificates]
+    return [_record(row, places.get(row.id, []), now) for row in certificates]
 
 
-def _inventory_entry(row: CertificateRow, places: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    latest = places[0] if places else {}
-    return {
-        **row.details,
-        "fingerprint_sha256": row.fingerprint_sha256,
-        "subject": row.subject,
-        "issuer": row.issuer,
-        "not_before": iso(row.not_before),
-        "not_after": iso(row.not_after),
-        # The most recent place, in the verdict's own keys, then all of them.
-        "monitor": latest.get("monitor"),
-        "host": latest.get("host", row.details.get("host")),
-        "address": latest.get("address", row.details.get("address")),
-        "port": latest.get("port", row.details.get("port")),
-        "days_left": round((row.not_after - now).total_seconds() / 86400, 2),
-        "first_seen": iso(row.first_seen),
-        "last_seen": iso(row.last_seen),
-        "places": places,
-    }
+def _record(row: CertificateRow, places: list[CertificatePlace], now: datetime) -> CertificateRecord:
+    return CertificateRecord(
+        fingerprint_sha256=row.fingerprint_sha256,
+        subject=row.subject,
+        issuer=row.issuer,
+        not_before=row.not_before,
+        not_after=row.not_after,
+        days_left=round((row.not_after - now).total_seconds() / 86400, 2),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        details=row.details,
+        places=tuple(places),
+    )
 
 
 class Certificates:
@@ -246,6 +233,6 @@ class Certificates:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def inventory(self, now: datetime) -> list[dict[str, Any]]:
+    def inventory(self, now: datetime) -> list[CertificateRecord]:
         with self._sessions() as session:
             return inventory(session, now)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.records import ConnectivityEntry, DayFigures, MonitorRecord, UptimeReport
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import Reading, assess_scope
 from ronda.storage.incidents import Notice, follow
@@ -99,10 +100,10 @@ class Monitors:
 
     # -- reading -------------------------------------------------------------------------
 
-    def connectivity(self, limit: int = 20) -> list[dict[str, Any]]:
+    def connectivity(self, limit: int = 20) -> list[ConnectivityEntry]:
         with self._sessions() as session:
             rows = session.scalars(select(ConnectivityRow).order_by(ConnectivityRow.at.desc()).limit(limit))
-            return [{"at": iso(r.at), "online": r.online, "detail": r.detail} for r in rows]
+            return [ConnectivityEntry(r.at, r.online, r.detail) for r in rows]
 
     # -- reading -------------------------------------------------------------------------
 
@@ -113,15 +114,15 @@ class Monitors:
             rows = session.execute(select(MonitorRow.name, MonitorRow.known).where(MonitorRow.known.is_not(None)))
             return {name: dict(known) for name, known in rows}
 
-    def active(self) -> list[dict[str, Any]]:
+    def active(self) -> list[MonitorRecord]:
         """The monitors checked now, by name."""
         with self._sessions() as session:
             rows = session.scalars(select(MonitorRow).where(MonitorRow.active).order_by(MonitorRow.name)).all()
-            return [_monitor_json(session, row) for row in rows]
+            return [_record(session, row) for row in rows]
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> MonitorRecord:
         with self._sessions() as session:
-            return _monitor_json(session, _monitor_row(session, name))
+            return _record(session, _monitor_row(session, name))
 
     def results(self, name: str, limit: int) -> list[dict[str, Any]]:
         with self._sessions() as session:
@@ -134,14 +135,14 @@ class Monitors:
             )
             return [row.verdict for row in rows]
 
-    def uptime(self, name: str, now: datetime) -> dict[str, Any]:
+    def uptime(self, name: str, now: datetime) -> UptimeReport:
         """Uptime and response times over 24 h, 7 d, 30 d and 90 d up to `now`, computed
         by the database (ronda/storage/stats.py says how)."""
         with self._sessions() as session:
             monitor = _monitor_row(session, name)
-            return {"monitor": monitor.name} | uptime_report(session, monitor.id, now)
+            return uptime_report(session, monitor.name, monitor.id, now)
 
-    def daily(self, name: str, now: datetime, days: int = 90) -> list[dict[str, Any]]:
+    def daily(self, name: str, now: datetime, days: int = 90) -> list[DayFigures]:
         """The monitor's uptime per UTC day, oldest first (ronda/storage/stats.py)."""
         with self._sessions() as session:
             return daily_uptime(session, _monitor_row(session, name).id, now, days)
@@ -152,8 +153,7 @@ class Monitors:
             monitor_id = session.scalar(select(MonitorRow.id).where(MonitorRow.name == name))
             if monitor_id is None:
                 return None
-            value: float | None = window_figures(session, monitor_id, since, until)["uptime"]
-            return value
+            return window_figures(session, monitor_id, since, until).uptime
 
     def first_checks(self, names: list[str]) -> dict[str, datetime]:
         """When each monitor was first checked (the index answers MIN directly)."""
@@ -176,21 +176,20 @@ def _monitor_row(session: Session, name: str) -> MonitorRow:
     return row
 
 
-def _monitor_json(session: Session, row: MonitorRow) -> dict[str, Any]:
+def _record(session: Session, row: MonitorRow) -> MonitorRecord:
     last = session.get(ResultRow, row.last_result_id) if row.last_result_id else None
-    return {
-        "name": row.name,
-        "target": row.target,
-        "status": row.status,
-        "cause": row.cause,
-        "since": iso(row.since) if row.since else None,
-        "open_incident": row.open_incident_id,
-        "last_check": last.verdict if last else None,
-        "source": row.source,  # "config" (the YAML file) or "api" (stored, editable)
-        "editable": row.source == "api",
-        "spec": row.spec,  # an API monitor's definition, as PUT takes it; None for the file's
-        "device": row.device,  # what the device last said it is (ONVIF: make, model, firmware...)
-    }
+    return MonitorRecord(
+        name=row.name,
+        target=row.target,
+        status=row.status,
+        cause=row.cause,
+        since=row.since,
+        open_incident=row.open_incident_id,
+        last_check=last.verdict if last else None,
+        source=row.source,
+        spec=row.spec,
+        device=row.device,
+    )
 
 
 def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:

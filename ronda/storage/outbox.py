@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.records import OutboxEntry
 from ronda.rules.incidents import Event
 from ronda.storage.models import IncidentRow, MonitorRow, OutboxRow
-from ronda.verdict import iso
 
 
 def incident_source(incident_id: int, event: Event, timeline_entries: int) -> str:
@@ -134,26 +133,26 @@ class Ledger:
         with self._sessions() as session:
             return session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending")) or 0
 
-    def listing(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def listing(self, status: str | None = None, limit: int = 200) -> list[OutboxEntry]:
         """Rows newest first, for the API."""
         with self._sessions() as session:
             query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
             if status is not None:
                 query = query.where(OutboxRow.status == status)
-            return [_row_json(row) for row in session.scalars(query)]
+            return [_entry(row) for row in session.scalars(query)]
 
 
-def _row_json(row: OutboxRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "source": row.source,
-        "channel": row.channel,
-        "title": row.title,
-        "status": row.status,
-        "attempts": row.attempts,
-        "last_error": row.last_error,
-        "created_at": iso(row.created_at),
-        "next_attempt_at": iso(row.next_attempt_at) if row.status == "pending" else None,
-        "deadline_at": iso(row.deadline_at),
-        "sent_at": iso(row.sent_at) if row.sent_at else None,
-    }
+def _entry(row: OutboxRow) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        source=row.source,
+        channel=row.channel,
+        title=row.title,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        deadline_at=row.deadline_at,
+        sent_at=row.sent_at,
+    )

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ronda.records import Report
+from ronda.records import Report, StoredReport
 from ronda.storage.models import ReportRow
 from ronda.storage.report_counts import ReportCounts
 from ronda.storage.surges import Surges
@@ -64,7 +64,7 @@ class Reports:
             result = session.execute(delete(ReportRow).where(ReportRow.received_at < before))
             return int(getattr(result, "rowcount", 0) or 0)
 
-    def latest(self, limit: int = 100, service: str | None = None) -> list[dict[str, Any]]:
+    def latest(self, limit: int = 100, service: str | None = None) -> list[StoredReport]:
         """The latest reports (of one service, or all), newest first (for the dashboard and the API)."""
         with self._sessions() as session:
             query = select(ReportRow)
@@ -72,15 +72,7 @@ class Reports:
                 query = query.where(ReportRow.service == service)
             rows = session.scalars(query.order_by(ReportRow.id.desc()).limit(limit))
             return [
-                {
-                    "id": r.id,
-                    "service": r.service,
-                    "region": r.region,
-                    "problem": r.problem,
-                    "comment": r.comment,
-                    "reporter_hash": r.reporter_hash,
-                    "received_at": r.received_at,
-                }
+                StoredReport(r.service, r.region, r.problem, r.comment, r.reporter_hash, r.received_at, r.id)
                 for r in rows
             ]
 

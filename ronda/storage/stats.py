@@ -39,8 +39,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
+from ronda.records import DayFigures, Latency, UptimeReport, WindowFigures
 from ronda.storage.models import ResultRow
-from ronda.verdict import iso
 
 WINDOWS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -51,15 +51,13 @@ WINDOWS: dict[str, timedelta] = {
 PERCENTILES: dict[str, int] = {"p50": 50, "p95": 95}
 
 
-def uptime_report(session: Session, monitor_id: int, now: datetime) -> dict[str, Any]:
+def uptime_report(session: Session, monitor: str, monitor_id: int, now: datetime) -> UptimeReport:
     """Every window's figures up to `now` (aware), keyed by window name."""
-    return {
-        "at": iso(now),
-        "windows": {name: window_figures(session, monitor_id, now - span, now) for name, span in WINDOWS.items()},
-    }
+    windows = {name: window_figures(session, monitor_id, now - span, now) for name, span in WINDOWS.items()}
+    return UptimeReport(monitor, now, windows)
 
 
-def window_figures(session: Session, monitor_id: int, since: datetime, until: datetime) -> dict[str, Any]:
+def window_figures(session: Session, monitor_id: int, since: datetime, until: datetime) -> WindowFigures:
     """Counts, percentages and response times of the checks in (since, until]."""
     in_window = and_(ResultRow.monitor_id == monitor_id, ResultRow.checked_at > since, ResultRow.checked_at <= until)
     answered = and_(ResultRow.status != "down", ResultRow.latency_ms.is_not(None))
@@ -79,16 +77,17 @@ def window_figures(session: Session, monitor_id: int, since: datetime, until: da
     checks, up, degraded, down, n_answered, avg, low, high = row
     up, degraded, down = up or 0, degraded or 0, down or 0  # SUM of no rows is NULL
     latency = {"avg": avg, "min": low, "max": high} | _percentiles(session, and_(in_window, answered), n_answered)
-    return {
-        "since": iso(since),
-        "checks": checks,
-        "up": up,
-        "degraded": degraded,
-        "down": down,
-        "uptime": _percent(checks - down, checks),
-        "availability_strict": _percent(up, checks),
-        "latency_ms": {key: None if value is None else round(float(value), 1) for key, value in latency.items()},
-    }
+    rounded = {key: None if value is None else round(float(value), 1) for key, value in latency.items()}
+    return WindowFigures(
+        since=since,
+        checks=checks,
+        up=up,
+        degraded=degraded,
+        down=down,
+        uptime=_percent(checks - down, checks),
+        availability_strict=_percent(up, checks),
+        latency_ms=Latency(**rounded),
+    )
 
 
 def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
@@ -117,7 +116,7 @@ def _percent(part: int, whole: int) -> float | None:
     return None if whole == 0 else 100.0 * part / whole
 
 
-def daily_uptime(session: Session, monitor_id: int, now: datetime, days: int = 90) -> list[dict[str, Any]]:
+def daily_uptime(session: Session, monitor_id: int, now: datetime, days: int = 90) -> list[DayFigures]:
     """One bucket per UTC day for the last `days` days up to `now`, oldest first: the
     uptime bars of the dashboard and the status page. One GROUP BY over the index range;
     days without checks are listed too, with no figures (unknown, not 100%)."""
@@ -138,13 +137,10 @@ def daily_uptime(session: Session, monitor_id: int, now: datetime, days: int = 9
     found = {str(d)[:10]: (checks, degraded or 0, down or 0) for d, checks, degraded, down in rows}
     buckets = []
     for offset in range(days):
-        date = (first + timedelta(days=offset)).isoformat()
-        checks, degraded, down = found.get(date, (0, 0, 0))
+        date = first + timedelta(days=offset)
+        checks, degraded, down = found.get(date.isoformat(), (0, 0, 0))
         uptime = _percent(checks - down, checks)
-        buckets.append(
-            {"day": date, "checks": checks, "degraded": degraded, "down": down, "uptime": uptime}
-            | {"status": day_status(checks, degraded, down)}
-        )
+        buckets.append(DayFigures(date, checks, degraded, down, uptime, day_status(checks, degraded, down)))
     return buckets
 
 

@@ -21,10 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.durations import format_duration
+from ronda.records import SurgeRecord
 from ronda.rules.surge import Assessment, Level, Surge
 from ronda.storage.incidents import IncidentNotice, SurgeChange, surge_ended, surge_seen
 from ronda.storage.models import MonitorRow, ReportSurgeRow
-from ronda.verdict import iso
 
 LEVEL_WORDS = {Level.POSSIBLE: "a possible problem", Level.LIKELY: "a likely outage"}
 
@@ -54,14 +54,14 @@ class Surges:
             rows = session.scalars(select(ReportSurgeRow).where(ReportSurgeRow.ended_at.is_(None)))
             return {row.service: _surge(row) for row in rows}
 
-    def recent(self, services: list[str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def recent(self, services: list[str] | None = None, limit: int = 50) -> list[SurgeRecord]:
         """Surges newest first (those under way first), for the API and the dashboard."""
         with self._sessions() as session:
             query = select(ReportSurgeRow)
             if services is not None:
                 query = query.where(ReportSurgeRow.service.in_(services))
             rows = session.scalars(query.order_by(ReportSurgeRow.started_at.desc()).limit(limit))
-            return sorted((_json(row) for row in rows), key=lambda s: s["ended_at"] is not None)
+            return sorted((_record(row) for row in rows), key=lambda s: s.ended_at is not None)
 
     def apply(self, change: SurgeChange) -> list[IncidentNotice]:
         """Store the step and join, open or resolve the incident it concerns."""
@@ -114,18 +114,18 @@ def _surge(row: ReportSurgeRow) -> Surge:
     )
 
 
-def _json(row: ReportSurgeRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "service": row.service,
-        "level": row.level,
-        "peak": row.peak,
-        "scope": row.scope,
-        "regions": row.regions,
-        "reports": row.reports,
-        "expected": round(row.expected, 2),
-        "started_at": iso(row.started_at),
-        "updated_at": iso(row.updated_at),
-        "ended_at": iso(row.ended_at) if row.ended_at else None,
-        "incident": row.incident_id,
-    }
+def _record(row: ReportSurgeRow) -> SurgeRecord:
+    return SurgeRecord(
+        id=row.id,
+        service=row.service,
+        level=row.level,
+        peak=row.peak,
+        scope=row.scope,
+        regions=tuple(row.regions),
+        reports=row.reports,
+        expected=row.expected,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
+        incident=row.incident_id,
+    )

@@ -13,6 +13,7 @@ from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
+from ronda.web.shapes import certificate_json, connectivity_json, incident_json, outbox_json, uptime_json
 
 
 class HumanUpdate(BaseModel):
@@ -45,7 +46,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.MONITOR, examples.CAMERA]),
     )
     def monitors(request: Request) -> list[dict[str, Any]]:
-        return links.add(request, store.monitors.active())
+        return links.shaped(request, store.monitors.active())
 
     @api.get(
         "/monitors/{name}",
@@ -54,7 +55,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def monitor(request: Request, name: str) -> dict[str, Any]:
         try:
-            return links.add_one(request, store.monitors.get(name))
+            return links.shaped_one(request, store.monitors.get(name))
         except UnknownMonitor:
             raise no_monitor(name) from None
 
@@ -76,7 +77,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def uptime(name: str) -> dict[str, Any]:
         try:
-            return store.monitors.uptime(name, ctx.clock())
+            return uptime_json(store.monitors.uptime(name, ctx.clock()))
         except UnknownMonitor:
             raise no_monitor(name) from None
 
@@ -86,7 +87,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.INCIDENT]),
     )
     def incidents(open: bool = False, limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
-        return store.incidents.recent(open_only=open, limit=limit)
+        return [incident_json(i) for i in store.incidents.recent(open_only=open, limit=limit)]
 
     @api.post(
         "/incidents/{incident_id}/updates",
@@ -101,7 +102,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
         ctx.notify()
-        return store.incidents.get(incident_id)
+        return incident_json(store.incidents.get(incident_id))
 
     @api.get(
         "/certificates",
@@ -109,7 +110,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.CERTIFICATE_ENTRY]),
     )
     def certificates() -> list[dict[str, Any]]:
-        return store.certificates.inventory(ctx.clock())
+        return [certificate_json(c) for c in store.certificates.inventory(ctx.clock())]
 
     outbox = store.outbox
 
@@ -121,7 +122,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     def notifications(
         status: Literal["pending", "sent", "failed"] | None = None, limit: int = Query(200, ge=1, le=1000)
     ) -> list[dict[str, Any]]:
-        return outbox.listing(status, limit)
+        return [outbox_json(e) for e in outbox.listing(status, limit)]
 
     @api.get(
         "/status",
@@ -129,6 +130,6 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer(examples.OWN_STATUS),
     )
     def own_status() -> dict[str, Any]:
-        return ctx.connectivity() | {"history": store.monitors.connectivity()}
+        return ctx.connectivity() | {"history": [connectivity_json(e) for e in store.monitors.connectivity()]}
 
     return api

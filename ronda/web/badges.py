@@ -5,11 +5,12 @@ public). Text is escaped by the template's autoescape, widths estimated from the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
+from ronda.records import MonitorRecord
 from ronda.rules.public_status import Overall, component_state, in_maintenance, public_monitors
 from ronda.storage.stats import WINDOWS
 from ronda.web.context import WebContext
@@ -83,8 +84,8 @@ def response(badge: Badge) -> Response:
 def badges_router(ctx: WebContext) -> APIRouter:
     router = APIRouter(prefix="/badge")
 
-    def public(name: str) -> dict[str, Any]:
-        stored = {m["name"]: m for m in ctx.db.monitors.active()}
+    def public(name: str) -> MonitorRecord:
+        stored = {m.name: m for m in ctx.db.monitors.active()}
         if name not in stored or name not in public_monitors(ctx.config, list(stored)):
             raise HTTPException(404, detail="no status page shows a monitor of that name")
         return stored[name]
@@ -92,9 +93,9 @@ def badges_router(ctx: WebContext) -> APIRouter:
     @router.get("/{monitor}/status.svg", responses=SVG_RESPONSE, summary="SVG badge of a public monitor's state")
     def status(monitor: str) -> Response:
         found = public(monitor)
-        status = str(found["status"])
+        status = found.status
         maintenance = in_maintenance(ctx.config, monitor, ctx.clock())
-        state = component_state(status, found["cause"], maintenance)
+        state = component_state(status, found.cause, maintenance)
         return response(monitor_badge(monitor, state, status))
 
     @router.get("/{monitor}/uptime.svg", responses=SVG_RESPONSE, summary="SVG badge of a public monitor's uptime")

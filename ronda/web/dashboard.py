@@ -16,7 +16,9 @@ from pydantic import ValidationError
 
 from ronda.config.schema import Monitor, parse_monitor
 from ronda.durations import format_duration
+from ronda.records import MonitorRecord
 from ronda.rules.public_status import PROBLEM_WORDS
+from ronda.rules.surge import Surge
 from ronda.service.monitors import MonitorError, UnknownMonitorName
 from ronda.service.report_watch import watch_settings
 from ronda.storage.incidents import HumanStatus, UnknownIncident
@@ -26,6 +28,7 @@ from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
 from ronda.web.report_chart import LEVEL_WORDS, report_chart
+from ronda.web.shapes import certificate_json, incident_json, monitor_json
 from ronda.web.templating import make_templates
 
 CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks
@@ -35,14 +38,17 @@ STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}  # worst first 
 def board(ctx: WebContext, now: datetime, surges: Surges) -> dict[str, Any]:
     """The monitors, worst first, each with its uptime bars, the level of a surge of users'
     reports under way, and counts per status."""
-    monitors = sorted(ctx.db.monitors.active(), key=lambda m: (STATUS_ORDER.get(m["status"], 2), m["name"]))
+    records = sorted(ctx.db.monitors.active(), key=lambda m: (STATUS_ORDER.get(m.status, 2), m.name))
     under_way = surges.under_way()
-    for monitor in monitors:
-        monitor["days"] = ctx.db.monitors.daily(monitor["name"], now)
-        surge = under_way.get(monitor["name"])
-        monitor["surge"] = surge.level.word if surge is not None and surge.level else None
-    counts = {status: sum(1 for m in monitors if m["status"] == status) for status in STATUS_ORDER}
+    monitors = [_tile(ctx, m, under_way.get(m.name), now) for m in records]
+    counts = {status: sum(1 for m in records if m.status == status) for status in STATUS_ORDER}
     return {"monitors": monitors, "counts": counts}
+
+
+def _tile(ctx: WebContext, monitor: MonitorRecord, surge: Surge | None, now: datetime) -> dict[str, Any]:
+    """A monitor's tile: its JSON, as the API shows it, with its days and any surge."""
+    level = surge.level.word if surge is not None and surge.level else None
+    return monitor_json(monitor) | {"days": ctx.db.monitors.daily(monitor.name, now), "surge": level}
 
 
 def latency_chart(results: list[dict[str, Any]], width: int = 600, height: int = 60) -> tuple[str, float]:
@@ -155,14 +161,15 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
         try:
-            monitor = links.add_one(request, ctx.db.monitors.get(name))
+            monitor = links.shaped_one(request, ctx.db.monitors.get(name))
         except UnknownMonitor:
             raise HTTPException(404, detail=f"no monitor named {name!r}") from None
         now = ctx.clock()
         results = ctx.db.monitors.results(name, CHART_POINTS)
         points, top_ms = latency_chart(results)
-        certificates = [c for c in ctx.db.certificates.inventory(now) if any(p["monitor"] == name for p in c["places"])]
-        incidents = ctx.db.incidents.recent(limit=20, monitor=name)
+        served = [c for c in ctx.db.certificates.inventory(now) if any(p.monitor == name for p in c.places)]
+        certificates = [certificate_json(c) for c in served]
+        incidents = [incident_json(i) for i in ctx.db.incidents.recent(limit=20, monitor=name)]
         return render(
             request,
             "monitor.html",
@@ -170,7 +177,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             section="monitors",
             monitor=monitor,
             days=ctx.db.monitors.daily(name, now),
-            uptime=ctx.db.monitors.uptime(name, now)["windows"],
+            uptime=ctx.db.monitors.uptime(name, now).windows,
             results=results[:30],
             results_count=len(results),
             top_ms=top_ms,
@@ -181,14 +188,14 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             reports=report_chart(
                 counts, surges.under_way().get(name), name, now, watch_settings(ctx.config.reports).surge
             ),
-            comments=[r for r in ctx.db.reports.latest(20, service=name) if r["comment"]][:5],
+            comments=[r for r in ctx.db.reports.latest(20, service=name) if r.comment][:5],
             level_words=LEVEL_WORDS,
             problem_words=PROBLEM_WORDS,
         )
 
     @router.get("/certificates", response_class=HTMLResponse, summary="Every certificate, soonest expiry first (login)")
     def certificates_page(request: Request, user: Principal = page) -> HTMLResponse:
-        certificates = ctx.db.certificates.inventory(ctx.clock())
+        certificates = [certificate_json(c) for c in ctx.db.certificates.inventory(ctx.clock())]
         return render(
             request,
             "certificates.html",
@@ -200,7 +207,8 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @router.get("/incidents", response_class=HTMLResponse, summary="Incidents with their timelines (login)")
     def incidents_page(request: Request, user: Principal = page) -> HTMLResponse:
-        incidents = ctx.db.incidents.recent(limit=100)
+        # The templates show times as the API writes them (the timeline's `at[:16]`).
+        incidents = [incident_json(i) for i in ctx.db.incidents.recent(limit=100)]
         return render(request, "incidents.html", user, section="incidents", incidents=incidents)
 
     @router.post(

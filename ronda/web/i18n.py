@@ -10,7 +10,7 @@ them in step), so an install needs no build step and no compiling at start.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -70,7 +70,7 @@ def templates_for(locale: str) -> Jinja2Templates:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
         when=lambda at, zone="UTC": when(at, locale, zone),
-        day=lambda value: format_date(date.fromisoformat(value), "medium", locale=locale),
+        day=lambda value: format_date(value, "medium", locale=locale),  # a date
         span=lambda seconds: span(seconds, locale),
         percent=lambda value: format_decimal(value, "0.00", locale=locale),  # 99.95 -> 99,95 in Italian
     )

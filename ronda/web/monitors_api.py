@@ -116,7 +116,7 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def add(request: Request, monitor: MonitorBody) -> dict[str, Any]:
         _answer(lambda: manager().add(monitor))
-        return links.add_one(request, store.monitors.get(monitor.name))
+        return links.shaped_one(request, store.monitors.get(monitor.name))
 
     @api.put(
         "/monitors/{name}",
@@ -131,7 +131,7 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def replace(request: Request, name: Name, monitor: MonitorBody) -> dict[str, Any]:
         _answer(lambda: manager().replace(name, monitor))
-        return links.add_one(request, store.monitors.get(name))
+        return links.shaped_one(request, store.monitors.get(name))
 
     @api.delete(
         "/monitors/{name}",

@@ -17,9 +17,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import PlainTextResponse
 
+from ronda.records import MonitorRecord
 from ronda.service.push import Signal
 from ronda.web.auth import client_address
 from ronda.web.context import WebContext
+from ronda.web.shapes import monitor_json
 
 PING_BODY_LIMIT = 10_000  # bytes of a job's output kept, as Healthchecks keeps by default
 PING_BODY_SECONDS = 10.0
@@ -108,7 +110,7 @@ async def _output(request: Request) -> str:
 
 
 class PushLinks:
-    """Adds `push_url` to push monitors in the API's and the dashboard's monitor records:
+    """The API's and the dashboard's monitor JSON, with `push_url` for push monitors:
     server.public_url when set, else the address the request came to."""
 
     def __init__(self, ctx: WebContext) -> None:
@@ -118,13 +120,15 @@ class PushLinks:
     def base(self, request: Request) -> str:
         return (self.ctx.config.server.public_url or str(request.base_url)).rstrip("/")
 
-    def add(self, request: Request, monitors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        pushed = {m.name for m in self.ctx.config.monitors if m.kind == "push"} & {m["name"] for m in monitors}
+    def urls(self, request: Request, names: set[str]) -> dict[str, str]:
+        """Each push monitor's URL among `names`, by name."""
+        pushed = {m.name for m in self.ctx.config.monitors if m.kind == "push"} & names
         tokens = self.records.tokens(pushed) if pushed else {}
-        for monitor in monitors:
-            if monitor["name"] in tokens:
-                monitor["push_url"] = f"{self.base(request)}/push/{tokens[monitor['name']]}"
-        return monitors
+        return {name: f"{self.base(request)}/push/{token}" for name, token in tokens.items()}
 
-    def add_one(self, request: Request, monitor: dict[str, Any]) -> dict[str, Any]:
-        return self.add(request, [monitor])[0]
+    def shaped(self, request: Request, monitors: list[MonitorRecord]) -> list[dict[str, Any]]:
+        urls = self.urls(request, {m.name for m in monitors})
+        return [monitor_json(m, urls.get(m.name)) for m in monitors]
+
+    def shaped_one(self, request: Request, monitor: MonitorRecord) -> dict[str, Any]:
+        return self.shaped(request, [monitor])[0]

@@ -281,7 +281,7 @@ def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) 
 
 
 def _services(ctx: WebContext) -> set[str]:
-    return public_monitors(ctx.config, [m["name"] for m in ctx.db.monitors.active()])
+    return public_monitors(ctx.config, [m.name for m in ctx.db.monitors.active()])
 
 
 def _json_body(body: bytes) -> Any:

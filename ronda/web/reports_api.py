@@ -15,6 +15,7 @@ from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
 from ronda.web.report_chart import report_chart
+from ronda.web.shapes import report_json, surge_json
 
 
 def reports_api_router(ctx: WebContext, auth: Auth) -> APIRouter:
@@ -27,7 +28,7 @@ def reports_api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.REPORT]),
     )
     def latest(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-        return [report | {"received_at": iso(report["received_at"])} for report in reports.latest(limit)]
+        return [report_json(report) for report in reports.latest(limit)]
 
     @api.get(
         "/surges",
@@ -35,7 +36,7 @@ def reports_api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer([examples.SURGE]),
     )
     def surge_list(service: str | None = None, limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
-        return reports.surges.recent([service] if service else None, limit)
+        return [surge_json(surge) for surge in reports.surges.recent([service] if service else None, limit)]
 
     @api.get(
         "/services/{name}/reports",

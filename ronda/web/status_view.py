@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from ronda.config.schema import StatusPage
-from ronda.records import PublicIncident
+from ronda.records import DayFigures, MonitorRecord, PublicIncident
 from ronda.rules.maintenance import next_windows
 from ronda.rules.public_status import Overall, component_state, in_maintenance, members, overall, window_members
-from ronda.verdict import parse_iso
 from ronda.web.context import WebContext
 
 RESOLVED_SHOWN = timedelta(days=14)  # resolved incidents stay on the page this long
@@ -27,7 +25,7 @@ class Component:
     status: str  # ronda's: up, degraded, down, unknown
     state: str  # Statuspage's: operational, ..., under_maintenance
     since: datetime | None
-    days: list[dict[str, Any]]  # one bucket per UTC day, oldest first
+    days: list[DayFigures]  # one bucket per UTC day, oldest first
     uptime: float | None  # over the days shown
     first_check: datetime | None
 
@@ -65,7 +63,7 @@ class View:
 
 
 def gather(ctx: WebContext, page: StatusPage, now: datetime) -> View:
-    stored = {m["name"]: m for m in ctx.db.monitors.active()}
+    stored = {m.name: m for m in ctx.db.monitors.active()}
     names = members(page, ctx.config, list(stored))
     first = ctx.db.monitors.first_checks(names)
     components = [_component(ctx, stored.get(name), name, i, first.get(name), now) for i, name in enumerate(names)]
@@ -80,14 +78,14 @@ def gather(ctx: WebContext, page: StatusPage, now: datetime) -> View:
 
 
 def _component(
-    ctx: WebContext, monitor: dict[str, Any] | None, name: str, position: int, first: datetime | None, now: datetime
+    ctx: WebContext, monitor: MonitorRecord | None, name: str, position: int, first: datetime | None, now: datetime
 ) -> Component:
-    status = monitor["status"] if monitor else "unknown"
-    since = parse_iso(monitor["since"]) if monitor and monitor["since"] else None
+    status = monitor.status if monitor else "unknown"
+    since = monitor.since if monitor else None
     days = ctx.db.monitors.daily(name, now, DAYS) if monitor else []
-    checks = sum(d["checks"] for d in days)
-    uptime = None if checks == 0 else 100.0 * sum(d["checks"] - d["down"] for d in days) / checks
-    state = component_state(status, monitor["cause"] if monitor else None, in_maintenance(ctx.config, name, now))
+    checks = sum(d.checks for d in days)
+    uptime = None if checks == 0 else 100.0 * sum(d.checks - d.down for d in days) / checks
+    state = component_state(status, monitor.cause if monitor else None, in_maintenance(ctx.config, name, now))
     return Component(name, position + 1, status, state, since, days, uptime, first)
 
 
