@@ -264,14 +264,16 @@ def _read_password(from_stdin: bool) -> str:
 def _cmd_user(args: argparse.Namespace) -> int:
     from ronda.storage.accounts import AccountError
     from ronda.storage.database import Database
+    from ronda.verdict import iso
 
     store = Database(_storage_url(args))
     try:
         accounts = store.accounts
         if args.action == "list":
-            for user in accounts.users():
-                flags = " ".join(flag for flag in ("admin", "totp") if user[flag])
-                print(f"{user['username']}\t{flags or '-'}\tlast login {user['last_login_at'] or 'never'}")
+            for entry in accounts.users():
+                user, last = entry.user, entry.last_login_at
+                flags = " ".join(flag for flag, on in (("admin", user.admin), ("totp", user.totp)) if on)
+                print(f"{user.username}\t{flags or '-'}\tlast login {iso(last) if last else 'never'}")
         elif args.action == "add":
             accounts.add_user(args.name, _read_password(args.password_stdin), admin=args.admin)
             print(f"added {'the admin ' if args.admin else ''}user {args.name}")

@@ -137,7 +137,7 @@ def demo_login(service: Service) -> str:
     not, nobody has to remember one)."""
     accounts = service.db.accounts
     password = secrets.token_urlsafe(9)
-    if any(user["username"] == DEMO_USER for user in accounts.users()):
+    if any(entry.user.username == DEMO_USER for entry in accounts.users()):
         accounts.set_password(DEMO_USER, password)
     else:
         accounts.add_user(DEMO_USER, password, admin=True)

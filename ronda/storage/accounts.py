@@ -18,7 +18,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -28,7 +27,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.clock import Clock, system_clock
 from ronda.storage.models import ApiTokenRow, UserRow, WebSessionRow
-from ronda.verdict import iso
 
 SESSION_IDLE = timedelta(hours=12)
 SESSION_MAX = timedelta(days=7)
@@ -53,8 +51,14 @@ class User:
     admin: bool
     totp: bool  # a second factor is enrolled
 
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "admin": self.admin, "totp": self.totp}
+
+@dataclass(frozen=True)
+class UserEntry:
+    """A user as `ronda user list` shows one: who, and when they were made and last seen."""
+
+    user: User
+    created_at: datetime
+    last_login_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -77,17 +81,6 @@ class ApiToken:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "prefix": self.prefix,
-            "user": self.username,
-            "created_at": iso(self.created_at),
-            "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
-            "revoked_at": iso(self.revoked_at) if self.revoked_at else None,
-        }
 
 
 def digest(secret: str) -> str:
@@ -154,17 +147,10 @@ class Accounts:
             session.flush()
             return _user(row)
 
-    def users(self) -> list[dict[str, Any]]:
+    def users(self) -> list[UserEntry]:
         with self._sessions() as session:
             rows = session.scalars(select(UserRow).order_by(UserRow.username))
-            return [
-                _user(row).to_json()
-                | {
-                    "created_at": iso(row.created_at),
-                    "last_login_at": iso(row.last_login_at) if row.last_login_at else None,
-                }
-                for row in rows
-            ]
+            return [UserEntry(_user(row), row.created_at, row.last_login_at) for row in rows]
 
     def user(self, user_id: int) -> User | None:
         with self._sessions() as session:

@@ -19,6 +19,7 @@ from ronda.storage.accounts import AccountError, ApiToken, LoginSession, User
 from ronda.web import examples
 from ronda.web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Auth, FormExpired, Principal, client_address, same
 from ronda.web.context import WebContext
+from ronda.web.shapes import token_json
 from ronda.web.templating import make_templates
 
 TOKEN_EXAMPLE: dict[str, Any] = {
@@ -266,7 +267,7 @@ _notices = {
 
 
 def _info(token: ApiToken) -> dict[str, Any]:
-    return token.to_json()
+    return token_json(token)
 
 
 def _token_api(auth: Auth) -> APIRouter:

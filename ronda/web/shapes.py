@@ -21,6 +21,7 @@ from ronda.records import (
     UptimeReport,
     WindowFigures,
 )
+from ronda.storage.accounts import ApiToken
 from ronda.verdict import iso
 
 
@@ -159,4 +160,17 @@ def surge_json(surge: SurgeRecord) -> dict[str, Any]:
         "updated_at": iso(surge.updated_at),
         "ended_at": iso(surge.ended_at) if surge.ended_at else None,
         "incident": surge.incident,
+    }
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    """An API token as the API lists it: never its secret, only the prefix that names it."""
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "user": token.username,
+        "created_at": iso(token.created_at),
+        "last_used_at": iso(token.last_used_at) if token.last_used_at else None,
+        "revoked_at": iso(token.revoked_at) if token.revoked_at else None,
     }
