@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from ronda.assess import assess
+from ronda.errors import RondaError
 from ronda.probes import PROBES
 from ronda.probes.base import Observation, ProbeContext
 from ronda.target import CheckOptions, Target
@@ -14,6 +16,8 @@ from ronda.verdict import Verdict
 # Past the budget, a probe gets this long to record which phase ran out before it is
 # cancelled outright; phases watch the deadline themselves, so this is a backstop.
 _GRACE = 0.5
+
+log = logging.getLogger("ronda")
 
 
 async def run_check(
@@ -30,4 +34,17 @@ async def run_check(
             await scheme.probe(target, options, ctx, obs, deadline)
     except TimeoutError:
         obs.problem(scheme.timeout, f"the check did not finish within its {options.timeout:g}s budget")
+    except RondaError:
+        raise  # misuse (a parameter the probe refuses): no verdict on the target
+    except Exception as exc:
+        # A monitor must never go quiet: whatever the target sent that a probe could not
+        # handle is this check's failure, said in words, and not a kept old state. The
+        # traceback goes to the debug log for whoever fixes the probe.
+        log.debug("checking %s raised", target.url, exc_info=True)
+        obs.problem("protocol_error", f"ronda could not read what {target.url} answered ({_fault(exc)})")
     return assess(obs, ctx.clock())
+
+
+def _fault(exc: Exception) -> str:
+    words = str(exc).strip()
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__

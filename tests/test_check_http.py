@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from ronda.probes import PROBES
 from ronda.target import Expectations
 from ronda.world.web import Reply
+from tests.support import ronda_check
 
 
 def codes(verdict) -> list[str]:
@@ -208,3 +213,66 @@ def test_a_redirect_to_another_host_with_an_expired_certificate_is_down(web, pki
     assert (verdict.status, verdict.cause) == ("down", "cert_expired")
     assert "login.test at 127.0.0.3" in verdict.summary
     assert [c.host for c in verdict.certificates] == ["login.test"]
+
+
+# Location values a browser repairs and follows (WHATWG URL): ronda follows them too.
+REPAIRED_REDIRECTS = [
+    ("/x y", "/x%20y"),
+    ("/café", "/caf%C3%A9"),
+    ("/a?q=à b", "/a"),
+    ("  /tabbed\t\n ", "/tabbed"),
+]
+
+
+@pytest.mark.parametrize(("location", "lands_on"), REPAIRED_REDIRECTS)
+def test_a_redirect_a_browser_repairs_is_followed(web, check, location, lands_on):
+    server = web()
+    server.default = Reply(status=404, body=b"not here")
+    server.routes["/old"] = Reply(status=302, headers={"Location": location})
+    server.routes[lands_on] = Reply(body=b"Welcome")
+    verdict = check(server.url("/old"), expect=Expectations(status=200, text="Welcome"))
+    assert verdict.status == "up", verdict.summary
+
+
+# Location values no browser can follow: each is a finding in plain words, never a traceback
+# or a kept old state.
+BROKEN_REDIRECTS = [
+    ("http://shop.test:99999/", "its port is not a number from 1 to 65535"),
+    ("http://shop.test:eighty/", "its port is not a number from 1 to 65535"),
+    ("http://shop.test:0/", "its port is not a number from 1 to 65535"),
+    ("http://[::1/", "its IPv6 address is broken"),
+    ("http://[1::2::3]/", "IPv6"),
+    ("http://a b.test/", "is not a host name"),
+    ("http://" + "a" * 70 + ".test/", "is not a valid domain name"),
+    ("http://shop\x01.test/", "is not a host name"),
+]
+
+
+@pytest.mark.parametrize(("location", "words"), BROKEN_REDIRECTS)
+def test_a_redirect_no_browser_can_follow_is_a_protocol_error(web, check, location, words):
+    server = web()
+    server.routes["/old"] = Reply(status=301, headers={"Location": location})
+    verdict = check(server.url("/old"))
+    assert (verdict.status, verdict.cause) == ("down", "protocol_error"), verdict.summary
+    assert "redirects where no browser can follow" in verdict.summary and words in verdict.summary
+
+
+def test_ronda_check_names_a_broken_redirect_without_a_traceback(web, repo_root):
+    server = web()
+    server.default = Reply(status=302, headers={"Location": "http://[::1/"})
+    run = ronda_check(repo_root, server.url())
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stdout.startswith("RONDA CRITICAL - protocol_error: ") and "Traceback" not in run.stderr
+
+
+def test_any_exception_inside_a_probe_ends_in_a_verdict(web, check, monkeypatch):
+    """The net under every probe: a fault no probe foresaw is the check's failure in words."""
+    server = web()
+
+    async def probe_that_breaks(*_args: object) -> None:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setitem(PROBES, "http", dataclasses.replace(PROBES["http"], probe=probe_that_breaks))
+    verdict = check(server.url())
+    assert (verdict.status, verdict.cause) == ("down", "protocol_error")
+    assert "could not read what" in verdict.summary and "UnicodeDecodeError" in verdict.summary

@@ -5,10 +5,11 @@ failure becomes a finding on the observation."""
 from __future__ import annotations
 
 import dataclasses
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from ronda.probes.base import Observation, ProbeContext
 from ronda.probes.exchange import MAX_BODY, Answer, ExchangeError, Hop, exchange, hop_for
+from ronda.probes.redirects import WEB_SCHEMES, BadRedirect, redirect_url
 from ronda.probes.resolve import resolve_host
 from ronda.probes.tls import open_connection
 from ronda.target import CheckOptions
@@ -39,8 +40,13 @@ async def follow(
         location = answer.headers.get("location")
         if not (300 <= answer.status < 400 and location):
             return dataclasses.replace(answer, url=hop.url)
-        next_url = urljoin(hop.url, location)
-        if urlsplit(next_url).scheme.lower() not in ("http", "https"):
+        try:
+            next_url = redirect_url(hop.url, location)
+        except BadRedirect as exc:
+            detail = f"{hop.url} redirects where no browser can follow: {exc}"
+            obs.problem("protocol_error", detail, address=address, host=hop.host, port=hop.port)
+            return None
+        if urlsplit(next_url).scheme.lower() not in WEB_SCHEMES:
             return dataclasses.replace(answer, url=hop.url)
         if next_url in seen:
             obs.problem("http_redirect_loop", f"{hop.url} redirects back to {next_url}, a loop", address=address)
