@@ -13,6 +13,7 @@ from ronda.web.api import api_router
 from ronda.web.auth import Auth, FormExpired, LoginRequired
 from ronda.web.context import WebContext
 from ronda.web.dashboard import dashboard_router
+from ronda.web.headers import SecurityHeaders
 from ronda.web.metrics import metrics_router
 from ronda.web.monitors_api import monitors_router
 from ronda.web.push import push_router
@@ -23,6 +24,8 @@ from ronda.web.templating import STATIC
 
 def create_app(ctx: WebContext) -> FastAPI:
     app = FastAPI(title="ronda", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    public_url = ctx.config.server.public_url or ""
+    app.add_middleware(SecurityHeaders, https=public_url.startswith("https://"))
     auth = Auth(ctx.db, ctx.token, public_url=ctx.config.server.public_url)
 
     @app.exception_handler(LoginRequired)
