@@ -65,3 +65,11 @@ def test_no_page_of_ronda_runs_inline_script():
         for opening in text.split("<script")[1:]:
             assert 'src="' in opening.split(">")[0], f"{template.name}: inline <script>"
         assert " onclick=" not in text and " onload=" not in text and " onsubmit=" not in text, template.name
+
+
+def test_links_follow_public_url_never_the_host_a_request_names(db):
+    forged = {"host": "evil.test"}
+    without = client(db).get("/status/summary.json", headers=forged).json()
+    assert without["page"]["url"] == "http://127.0.0.1:8080/status/default"  # where ronda listens
+    configured = client(db, public_url="https://status.shop.test/").get("/status/summary.json", headers=forged)
+    assert configured.json()["page"]["url"] == "https://status.shop.test/status/default"

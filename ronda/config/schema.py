@@ -126,6 +126,16 @@ class ServerConfig(_Strict):
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
 
+    @property
+    def base_url(self) -> str:
+        """Where links in notices, feeds, status pages and push URLs point: `public_url`, or
+        else the address ronda listens on. Never a request's Host header, which whoever sends
+        the request chooses."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
 
 class Expect(_Strict):
     status: int | None = Field(default=None, ge=100, le=599)

@@ -339,6 +339,12 @@ def serve(config: Config, config_path: str | None = None) -> int:
     service = Service(config, config_path=config_path)
     if config.server.token is None:
         log.warning("no server.token in the config; this run's API token is %s", service.token)
+    if config.server.public_url is None:
+        log.warning(
+            "no server.public_url in the config: links on status pages, in feeds and in push URLs "
+            "point at %s; set it to the address people reach ronda at",
+            config.server.base_url,
+        )
     try:
         create_first_admin(service.db)
         eventloop.run(run_until_signalled(service))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ronda.storage.incidents import HumanStatus, UnknownIncident
@@ -45,17 +45,17 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         summary="Every monitor with its state and latest verdict",
         responses=examples.answer([examples.MONITOR, examples.CAMERA]),
     )
-    def monitors(request: Request) -> list[dict[str, Any]]:
-        return links.shaped(request, store.monitors.active())
+    def monitors() -> list[dict[str, Any]]:
+        return links.shaped(store.monitors.active())
 
     @api.get(
         "/monitors/{name}",
         summary="One monitor with its state and latest verdict",
         responses=examples.answer(examples.MONITOR) | examples.NO_MONITOR,
     )
-    def monitor(request: Request, name: str) -> dict[str, Any]:
+    def monitor(name: str) -> dict[str, Any]:
         try:
-            return links.shaped_one(request, store.monitors.get(name))
+            return links.shaped_one(store.monitors.get(name))
         except UnknownMonitor:
             raise no_monitor(name) from None
 

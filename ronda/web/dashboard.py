@@ -161,7 +161,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
         try:
-            monitor = links.shaped_one(request, ctx.db.monitors.get(name))
+            monitor = links.shaped_one(ctx.db.monitors.get(name))
         except UnknownMonitor:
             raise HTTPException(404, detail=f"no monitor named {name!r}") from None
         now = ctx.clock()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Response
 
 from ronda.config.schema import Monitor
 from ronda.errors import ConfigError
@@ -114,9 +114,9 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
             **_UNAVAILABLE,
         },
     )
-    def add(request: Request, monitor: MonitorBody) -> dict[str, Any]:
+    def add(monitor: MonitorBody) -> dict[str, Any]:
         _answer(lambda: manager().add(monitor))
-        return links.shaped_one(request, store.monitors.get(monitor.name))
+        return links.shaped_one(store.monitors.get(monitor.name))
 
     @api.put(
         "/monitors/{name}",
@@ -129,9 +129,9 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
             **_UNAVAILABLE,
         },
     )
-    def replace(request: Request, name: Name, monitor: MonitorBody) -> dict[str, Any]:
+    def replace(name: Name, monitor: MonitorBody) -> dict[str, Any]:
         _answer(lambda: manager().replace(name, monitor))
-        return links.shaped_one(request, store.monitors.get(name))
+        return links.shaped_one(store.monitors.get(name))
 
     @api.delete(
         "/monitors/{name}",

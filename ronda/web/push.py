@@ -110,25 +110,23 @@ async def _output(request: Request) -> str:
 
 
 class PushLinks:
-    """The API's and the dashboard's monitor JSON, with `push_url` for push monitors:
-    server.public_url when set, else the address the request came to."""
+    """The API's and the dashboard's monitor JSON, with `push_url` for push monitors under
+    server.base_url (public_url when set, else the address ronda listens on)."""
 
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.records = ctx.db.push
 
-    def base(self, request: Request) -> str:
-        return (self.ctx.config.server.public_url or str(request.base_url)).rstrip("/")
 
-    def urls(self, request: Request, names: set[str]) -> dict[str, str]:
+    def urls(self, names: set[str]) -> dict[str, str]:
         """Each push monitor's URL among `names`, by name."""
         pushed = {m.name for m in self.ctx.config.monitors if m.kind == "push"} & names
         tokens = self.records.tokens(pushed) if pushed else {}
-        return {name: f"{self.base(request)}/push/{token}" for name, token in tokens.items()}
+        return {name: f"{self.ctx.config.server.base_url}/push/{token}" for name, token in tokens.items()}
 
-    def shaped(self, request: Request, monitors: list[MonitorRecord]) -> list[dict[str, Any]]:
-        urls = self.urls(request, {m.name for m in monitors})
+    def shaped(self, monitors: list[MonitorRecord]) -> list[dict[str, Any]]:
+        urls = self.urls({m.name for m in monitors})
         return [monitor_json(m, urls.get(m.name)) for m in monitors]
 
-    def shaped_one(self, request: Request, monitor: MonitorRecord) -> dict[str, Any]:
-        return self.shaped(request, [monitor])[0]
+    def shaped_one(self, monitor: MonitorRecord) -> dict[str, Any]:
+        return self.shaped([monitor])[0]

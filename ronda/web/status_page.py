@@ -35,9 +35,8 @@ from ronda.web.status_view import View, gather
 HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "An HTML page"}}
 
 
-def page_url(ctx: WebContext, request: Request, page: StatusPage) -> str:
-    base = ctx.config.server.public_url or str(request.base_url)
-    return f"{base.rstrip('/')}/status/{page.slug}"
+def page_url(ctx: WebContext, page: StatusPage) -> str:
+    return f"{ctx.config.server.base_url}/status/{page.slug}"
 
 
 def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
@@ -126,7 +125,7 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
                 "lang": locale,
                 "locales": LOCALES,
                 "view": view,
-                "url": page_url(ctx, request, view.page),
+                "url": page_url(ctx, view.page),
                 "incidents": incident_views(view, locale),
                 "state_words": STATE_WORDS,
                 "status_words": HUMAN_STATUS_WORDS,
@@ -188,14 +187,14 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
     def atom(request: Request, slug: str | None, lang: str | None) -> Response:
         locale = negotiate(request.headers.get("accept-language", ""), lang)
         view = known(slug)
-        url = page_url(ctx, request, view.page)
+        url = page_url(ctx, view.page)
         body = feeds.atom(view, incident_views(view, locale), url, locale)
         headers = {"Content-Language": locale, "Vary": "Accept-Language", "Cache-Control": "public, max-age=60"}
         return Response(body, media_type=feeds.ATOM, headers=headers)
 
     def summary(request: Request, slug: str | None) -> JSONResponse:
         view = known(slug)
-        body = feeds.summary(view, incident_views(view, "en"), page_url(ctx, request, view.page))
+        body = feeds.summary(view, incident_views(view, "en"), page_url(ctx, view.page))
         return JSONResponse(body, headers={"Cache-Control": "public, max-age=30"})
 
     def page_badge(slug: str | None) -> Response:
