@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from ronda.notify.outbox import OutboxSettings, settings_for
 from ronda.rules.incidents import Policy
 from ronda.service.monitors import spec_of
 from ronda.target import CheckOptions
+from ronda.world.pki import LocalPKI
 from tests.support import config_error
 
 CONTRACT_EXAMPLE = """\
@@ -39,8 +42,15 @@ monitors:
 """
 
 
+@functools.cache
+def a_ca_bundle() -> bytes:
+    """A real CA certificate: the config checks at load that a ca_file is one."""
+    folder = Path(tempfile.mkdtemp(prefix="ronda-config-ca-"))
+    return Path(LocalPKI("config tests").write_ca(str(folder / "ca.pem"))).read_bytes()
+
+
 def write(tmp_path: Path, text: str) -> str:
-    (tmp_path / "ca.pem").write_text("not read at load time\n")
+    (tmp_path / "ca.pem").write_bytes(a_ca_bundle())
     path = tmp_path / "ronda.yaml"
     path.write_text(text)
     return str(path)
@@ -276,3 +286,26 @@ def test_a_missing_file_in_the_defaults_is_named_once_where_it_is_written(tmp_pa
     message = config_error(path)
     assert f"{path}:2: defaults.client_cert: no such file: " in message
     assert "monitors[0]" not in message
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"", "holds no PEM certificates"), (b"not a certificate\n", "holds no PEM certificates")],
+    ids=["an empty CA file", "a CA file of garbage"],
+)
+def test_a_ca_file_that_trusts_nothing_is_a_config_error_at_its_line(tmp_path, content, words):
+    path = write(tmp_path, "monitors:\n  - name: a\n    url: https://a.test/\n    ca_file: bad.pem\n")
+    (tmp_path / "bad.pem").write_bytes(content)
+    assert f"{path}:4: monitors[0].ca_file: {tmp_path / 'bad.pem'} {words}" in config_error(path)
+
+
+def test_a_ca_file_that_is_a_folder_is_named(tmp_path):
+    (tmp_path / "certs").mkdir()
+    path = write(tmp_path, "defaults:\n  ca_file: certs\n")
+    assert f"{path}:2: defaults.ca_file: no such file: {tmp_path / 'certs'}" in config_error(path)
+
+
+def test_a_real_ca_file_is_taken(tmp_path, ca_file):
+    (tmp_path / "ca.pem").write_bytes(Path(ca_file).read_bytes())
+    path = write(tmp_path, "defaults:\n  ca_file: ca.pem\n")
+    assert load_config(path, {}).defaults.ca_file == str(tmp_path / "ca.pem")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -262,12 +263,31 @@ def _check_files_exist(reader: _Reader, config: Config) -> None:
         written = [key for key in MONITOR_FILE_KEYS if key in monitor.model_fields_set]
         wanted += [(("monitors", i, key), getattr(monitor, key)) for key in written]
     problems = [
-        (reader.line_of(where), field_name(where), f"no such file: {path}")
+        (reader.line_of(where), field_name(where), why)
         for where, path in wanted
-        if path is not None and not Path(path).is_file()
+        if path is not None and (why := _unusable(str(where[-1]), path)) is not None
     ]
     if problems:
         raise ConfigError(reader.path, problems)
+
+
+def _unusable(key: str, path: str) -> str | None:
+    """Why the file a key names cannot serve, or None. A CA bundle is loaded as checks will
+    load it: one that exists but holds no certificate would otherwise pass here and leave its
+    monitors unchecked at every slot."""
+    file = Path(path)
+    if not file.is_file():
+        return f"no such file: {path}"
+    try:
+        with file.open("rb") as readable:
+            readable.read(1)
+        if key == "ca_file":
+            ssl.create_default_context(cafile=path)
+    except ssl.SSLError:  # before OSError, of which it is one
+        return f"{path} holds no PEM certificates a TLS client can trust"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return None
 
 
 def _relative_to(config: Config, base: Path) -> Config:

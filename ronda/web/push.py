@@ -117,7 +117,6 @@ class PushLinks:
         self.ctx = ctx
         self.records = ctx.db.push
 
-
     def urls(self, names: set[str]) -> dict[str, str]:
         """Each push monitor's URL among `names`, by name."""
         pushed = {m.name for m in self.ctx.config.monitors if m.kind == "push"} & names
