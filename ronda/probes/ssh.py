@@ -22,14 +22,13 @@ on. Every address behind the name must show that key, as OpenSSH's known_hosts e
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import asyncssh
 
 from ronda import __version__
 from ronda.errors import UsageError
@@ -39,6 +38,7 @@ from ronda.probes.connect import Connection, Failure, open_tcp
 from ronda.target import CheckOptions, Target
 
 if TYPE_CHECKING:
+    import asyncssh
     from asyncssh import SSHKey
 
 CLIENT_VERSION = f"ronda_{__version__}"  # after "SSH-2.0-" in the server's log: who called
@@ -172,15 +172,10 @@ async def _relayed(conn: Connection, address: str, heard: bytearray) -> SSHKey |
             asyncio.create_task(_pump(conn.reader, writer, heard)),  # the server to asyncssh
             asyncio.create_task(_pump(reader, conn.writer, None)),  # asyncssh to the server
         ]
-        # No client keys, agent or identities: none is needed to read a host key, and loading
-        # them would read the home folder of whoever runs ronda.
-        options = asyncssh.SSHClientConnectionOptions(
-            client_version=CLIENT_VERSION, client_keys=None, agent_identities=None, config=None
-        )
         # The address and port name the server in asyncssh's records: a socket pair has no peer.
         port = conn.writer.get_extra_info("peername")[1]
         try:
-            return await asyncssh.get_server_host_key(address, port, sock=ours, config=None, options=options)
+            return await asyncssh.get_server_host_key(address, port, sock=ours, config=None, options=_client_options())
         finally:
             for task in relay:
                 task.cancel()
@@ -188,6 +183,17 @@ async def _relayed(conn: Connection, address: str, heard: bytearray) -> SSHKey |
             writer.transport.abort()
     finally:
         ours.close()
+
+
+@functools.cache
+def _client_options() -> asyncssh.SSHClientConnectionOptions:
+    """No client keys, agent or identities: none is needed to read a host key, and loading them
+    would read the home folder of whoever runs ronda. Made once, at the first ssh check."""
+    import asyncssh
+
+    return asyncssh.SSHClientConnectionOptions(
+        client_version=CLIENT_VERSION, client_keys=None, agent_identities=None, config=None
+    )
 
 
 async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, heard: bytearray | None) -> None:
@@ -199,13 +205,6 @@ async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, heard:
         await sink.drain()
     if sink.can_write_eof():
         sink.write_eof()
-
-
-# No client keys, agent or identities: none is needed to read a host key, and loading them
-# would read the home folder of whoever runs ronda. Made once: it reads no file.
-_CLIENT_OPTIONS = asyncssh.SSHClientConnectionOptions(
-    client_version=CLIENT_VERSION, client_keys=None, agent_identities=None, config=None
-)
 
 
 def _identification(heard: bytes | bytearray) -> str | None:
