@@ -8,6 +8,7 @@ are paths, which the map turns back into lines.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import ssl
@@ -262,10 +263,11 @@ def _check_files_exist(reader: _Reader, config: Config) -> None:
     for i, monitor in enumerate(config.monitors):  # what it took from defaults is checked there
         written = [key for key in MONITOR_FILE_KEYS if key in monitor.model_fields_set]
         wanted += [(("monitors", i, key), getattr(monitor, key)) for key in written]
+    unusable = functools.cache(_unusable)  # a file many monitors name is read once
     problems = [
         (reader.line_of(where), field_name(where), why)
         for where, path in wanted
-        if path is not None and (why := _unusable(str(where[-1]), path)) is not None
+        if path is not None and (why := unusable(str(where[-1]), path)) is not None
     ]
     if problems:
         raise ConfigError(reader.path, problems)
@@ -281,8 +283,8 @@ def _unusable(key: str, path: str) -> str | None:
     try:
         with file.open("rb") as readable:
             readable.read(1)
-        if key == "ca_file":
-            ssl.create_default_context(cafile=path)
+        if key == "ca_file":  # the file alone, without the system's store a default context loads
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
     except ssl.SSLError:  # before OSError, of which it is one
         return f"{path} holds no PEM certificates a TLS client can trust"
     except OSError as exc:
