@@ -127,6 +127,15 @@ def test_redirects_are_followed_and_loops_named(web, check):
     assert (verdict.status, verdict.cause) == ("down", "http_redirect_loop")
 
 
+def test_an_error_after_a_redirect_names_the_url_that_failed(web, check):
+    server = web()
+    server.routes["/old"] = Reply(status=301, headers={"Location": "/broken"})
+    server.routes["/broken"] = Reply(status=503, body=b"busy")
+    verdict = check(server.url("/old"))
+    assert (verdict.status, verdict.cause) == ("down", "http_server_error")
+    assert verdict.summary.startswith(f"{server.url('/broken')} (redirected from {server.url('/old')} at ")
+
+
 def test_a_server_that_accepts_and_never_answers_is_an_http_timeout(web, check):
     server = web()
     server.default = Reply(mode="hang")

@@ -64,7 +64,7 @@ def judge(obs: Observation, options: CheckOptions, address: str, answer: Answer,
     where it is not the target's own URL."""
     expect = options.expect
     status = answer.status
-    where = f"{url or obs.target.url} at {address}"
+    where = _where(url or obs.target.url, address, answer)
     if expect.status is not None and status != expect.status:
         code = "http_server_error" if status >= 500 else "http_client_error" if status >= 400 else "content_mismatch"
         obs.problem(code, f"{where} answered {status} {answer.reason}, expected {expect.status}", address=address)
@@ -79,6 +79,14 @@ def judge(obs: Observation, options: CheckOptions, address: str, answer: Answer,
             "slow_response",
             f"{obs.target.url} took {obs.latency_ms:.0f} ms, more than the allowed {expect.max_latency * 1000:.0f} ms",
         )
+
+
+def _where(asked: str, address: str, answer: Answer) -> str:
+    """What answered, in words: the URL asked for at its address, and the URL a redirect
+    landed on when that is where the answer came from (the hop at fault)."""
+    if answer.url and answer.url != asked:
+        return f"{answer.url} (redirected from {asked} at {address})"
+    return f"{asked} at {address}"
 
 
 def _perfdata(http: dict[str, Any]) -> list[str]:
