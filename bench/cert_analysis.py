@@ -9,8 +9,8 @@ the CertificateInfo of the verdict. This times it on distinct leaves from a loca
 - seen again: both parses come from `read_certificate`'s cache, as on every later check;
 - chain verification: the failure path of a server that left out its intermediate
   (OpenSSL's error 20), where `cryptography`'s verifier looks for a path with what was sent,
-  then with the fetched intermediate (`ronda.certs.paths.build_path`), to tell an incomplete
-  chain from an untrusted one. A chain OpenSSL verified is judged on the path it built,
+  then with the fetched intermediate (`ronda.certs.paths.build_path`, its answer cached by
+  the hour), to tell an incomplete chain from an untrusted one. A chain OpenSSL verified is judged on the path it built,
   with no verifier call.
 
 The peer is the bare parse of the same certificates with `cryptography`
@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from bench.https_throughput import machine
 from ronda.certs.analysis import CertReport, analyze
 from ronda.certs.inspect import read_certificate
+from ronda.certs.paths import forget_paths
 from ronda.certs.session import TlsSession
 from ronda.world.pki import LocalPKI
 
@@ -145,6 +146,10 @@ def cases(sites: list[Site], now: datetime, ca_file: str) -> list[Case]:
         for site in sites:
             read_all(site)
 
+    def all_known_unverified() -> None:
+        all_known()
+        forget_paths()
+
     def read_cold(site: Site) -> None:
         read_certificate.cache_clear()
         read_all(site)
@@ -155,6 +160,12 @@ def cases(sites: list[Site], now: datetime, ca_file: str) -> list[Case]:
         Case("analyze, seen again (parse cached)", lambda s: analyze_served(s, now), all_known, "leaf"),
         Case(
             "analyze + chain verifier (intermediate left out)",
+            lambda s: analyze_incomplete(s, now, ca_file),
+            all_known_unverified,
+            "leaf+chain",
+        ),
+        Case(
+            "  the same, verified before (answer cached)",
             lambda s: analyze_incomplete(s, now, ca_file),
             all_known,
             "leaf+chain",

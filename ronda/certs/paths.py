@@ -116,12 +116,22 @@ def _incomplete(
 
 def build_path(leaf_der: bytes, pool: list[bytes], ca_file: str | None, now: datetime) -> list[bytes] | None:
     """The path `cryptography`'s verifier builds from the leaf through `pool` to a root of
-    the trust store, valid at `now` (the leaf's own dates aside); None when there is none. The leaf's own dates and
-    host name are judged apart (they would hide the answer): it is asked at a moment inside
-    the leaf's validity, of no name."""
+    the trust store, valid at `now`; None when there is none. The leaf's own dates and host
+    name are judged apart (they would hide the answer): it is asked at a moment inside the
+    leaf's validity, of no name."""
     leaf = read_certificate(leaf_der)
     moment = min(max(now, leaf.not_before), leaf.not_after - timedelta(seconds=1))
-    return _build_path(leaf_der, pool, ca_file, moment)
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    hour = max(hour, leaf.not_before)
+    cached = _cached_path(leaf_der, tuple(pool), ca_file, hour)
+    # The hour's answer holds now unless a certificate's dates changed it since: one on its
+    # path expired, or one that might make a path became valid.
+    if cached is not None and all(_valid(read_certificate(der), moment) for der in cached[1:]):
+        return list(cached)
+    if cached is None and not any(hour < read_certificate(der).not_before <= moment for der in pool):
+        return None
+    path = _build_path(leaf_der, pool, ca_file, moment)
+    return None if path is None else list(path)
 
 
 def _policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPolicy]:
@@ -133,9 +143,23 @@ def _policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPol
     return ca, verification.ExtensionPolicy.permit_all()
 
 
-# Not cached: only handshakes OpenSSL refused come here (its path is used otherwise), and
-# they pay two handshakes already, against some 200 us for this (bench/cert_analysis.py).
-def _build_path(leaf_der: bytes, pool: list[bytes], ca_file: str | None, moment: datetime) -> list[bytes] | None:
+# Two signature checks a path (~190 us, bench/cert_analysis.py): a server that leaves out
+# its intermediate would pay them on every check of every address. The answer depends only
+# on the certificates, the roots and the moment, taken to the hour here, so one answer
+# serves an hour of checks; build_path checks it still holds at the exact moment.
+@lru_cache(maxsize=1024)
+def _cached_path(
+    leaf_der: bytes, pool: tuple[bytes, ...], ca_file: str | None, hour: datetime
+) -> tuple[bytes, ...] | None:
+    return _build_path(leaf_der, list(pool), ca_file, hour)
+
+
+def forget_paths() -> None:
+    """Drop the cached paths (after the trust store changes; benchmarks)."""
+    _cached_path.cache_clear()
+
+
+def _build_path(leaf_der: bytes, pool: list[bytes], ca_file: str | None, moment: datetime) -> tuple[bytes, ...] | None:
     ca_policy, ee_policy = _policies()
     # The client verifier, because it matches no name: the path does not depend on one.
     verifier = (
@@ -150,7 +174,7 @@ def _build_path(leaf_der: bytes, pool: list[bytes], ca_file: str | None, moment:
         verified = verifier.verify(_load(leaf_der), [_load(der) for der in pool])
     except (verification.VerificationError, ValueError):
         return None
-    return [cert.public_bytes(Encoding.DER) for cert in verified.chain]
+    return tuple(cert.public_bytes(Encoding.DER) for cert in verified.chain)
 
 
 @lru_cache(maxsize=64)  # a chain's certificates are loaded by the verifier and the walk alike
