@@ -274,6 +274,23 @@ def test_two_intermediates_one_expired_the_valid_one_is_used(judge):
     assert [w.code for w in judged.verdict.warnings] == ["cert_chain_extra"]
 
 
+def test_an_intermediate_not_valid_yet_is_named_with_its_date(judge):
+    world = World.make()
+    early = world.new.child("Early Intermediate", valid_from=NOW + 5 * DAY, valid_until=NOW + 900 * DAY)
+    judged = judge(world.leaf(early.cert, issuer=early), world.new)
+    agrees(judged)
+    assert (judged.verdict.status, judged.verdict.cause) == ("down", "cert_untrusted")
+    assert "intermediate CN=Early Intermediate,O=ronda world is valid only from" in judged.verdict.summary
+
+
+def test_a_certificate_for_clients_only_is_refused_in_plain_words(judge):
+    world = World.make()
+    judged = judge(world.leaf(world.intermediate.cert, client=True), world.new)
+    agrees(judged)
+    assert (judged.verdict.status, judged.verdict.cause) == ("down", "cert_untrusted")
+    assert "not meant for TLS servers (its extended key usage lacks serverAuth)" in judged.verdict.summary
+
+
 def test_a_certificate_without_subject_alt_name_says_so(judge):
     # OpenSSL and curl still fall back to the subject's CN; browsers have refused such
     # certificates since 2017 (Chrome 58), so ronda judges as a browser: no cross-check.
