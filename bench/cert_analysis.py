@@ -8,9 +8,10 @@ the CertificateInfo of the verdict. This times it on distinct leaves from a loca
 - new leaf, known intermediate: what a monitor meets most (many sites, few CAs);
 - seen again: both parses come from `read_certificate`'s cache, as on every later check;
 - chain verification: the failure path of a server that left out its intermediate
-  (OpenSSL's error 20), where the fetched intermediate is handed to `cryptography`'s
-  verifier (`ronda.certs.trust.chains_to_root`) to tell an incomplete chain from an
-  untrusted one.
+  (OpenSSL's error 20), where `cryptography`'s verifier looks for a path with what was sent,
+  then with the fetched intermediate (`ronda.certs.paths.build_path`, its answer cached by
+  the hour), to tell an incomplete chain from an untrusted one. A chain OpenSSL verified is judged on the path it built,
+  with no verifier call.
 
 The peer is the bare parse of the same certificates with `cryptography`
 (`x509.load_der_x509_certificate`), the least any analysis must pay; `openssl x509 -text`
@@ -41,8 +42,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from bench.https_throughput import machine
 from ronda.certs.analysis import CertReport, analyze
 from ronda.certs.inspect import read_certificate
+from ronda.certs.paths import forget_paths
 from ronda.certs.session import TlsSession
-from ronda.certs.trust import forget_verifications
 from ronda.world.pki import LocalPKI
 
 # What OpenSSL reports for a leaf sent without its intermediate.
@@ -57,6 +58,7 @@ class Site:
     host: str
     leaf_der: bytes
     chain_ders: list[bytes]  # what the server sent after the leaf: the intermediate
+    path_ders: list[bytes]  # the path OpenSSL built: leaf, intermediate, root
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def make_sites(pki: LocalPKI, count: int, prefix: str = "host") -> list[Site]:
         host = f"{prefix}-{i}.test"
         leaf = pki.leaf(host)
         chain = [c.public_bytes(Encoding.DER) for c in leaf.chain]
-        sites.append(Site(host, leaf.cert.public_bytes(Encoding.DER), chain))
+        leaf_der = leaf.cert.public_bytes(Encoding.DER)
+        sites.append(Site(host, leaf_der, chain, [leaf_der, *chain, pki.root.cert.public_bytes(Encoding.DER)]))
     return sites
 
 
@@ -99,7 +102,8 @@ def make_sites(pki: LocalPKI, count: int, prefix: str = "host") -> list[Site]:
 
 def analyze_served(site: Site, now: datetime) -> CertReport:
     """The analysis of a verified handshake that sent the leaf and its chain."""
-    return analyze(TlsSession(site.leaf_der, site.chain_ders, "TLSv1.3", None), site.host, ADDRESS, PORT, now, None)
+    session = TlsSession(site.leaf_der, site.chain_ders, "TLSv1.3", None, verified_ders=site.path_ders)
+    return analyze(session, site.host, ADDRESS, PORT, now, None)
 
 
 def analyze_incomplete(site: Site, now: datetime, ca_file: str) -> CertReport:
@@ -144,7 +148,7 @@ def cases(sites: list[Site], now: datetime, ca_file: str) -> list[Case]:
 
     def all_known_unverified() -> None:
         all_known()
-        forget_verifications()
+        forget_paths()
 
     def read_cold(site: Site) -> None:
         read_certificate.cache_clear()

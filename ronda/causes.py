@@ -97,6 +97,9 @@ _WARNING_LIST: tuple[Cause, ...] = (
     Cause("cert_expiring", Severity.WARNING, "the TLS certificate expires soon"),
     Cause("cert_renewal_overdue", Severity.WARNING, "the TLS certificate should have been renewed by now"),
     Cause("cert_intermediate_expiring", Severity.WARNING, "an intermediate certificate expires soon"),
+    # What the server sends besides the path clients build (an expired cross-sign, a stale
+    # certificate): clients ignore it, so it never makes the target down.
+    Cause("cert_chain_extra", Severity.WARNING, "the server sends a certificate no client's path uses"),
     Cause("cert_lifetime_over_policy", Severity.WARNING, "the certificate's lifetime exceeds policy"),
     Cause("cert_revocation_unknown", Severity.WARNING, "the certificate's revocation status could not be established"),
     Cause("clock_skew", Severity.WARNING, "the device's clock is off"),

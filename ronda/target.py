@@ -13,6 +13,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit, ur
 
 from ronda import defaults
 from ronda.errors import UsageError
+from ronda.hosts import ascii_host
 from ronda.schemes import SCHEMES
 from ronda.tlscontexts import TlsClient
 
@@ -90,7 +91,7 @@ def parse_target(url: str) -> Target:
     if parts.query:
         path += "?" + parts.query
     params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    host = host.lower().rstrip(".")
+    host = _ascii_host(host, repr(url))
     if known_scheme.credentials and parts.username is not None:
         username, password = unquote(parts.username), unquote(parts.password or "")
         shown = _masked(url.strip(), parts)
@@ -179,7 +180,16 @@ def parse_resolve(entry: str, what: str = "--resolve") -> tuple[tuple[str, int],
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise UsageError(f"{named}: {port_text!r} is not a port number")
     addrs = tuple(parse_address(a, named) for a in addresses.split(","))
-    return (host.lower(), int(port_text)), addrs
+    return (_ascii_host(host, named), int(port_text)), addrs
+
+
+def _ascii_host(host: str, named: str) -> str:
+    """The host in its ASCII form, so that a URL and a `--resolve` entry match whichever
+    form (Unicode or punycode) each is written in."""
+    try:
+        return ascii_host(host)
+    except ValueError as exc:
+        raise UsageError(f"{named}: {exc}") from None
 
 
 def _named(what: str, text: str) -> str:

@@ -1,10 +1,10 @@
 """From a TLS session to the certificate's facts, problems and warnings at one address.
 
 OpenSSL reports only the first verification error it meets. We read every certificate
-of the chain ourselves, so an expired certificate for the wrong name reports both, and
-keep OpenSSL's error only where the facts do not already explain it. OpenSSL's order of
-checks still tells something: it builds the chain first, then checks the host name,
-then the dates, so a hostname or date error means the chain itself was trusted.
+ourselves, so an expired certificate for the wrong name reports both, and judge the chain
+by the path a client builds to a trusted root (ronda/certs/paths.py), not by the list the
+server sends: an expired certificate sent beside a valid path is a warning, not an outage.
+OpenSSL's error is kept only where our own reading does not already explain it.
 """
 
 from __future__ import annotations
@@ -14,18 +14,20 @@ from datetime import datetime
 
 from ronda.certs.hostname import hostname_matches
 from ronda.certs.inspect import CertFacts, chain_entry, read_certificate
+from ronda.certs.paths import Judgement, judge_chain
 from ronda.certs.rules import (
-    chain_problems,
     chain_warnings,
     days_left,
     expiry_warnings,
+    issuer_weaknesses,
     lifetime_over_policy,
     validity_problems,
     weak_key,
     weak_signature,
 )
 from ronda.certs.session import TlsSession
-from ronda.certs.trust import chains_to_root, publicly_trusted
+from ronda.certs.trust import publicly_trusted
+from ronda.hosts import both_forms, readable_host
 from ronda.verdict import CertificateInfo, ChainEntry
 
 # OpenSSL X509_V_ERR_* codes, by what explains them.
@@ -38,8 +40,25 @@ _EXPLAINED_BY = {
     67: {"cert_weak_key"},  # CA_KEY_TOO_SMALL
     68: {"cert_weak_signature"},  # CA_MD_TOO_WEAK
 }
-_ISSUER_NOT_FOUND = {2, 20, 21}  # UNABLE_TO_GET_ISSUER_CERT(_LOCALLY), UNABLE_TO_VERIFY_LEAF_SIGNATURE
-_SELF_SIGNED = 18  # DEPTH_ZERO_SELF_SIGNED_CERT
+# Errors about the path itself (no issuer, a self-signed or untrusted root, dates), which
+# ronda's own path judgement, made at the check's time, replaces.
+_PATH_ERRORS = {
+    2,  # UNABLE_TO_GET_ISSUER_CERT
+    9,  # CERT_NOT_YET_VALID
+    10,  # CERT_HAS_EXPIRED
+    18,  # DEPTH_ZERO_SELF_SIGNED_CERT
+    19,  # SELF_SIGNED_CERT_IN_CHAIN
+    20,  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21,  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
+}
+# Plain words for OpenSSL's other refusals of a path whose signatures and dates hold.
+_PLAIN_WORDS = {
+    24: "a certificate on the path acts as a CA without being one (its basicConstraints say so)",
+    25: "the path is longer than one of its CAs allows (pathLenConstraint)",
+    26: "the certificate is not meant for TLS servers (its extended key usage lacks serverAuth)",
+    47: "a CA on the path may not issue for this name (name constraints)",
+    48: "a CA on the path may not issue for this name (name constraints)",
+}
 _OLD_PROTOCOLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
 
 
@@ -49,7 +68,7 @@ class CertReport:
     problems: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     leaf: CertFacts | None = None
-    missing_issuer: bool = False  # OpenSSL found no issuer: AIA may tell incomplete from untrusted
+    missing_issuer: bool = False  # the path stops at an issuer nobody sent: AIA may tell incomplete from untrusted
 
 
 def analyze(
@@ -66,25 +85,23 @@ def analyze(
     if session.leaf_der is None:
         return CertReport(None, [("tls_handshake_failed", "the server sent no certificate")])
     leaf = read_certificate(session.leaf_der)
-    chain = [read_certificate(der) for der in session.chain_ders]
-    problems = validity_problems(leaf, now) + _leaf_problems(leaf, host) + chain_problems(chain, now)
-    problems += _refused_handshake(session)
-    missing_issuer = _issuer_not_found(session, problems)
-    chain_completed = None
-    if fetched is not None:
-        chain_completed = bool(fetched) and chains_to_root(
-            session.leaf_der, leaf, session.chain_ders + fetched, ca_file, now
-        )
-    problems += _trust_problems(session, leaf, problems, chain_completed)
-    warnings = [] if problems else expiry_warnings(leaf, now, warn_days) + chain_warnings(chain, now, warn_days)
-    over_policy = lifetime_over_policy(leaf) if publicly_trusted(leaf, chain) else None
+    judged = judge_chain(session.leaf_der, session.chain_ders, session.verified_ders, ca_file, now, fetched)
+    path = [read_certificate(der) for der in judged.path[1:]]
+    problems = validity_problems(leaf, now) + _leaf_problems(leaf, host) + issuer_weaknesses(path)
+    problems += _refused_handshake(session) + judged.problems
+    problems += _openssl_refusal(session, judged, problems)
+    warnings = []
+    if not problems:
+        warnings = expiry_warnings(leaf, now, warn_days) + chain_warnings(path, now, warn_days) + judged.warnings
+    over_policy = lifetime_over_policy(leaf) if publicly_trusted(leaf, path) else None
     if over_policy:
         warnings.append(("cert_lifetime_over_policy", over_policy))
+    chain = [read_certificate(der) for der in session.chain_ders]
     entries = tuple(chain_entry(facts) for facts in chain)
     entries += tuple(chain_entry(read_certificate(der), fetched=True) for der in fetched or ())
     codes = [code for code, _ in problems + warnings]
     info = certificate_info(leaf, entries, host, address, port, now, codes)
-    return CertReport(info, problems, warnings, leaf, missing_issuer and fetched is None)
+    return CertReport(info, problems, warnings, leaf, judged.missing_issuer and fetched is None)
 
 
 def certificate_info(
@@ -116,9 +133,17 @@ def certificate_info(
 
 def _leaf_problems(leaf: CertFacts, host: str) -> list[tuple[str, str]]:
     problems = []
-    if not hostname_matches(host, leaf.dns_names, leaf.ip_addresses):
-        names = ", ".join(leaf.sans) or leaf.subject
-        problems.append(("cert_hostname_mismatch", f"the certificate is for {names}, not {host}"))
+    if not leaf.sans:
+        problems.append(
+            (
+                "cert_hostname_mismatch",
+                f"the certificate has no subjectAltName, only the subject {leaf.subject}; browsers ignore the "
+                f"subject's name (CN), so it is valid for no name, {readable_host(host)} included",
+            )
+        )
+    elif not hostname_matches(host, leaf.dns_names, leaf.ip_addresses):
+        names = ", ".join(both_forms(name) for name in leaf.sans)
+        problems.append(("cert_hostname_mismatch", f"the certificate is for {names}, not {both_forms(host)}"))
     for code, why in (("cert_weak_key", weak_key(leaf)), ("cert_weak_signature", weak_signature(leaf))):
         if why:
             problems.append((code, f"the certificate is weak: {why}"))
@@ -134,38 +159,18 @@ def _refused_handshake(session: TlsSession) -> list[tuple[str, str]]:
     return [("tls_handshake_failed", session.handshake_error)]
 
 
-def _unexplained(session: TlsSession, problems: list[tuple[str, str]]) -> bool:
+def _openssl_refusal(session: TlsSession, judged: Judgement, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """OpenSSL's verification error, where nothing found so far explains it: a path our
+    verifier accepts but OpenSSL refuses for a rule of its own (purpose, name constraints)."""
     if session.verify_error is None:
-        return False
-    found = {code for code, _ in problems}
-    return not (_EXPLAINED_BY.get(session.verify_error[0], set()) & found)
-
-
-def _issuer_not_found(session: TlsSession, problems: list[tuple[str, str]]) -> bool:
-    return (
-        _unexplained(session, problems)
-        and session.verify_error is not None
-        and session.verify_error[0] in _ISSUER_NOT_FOUND
-    )
-
-
-def _trust_problems(
-    session: TlsSession, leaf: CertFacts, problems: list[tuple[str, str]], chain_completed: bool | None
-) -> list[tuple[str, str]]:
-    if not _unexplained(session, problems):
         return []
-    assert session.verify_error is not None
     code, message = session.verify_error
-    if code == _SELF_SIGNED or (leaf.self_issued and code in _ISSUER_NOT_FOUND):
-        return [("cert_untrusted", "the certificate is self-signed: no trusted authority vouches for it")]
-    if code in _ISSUER_NOT_FOUND and chain_completed:
-        return [
-            (
-                "cert_chain_incomplete",
-                f"the server does not send the intermediate certificate that issued it ({leaf.issuer}); browsers "
-                "fetch it and may work, but curl, Python, Java and many apps fail",
-            )
-        ]
-    if code in _ISSUER_NOT_FOUND:
-        return [("cert_untrusted", f"it is issued by {leaf.issuer}, which is not a trusted authority")]
-    return [("cert_untrusted", f"the certificate is not trusted: {message}")]
+    found = {found_code for found_code, _ in problems}
+    if _EXPLAINED_BY.get(code, set()) & found:
+        return []
+    if code in _PATH_ERRORS and (judged.verified or judged.named_fault):
+        return []
+    words = _PLAIN_WORDS.get(code)
+    return [
+        ("cert_untrusted", f"{words} (OpenSSL: {message})" if words else f"the certificate is not trusted: {message}")
+    ]

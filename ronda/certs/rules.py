@@ -29,10 +29,10 @@ def validity_problems(facts: CertFacts, now: datetime) -> list[tuple[str, str]]:
     """(code, detail) for a certificate outside its validity period."""
     if now >= facts.not_after:
         ago = -days_left(facts, now)
-        return [("cert_expired", f"expired {_days(ago)} ago ({_when(facts.not_after)})")]
+        return [("cert_expired", f"expired {_days(ago)} ago ({when(facts.not_after)})")]
     if now < facts.not_before:
         ahead = (facts.not_before - now).total_seconds() / 86400
-        return [("cert_not_yet_valid", f"valid only from {_when(facts.not_before)}, in {_days(ahead)}")]
+        return [("cert_not_yet_valid", f"valid only from {when(facts.not_before)}, in {_days(ahead)}")]
     return []
 
 
@@ -47,7 +47,7 @@ def expiry_warnings(facts: CertFacts, now: datetime, warn_days: float | None) ->
         warnings.append(
             (
                 "cert_expiring",
-                f"expires in {_days(left)} ({_when(facts.not_after)}); warning threshold {threshold:.1f} days",
+                f"expires in {_days(left)} ({when(facts.not_after)}); warning threshold {threshold:.1f} days",
             )
         )
     lifetime = facts.lifetime_days
@@ -70,7 +70,8 @@ def _days(days: float) -> str:
     return f"{days:.1f} days"
 
 
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
+    """A moment as findings write it: ISO 8601 in UTC, to the second."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -104,8 +105,18 @@ def chain_problems(chain: list[CertFacts], now: datetime) -> list[tuple[str, str
             continue  # a root sent along is ignored by clients
         if now >= facts.not_after:
             problems.append(
-                ("cert_intermediate_expired", f"intermediate {facts.subject} expired {_when(facts.not_after)}")
+                ("cert_intermediate_expired", f"intermediate {facts.subject} expired {when(facts.not_after)}")
             )
+    return problems + issuer_weaknesses(chain)
+
+
+def issuer_weaknesses(chain: list[CertFacts]) -> list[tuple[str, str]]:
+    """Intermediates with a weak key or signature, as (code, detail); roots are not judged
+    (clients never check a root's own signature, and trust it by choice)."""
+    problems = []
+    for facts in chain:
+        if facts.self_issued:
+            continue
         for code, why in (("cert_weak_key", weak_key(facts)), ("cert_weak_signature", weak_signature(facts))):
             if why:
                 problems.append((code, f"intermediate {facts.subject}: {why}"))
@@ -120,7 +131,7 @@ def chain_warnings(chain: list[CertFacts], now: datetime, warn_days: float | Non
             warnings.append(
                 (
                     "cert_intermediate_expiring",
-                    f"intermediate {facts.subject} expires in {_days(left)} ({_when(facts.not_after)})",
+                    f"intermediate {facts.subject} expires in {_days(left)} ({when(facts.not_after)})",
                 )
             )
     return warnings

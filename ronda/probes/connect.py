@@ -183,6 +183,15 @@ def _session(writer: asyncio.StreamWriter, verify_error: tuple[int, str] | None)
     raw = getattr(ssl_object, "_sslobj", None)
     if raw is not None and hasattr(raw, "get_unverified_chain"):
         sent = raw.get_unverified_chain() or []
-        chain = [cert.public_bytes(ssl._ssl.ENCODING_DER) for cert in sent[1:]]  # type: ignore[attr-defined]
+        chain = [_der(cert) for cert in sent[1:]]
+    verified = None
+    verifying = ssl_object is not None and ssl_object.context.verify_mode == ssl.CERT_REQUIRED
+    if verifying and raw is not None and hasattr(raw, "get_verified_chain"):
+        # Only a verifying handshake built a path; a permissive one only read what was sent.
+        verified = [_der(cert) for cert in raw.get_verified_chain() or []] or None
     version = ssl_object.version() if ssl_object else None
-    return TlsSession(leaf, chain, version, verify_error)
+    return TlsSession(leaf, chain, version, verify_error, verified_ders=verified)
+
+
+def _der(cert: object) -> bytes:
+    return cert.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined, no-any-return]

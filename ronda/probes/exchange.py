@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import h11
 
 from ronda import __version__
+from ronda.hosts import ascii_host
 from ronda.probes.connect import Connection, client_certificate_refusal
 from ronda.schemes import DEFAULT_PORTS
 
@@ -55,8 +56,16 @@ def hop_for(url: str) -> Hop:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host = (parts.hostname or "").lower()
-    return Hop(url, scheme, host, parts.port or DEFAULT_PORTS[scheme], path)
+    return Hop(url, scheme, _ascii_host(parts.hostname or ""), parts.port or DEFAULT_PORTS[scheme], path)
+
+
+def _ascii_host(host: str) -> str:
+    """The host as DNS, SNI and the Host header need it (an international name as punycode).
+    A name IDNA refuses is kept as written: resolving it then fails in words."""
+    try:
+        return ascii_host(host)
+    except ValueError:
+        return host.lower()
 
 
 def host_header(hop: Hop) -> str:

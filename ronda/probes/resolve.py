@@ -15,7 +15,7 @@ import dns.exception
 import dns.rdatatype
 import dns.resolver
 
-from ronda.hosts import is_ip_address
+from ronda.hosts import ascii_host, is_ip_address
 from ronda.target import CheckOptions
 
 
@@ -51,7 +51,12 @@ async def resolve_host(host: str, port: int, options: CheckOptions, deadline: fl
 
 def _pinned(resolve: dict[tuple[str, int], tuple[str, ...]], host: str, port: int) -> tuple[str, ...]:
     """`--resolve` pins HOST:PORT; a target without a port (icmp://, port 0) takes its host's
-    entry at any port, since ping has none to write."""
+    entry at any port, since ping has none to write. Entries are keyed by the ASCII form of
+    their names (ronda/target.py), which a host found in a page may not be in yet."""
+    try:
+        host = ascii_host(host)
+    except ValueError:
+        return ()
     if port:
         return resolve.get((host, port), ())
     return next((addresses for (name, _), addresses in resolve.items() if name == host), ())

@@ -12,6 +12,7 @@ from ronda.certs.deployment import not_deployed
 from ronda.certs.inspect import CertFacts
 from ronda.certs.revocation import check_revocation, revocation_deadline
 from ronda.certs.session import TlsSession
+from ronda.hosts import readable_host
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext, ProbeScheme
 from ronda.probes.connect import Connection, Failure, Prelude, open_tcp, open_tls
@@ -108,10 +109,11 @@ def _record(obs: Observation, report: CertReport, host: str, address: str, port:
         c.fingerprint_sha256 != report.certificate.fingerprint_sha256 or c.address != address for c in obs.certificates
     ):
         obs.certificates.append(report.certificate)
+    shown = readable_host(host)
     for code, detail in report.problems:
-        obs.problem(code, f"{host} at {address}: {detail}", address=address, host=host, port=port)
+        obs.problem(code, f"{shown} at {address}: {detail}", address=address, host=host, port=port)
     for code, detail in report.warnings:
-        obs.warn(code, f"{host} at {address}: {detail}", address=address, host=host, port=port)
+        obs.warn(code, f"{shown} at {address}: {detail}", address=address, host=host, port=port)
 
 
 async def probe_tls(

@@ -62,12 +62,20 @@ class Authority:
     parent: Authority | None = None
 
     @classmethod
-    def root(cls, name: str, years: int = 20) -> Authority:
+    def root(
+        cls,
+        name: str,
+        years: int = 20,
+        *,
+        valid_from: dt.datetime | None = None,
+        valid_until: dt.datetime | None = None,
+    ) -> Authority:
         key = _new_key("ec256")
         subject = _ca_name(name)
         now = system_clock()
+        not_before = valid_from or now - dt.timedelta(days=1)
         cert = (
-            _builder(subject, subject, key, now - dt.timedelta(days=1), now + dt.timedelta(days=365 * years))
+            _builder(subject, subject, key, not_before, valid_until or now + dt.timedelta(days=365 * years))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -96,6 +104,28 @@ class Authority:
             .sign(self.key, hashes.SHA256())
         )
         return Authority(name, key, cert, self)
+
+    def cross_signed_by(
+        self, other: Authority, *, valid_from: dt.datetime | None = None, valid_until: dt.datetime | None = None
+    ) -> x509.Certificate:
+        """This CA (its name and key) certified by another: a cross-sign, as ISRG Root X1
+        signed by DST Root CA X3, which let clients that knew only the older root reach the
+        newer one (and which many servers kept sending after it expired)."""
+        now = system_clock()
+        return (
+            _builder(
+                self.cert.subject,
+                other.cert.subject,
+                self.key.public_key(),
+                valid_from or now - dt.timedelta(days=1),
+                valid_until or now + dt.timedelta(days=365),
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+            .add_extension(_aki(other), critical=False)
+            .sign(other.key, hashes.SHA256())
+        )
 
     def chain(self) -> list[x509.Certificate]:
         """This CA and those above it, up to (not including) the root."""
@@ -148,9 +178,13 @@ class Leaf:
 
 
 class LocalPKI:
-    def __init__(self, name: str = "ronda demo root") -> None:
-        self.root = Authority.root(name)
-        self.intermediate = self.root.child("ronda demo intermediate")
+    def __init__(self, name: str = "ronda demo root", *, intermediate: Authority | None = None) -> None:
+        """A new root and intermediate, or the given intermediate and its root."""
+        self.intermediate = intermediate or Authority.root(name).child("ronda demo intermediate")
+        assert self.intermediate.parent is not None, "an intermediate has an issuer"
+        self.root = self.intermediate.parent
+        while self.root.parent is not None:
+            self.root = self.root.parent
 
     def write_ca(self, path: str) -> str:
         """Write the root in PEM, the bundle a client passes as --ca-file."""
@@ -171,19 +205,22 @@ class LocalPKI:
         ocsp_url: str | None = None,
         crl_url: str | None = None,
         client: bool = False,
+        subject_alt_name: bool = True,
     ) -> Leaf:
         """A leaf for `names` (DNS names or IP addresses), by default a 90-day certificate
-        issued a day ago by the intermediate."""
+        issued a day ago by the intermediate. `subject_alt_name=False`: the first name only
+        in the subject's common name, as certificates had it before browsers required SANs."""
         issuer = issuer or self.intermediate
         now = system_clock()
         not_before = valid_from or now - dt.timedelta(days=1)
         not_after = valid_until or not_before + (lifetime or dt.timedelta(days=90))
         leaf_key = _new_key(key)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+        builder = _builder(subject, subject if sha1 else issuer.cert.subject, leaf_key, not_before, not_after)
+        if subject_alt_name:
+            builder = builder.add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
         builder = (
-            _builder(subject, subject if sha1 else issuer.cert.subject, leaf_key, not_before, not_after)
-            .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]),
                 critical=False,
@@ -221,7 +258,8 @@ class LocalPKI:
         """A server context serving a new leaf (see `leaf` for the options)."""
         return self.context_for(self.leaf(*names, **options))  # type: ignore[arg-type]
 
-    def context_for(self, leaf: Leaf) -> ssl.SSLContext:
+    @staticmethod
+    def context_for(leaf: Leaf) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         # Serve what a test asks for, however weak: judging it is the client's job.
         ctx.set_ciphers("ALL:@SECLEVEL=0")
