@@ -24,6 +24,7 @@ BASE = "https://shop.test:8443/a/b?c=d"
         ("//cdn.test/i.png", "https://cdn.test/i.png"),
         ("http://EXAMPLE.test", "http://example.test/"),
         ("http://bücher.test/", "http://xn--bcher-kva.test/"),
+        ("http://faß.test/", "http://xn--fa-hia.test/"),  # IDNA 2008, as browsers: not "fass"
         ("http://[::1]:8080/p", "http://[::1]:8080/p"),
         ("/caf\u00c3\u00a9", "https://shop.test:8443/caf%C3%A9"),  # UTF-8 bytes read as Latin-1
         ("/100%25", "https://shop.test:8443/100%25"),  # an escape stays as it is

@@ -19,6 +19,8 @@ import ipaddress
 import re
 from urllib.parse import quote, urljoin, urlsplit
 
+from ronda.hosts import ascii_host
+
 _AT_THE_ENDS = "".join(chr(code) for code in range(0x21))  # C0 controls and space
 _ANYWHERE = re.compile(r"[\t\n\r]")
 _HOST_LABELS = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?")
@@ -78,13 +80,17 @@ def _ascii_host(host: str, text: str) -> str:
             return str(ipaddress.IPv6Address(host))
         except ValueError:
             raise BadRedirect(f"{text!r}: {host!r} is not an IPv6 address") from None
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise BadRedirect(f"{text!r}: {host!r} is not a valid domain name (IDNA refuses it)") from None
-    if not _HOST_LABELS.fullmatch(ascii_host):
+    if not host.isascii():
+        try:
+            # The same IDNA 2008 + UTS #46 conversion as every other name ronda looks up.
+            host = ascii_host(host)
+        except ValueError:
+            raise BadRedirect(f"{text!r}: {host!r} is not a valid domain name (IDNA refuses it)") from None
+    if not _HOST_LABELS.fullmatch(host):
         raise BadRedirect(f"{text!r}: {host!r} is not a host name")
-    return ascii_host
+    if len(host.rstrip(".")) > 253 or any(len(label) > 63 for label in host.split(".")):
+        raise BadRedirect(f"{text!r}: {host!r} is not a valid domain name (too long for DNS)")
+    return host.lower()
 
 
 def _plain(exc: ValueError) -> str:
