@@ -272,7 +272,11 @@ class Service:
             clock=self.clock,
         )
         app = create_app(self._web)
-        web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default;
+        # the app believes it from server.trusted_proxies only (ronda/web/clients.py).
+        web = _EmbeddedServer(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False)
+        )
         if self.connectivity.canaries:
             await self.connectivity.check_once()  # know whether ronda is online before judging targets
         await self.monitors.start()
