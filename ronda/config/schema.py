@@ -561,6 +561,14 @@ class ReportSettings(_Strict):
     floor: float = Field(default=2.0, gt=0)
     open_incident: Literal["possible", "likely"] = "likely"
     interval: Duration = 30.0  # how often the reports are assessed
+    # Reports alone open an incident only from this many distinct reporters (client
+    # addresses, hashed), whose reports span at least `min_spread`: a burst from a few
+    # machines, however many reports it makes, opens nothing.
+    min_sources: int = Field(default=5, ge=1)
+    min_spread: Duration = 300.0
+    # An incident opened by reports alone tells nobody until a person confirms it
+    # (POST /api/v1/incidents/{id}/confirm); ronda's own failing checks confirm it too.
+    confirm_before_notify: bool = False
 
     @field_validator("window")
     @classmethod

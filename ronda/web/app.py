@@ -12,6 +12,7 @@ from ronda.web.accounts import accounts_router, form_expired_handler
 from ronda.web.api import api_router
 from ronda.web.auth import Auth, FormExpired, LoginRequired
 from ronda.web.clients import ForwardedFor
+from ronda.web.confirm_api import confirm_router
 from ronda.web.context import WebContext
 from ronda.web.dashboard import dashboard_router
 from ronda.web.headers import SecurityHeaders
@@ -39,6 +40,7 @@ def create_app(ctx: WebContext) -> FastAPI:
 
     app.include_router(api_router(ctx, auth))
     app.include_router(monitors_router(ctx, auth))
+    app.include_router(confirm_router(ctx, auth))
     app.include_router(reports_api_router(ctx, auth))
     app.include_router(accounts_router(ctx, auth))
     app.include_router(dashboard_router(ctx, auth))
