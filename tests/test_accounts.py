@@ -412,19 +412,34 @@ def test_ronda_user_add_refuses_a_short_password(tmp_path):
     assert short.returncode == 3 and "at least 8 characters" in short.stdout
 
 
-def test_the_first_start_creates_admin_with_a_random_password_logged_once(tmp_path, caplog):
+@pytest.mark.parametrize("on_a_terminal", [False, True], ids=["no terminal: a 0600 file", "on a terminal"])
+def test_the_first_start_creates_admin_with_a_random_password_handed_over_never_logged(tmp_path, caplog, on_a_terminal):
     store = Database(f"sqlite:///{tmp_path / 'first.db'}")
+    leader, follower = os.openpty()
+    terminal = os.fdopen(follower, "w") if on_a_terminal else None
     try:
-        with caplog.at_level(logging.WARNING, logger="ronda"):
-            assert create_first_admin(store, env={}) is True
-            assert create_first_admin(store, env={}) is False  # a second start: users exist
-        lines = [r.getMessage() for r in caplog.records if "created the user admin" in r.getMessage()]
-        assert len(lines) == 1
-        password = lines[0].rsplit(" ", 1)[1]
-        admin = store.accounts.authenticate("admin", password)
-        assert admin is not None and admin.admin
+        with caplog.at_level(logging.INFO, logger="ronda"):
+            assert create_first_admin(store, env={}, folder=tmp_path, terminal=terminal) is True
+            assert create_first_admin(store, env={}, folder=tmp_path, terminal=terminal) is False  # users exist
+        file = tmp_path / "ronda-admin-password"
+        if on_a_terminal:
+            shown = os.read(leader, 4096).decode()
+            assert not file.exists()
+            password = shown.strip().rsplit(" ", 1)[1]
+        else:
+            assert file.stat().st_mode & 0o777 == 0o600
+            password = file.read_text().strip()
+        assert store.accounts.authenticate("admin", password) is not None
+        logged = " ".join(record.getMessage() for record in caplog.records)
+        assert "created the user admin with a random password" in logged
+        assert password not in logged
     finally:
         store.close()
+        if terminal is not None:
+            terminal.close()
+        else:
+            os.close(follower)
+        os.close(leader)
 
 
 def test_ronda_run_creates_admin_from_the_environment_and_it_logs_in(tmp_path):
