@@ -4,6 +4,7 @@ and with `reports.confirm_before_notify` nobody hears of one until a person conf
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -115,3 +116,27 @@ def test_an_unconfirmed_incident_that_ends_by_itself_was_never_told_and_says_so_
     [incident] = world.incidents("app")
     assert incident.status == "resolved"
     assert world.notices == []
+
+
+def test_the_incidents_page_offers_to_confirm_an_unconfirmed_incident_and_confirming_notifies(world):
+    settle(world, {"confirm_before_notify": True})
+    world.db.accounts.add_user("ops", "a long enough password")
+    world.minutes(10, 3)
+    [incident] = world.incidents("app")
+    login = world.browser.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert csrf is not None
+    form = {"username": "ops", "password": "a long enough password", "csrf_token": csrf.group(1)}
+    assert world.browser.post("/login", data=form).status_code == 303
+
+    page = world.browser.get("/incidents")
+    assert "Opened from users' reports alone: nobody has been told." in page.text
+    session_csrf = re.search(
+        rf'action="/incidents/{incident.id}/confirm".*?name="csrf_token" value="([^"]+)"', page.text, re.S
+    )
+    assert session_csrf is not None
+    done = world.browser.post(f"/incidents/{incident.id}/confirm", data={"csrf_token": session_csrf.group(1)})
+    assert done.status_code == 303
+    [confirmed] = world.incidents("app")
+    assert (confirmed.updates[-1].kind, confirmed.updates[-1].author) == ("confirmed", "ops")
+    assert "Confirm and notify" not in world.browser.get("/incidents").text
