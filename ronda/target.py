@@ -96,12 +96,16 @@ def parse_target(url: str) -> Target:
         username, password = unquote(parts.username), unquote(parts.password or "")
         shown = _masked(url.strip(), parts)
         return Target(shown, scheme, host, port, path, params, username=username, password=password)
-    return Target(url=url.strip(), scheme=scheme, host=host, port=port, path=path, params=params)
+    # Other schemes send no user:pass@ anywhere (ronda's HTTP client takes none from the URL),
+    # but a config may still carry one: it is masked all the same, for the same places.
+    return Target(url=_masked(url.strip(), parts), scheme=scheme, host=host, port=port, path=path, params=params)
 
 
 def _masked(url: str, parts: SplitResult) -> str:
     """The URL with `user:***@` for `user:pass@`: who logs in may show, the password may not."""
-    userinfo, _, hostport = parts.netloc.rpartition("@")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url
     user, colon, _ = userinfo.partition(":")
     return url.replace(parts.netloc, f"{user}:***@{hostport}" if colon else parts.netloc, 1)
 

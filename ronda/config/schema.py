@@ -7,6 +7,7 @@ is validated, so nothing downstream merges defaults by hand.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -92,6 +93,16 @@ def _nameserver(value: str) -> str:
 Nameserver = Annotated[str, AfterValidator(lambda value: _usage_to_value_error(_nameserver, value))]
 
 
+def _proxy_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"expected an address or a CIDR such as 10.0.0.0/8 or ::1, got {value!r}") from None
+
+
+ProxyNetwork = Annotated[str, AfterValidator(_proxy_network)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,6 +119,9 @@ class ServerConfig(_Strict):
     listen: str = "127.0.0.1:8080"
     token: str | None = Field(default=None, min_length=16)
     public_url: str | None = Field(default=None, pattern=r"^https?://")  # links in notices point here
+    # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or CIDRs);
+    # from anyone else those headers are ignored, since whoever sends a request writes them.
+    trusted_proxies: list[ProxyNetwork] = Field(default_factory=list)
 
     @field_validator("listen")
     @classmethod
@@ -547,6 +561,14 @@ class ReportSettings(_Strict):
     floor: float = Field(default=2.0, gt=0)
     open_incident: Literal["possible", "likely"] = "likely"
     interval: Duration = 30.0  # how often the reports are assessed
+    # Reports alone open an incident only from this many distinct reporters (client
+    # addresses, hashed), whose reports span at least `min_spread`: a burst from a few
+    # machines, however many reports it makes, opens nothing.
+    min_sources: int = Field(default=5, ge=1)
+    min_spread: Duration = 300.0
+    # An incident opened by reports alone tells nobody until a person confirms it
+    # (POST /api/v1/incidents/{id}/confirm); ronda's own failing checks confirm it too.
+    confirm_before_notify: bool = False
 
     @field_validator("window")
     @classmethod

@@ -32,6 +32,7 @@ from ronda.rules.maintenance import active_window
 from ronda.rules.public_status import in_maintenance, public_monitors
 from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
 from ronda.service.first_admin import create_first_admin
+from ronda.service.handover import hand_over
 from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.report_watch import ReportWatch, watch_settings
@@ -47,6 +48,7 @@ from ronda.web.live import LiveHub
 log = logging.getLogger("ronda")
 
 NoticeListener = Callable[[Notice], None]
+TOKEN_FILE = "ronda-token"  # where a run's own API token goes when no terminal reads it
 SEND_GRACE = 10.0  # seconds a stopping service waits for a notification in flight
 
 
@@ -272,7 +274,11 @@ class Service:
             clock=self.clock,
         )
         app = create_app(self._web)
-        web = _EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default;
+        # the app believes it from server.trusted_proxies only (ronda/web/clients.py).
+        web = _EmbeddedServer(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False)
+        )
         if self.connectivity.canaries:
             await self.connectivity.check_once()  # know whether ronda is online before judging targets
         await self.monitors.start()
@@ -337,8 +343,10 @@ async def run_until_signalled(service: Service) -> None:
 def serve(config: Config, config_path: str | None = None) -> int:
     setup_logging()
     service = Service(config, config_path=config_path)
+    folder = Path(config_path).resolve().parent if config_path else Path.cwd()
     if config.server.token is None:
-        log.warning("no server.token in the config; this run's API token is %s", service.token)
+        log.warning("no server.token in the config: this run has a token of its own")
+        hand_over("this run's API token", service.token, TOKEN_FILE, folder)
     if config.server.public_url is None:
         log.warning(
             "no server.public_url in the config: links on status pages, in feeds and in push URLs "
@@ -346,7 +354,7 @@ def serve(config: Config, config_path: str | None = None) -> int:
             config.server.base_url,
         )
     try:
-        create_first_admin(service.db)
+        create_first_admin(service.db, folder=folder)
         eventloop.run(run_until_signalled(service))
     finally:
         service.close()

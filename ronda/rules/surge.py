@@ -256,6 +256,21 @@ class Counts:
         return self.earlier + self.latest
 
 
+@dataclass(frozen=True)
+class Sources:
+    """Who sent a stretch of reports: how many distinct reporters, and how many seconds lie
+    between the first report and the last."""
+
+    distinct: int
+    spread: float
+
+    def enough(self, least: int, spread: float) -> bool:
+        """Reports enough to open an incident on their own: from `least` reporters at least,
+        over `spread` seconds at least. A crowd arrives over minutes; a burst from a few
+        machines, or from one pretending to be many, does not."""
+        return self.distinct >= least and self.spread >= spread
+
+
 # The longer look: the same test over the last six halves (half an hour by default). A small
 # stream (a quiet service, one region of ten at night) that five times its usual cannot make
 # improbable in ten minutes makes so in thirty; the last two halves must still each be unusual.

@@ -1,15 +1,19 @@
 """First start: with no user at all, `ronda run` creates `admin`, so the dashboard can be
-opened at once. Its password comes from RONDA_ADMIN_PASSWORD, or is random and logged
-this once (only its hash is kept, so it cannot be shown again: `ronda user passwd admin`
-sets a new one)."""
+opened at once. Its password comes from RONDA_ADMIN_PASSWORD, or is random and handed over
+this once, on the terminal or in a file only ronda's user reads, never in the log
+(ronda/service/handover.py; only its hash is kept, so it cannot be shown again:
+`ronda user passwd admin` sets a new one)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
 
 from ronda.errors import ServiceError
+from ronda.service.handover import hand_over
 from ronda.storage.accounts import AccountError
 from ronda.storage.database import Database
 
@@ -18,8 +22,14 @@ log = logging.getLogger("ronda")
 ADMIN_PASSWORD_ENV = "RONDA_ADMIN_PASSWORD"
 
 
-def create_first_admin(store: Database, env: Mapping[str, str] = os.environ) -> bool:
-    """Create `admin` when there is no user; True when it did."""
+ADMIN_PASSWORD_FILE = "ronda-admin-password"
+
+
+def create_first_admin(
+    store: Database, env: Mapping[str, str] = os.environ, folder: Path = Path(), terminal: TextIO | None = None
+) -> bool:
+    """Create `admin` when there is no user; True when it did. A random password is handed
+    over on the `terminal` or in a file in `folder`."""
     password = env.get(ADMIN_PASSWORD_ENV) or None
     try:
         created = store.accounts.ensure_admin(password)
@@ -28,5 +38,6 @@ def create_first_admin(store: Database, env: Mapping[str, str] = os.environ) -> 
     if created and password:
         log.warning("created the user admin with the password from %s", ADMIN_PASSWORD_ENV)
     elif created:
-        log.warning("created the user admin; its password, shown this once: %s", created)
+        log.warning("created the user admin with a random password, shown this once")
+        hand_over("the password of the user admin", created, ADMIN_PASSWORD_FILE, folder, terminal)
     return created is not None

@@ -31,6 +31,9 @@ class WatchSettings:
     surge: SurgeSettings = field(default_factory=SurgeSettings)
     interval: float = 30.0  # seconds between rounds
     open_at: Level = Level.LIKELY  # a surge this strong opens an incident when none is open
+    min_sources: int = 5  # ... when its reports come from this many reporters at least
+    min_spread: float = 300.0  # ... spread over this many seconds at least
+    confirm: bool = False  # an incident the reports alone open waits for a person before anyone hears of it
 
 
 @dataclass
@@ -80,7 +83,19 @@ class ReportWatch:
         if result.started:
             log.info("users' reports for %s: %s", service, assessment.level.word)
         planned = self.planned(service, now)
-        change = SurgeChange(service, result, assessment, now, settings.open_at, 2 * settings.surge.half, planned)
+        window = 2 * settings.surge.half
+        sources = self.counts.sources(service, now - window, now)
+        change = SurgeChange(
+            service,
+            result,
+            assessment,
+            now,
+            settings.open_at,
+            window,
+            planned,
+            enough=sources.enough(settings.min_sources, settings.min_spread),
+            confirm=settings.confirm,
+        )
         notices = self.surges.apply(change)
         if result.surge is None:
             self._under_way.pop(service, None)
@@ -102,4 +117,11 @@ def watch_settings(reports: ReportSettings) -> WatchSettings:
     half = timedelta(seconds=reports.bucket)
     # Calm for three halves ends a surge: a quarter of an hour with the default five minutes.
     surge = SurgeSettings(half=half, floor_per_hour=reports.floor, calm=3 * half)
-    return WatchSettings(surge, reports.interval, Level.named(reports.open_incident))
+    return WatchSettings(
+        surge,
+        reports.interval,
+        Level.named(reports.open_incident),
+        reports.min_sources,
+        reports.min_spread,
+        reports.confirm_before_notify,
+    )

@@ -76,6 +76,18 @@ class Incidents:
                 self._outbox(session, [posted])
             return posted
 
+    def confirm(self, incident_id: int, author: str, at: datetime) -> IncidentNotice | None:
+        """A person confirms an incident the reports alone opened (UnknownIncident if there
+        is none): its opening notice is written for sending; None when it waited for nothing."""
+        with self._sessions.begin() as session:
+            try:
+                confirmed = confirm(session, incident_id, author, at)
+            except LookupError:
+                raise UnknownIncident(incident_id) from None
+            if confirmed is not None and self._outbox is not None:
+                self._outbox(session, [confirmed])
+            return confirmed
+
     def get(self, incident_id: int) -> IncidentRecord:
         with self._sessions() as session:
             row = session.execute(
@@ -127,6 +139,8 @@ class SurgeChange:
     open_at: Level  # the level at which a surge opens an incident of its own
     window: timedelta  # how long the counted reports took to arrive (two halves)
     planned: bool = False  # the service is inside a maintenance window
+    enough: bool = True  # the reports come from enough reporters, over long enough, to open an incident
+    confirm: bool = False  # an incident the reports open waits for a person's confirmation before notices
 
 
 def notice(event: Event, incident: IncidentRow, monitor: MonitorRow, **extra: object) -> IncidentNotice:
@@ -422,7 +436,7 @@ def surge_seen(
             current.signal = "both"
         log(session, current.id, change.at, "reports", f"{said}")
         return [notice(Event.SIGNAL_JOINED, current, monitor, signal="reports", message=said)]
-    if surge.level < change.open_at:
+    if surge.level < change.open_at or not change.enough:
         return []
     return [_open_from_reports(session, row, monitor, surge, change, said)]
 
@@ -460,6 +474,45 @@ def _open_from_reports(
     log(session, incident.id, surge.started_at, "reports", f"reports surge: {said}")
     if change.planned:
         log(session, incident.id, change.at, "planned", "inside a maintenance window: no notifications")
+    elif change.confirm:
+        log(
+            session,
+            incident.id,
+            change.at,
+            UNCONFIRMED,
+            "from users' reports alone: nobody is told until a person confirms it",
+        )
+    return notice(Event.OPENED, incident, monitor, signal="reports")
+
+
+UNCONFIRMED = "unconfirmed"  # the timeline entry of an incident waiting for a person's confirmation
+CONFIRMED = "confirmed"
+
+
+def awaiting_confirmation(session: Session, incident_id: int) -> bool:
+    """An incident the reports alone opened, that no person (nor ronda's own failing checks)
+    has confirmed yet: its notices are kept back."""
+    kinds = set(
+        session.scalars(
+            select(IncidentUpdateRow.kind).where(
+                IncidentUpdateRow.incident_id == incident_id, IncidentUpdateRow.kind.in_((UNCONFIRMED, CONFIRMED))
+            )
+        )
+    )
+    return kinds == {UNCONFIRMED}
+
+
+def confirm(session: Session, incident_id: int, author: str, at: datetime) -> IncidentNotice | None:
+    """A person says the reports are right: the opening notice goes out now. None when the
+    incident waits for no confirmation (or no longer: open or not, it is said once)."""
+    incident = session.get(IncidentRow, incident_id)
+    if incident is None:
+        raise LookupError(incident_id)
+    if not awaiting_confirmation(session, incident_id):
+        return None
+    monitor = session.get_one(MonitorRow, incident.monitor_id)
+    log(session, incident_id, at, CONFIRMED, f"confirmed by {author}: people are told", author=author)
+    incident.announced = True
     return notice(Event.OPENED, incident, monitor, signal="reports")
 
 

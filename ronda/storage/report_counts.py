@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ronda.rules.surge import HOUR_S, LONG_HALVES, Counts, History, hour_number
+from ronda.rules.surge import HOUR_S, LONG_HALVES, Counts, History, Sources, hour_number
 from ronda.storage.models import MonitorRow, ReportRow, ResultRow
 from ronda.verdict import as_utc
 
@@ -92,6 +92,19 @@ class ReportCounts:
             sum(before.values()),
             before,
         )
+
+    def sources(self, service: str, since: datetime, until: datetime) -> Sources:
+        """How many distinct reporters sent the reports in (since, until], and over how long."""
+        with self._sessions() as session:
+            distinct, first, last = session.execute(
+                select(
+                    func.count(ReportRow.reporter_hash.distinct()),
+                    func.min(ReportRow.received_at),
+                    func.max(ReportRow.received_at),
+                ).where(ReportRow.service == service, ReportRow.received_at > since, ReportRow.received_at <= until)
+            ).one()
+        spread = (as_utc(last) - as_utc(first)).total_seconds() if first is not None and last is not None else 0.0
+        return Sources(int(distinct), spread)
 
     def top(self, service: str, since: datetime, limit: int = 5) -> dict[str, list[tuple[str, int]]]:
         """The most reported problems and regions since `since`, most first."""

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ronda.durations import format_duration
 from ronda.records import SurgeRecord
 from ronda.rules.surge import Assessment, Level, Surge
-from ronda.storage.incidents import IncidentNotice, SurgeChange, surge_ended, surge_seen
+from ronda.storage.incidents import IncidentNotice, SurgeChange, awaiting_confirmation, surge_ended, surge_seen
 from ronda.storage.models import MonitorRow, ReportSurgeRow
 
 LEVEL_WORDS = {Level.POSSIBLE: "a possible problem", Level.LIKELY: "a likely outage"}
@@ -73,6 +73,8 @@ class Surges:
             ).one_or_none()
             monitor = session.scalars(select(MonitorRow).where(MonitorRow.name == change.service)).one_or_none()
             notices = _apply(session, row, monitor, change)
+            # An incident waiting for a person's confirmation is on the timeline, not sent.
+            notices = [n for n in notices if not awaiting_confirmation(session, n.incident_id)]
             if self._outbox is not None and notices:
                 self._outbox(session, notices)
             return notices

@@ -1,8 +1,9 @@
 """Logging in and out, the account page (second factor, API tokens) and the token API.
 
 Login is two steps when a second factor is enrolled: the password opens a session that
-can do nothing but take the TOTP code, for five minutes. Failed attempts, of either step,
-count per client address and per user name (`Auth.limiter`).
+can do nothing but take the TOTP code, for five minutes. Attempts, of either step, are
+counted per client address and per address and user name before they are tried, and
+passwords are hashed a few at a time (ronda/web/login_limits.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from ronda.storage.accounts import AccountError, ApiToken, LoginSession, User
 from ronda.web import examples
 from ronda.web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Auth, FormExpired, Principal, client_address, same
 from ronda.web.context import WebContext
+from ronda.web.login_limits import HashingBusy
 from ronda.web.shapes import token_json
 from ronda.web.templating import make_templates
 
@@ -31,6 +34,10 @@ TOKEN_EXAMPLE: dict[str, Any] = {
     "last_used_at": "2026-12-01T18:05:00Z",
     "revoked_at": None,
 }
+
+
+BUSY = "Too many logins at once. Try again in a few seconds."
+BUSY_WAIT = 2  # seconds: the hashing queue empties in about one
 
 
 class TokenRequest(BaseModel):
@@ -115,8 +122,8 @@ def accounts_router(ctx: WebContext, auth: Auth) -> APIRouter:
             auth.set_login_csrf(response, request, csrf)
         return response
 
-    def too_many(request: Request, step: str, next_url: str, wait: int, csrf: str = "") -> Response:
-        error = f"Too many failed attempts. Try again in {wait} seconds."
+    def too_many(request: Request, step: str, next_url: str, wait: int, csrf: str = "", why: str = "") -> Response:
+        error = why or f"Too many failed attempts. Try again in {wait} seconds."
         response = login_page(request, step, next_url, error, 429, csrf)
         response.headers["Retry-After"] = str(wait)
         return response
@@ -141,26 +148,30 @@ def accounts_router(ctx: WebContext, auth: Auth) -> APIRouter:
         return login_page(request, "password", next_url)
 
     @router.post("/login", summary="Log in with user name and password (public; the login form's CSRF token)")
-    def login(
+    async def login(
         request: Request,
         username: str = Form(""),
         password: str = Form(""),
         csrf_token: str = Form(""),
         next: str = Form("/"),
     ) -> Response:
+        # Async, so that the hash runs on its own small pool (ronda/web/login_limits.py)
+        # and logins waiting for it hold none of the threads the other routes need.
         auth.check_login_csrf(request, csrf_token)
         next_url = local_path(next)
-        keys = (f"addr:{client_address(request)}", f"user:{username.lower()}")
-        wait = auth.limiter.retry_after(*keys)
-        if wait:
-            return too_many(request, "password", next_url, wait)
-        user = accounts.authenticate(username, password)
+        attempt = auth.logins.begin(client_address(request), username)
+        if isinstance(attempt, int):
+            return await run_in_threadpool(too_many, request, "password", next_url, attempt)
+        try:
+            user = await auth.hashing.run(accounts.authenticate, username, password)
+        except HashingBusy:
+            attempt.not_tried()
+            return await run_in_threadpool(too_many, request, "password", next_url, BUSY_WAIT, "", BUSY)
         if user is None:
-            auth.limiter.failed(*keys)
-            return login_page(request, "password", next_url, "Wrong user name or password.", 401)
-        if not user.totp:  # else the count goes on until the code is right: a password alone resets nothing
-            auth.limiter.succeeded(keys[1])
-        return logged_in(request, user, not user.totp, next_url)
+            error = "Wrong user name or password."
+            return await run_in_threadpool(login_page, request, "password", next_url, error, 401)
+        attempt.passed(finished=not user.totp)  # else the count goes on until the code is right
+        return await run_in_threadpool(logged_in, request, user, not user.totp, next_url)
 
     @router.post("/login/totp", summary="Log in, second step: the TOTP code (public; the pending session)")
     def login_totp(
@@ -174,14 +185,12 @@ def accounts_router(ctx: WebContext, auth: Auth) -> APIRouter:
         return second_factor(request, pending, code, next_url)
 
     def second_factor(request: Request, pending: LoginSession, code: str, next_url: str) -> Response:
-        keys = (f"addr:{client_address(request)}", f"user:{pending.user.username.lower()}")
-        wait = auth.limiter.retry_after(*keys)
-        if wait:
-            return too_many(request, "totp", next_url, wait, pending.csrf)
+        attempt = auth.logins.begin(client_address(request), pending.user.username, second_factor=True)
+        if isinstance(attempt, int):
+            return too_many(request, "totp", next_url, attempt, pending.csrf)
         if not accounts.totp_check(pending.user.id, code):
-            auth.limiter.failed(*keys)
             return login_page(request, "totp", next_url, "That code is wrong or was used already.", 401, pending.csrf)
-        auth.limiter.succeeded(keys[1])
+        attempt.passed(finished=True)
         token = accounts.verify_session(request.cookies[SESSION_COOKIE])
         response = RedirectResponse(next_url, status_code=303)
         auth.set_session_cookie(response, request, token)

@@ -11,6 +11,8 @@ from ronda import __version__
 from ronda.web.accounts import accounts_router, form_expired_handler
 from ronda.web.api import api_router
 from ronda.web.auth import Auth, FormExpired, LoginRequired
+from ronda.web.clients import ForwardedFor
+from ronda.web.confirm_api import confirm_router
 from ronda.web.context import WebContext
 from ronda.web.dashboard import dashboard_router
 from ronda.web.headers import SecurityHeaders
@@ -26,6 +28,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     app = FastAPI(title="ronda", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
     public_url = ctx.config.server.public_url or ""
     app.add_middleware(SecurityHeaders, https=public_url.startswith("https://"))
+    # Added last, so outermost: every other part sees the client the trusted proxy names.
+    app.add_middleware(ForwardedFor, trusted=ctx.config.server.trusted_proxies)
     auth = Auth(ctx.db, ctx.token, public_url=ctx.config.server.public_url)
 
     @app.exception_handler(LoginRequired)
@@ -36,6 +40,7 @@ def create_app(ctx: WebContext) -> FastAPI:
 
     app.include_router(api_router(ctx, auth))
     app.include_router(monitors_router(ctx, auth))
+    app.include_router(confirm_router(ctx, auth))
     app.include_router(reports_api_router(ctx, auth))
     app.include_router(accounts_router(ctx, auth))
     app.include_router(dashboard_router(ctx, auth))

@@ -18,7 +18,7 @@ from fastapi import HTTPException, Request, Response, status
 from ronda.storage.accounts import SESSION_IDLE, Accounts, LoginSession
 from ronda.storage.database import Database
 from ronda.web.formtokens import DoubleSubmit
-from ronda.web.ratelimit import FailureLimiter
+from ronda.web.login_limits import LoginLimits, PasswordWork
 
 SESSION_COOKIE = "ronda_session"
 LOGIN_CSRF_COOKIE = "ronda_login_csrf"  # double-submit token of the login form, before any session
@@ -73,13 +73,14 @@ class Auth:
         *,
         public_url: str | None = None,
         accounts: Accounts | None = None,
-        limiter: FailureLimiter | None = None,
+        logins: LoginLimits | None = None,
     ) -> None:
         self.db = db
         self._token = token
         self._https = bool(public_url and public_url.startswith("https://"))
         self.accounts = accounts or db.accounts  # expiring by the clock the Database was given
-        self.limiter = limiter or FailureLimiter()  # failed logins, per address and per user name
+        self.logins = logins or LoginLimits()  # failed logins, per address and per address and user name
+        self.hashing = PasswordWork()  # password hashes, a few at a time
         self.login_tokens = DoubleSubmit(LOGIN_CSRF_COOKIE, 3600, "lax")  # the login form's, before any session
 
     # -- who is asking -------------------------------------------------------------------
