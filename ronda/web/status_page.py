@@ -8,7 +8,6 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -33,7 +32,7 @@ from ronda.web import badges, feeds
 from ronda.web.context import WebContext
 from ronda.web.i18n import LOCALES, negotiate, templates_for, translations
 from ronda.web.public_cache import Body, Made, PublicViews, answer, digest
-from ronda.web.report_chart import LEVEL_WORDS, ReportChart, report_chart
+from ronda.web.report_chart import LEVEL_WORDS, ReportChart, quiet_chart, report_chart
 from ronda.web.reports import ReportIn, ReportIntake, report_form_tokens, reports_router
 from ronda.web.status_view import View
 
@@ -86,14 +85,20 @@ class ChartCache:
         self.surges = ctx.db.reports.surges
         self._kept: dict[tuple[str, str], tuple[float, ReportChart]] = {}
 
-    def for_services(self, names: list[str], now: datetime, locale: str) -> list[ReportChart]:
+    def for_services(self, view: View, locale: str) -> list[ReportChart]:
         settings = watch_settings(self.ctx.config.reports).surge
-        out, under_way = [], None
-        for name in names:
+        out, under_way, reported = [], None, None
+        for component in view.components:
+            name, now = component.name, view.now
             kept = self._kept.get((name, locale))
             if kept is None or time.monotonic() - kept[0] > self.TTL:
                 under_way = self.surges.under_way() if under_way is None else under_way  # one read for the page
-                chart = report_chart(self.counts, under_way.get(name), name, now, settings, locale)
+                reported = self.counts.services() if reported is None else reported
+                surge = under_way.get(name)
+                if surge is None and name not in reported:
+                    chart = quiet_chart(name, component.first_check, now, settings)
+                else:
+                    chart = report_chart(self.counts, surge, name, now, settings, locale)
                 kept = self._kept[(name, locale)] = (time.monotonic(), chart)
             out.append(kept[1])
         return out
@@ -123,7 +128,7 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
             "no_data": NO_DATA,
             "form_token": TOKEN_MARK,
             "report_notice": NOTICE_MARK,
-            "charts": charts.for_services(view.names, view.now, locale),
+            "charts": charts.for_services(view, locale),
             "level_words": LEVEL_WORDS,
         }
         return Parts.of(templates_for(locale).env.get_template("status.html").render(context))
