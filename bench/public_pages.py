@@ -92,8 +92,9 @@ async def client(port: int, path: str, until: float, counts: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.monotonic() < until:
-            status, _ = await get(reader, writer, path)
+            status, body = await get(reader, writer, path)
             counts[0 if status == 200 else 1] += 1
+            counts[2] += len(body)
     finally:
         writer.close()
 
@@ -155,6 +156,7 @@ class Stretch:
     seconds: float
     answered: int
     failed: int
+    received: int  # body bytes
     cpu: float
     skipped: float
     checks: float
@@ -166,7 +168,7 @@ async def stretch(name: str, pid: int, port: int, path: str | None, seconds: flo
     cpu = cpu_seconds(pid)
     started = time.monotonic()
     until = started + seconds
-    samples, counts = Samples(), [0, 0]
+    samples, counts = Samples(), [0, 0, 0]
     work = [sample_health(port, until, samples), sample_lag(port, until, samples)]
     if path is not None:
         work += [client(port, path, until, counts) for _ in range(clients)]
@@ -178,6 +180,7 @@ async def stretch(name: str, pid: int, port: int, path: str | None, seconds: flo
         elapsed,
         counts[0],
         counts[1],
+        counts[2],
         cpu_seconds(pid) - cpu,
         metric(after, "ronda_scheduler_skipped_slots") - metric(before, "ronda_scheduler_skipped_slots"),
         metric(after, "ronda_checks") - metric(before, "ronda_checks"),
@@ -190,9 +193,10 @@ def report(row: Stretch) -> str:
     # All of ronda's CPU over the stretch, checks included, per request: an upper bound that
     # stays meaningful on a busy machine, where "beyond idle" is lost in the noise.
     per_request = f"{1000 * row.cpu / row.answered:8.2f}" if row.answered else "       -"
+    size = row.received / max(row.answered, 1) / 1000
     lag, health = row.samples.lag, row.samples.healthz
     return (
-        f"{row.name:26} {rate:8.1f} {row.failed:6d} {per_request} {100 * row.cpu / row.seconds:5.0f}% "
+        f"{row.name:26} {rate:8.1f} {row.failed:6d} {size:8.1f} {per_request} {100 * row.cpu / row.seconds:5.0f}% "
         f"{row.checks / row.seconds:7.1f} {row.skipped:7.0f} "
         f"{percentile(lag, 50):6.2f} {percentile(lag, 99):6.2f} {max(lag, default=0):6.2f} "
         f"{1000 * percentile(health, 50):7.1f} {1000 * percentile(health, 99):7.1f}"
@@ -200,7 +204,7 @@ def report(row: Stretch) -> str:
 
 
 HEADER = (
-    f"{'endpoint':26} {'req/s':>8} {'!200':>6} {'cpu ms/r':>8} {'cpu':>6} {'chk/s':>7} {'skipped':>7} "
+    f"{'endpoint':26} {'req/s':>8} {'!200':>6} {'KB/r':>8} {'cpu ms/r':>8} {'cpu':>6} {'chk/s':>7} {'skipped':>7} "
     f"{'lag50':>6} {'lag99':>6} {'lagmax':>6} {'hz50ms':>7} {'hz99ms':>7}"
 )
 
@@ -240,10 +244,15 @@ async def main(args: argparse.Namespace) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="ronda-bench-") as folder:
         config = write_config(Path(folder), args.monitors, args.interval, target_port, port)
-        env = dict(os.environ, PYTHONPATH=str(Path(args.ronda_path).resolve()))
+        here = Path(args.ronda_path).resolve()
+        env = dict(os.environ, PYTHONPATH=str(here))
         log = open(Path(folder) / "ronda.log", "w")  # noqa: SIM115 - closed below, after ronda stops
         ronda = subprocess.Popen(
-            [sys.executable, "-m", "ronda", "run", "--config", str(config)], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "ronda", "run", "--config", str(config)],
+            env=env,
+            cwd=here,  # `python -m` puts the working folder first on the path, before PYTHONPATH
+            stdout=log,
+            stderr=log,
         )
         try:
             await wait_until_checked(port, args.monitors, time.monotonic() + 120)
@@ -266,7 +275,8 @@ async def main(args: argparse.Namespace) -> None:
             log.close()
             server.close()
     print(
-        "\nreq/s: answered per second; !200: other answers; cpu ms/r: ronda's CPU (checks included) per request; "
+        "\nreq/s: answered per second; !200: other answers; KB/r: body size; "
+        "cpu ms/r: ronda's CPU (checks included) per request; "
         "cpu: ronda's CPU share; chk/s: checks run per second; skipped: check slots skipped; "
         "lag50/99/max: the scheduler's lag in seconds, sampled each second; hz50/99ms: /healthz's answer time."
     )
