@@ -14,6 +14,7 @@ import pytest
 from ronda.storage.database import Database
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
+from ronda.web.dashboard import BOARD_REFRESH
 from ronda.web.public_cache import MAX_AGE, REFRESH
 from tests.status_support import config, fill, verdict
 
@@ -183,3 +184,17 @@ def test_feeds_and_summaries_name_only_the_page_s_monitors(ctx):
         assert "shop" not in text and "secret" not in text, path
     assert [c["name"] for c in get(ctx, "/status/public/summary.json").json()["components"]] == ["api"]
     assert get(ctx, "/status/other/feed.atom").status_code == 404
+
+
+def test_every_open_board_shows_a_change_once_its_drawing_is_older_than_the_bound(ctx, clock):
+    bearer = {"Authorization": "Bearer a-token-long-enough-123"}
+    tabs = get_all(ctx, ["/fragments/board"] * 10, headers=bearer)
+    assert (
+        len({tab.text for tab in tabs}) == 1 and 'id="tile-shop" data-monitor="shop" data-status="down"' in tabs[0].text
+    )
+    recover_shop(ctx, clock())
+    assert 'data-monitor="shop" data-status="down"' in get(ctx, "/fragments/board", headers=bearer).text
+    clock.now += BOARD_REFRESH
+    board = get(ctx, "/fragments/board", headers=bearer).text
+    assert 'data-monitor="shop" data-status="up"' in board
+    assert board in get(ctx, "/", headers=bearer).text, "the page embeds the same drawing"
