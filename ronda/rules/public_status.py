@@ -213,8 +213,10 @@ AUTOMATIC_WORDS = {
 }
 
 
-def incident_title(incident: PublicIncident, _: Gettext) -> str:
-    service = incident.monitors[0]
+def incident_title(incident: PublicIncident, shown: Sequence[str], _: Gettext) -> str:
+    """Named after the first of its monitors the page shows: one that opened it may be on
+    no page, and its name stays private."""
+    service = next((name for name in incident.monitors if name in shown), incident.monitors[0])
     if incident.severity == "down":
         return _("%(service)s is down") % {"service": service}
     return _("%(service)s has problems") % {"service": service}

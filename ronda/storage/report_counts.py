@@ -44,6 +44,11 @@ class ReportCounts:
             )
             return {int(key): count for key, count in rows}
 
+    def services(self) -> set[str]:
+        """The services with any report kept: the others' charts need no reading."""
+        with self._sessions() as session:
+            return set(session.scalars(select(ReportRow.service).distinct()))
+
     def history(self, service: str, now: datetime, weeks: int, extra: timedelta = timedelta(0)) -> History:
         """The complete hours before `now` the baseline learns from, the regions' recent
         reports, and since when ronda has known the service (its first report or check).

@@ -33,7 +33,7 @@ expression costs SQLite more than reading the shorter windows again.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, select
@@ -135,6 +135,36 @@ def daily_uptime(session: Session, monitor_id: int, now: datetime, days: int = 9
         .group_by(day)
     )
     found = {str(d)[:10]: (checks, degraded or 0, down or 0) for d, checks, degraded, down in rows}
+    return _buckets(found, first, days)
+
+
+def daily_uptime_many(
+    session: Session, monitor_ids: list[int], now: datetime, days: int = 90
+) -> dict[int, list[DayFigures]]:
+    """`daily_uptime` of many monitors in one GROUP BY: a status page or the dashboard
+    draws every monitor's bars, and one query per monitor made 1,000 monitors cost seconds."""
+    today = now.date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
+    day = func.date(ResultRow.checked_at)
+    rows = session.execute(
+        select(
+            ResultRow.monitor_id,
+            day,
+            func.count(),
+            _count_where(ResultRow.status == "degraded"),
+            _count_where(ResultRow.status == "down"),
+        )
+        .where(ResultRow.monitor_id.in_(monitor_ids), ResultRow.checked_at >= since, ResultRow.checked_at <= now)
+        .group_by(ResultRow.monitor_id, day)
+    )
+    found: dict[int, dict[str, tuple[int, int, int]]] = {monitor_id: {} for monitor_id in monitor_ids}
+    for monitor_id, d, checks, degraded, down in rows:
+        found[monitor_id][str(d)[:10]] = (checks, degraded or 0, down or 0)
+    return {monitor_id: _buckets(days_found, first, days) for monitor_id, days_found in found.items()}
+
+
+def _buckets(found: dict[str, tuple[int, int, int]], first: date, days: int) -> list[DayFigures]:
     buckets = []
     for offset in range(days):
         date = first + timedelta(days=offset)

@@ -102,6 +102,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
         ctx.notify()
+        ctx.live.changes.bump()  # the status pages show people's updates
         return incident_json(store.incidents.get(incident_id))
 
     @api.get(

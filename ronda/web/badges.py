@@ -1,24 +1,26 @@
 """SVG badges in the shields.io style, for READMEs and intranet pages: a page's overall
 state, and a monitor's state or uptime (only monitors some status page shows: badges are
-public). Text is escaped by the template's autoescape, widths estimated from the text."""
+public; any other name is 404, the same whether it exists or not). Text is escaped by the
+template's autoescape, widths estimated from the text."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from ronda.records import MonitorRecord
-from ronda.rules.public_status import Overall, component_state, in_maintenance, public_monitors
+from ronda.rules.public_status import Overall
 from ronda.storage.stats import WINDOWS
 from ronda.web.context import WebContext
+from ronda.web.public_cache import Body, PublicViews, answer
+from ronda.web.status_view import Component
 from ronda.web.templating import make_templates
 
 SVG = "image/svg+xml"
 SVG_RESPONSE: dict[int | str, dict[str, object]] = {200: {"content": {SVG: {}}, "description": "An SVG badge"}}
-CACHE = "public, max-age=60"  # badges are fetched by every page view of a README: a minute is fresh enough
 
 # Colours with at least 4.5:1 contrast against the white text (WCAG AA).
 GREEN, AMBER, RED, BLUE, GREY = "#137333", "#8a5300", "#b3261e", "#0b57d0", "#56606b"
@@ -76,34 +78,44 @@ def uptime_badge(period: str, uptime: float | None) -> Badge:
 _templates = make_templates()
 
 
-def response(badge: Badge) -> Response:
-    svg = _templates.env.get_template("status_badge.svg").render(badge=badge)
-    return Response(svg, media_type=SVG, headers={"Cache-Control": CACHE})
+def body(badge: Badge) -> Body:
+    return Body.of(_templates.env.get_template("status_badge.svg").render(badge=badge).encode(), SVG)
 
 
-def badges_router(ctx: WebContext) -> APIRouter:
+NOT_SHOWN = "no status page shows a monitor of that name"  # the same for unknown and private names
+
+
+def badges_router(ctx: WebContext, views: PublicViews) -> APIRouter:
+    """Badges of the monitors some status page shows, made from the pages' kept views:
+    one making per change, whatever the number of requests."""
     router = APIRouter(prefix="/badge")
 
-    def public(name: str) -> MonitorRecord:
-        stored = {m.name: m for m in ctx.db.monitors.active()}
-        if name not in stored or name not in public_monitors(ctx.config, list(stored)):
-            raise HTTPException(404, detail="no status page shows a monitor of that name")
-        return stored[name]
+    async def public(name: str) -> tuple[Component, Hashable]:
+        shown, source = await views.components()
+        if name not in shown:
+            raise HTTPException(404, detail=NOT_SHOWN)
+        return shown[name], source
 
     @router.get("/{monitor}/status.svg", responses=SVG_RESPONSE, summary="SVG badge of a public monitor's state")
-    def status(monitor: str) -> Response:
-        found = public(monitor)
-        status = found.status
-        maintenance = in_maintenance(ctx.config, monitor, ctx.clock())
-        state = component_state(status, found.cause, maintenance)
-        return response(monitor_badge(monitor, state, status))
+    async def status(request: Request, monitor: str) -> Response:
+        component, source = await public(monitor)
+        badge = monitor_badge(monitor, component.state, component.status)
+        made = await views.kept.get(("status.svg", monitor), lambda: body(badge), source)
+        return answer(request, made.value, made.at)
 
     @router.get("/{monitor}/uptime.svg", responses=SVG_RESPONSE, summary="SVG badge of a public monitor's uptime")
-    def uptime(
-        monitor: str, period: Literal["24h", "7d", "30d", "90d"] = Query("30d", description="the window")
+    async def uptime(
+        request: Request,
+        monitor: str,
+        period: Literal["24h", "7d", "30d", "90d"] = Query("30d", description="the window"),
     ) -> Response:
-        public(monitor)
-        now = ctx.clock()
-        return response(uptime_badge(period, ctx.db.monitors.uptime_between(monitor, now - WINDOWS[period], now)))
+        _, source = await public(monitor)
+
+        def make() -> Body:
+            now = ctx.clock()
+            return body(uptime_badge(period, ctx.db.monitors.uptime_between(monitor, now - WINDOWS[period], now)))
+
+        made = await views.kept.get(("uptime.svg", monitor, period), make, source)
+        return answer(request, made.value, made.at)
 
     return router

@@ -10,7 +10,8 @@ them in step), so an install needs no build step and no compiling at start.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +21,9 @@ from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
+from ronda.records import DayFigures
 from ronda.web.templating import make_templates
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -70,11 +73,36 @@ def templates_for(locale: str) -> Jinja2Templates:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
         when=lambda at, zone="UTC": when(at, locale, zone),
-        day=lambda value: format_date(value, "medium", locale=locale),  # a date
+        day=lambda value: day(value, locale),
         span=lambda seconds: span(seconds, locale),
-        percent=lambda value: format_decimal(value, "0.00", locale=locale),  # 99.95 -> 99,95 in Italian
+        percent=lambda value: percent(value, locale),
+        day_bars=lambda days, no_data: day_bars(days, no_data, locale),
     )
     return templates
+
+
+def day_bars(days: Sequence[DayFigures], no_data: str, locale: str) -> Markup:
+    """A component's uptime bars, one span per day titled with its day and uptime. Written
+    here rather than as a loop in the template: a page of 1,000 components has 90,000 of
+    them, and Jinja's loop was most of the page's making."""
+    spans = []
+    for d in days:
+        words = no_data if d.uptime is None else f"{percent(d.uptime, locale)}%"
+        spans.append(f'<span class="{escape(d.status)}" title="{escape(day(d.day, locale))}: {escape(words)}"></span>')
+    return Markup("".join(spans))
+
+
+# A status page shows 90 days of bars per component, each titled with its day and uptime:
+# at 1,000 components Babel's formatting was half the page's making, for 90 distinct days.
+@lru_cache(maxsize=1024)
+def day(value: date, locale: str) -> str:
+    return str(format_date(value, "medium", locale=locale))
+
+
+@lru_cache(maxsize=4096)
+def percent(value: float, locale: str) -> str:
+    """99.95 -> 99,95 in Italian."""
+    return str(format_decimal(value, "0.00", locale=locale))
 
 
 def when(at: datetime, locale: str, zone: str = "UTC") -> str:

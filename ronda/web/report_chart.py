@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from ronda.regions import display_name
 from ronda.rules.public_status import N_
-from ronda.rules.surge import HOUR_S, Level, Surge, SurgeSettings, baseline, hour_number, quantile
+from ronda.rules.surge import HOUR_S, History, Level, Surge, SurgeSettings, baseline, hour_number, quantile
 from ronda.storage.report_counts import ReportCounts
 
 BAR = 15 * 60  # seconds per bar
@@ -84,18 +85,10 @@ def report_chart(
     locale: str = "en",
 ) -> ReportChart:
     settings = settings or SurgeSettings()
-    end = datetime.fromtimestamp((int(now.timestamp()) // BAR + 1) * BAR, UTC)
-    start = end - timedelta(seconds=BAR * BARS)
-    per_bar = counts.per_bucket(service, start, end, BAR)
+    start = _start(now)
+    per_bar = counts.per_bucket(service, start, start + timedelta(seconds=BAR * BARS), BAR)
     history = counts.history(service, now, settings.weeks, extra=timedelta(days=1))
-    bars = []
-    for i in range(BARS):
-        at = start + timedelta(seconds=i * BAR)
-        learned = baseline(hour_number(at), history, settings)
-        expected = 0.0 if learned.basis == "learning" else learned.per_hour * BAR / HOUR_S
-        low = quantile(0.01, expected, learned.dispersion) if expected else 0
-        high = quantile(0.99, expected, learned.dispersion) if expected else 0
-        bars.append(Bar(at, per_bar.get(int(at.timestamp()) // BAR, 0), expected, low, high))
+    bars = _bars(start, per_bar, history, settings)
     level = surge.level if surge is not None and surge.level is not Level.NORMAL else Level.NORMAL
     top = counts.top(service, start)
     places = tuple((code, display_name(code, locale), n) for code, n in top["regions"] if code)
@@ -104,7 +97,40 @@ def report_chart(
         level.word,
         surge.scope if surge else "global",
         tuple(display_name(region, locale) for region in surge.regions) if surge else (),
-        tuple(bars),
+        bars,
         tuple(top["problems"]),
         places,
     )
+
+
+def quiet_chart(service: str, known_since: datetime | None, now: datetime, settings: SurgeSettings) -> ReportChart:
+    """The chart of a service nobody has reported (no report kept): what `report_chart`
+    draws, without reading anything, since only how long ronda has known the service shapes
+    its band. Services known since the same hour share one drawing: a page of 1,000
+    services, most of them never reported, once read weeks of counts for each."""
+    since = hour_number(known_since or now)
+    bars = _quiet_bars(_start(now), since, settings)
+    return ReportChart(service, Level.NORMAL.word, "global", (), bars, (), ())
+
+
+@lru_cache(maxsize=64)
+def _quiet_bars(start: datetime, since: int, settings: SurgeSettings) -> tuple[Bar, ...]:
+    return _bars(start, {}, History(since, {}), settings)
+
+
+def _start(now: datetime) -> datetime:
+    """The first bar's start: the chart ends with the quarter hour under way."""
+    end = datetime.fromtimestamp((int(now.timestamp()) // BAR + 1) * BAR, UTC)
+    return end - timedelta(seconds=BAR * BARS)
+
+
+def _bars(start: datetime, per_bar: dict[int, int], history: History, settings: SurgeSettings) -> tuple[Bar, ...]:
+    bars = []
+    for i in range(BARS):
+        at = start + timedelta(seconds=i * BAR)
+        learned = baseline(hour_number(at), history, settings)
+        expected = 0.0 if learned.basis == "learning" else learned.per_hour * BAR / HOUR_S
+        low = quantile(0.01, expected, learned.dispersion) if expected else 0
+        high = quantile(0.99, expected, learned.dispersion) if expected else 0
+        bars.append(Bar(at, per_bar.get(int(at.timestamp()) // BAR, 0), expected, low, high))
+    return tuple(bars)

@@ -4,12 +4,16 @@ for strangers, so it shows monitors' names, never their targets."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
-from datetime import datetime
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from markupsafe import Markup
 
 from ronda.config.schema import StatusPage
 from ronda.rules.public_status import (
@@ -17,7 +21,6 @@ from ronda.rules.public_status import (
     NO_DATA,
     PROBLEM_WORDS,
     STATE_WORDS,
-    find_page,
     human_status,
     incident_title,
     pages,
@@ -28,9 +31,10 @@ from ronda.service.report_watch import watch_settings
 from ronda.web import badges, feeds
 from ronda.web.context import WebContext
 from ronda.web.i18n import LOCALES, negotiate, templates_for, translations
-from ronda.web.report_chart import LEVEL_WORDS, ReportChart, report_chart
-from ronda.web.reports import ReportIntake, report_form_tokens, reports_router
-from ronda.web.status_view import View, gather
+from ronda.web.public_cache import Body, Made, PublicViews, answer, digest
+from ronda.web.report_chart import LEVEL_WORDS, ReportChart, quiet_chart, report_chart
+from ronda.web.reports import ReportIn, ReportIntake, report_form_tokens, reports_router
+from ronda.web.status_view import View
 
 HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "An HTML page"}}
 
@@ -54,7 +58,7 @@ def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": incident.id,
-                "title": incident_title(incident, _),
+                "title": incident_title(incident, view.names, _),
                 "status": human_status(incident),
                 "open": incident.status == "open",
                 "severity": incident.severity,
@@ -81,14 +85,20 @@ class ChartCache:
         self.surges = ctx.db.reports.surges
         self._kept: dict[tuple[str, str], tuple[float, ReportChart]] = {}
 
-    def for_services(self, names: list[str], now: datetime, locale: str) -> list[ReportChart]:
+    def for_services(self, view: View, locale: str) -> list[ReportChart]:
         settings = watch_settings(self.ctx.config.reports).surge
-        out, under_way = [], None
-        for name in names:
+        out, under_way, reported = [], None, None
+        for component in view.components:
+            name, now = component.name, view.now
             kept = self._kept.get((name, locale))
             if kept is None or time.monotonic() - kept[0] > self.TTL:
                 under_way = self.surges.under_way() if under_way is None else under_way  # one read for the page
-                chart = report_chart(self.counts, under_way.get(name), name, now, settings, locale)
+                reported = self.counts.services() if reported is None else reported
+                surge = under_way.get(name)
+                if surge is None and name not in reported:
+                    chart = quiet_chart(name, component.first_check, now, settings)
+                else:
+                    chart = report_chart(self.counts, surge, name, now, settings, locale)
                 kept = self._kept[(name, locale)] = (time.monotonic(), chart)
             out.append(kept[1])
         return out
@@ -101,106 +111,180 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
     router = APIRouter(tags=["status page (public)"])
 
     charts = ChartCache(ctx)
+    views = PublicViews(ctx)
+    kept = views.kept
 
-    def view_of(slug: str | None) -> View | None:
-        page = find_page(ctx.config, slug)
-        return None if page is None else gather(ctx, page, ctx.clock())
+    def page_html(view: View, locale: str) -> Parts:
+        """The page in one language, with marks where each visitor's own parts go."""
+        context: dict[str, Any] = {
+            "lang": locale,
+            "locales": LOCALES,
+            "view": view,
+            "url": page_url(ctx, view.page),
+            "incidents": incident_views(view, locale),
+            "state_words": STATE_WORDS,
+            "status_words": HUMAN_STATUS_WORDS,
+            "problem_words": PROBLEM_WORDS,
+            "no_data": NO_DATA,
+            "form_token": TOKEN_MARK,
+            "report_notice": NOTICE_MARK,
+            "charts": charts.for_services(view, locale),
+            "level_words": LEVEL_WORDS,
+        }
+        return Parts.of(templates_for(locale).env.get_template("status.html").render(context))
 
-    def known(slug: str | None) -> View:
-        view = view_of(slug)
-        if view is None:
-            raise HTTPException(404, detail=f"no status page {slug!r}")
-        return view
+    def missing_html(locale: str) -> Body:
+        context = {"lang": locale, "pages": pages(ctx.config)}
+        return Body.of(templates_for(locale).env.get_template("status_404.html").render(context).encode(), HTML_TYPE)
 
-    def render(request: Request, slug: str | None, lang: str | None) -> Response:
+    async def render(request: Request, slug: str | None, lang: str | None) -> Response:
         locale = negotiate(request.headers.get("accept-language", ""), lang)
-        templates = templates_for(locale)
-        view = view_of(slug)
-        if view is None:
-            context: dict[str, Any] = {"lang": locale, "slug": slug, "pages": pages(ctx.config)}
-            response: Response = templates.TemplateResponse(request, "status_404.html", context, status_code=404)
-        else:
-            token = tokens.token(request)
-            context = {
-                "lang": locale,
-                "locales": LOCALES,
-                "view": view,
-                "url": page_url(ctx, view.page),
-                "incidents": incident_views(view, locale),
-                "state_words": STATE_WORDS,
-                "status_words": HUMAN_STATUS_WORDS,
-                "problem_words": PROBLEM_WORDS,
-                "no_data": NO_DATA,
-                "form_token": token,
-                "report": request.query_params.get("report"),
-                "report_field": request.query_params.get("field"),
-                "charts": charts.for_services(view.names, view.now, locale),
-                "level_words": LEVEL_WORDS,
-            }
-            response = templates.TemplateResponse(request, "status.html", context)
-            tokens.set_cookie(response, token, secure=request.url.scheme == "https")
-        response.headers["Content-Language"] = locale
-        response.headers["Vary"] = "Accept-Language"
+        language = {"Content-Language": locale, "Vary": "Accept-Language"}
+        made_view = await views.view(slug)
+        if made_view is None:
+            missing = await kept.get(("404", locale), lambda: missing_html(locale))
+            return answer(request, missing.value, missing.at, language, status_code=404)
+        view = made_view.value
+        made = await kept.get(("html", view.page.slug, locale), lambda: page_html(view, locale), made_view.serial)
+        token = tokens.token(request)
+        notice = report_notice(locale, request.query_params.get("report"), request.query_params.get("field"))
+        # The form's token is the visitor's own: the page may be kept by their browser, never by a shared cache.
+        response = answer(
+            request, made.value.fill(token, notice), made.at, language, cache_control="private, max-age=5"
+        )
+        tokens.set_cookie(response, token, secure=request.url.scheme == "https")
         return response
 
     lang_query = Query(None, description="en or it: overrides Accept-Language")
 
     @router.get("/status", response_class=HTMLResponse, responses=HTML, summary="The public status page (no token)")
-    def default_page(request: Request, lang: str | None = lang_query) -> Response:
-        return render(request, None, lang)
+    async def default_page(request: Request, lang: str | None = lang_query) -> Response:
+        return await render(request, None, lang)
 
     @router.get(
         "/status/feed.atom",
         responses=feeds.ATOM_RESPONSE,
         summary="Atom feed of the default status page's incidents (no token)",
     )
-    def default_feed(request: Request, lang: str | None = lang_query) -> Response:
-        return atom(request, None, lang)
+    async def default_feed(request: Request, lang: str | None = lang_query) -> Response:
+        return await atom(request, None, lang)
 
     @router.get(
         "/status/summary.json",
         summary="The default status page in the shape of Statuspage's summary.json v2 (no token)",
+        response_class=JSONResponse,
     )
-    def default_summary(request: Request) -> JSONResponse:
-        return summary(request, None)
+    async def default_summary(request: Request) -> Response:
+        return await summary(request, None)
 
     @router.get("/status/badge.svg", responses=badges.SVG_RESPONSE, summary="SVG badge of the default page's state")
-    def default_badge() -> Response:
-        return page_badge(None)
+    async def default_badge(request: Request) -> Response:
+        return await page_badge(request, None)
 
     @router.get("/status/{slug}", response_class=HTMLResponse, responses=HTML, summary="A public status page")
-    def named_page(request: Request, slug: str, lang: str | None = lang_query) -> Response:
-        return render(request, slug, lang)
+    async def named_page(request: Request, slug: str, lang: str | None = lang_query) -> Response:
+        return await render(request, slug, lang)
 
     @router.get("/status/{slug}/feed.atom", responses=feeds.ATOM_RESPONSE, summary="Atom feed of a page's incidents")
-    def named_feed(request: Request, slug: str, lang: str | None = lang_query) -> Response:
-        return atom(request, slug, lang)
+    async def named_feed(request: Request, slug: str, lang: str | None = lang_query) -> Response:
+        return await atom(request, slug, lang)
 
-    @router.get("/status/{slug}/summary.json", summary="A status page as Statuspage's summary.json v2")
-    def named_summary(request: Request, slug: str) -> JSONResponse:
-        return summary(request, slug)
+    @router.get(
+        "/status/{slug}/summary.json",
+        summary="A status page as Statuspage's summary.json v2",
+        response_class=JSONResponse,
+    )
+    async def named_summary(request: Request, slug: str) -> Response:
+        return await summary(request, slug)
 
     @router.get("/status/{slug}/badge.svg", responses=badges.SVG_RESPONSE, summary="SVG badge of a page's state")
-    def named_badge(slug: str) -> Response:
-        return page_badge(slug)
+    async def named_badge(request: Request, slug: str) -> Response:
+        return await page_badge(request, slug)
 
-    def atom(request: Request, slug: str | None, lang: str | None) -> Response:
+    async def known(slug: str | None) -> Made[View]:
+        made = await views.view(slug)
+        if made is None:
+            raise HTTPException(404, detail=f"no status page {slug!r}")
+        return made
+
+    async def atom(request: Request, slug: str | None, lang: str | None) -> Response:
         locale = negotiate(request.headers.get("accept-language", ""), lang)
-        view = known(slug)
-        url = page_url(ctx, view.page)
-        body = feeds.atom(view, incident_views(view, locale), url, locale)
-        headers = {"Content-Language": locale, "Vary": "Accept-Language", "Cache-Control": "public, max-age=60"}
-        return Response(body, media_type=feeds.ATOM, headers=headers)
+        made_view = await known(slug)
+        view = made_view.value
 
-    def summary(request: Request, slug: str | None) -> JSONResponse:
-        view = known(slug)
-        body = feeds.summary(view, incident_views(view, "en"), page_url(ctx, view.page))
-        return JSONResponse(body, headers={"Cache-Control": "public, max-age=30"})
+        def make() -> Body:
+            url = page_url(ctx, view.page)
+            return Body.of(feeds.atom(view, incident_views(view, locale), url, locale), feeds.ATOM)
 
-    def page_badge(slug: str | None) -> Response:
-        view = known(slug)
-        return badges.response(badges.page_badge(view.page.title, view.overall))
+        made = await kept.get(("atom", view.page.slug, locale), make, made_view.serial)
+        return answer(request, made.value, made.at, {"Content-Language": locale, "Vary": "Accept-Language"})
 
-    router.include_router(badges.badges_router(ctx))
+    async def summary(request: Request, slug: str | None) -> Response:
+        made_view = await known(slug)
+        view = made_view.value
+
+        def make() -> Body:
+            body = feeds.summary(view, incident_views(view, "en"), page_url(ctx, view.page))
+            return Body.of(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), "application/json")
+
+        made = await kept.get(("summary", view.page.slug), make, made_view.serial)
+        return answer(request, made.value, made.at)
+
+    async def page_badge(request: Request, slug: str | None) -> Response:
+        made_view = await known(slug)
+        view = made_view.value
+        made = await kept.get(
+            ("badge", view.page.slug),
+            lambda: badges.body(badges.page_badge(view.page.title, view.overall)),
+            made_view.serial,
+        )
+        return answer(request, made.value, made.at)
+
+    router.include_router(badges.badges_router(ctx, views))
     router.include_router(reports_router(ctx, intake, tokens))
     return router
+
+
+TOKEN_MARK = Markup("<!--ronda:form-token-->")  # autoescaped text can never contain "<": no page text forges a mark
+NOTICE_MARK = Markup("<!--ronda:report-notice-->")
+_MARKS = re.compile(rb"(<!--ronda:(?:form-token|report-notice)-->)")
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A kept page cut at its marks, so each answer is one join: the visitor's form token
+    and report notice go in, and nothing is rendered per request."""
+
+    pieces: tuple[bytes, ...]  # text, mark, text, mark, text ...
+    etag: str
+
+    @classmethod
+    def of(cls, html: str) -> Parts:
+        content = html.encode()
+        return cls(tuple(_MARKS.split(content)), digest(content))
+
+    def fill(self, token: str, notice: bytes) -> Body:
+        own = {TOKEN_MARK.encode(): token.encode(), NOTICE_MARK.encode(): notice}
+        content = b"".join(own.get(piece, piece) if i % 2 else piece for i, piece in enumerate(self.pieces))
+        visitor = digest(token.encode() + b"\0" + notice)[:12]
+        return Body(content, HTML_TYPE, f'"{self.etag}-{visitor}"')
+
+
+REPORT_FIELDS = frozenset(ReportIn.model_fields)
+
+
+@lru_cache(maxsize=64)
+def _notice(locale: str, report: str, field: str) -> bytes:
+    template = templates_for(locale).env.get_template("_report_notice.html")
+    return template.render(report=report, report_field=field).encode()
+
+
+def report_notice(locale: str, report: str | None, field: str | None) -> bytes:
+    """What the form says after a post (the report intake redirects with ?report=...):
+    only the words it knows, so the kept variants stay few."""
+    if report in ("thanks", "counted"):
+        return _notice(locale, report, "")
+    if report == "invalid" and field in REPORT_FIELDS:
+        return _notice(locale, report, field)
+    return b""

@@ -1,4 +1,4 @@
-"""What one status page shows, gathered once per request: its components (each monitor's
+"""What one status page shows, gathered once per refresh: its components (each monitor's
 state, days and uptime), its overall state, recent incidents and maintenance ahead. The
 HTML page, the Atom feed and summary.json are each drawn from one View."""
 
@@ -41,7 +41,7 @@ class Planned:
 
 @dataclass(frozen=True)
 class View:
-    """Everything one page shows, gathered once per request."""
+    """Everything one page shows, gathered once per refresh."""
 
     page: StatusPage
     components: list[Component]
@@ -55,6 +55,13 @@ class View:
         return [c.name for c in self.components]
 
     @property
+    def turns_at(self) -> datetime | None:
+        """When a maintenance window shown starts or ends next: the page changes then,
+        whether or not a check says anything."""
+        moments = [m.start for m in self.maintenance if m.start > self.now] + [m.end for m in self.maintenance]
+        return min(moments, default=None)
+
+    @property
     def updated_at(self) -> datetime:
         """The page's last change: a component's state or an incident's update."""
         moments = [c.since for c in self.components if c.since is not None]
@@ -63,10 +70,16 @@ class View:
 
 
 def gather(ctx: WebContext, page: StatusPage, now: datetime) -> View:
+    """The page's view in a few reads, whatever the number of monitors (every monitor's
+    day bars in one): it is made in a worker thread, then kept (ronda/web/public_cache.py)."""
     stored = {m.name: m for m in ctx.db.monitors.active()}
     names = members(page, ctx.config, list(stored))
     first = ctx.db.monitors.first_checks(names)
-    components = [_component(ctx, stored.get(name), name, i, first.get(name), now) for i, name in enumerate(names)]
+    days = ctx.db.monitors.daily_many([name for name in names if name in stored], now, DAYS)
+    components = [
+        _component(ctx, stored.get(name), name, i, first.get(name), days.get(name, []), now)
+        for i, name in enumerate(names)
+    ]
     return View(
         page=page,
         components=components,
@@ -78,11 +91,16 @@ def gather(ctx: WebContext, page: StatusPage, now: datetime) -> View:
 
 
 def _component(
-    ctx: WebContext, monitor: MonitorRecord | None, name: str, position: int, first: datetime | None, now: datetime
+    ctx: WebContext,
+    monitor: MonitorRecord | None,
+    name: str,
+    position: int,
+    first: datetime | None,
+    days: list[DayFigures],
+    now: datetime,
 ) -> Component:
     status = monitor.status if monitor else "unknown"
     since = monitor.since if monitor else None
-    days = ctx.db.monitors.daily(name, now, DAYS) if monitor else []
     checks = sum(d.checks for d in days)
     uptime = None if checks == 0 else 100.0 * sum(d.checks - d.down for d in days) / checks
     state = component_state(status, monitor.cause if monitor else None, in_maintenance(ctx.config, name, now))

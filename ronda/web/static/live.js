@@ -5,10 +5,14 @@
   "use strict";
   var script = document.currentScript;
   var refresh = script.dataset.refresh, target = script.dataset.target, reloadOn = script.dataset.reloadOn;
-  var pending = null;
+  var pending = null, drawn = 0;
+  // The board is redrawn at most this often: at 1,000 monitors verdicts come in dozens a
+  // second, and the server keeps one drawing of the board for every open tab this long.
+  var EVERY_MS = 5000;
 
   function redraw() {
     pending = null;
+    drawn = Date.now();
     fetch(refresh, { credentials: "same-origin" }).then(function (response) {
       if (!response.ok) { return null; }
       return response.text();
@@ -22,7 +26,8 @@
   function onChange(event) {
     var change = JSON.parse(event.data);
     if (refresh) {
-      if (!pending) { pending = setTimeout(redraw, 250); }  // a burst of verdicts: one redraw
+      // A burst of verdicts: one redraw, no sooner than EVERY_MS after the last one.
+      if (!pending) { pending = setTimeout(redraw, Math.max(250, drawn + EVERY_MS - Date.now())); }
     } else if (reloadOn === "*" ? change.kind === "notice" : change.monitor === reloadOn) {
       if (!pending) { pending = setTimeout(function () { window.location.reload(); }, 250); }
     }
