@@ -17,10 +17,11 @@ and strangers flooding its public face, and a verdict on whether anything grows.
 - **Samples** every `--sample-every` seconds: ronda's RSS and open file descriptors
   (/proc/PID), its CPU, the time `/healthz` takes, and from `/metrics` the checks run and
   the histogram of how late checks started (`ronda_check_start_lag_seconds`).
-- **Lost checks**, after ronda stops, from the results it stored: each monitor's checks
-  lie on a grid `interval` apart (re-checks come in between); a gap between two checks of
-  k intervals means k - 1 slots had no check. Summed over the monitors, from the end of the
-  warm-up to the stop, against the slots due in that time.
+- **Lost checks**, after ronda stops, from the results it stored: each monitor's slots lie
+  on a grid `interval` apart from its first check (re-checks come in between), and a gap
+  between two stored checks longer than a slot plus SLACK means slots with no check. Summed
+  over the monitors from the end of the warm-up to the end of the run, against the slots
+  due in that time (`lost_checks`).
 
 It fails (exit 1) when, after the warm-up, RSS grows faster than RSS_BOUND_MIB_PER_10MIN by
 linear fit, open file descriptors grow by more than FD_BOUND, more than LOST_BOUND of the
@@ -112,8 +113,8 @@ def monitor_name(i: int) -> str:
 
 
 def target_url(i: int, port: int) -> str:
-    scheme = "tcp" if i % 4 == 3 else "http"
-    return f"{scheme}://{target_host(i)}:{port}/" if scheme == "http" else f"tcp://{target_host(i)}:{port}"
+    """A quarter of the monitors only connect (tcp://); the others ask for / (http://)."""
+    return f"tcp://{target_host(i)}:{port}" if i % 4 == 3 else f"http://{target_host(i)}:{port}/"
 
 
 def is_public(i: int) -> bool:
