@@ -15,8 +15,9 @@ and strangers flooding its public face, and a verdict on whether anything grows.
   address 127.88.X.Y (`--report-rate` a second), badges (`--badge-rate`), and the status
   page, its summary.json and its feed (`--page-rate`).
 - **Samples** every `--sample-every` seconds: ronda's RSS and open file descriptors
-  (/proc/PID), its CPU, the time `/healthz` takes, and from `/metrics` the checks run and
-  the histogram of how late checks started (`ronda_check_start_lag_seconds`).
+  (/proc/PID), its CPU and the time `/healthz` takes; every SCRAPE_EVERY, from `/metrics`,
+  the checks run and the histogram of how late checks started
+  (`ronda_check_start_lag_seconds`).
 - **Lost checks**, after ronda stops, from the results it stored: each monitor's slots lie
   on a grid `interval` apart from its first check (re-checks come in between), and a gap
   between two stored checks longer than a slot plus SLACK means slots with no check. Summed
@@ -93,6 +94,7 @@ PUBLIC_EVERY = 10  # every tenth monitor is on the status page (badges, reports)
 TOKEN = "soak-token-" + "x" * 16
 PASSWORD = "soak-admin-password-1"  # so ronda does not log a random one
 LAG_QUANTILES = (0.5, 0.9, 0.99, 0.999)
+SCRAPE_EVERY = 15.0  # seconds between scrapes of /metrics, a usual Prometheus setting
 FINAL_WAIT = 120.0  # seconds the last sample may wait for ronda to answer
 CLIENT_LIMIT = 64  # flood requests in flight at most; beyond, a request is not sent
 
@@ -417,7 +419,9 @@ class Sample:
     checks: float  # ronda_checks_total
     skipped: float  # ronda_scheduler_skipped_slots_total
     lag: list[tuple[float, float]]  # ronda_check_start_lag_seconds cumulative buckets
-    scraped: bool = True  # False: /metrics did not answer in time; checks and lag are the last scrape's
+    # None: not asked this time; False: /metrics did not answer in time. Either way checks,
+    # skipped and lag are the last scrape's.
+    scraped: bool | None = True
 
 
 def proc_status(pid: int) -> dict[str, str]:
@@ -425,15 +429,19 @@ def proc_status(pid: int) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
 
 
-async def take_sample(pid: int, port: int, began: float, previous: Sample | None, wait: float) -> Sample:
-    """ronda's process now, then /healthz and /metrics at once, each given `wait` seconds:
-    a stalled ronda delays the samples but does not stop them (the last scrape's figures
-    stand in; the lag histogram is cumulative, so the next scrape counts what was missed)."""
+async def take_sample(
+    pid: int, port: int, began: float, previous: Sample | None, wait: float, metrics: bool = True
+) -> Sample:
+    """ronda's process now, then /healthz and (when `metrics`) /metrics at once, each given
+    `wait` seconds: a stalled ronda delays the samples but does not stop them (the last
+    scrape's figures stand in; the lag histogram is cumulative, so a later scrape counts
+    what was missed)."""
     status = proc_status(pid)
     at = time.monotonic() - began
     process = {"rss_mib": int(status["VmRSS"].split()[0]) / 1024, "threads": int(status["Threads"])}
     fds, cpu, busy = len(os.listdir(f"/proc/{pid}/fd")), proc_cpu_seconds(pid), machine_busy_seconds()
-    healthz, scraped = await asyncio.gather(timed_healthz(port, wait), scrape(port, wait), return_exceptions=True)
+    scraping = scrape(port, wait) if metrics else asyncio.sleep(0)
+    healthz, scraped = await asyncio.gather(timed_healthz(port, wait), scraping, return_exceptions=True)
     checks, skipped, lag = (previous.checks, previous.skipped, previous.lag) if previous else (0.0, 0.0, [])
     if isinstance(scraped, tuple):
         checks, skipped, lag = scraped
@@ -448,7 +456,7 @@ async def take_sample(pid: int, port: int, began: float, previous: Sample | None
         checks=checks,
         skipped=skipped,
         lag=lag,
-        scraped=isinstance(scraped, tuple),
+        scraped=isinstance(scraped, tuple) if metrics else None,
     )
 
 
@@ -503,10 +511,14 @@ def lag_quantile(before: Sample, after: Sample, q: float) -> float:
 
 
 async def sample_until(pid: int, port: int, began: float, until: float, every: float, out: list[Sample]) -> None:
-    wait = max(2 * every, 10.0)
+    """Sample every `every` seconds; scrape /metrics every SCRAPE_EVERY (a scrape reads every
+    monitor's state: asked for every few seconds, it would be a load of its own)."""
+    wait, scraped_at = max(2 * every, 10.0), -math.inf
     while time.monotonic() < until:
-        out.append(await take_sample(pid, port, began, out[-1] if out else None, wait))
-        if len(out) % max(round(60 / every), 1) == 0:
+        metrics = time.monotonic() - scraped_at >= SCRAPE_EVERY
+        scraped_at = time.monotonic() if metrics else scraped_at
+        out.append(await take_sample(pid, port, began, out[-1] if out else None, wait, metrics))
+        if len(out) > 1 and int(out[-1].at // 60) > int(out[-2].at // 60):
             print_progress(out)
         await asyncio.sleep(max(0.0, every - (time.monotonic() - began - out[-1].at)))
 
@@ -681,9 +693,10 @@ def print_summary(run: Run, warm_up: float, lost: Lost, judgement: Judgement) ->
     print(f"  slots the scheduler itself counted as skipped: {last.skipped - first.skipped:.0f}")
     if lost.worst:
         print("  most lost: " + ", ".join(f"{name} {k}" for name, k in lost.worst))
-    missed = sum(not s.scraped for s in settled)
+    missed = sum(s.scraped is False for s in settled)
     if missed:
-        print(f"  /metrics did not answer within the wait for {missed} of {len(settled)} samples")
+        asked = sum(s.scraped is not None for s in settled)
+        print(f"  /metrics did not answer within the wait {missed} times of {asked}")
     print(f"  SIGTERM to exit: {judgement.stop_s:.1f} s")
 
 
