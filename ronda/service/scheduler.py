@@ -85,7 +85,7 @@ def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
 
 # Upper bounds (seconds) of the lag histogram's buckets: from "on time" to "a whole default
 # interval late", where a check is as good as lost.
-LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
 
 
 class LagHistogram:
