@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from ronda import __version__
+from ronda.service.scheduler import LagHistogram
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from tests.asgi import AppClient
@@ -33,10 +34,18 @@ def client(tmp_path: Path) -> Iterator[AppClient]:
         store,
         TOKEN,
         scheduler_stats=lambda: {"checks_run": 12, "slots_skipped": 3, "lag_seconds": 0.25},
+        scheduler_lag=lambda: _lags(0.005, 0.2, 0.2, 3.0),
         connectivity=lambda: {"online": False, "since": None, "canaries": []},
     )
     yield AppClient(create_app(ctx), headers={"authorization": f"Bearer {TOKEN}"})
     store.close()
+
+
+def _lags(*seconds: float) -> LagHistogram:
+    lag = LagHistogram()
+    for value in seconds:
+        lag.observe(value)
+    return lag
 
 
 def scrape(client: AppClient, accept: str | None = None) -> str:
@@ -122,6 +131,18 @@ def test_each_metric_says_what_the_store_holds(client, name, labels, expected):
         assert sum(matching) == expected
     else:
         assert value(text, name, **labels) == expected
+
+
+def test_how_late_checks_started_is_a_histogram_for_percentiles(client):
+    text = scrape(client)
+    buckets = {s.labels["le"]: s.value for s in samples(text)["ronda_check_start_lag_seconds_bucket"]}
+    assert buckets["0.01"] == 1.0
+    assert buckets["0.25"] == 3.0
+    assert buckets["2.5"] == 3.0
+    assert buckets["5.0"] == 4.0
+    assert buckets["+Inf"] == 4.0
+    assert value(text, "ronda_check_start_lag_seconds_count") == 4.0
+    assert value(text, "ronda_check_start_lag_seconds_sum") == pytest.approx(3.405)
 
 
 def test_a_monitor_has_one_current_status_in_its_state_set(client):

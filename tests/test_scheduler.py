@@ -72,6 +72,31 @@ def test_a_hanging_target_does_not_delay_the_others(web):
     assert scheduler.slots_skipped >= 1, "the hanging monitor skips the slots it overran"
 
 
+def test_a_recheck_is_not_counted_late_by_its_own_wait(web):
+    """The lag histogram (/metrics) counts how late each check started against its due time;
+    a re-check is due `recheck` after the check that started it, not at that check's slot."""
+    broken = web()
+    broken.default = Reply(status=503)
+    job = Job("broken", parse_target(broken.url()), CheckOptions(timeout=1.0), 60.0, Policy(confirm=3), recheck=1.0)
+    seen: list[Verdict] = []
+
+    async def on_verdict(job: Job, verdict: Verdict) -> None:
+        seen.append(verdict)
+
+    scheduler = Scheduler([job], on_verdict, rng=_NoJitter())
+
+    async def body() -> None:
+        await _until("the first check and two re-checks", lambda: len(seen) >= 3)
+
+    _running(scheduler, body)
+    assert [v.cause for v in seen[:3]] == ["http_server_error"] * 3
+    # Each re-check waited a whole second after its check; counted from the slot, all but
+    # the first would be a second late or more.
+    within_half_a_second = dict(scheduler.lag.cumulative())[0.5]
+    assert scheduler.lag.count >= 3
+    assert within_half_a_second == scheduler.lag.count
+
+
 class _NoJitter(random.Random):
     """First checks at once, so a loop that starts over shows itself by checking again."""
 

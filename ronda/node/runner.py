@@ -265,6 +265,7 @@ class Service:
             self.token,
             alive=self.scheduler.alive,
             scheduler_stats=self.scheduler.stats,
+            scheduler_lag=lambda: self.scheduler.lag,
             connectivity=self.connectivity.status,
             notify=lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
             config=self.config,

@@ -17,6 +17,7 @@ included, and no verdict of it is handed on after `remove` returns.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import math
 import random
@@ -82,6 +83,38 @@ def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
     return following + missed * interval, missed
 
 
+# Upper bounds (seconds) of the lag histogram's buckets: from "on time" to "a whole default
+# interval late", where a check is as good as lost.
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
+
+
+class LagHistogram:
+    """How late checks started against their due time, counted since start in buckets (the
+    Prometheus form), so a scraper gets percentiles over any span from two scrapes. The
+    latest lag alone hides the stalls a soak or an operator looks for."""
+
+    def __init__(self, bounds: tuple[float, ...] = LAG_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: later than every bound
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, checks at most that late) per bucket, +Inf last."""
+        running, out = 0, []
+        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
+            running += count
+            out.append((bound, running))
+        return out
+
+
 class Confirmation:
     """Tracks whether a monitor's latest change of state (failing, or working again) still
     needs confirming checks; the scheduler re-checks quickly while it does."""
@@ -125,6 +158,7 @@ class Scheduler:
         self.checks_run = 0
         self.slots_skipped = 0
         self.lag_seconds = 0.0  # how late the latest check started against its due time
+        self.lag = LagHistogram()  # ... and every check's, in buckets
         self._cannot: dict[str, str] = {}  # monitor -> why this machine cannot check it now
         # What each monitor's latest check kept for the next (Verdict.kept), as the store keeps
         # it: {"target": URL, "kept": {...}}. A monitor whose URL changed starts over.
@@ -191,21 +225,24 @@ class Scheduler:
         # The first check comes soon (a newcomer wants to see state at once), spread over
         # at most the first few seconds; after that every `interval`, on the same phase.
         due = time.monotonic() + self._rng.uniform(0, min(job.interval, 3.0))
+        start = due  # when the next check is due: a slot of the grid, or a re-check
         confirming = Confirmation(job.policy)
         rechecked = False
         while True:
-            await asyncio.sleep(max(due - time.monotonic(), 0))
+            await asyncio.sleep(max(start - time.monotonic(), 0))
             job = self._jobs[name]  # its policy and tags may have changed since; its checks not
             confirming.policy = job.policy
-            verdict = await self._run_one(job, due)
+            verdict = await self._run_one(job, start)
             now = time.monotonic()
             if verdict is not None and confirming.observe(verdict.status != "up"):
                 # A change not yet confirmed: look again within seconds, not a whole interval;
-                # the regular slots resume after it, on the same grid.
-                await asyncio.sleep(min(job.recheck, job.interval))
+                # the regular slots resume after it, on the same grid. The re-check's lag is
+                # measured from its own due time, not from the slot that started it.
+                start = now + min(job.recheck, job.interval)
                 rechecked = True
                 continue
             due, missed = next_due(due, job.interval, now)
+            start = due
             if not rechecked:  # slots passed during re-checks were used, not lost
                 self.slots_skipped += missed
             rechecked = False
@@ -213,6 +250,7 @@ class Scheduler:
     async def _run_one(self, job: Job, due: float) -> Verdict | None:
         async with self._slots:
             self.lag_seconds = max(time.monotonic() - due, 0.0)
+            self.lag.observe(self.lag_seconds)
             try:
                 verdict = await self._check(job)
                 if verdict is None:

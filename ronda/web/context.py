@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ronda.clock import Clock, system_clock
 from ronda.config.schema import Config
+from ronda.service.scheduler import LagHistogram
 from ronda.storage.database import Database
 from ronda.web.live import LiveHub
 
@@ -31,6 +32,7 @@ class WebContext:
     token: str  # the config's bearer token: always accepted, like an API token
     alive: Callable[[], bool] = lambda: True
     scheduler_stats: Callable[[], dict[str, float]] = lambda: {"checks_run": 0, "slots_skipped": 0, "lag_seconds": 0}
+    scheduler_lag: Callable[[], LagHistogram] = LagHistogram  # how late checks started (none: empty)
     connectivity: Callable[[], dict[str, Any]] = _no_connectivity
     # Called after the API wrote a notice to the outbox (a person's post), so the sender
     # delivers it now rather than at its next look.

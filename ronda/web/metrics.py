@@ -13,16 +13,18 @@ degraded, 0 down), `ronda_http_status_code`, and `ronda_incidents_open` without 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import PlainTextResponse, Response
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ronda import __version__
+from ronda.service.scheduler import LagHistogram
 from ronda.storage.database import Database
 from ronda.storage.gauges import Gauges, MonitorReading
 from ronda.verdict import parse_iso
@@ -53,10 +55,12 @@ class StoreCollector(Collector):
         gauges: Gauges,
         scheduler_stats: Callable[[], dict[str, float]],
         connectivity: Callable[[], dict[str, Any]],
+        scheduler_lag: Callable[[], LagHistogram] = LagHistogram,
     ) -> None:
         self.gauges = gauges
         self.scheduler_stats = scheduler_stats
         self.connectivity = connectivity
+        self.scheduler_lag = scheduler_lag
 
     def collect(self) -> Iterator[Any]:
         yield InfoMetricFamily("ronda_build", "The running ronda's version", value={"version": __version__})
@@ -115,6 +119,17 @@ class StoreCollector(Collector):
         yield GaugeMetricFamily(
             "ronda_scheduler_lag_seconds", "How late the latest check started", value=stats["lag_seconds"]
         )
+        lag = self.scheduler_lag()
+        yield HistogramMetricFamily(
+            "ronda_check_start_lag_seconds",
+            "How late checks started against their due time, since start",
+            buckets=[(_bound(bound), count) for bound, count in lag.cumulative()],
+            sum_value=lag.total,
+        )
+
+
+def _bound(seconds: float) -> str:
+    return "+Inf" if seconds == math.inf else repr(seconds)
 
 
 def _monitor_families(monitors: list[MonitorReading]) -> Iterator[GaugeMetricFamily]:
@@ -167,16 +182,17 @@ def metrics_registry(
     store: Database,
     scheduler_stats: Callable[[], dict[str, float]],
     connectivity: Callable[[], dict[str, Any]] = _always_online,
+    scheduler_lag: Callable[[], LagHistogram] = LagHistogram,
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store.gauges, scheduler_stats, connectivity))
+    registry.register(StoreCollector(store.gauges, scheduler_stats, connectivity, scheduler_lag))
     return registry
 
 
 def metrics_router(ctx: WebContext, auth: Auth) -> APIRouter:
     """GET /metrics behind the API's credentials. Prometheus asks for OpenMetrics in its
     Accept header and gets it; anything else gets the classic text format."""
-    registry = metrics_registry(ctx.db, ctx.scheduler_stats, ctx.connectivity)
+    registry = metrics_registry(ctx.db, ctx.scheduler_stats, ctx.connectivity, ctx.scheduler_lag)
     router = APIRouter()
 
     @router.get(
