@@ -1,5 +1,6 @@
 """An authoritative DNS server on loopback (UDP, dnspython's message codec) whose names
-can resolve, vanish (NXDOMAIN), exist with no addresses, fail (SERVFAIL) or go silent."""
+can resolve, vanish (NXDOMAIN), exist with no addresses, fail (SERVFAIL) or go silent, and
+which can answer late (`delay`), as an overloaded or distant resolver does."""
 
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ def _norm(name: str) -> str:
 
 
 class DnsServer(asyncio.DatagramProtocol):
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, zone: Zone | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, zone: Zone | None = None, delay: float = 0.0) -> None:
         self.host = host
         self.port = port
         self.zone = zone or Zone()
+        self.delay = delay  # seconds before each answer leaves
         self.queries = 0
         self._transport: asyncio.DatagramTransport | None = None
 
@@ -67,8 +69,16 @@ class DnsServer(asyncio.DatagramProtocol):
         except Exception:
             return  # not DNS: a real server drops it too
         answer = self.answer(query)
-        if answer is not None and self._transport is not None:
-            self._transport.sendto(answer.to_wire(), addr)
+        if answer is None:
+            return
+        if self.delay > 0:
+            asyncio.get_running_loop().call_later(self.delay, self._send, answer.to_wire(), addr)
+        else:
+            self._send(answer.to_wire(), addr)
+
+    def _send(self, wire: bytes, addr: tuple[str, int]) -> None:
+        if self._transport is not None:
+            self._transport.sendto(wire, addr)
 
     def answer(self, query: dns.message.Message) -> dns.message.Message | None:
         question = query.question[0]
