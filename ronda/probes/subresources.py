@@ -6,7 +6,9 @@ that expired on such a host). So the page's HTML is parsed (`pageassets`), its s
 fetched once to read one level of `@import`/`url()`, and each distinct asset origin
 (scheme, host, port) other than the page's own is checked with the same helpers as the
 page: DNS, TCP and TLS with certificate analysis at each of its addresses, and one GET
-for the first asset seen there. All of it runs concurrently inside the page's deadline.
+for the first asset seen there. All of it runs inside the page's deadline, at most
+SUBRESOURCE_PARALLEL hosts at a time; hosts whose turn comes after the deadline are named
+in a `subresource_hosts_skipped` warning, like those beyond `subresource_hosts`.
 
 Each asset host is checked into an Observation of its own and then translated: a
 failing host becomes one `subresource_failed` finding on the page (degraded, not down:
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ronda import causes
+from ronda.defaults import SUBRESOURCE_PARALLEL
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
 from ronda.probes.exchange import Answer, hop_for
@@ -66,22 +69,37 @@ async def check_subresources(
         for urls in found:  # one level: these are checked, not fetched for references of their own
             for url in urls:
                 hosts.add(url, limit=ASSET_BYTES)
-        checks = [await task for task in hosts.tasks.values()]
+        results = [await task for task in hosts.tasks.values()]
+    checks = [check for check in results if check is not None]
     http = obs.facts["http"]  # set from the same answer before this is called
     http["subresources"] = [_record(obs, check) for check in checks]
-    skipped = len(hosts.first) - len(hosts.tasks)
-    http["subresources_skipped"] = skipped
-    if skipped:
+    late = len(results) - len(checks)
+    over_cap = len(hosts.first) - len(hosts.tasks)
+    http["subresources_skipped"] = over_cap + late
+    if over_cap or late:
         # A host never checked is a blind spot, not a pass: say so, as a warning.
-        obs.warn(
-            "subresource_hosts_skipped",
-            f"{skipped} of the page's {len(hosts.first)} asset hosts were not checked (at most "
-            f"{options.subresource_hosts} are, within the time budget); raise subresource_hosts to cover them",
+        obs.warn("subresource_hosts_skipped", _skipped_words(len(hosts.first), over_cap, late, options))
+
+
+def _skipped_words(total: int, over_cap: int, late: int, options: CheckOptions) -> str:
+    parts = []
+    if over_cap:
+        parts.append(
+            f"{over_cap} of the page's {total} asset hosts were not checked (at most {options.subresource_hosts} "
+            "are; raise subresource_hosts to cover them)"
         )
+    if late:
+        parts.append(
+            f"{late} of the page's {total} asset hosts could not be checked within the {options.timeout:g}s "
+            f"budget (the hosts before them took it); raise timeout or lower subresource_hosts"
+        )
+    return "; ".join(parts)
 
 
 class _Hosts:
-    """The foreign asset origins seen so far, each checked once, at most `subresource_hosts`."""
+    """The foreign asset origins seen so far, each checked once, at most `subresource_hosts`,
+    at most `SUBRESOURCE_PARALLEL` at a time: a page with hundreds of asset hosts must not open
+    hundreds of sockets at once (the process's file descriptors are every monitor's)."""
 
     def __init__(
         self, group: asyncio.TaskGroup, ctx: ProbeContext, options: CheckOptions, deadline: float, own: set[Origin]
@@ -92,15 +110,23 @@ class _Hosts:
         self.deadline = deadline
         self.own = own
         self.first: dict[Origin, str] = {}  # every foreign origin -> the first asset seen there
-        self.tasks: dict[Origin, asyncio.Task[HostCheck]] = {}
+        self.tasks: dict[Origin, asyncio.Task[HostCheck | None]] = {}
+        self.lanes = asyncio.Semaphore(SUBRESOURCE_PARALLEL)
 
     def add(self, url: str, limit: int) -> None:
         origin = _origin(url)
         if origin in self.own or origin in self.first:
             return
         self.first[origin] = url
-        if len(self.tasks) < self.options.subresource_hosts and time.monotonic() < self.deadline:
-            self.tasks[origin] = self.group.create_task(_check_host(self.ctx, self.options, url, self.deadline, limit))
+        if len(self.tasks) < self.options.subresource_hosts:
+            self.tasks[origin] = self.group.create_task(self._check(url, limit))
+
+    async def _check(self, url: str, limit: int) -> HostCheck | None:
+        """The host's check, or None when its turn came after the deadline."""
+        async with self.lanes:
+            if time.monotonic() >= self.deadline:
+                return None
+            return await _check_host(self.ctx, self.options, url, self.deadline, limit)
 
     async def stylesheet(self, url: str) -> list[str]:
         """The references of a stylesheet; read from its host's check when that
@@ -108,9 +134,11 @@ class _Hosts:
         origin = _origin(url)
         task = self.tasks.get(origin)
         if task is not None and self.first[origin] == url:
-            answer = (await task).answer
+            checked = await task
+            answer = checked.answer if checked is not None else None
         else:
-            answer = await _fetch(self.ctx, self.options, url, self.deadline)
+            async with self.lanes:
+                answer = await _fetch(self.ctx, self.options, url, self.deadline)
         if answer is None or answer.status >= 400:
             return []  # a broken stylesheet on another host is that host's finding
         return await asyncio.to_thread(stylesheet_urls, answer.body, answer.url or url, _charset(answer))
