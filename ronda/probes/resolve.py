@@ -81,12 +81,15 @@ async def ask(
     `search`: the configuration's search list applies, as it does for getaddrinfo."""
     lifetime = max(deadline - time.monotonic(), 0.001)
     try:
-        answer = await resolver.resolve(name, rdtype, lifetime=lifetime, raise_on_no_answer=False, search=search)
+        # dnspython keeps the lifetime between attempts but may sleep past it backing off:
+        # the deadline is held here too.
+        async with asyncio.timeout(lifetime):
+            answer = await resolver.resolve(name, rdtype, lifetime=lifetime, raise_on_no_answer=False, search=search)
     except dns.resolver.NXDOMAIN:
         return Resolution(error="dns_nxdomain", detail=f"{name} does not exist (NXDOMAIN from {server})")
     except dns.resolver.NoNameservers as exc:
         return Resolution(error="dns_servfail", detail=f"{server} failed to answer for {name} ({_first_line(exc)})")
-    except dns.exception.Timeout:
+    except (dns.exception.Timeout, TimeoutError):
         return Resolution(error="dns_timeout", detail=f"{server} did not answer for {name} within {lifetime:.1f}s")
     except dns.exception.DNSException as exc:
         return Resolution(error="dns_servfail", detail=f"{server} gave no usable answer for {name}: {exc}")
