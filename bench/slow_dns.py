@@ -77,7 +77,8 @@ def _measure(loop: BackgroundLoop, hosts: int, timeout: float, delay: float, cap
     names = [f"h{i}.slow.test" for i in range(hosts)]
     for name in names:
         zone.set(name, "A", "127.0.0.1")
-    dns = DnsServer("127.0.0.1", 53, zone, delay=delay)
+        zone.slow(name, delay)
+    dns = DnsServer("127.0.0.1", 53, zone)
     web = WebServer("127.0.0.1")
     loop.run(dns.start())
     loop.run(web.start())

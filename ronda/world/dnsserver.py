@@ -1,6 +1,6 @@
 """An authoritative DNS server on loopback (UDP, dnspython's message codec) whose names
-can resolve, vanish (NXDOMAIN), exist with no addresses, fail (SERVFAIL) or go silent, and
-which can answer late (`delay`), as an overloaded or distant resolver does."""
+can resolve, vanish (NXDOMAIN), exist with no addresses, fail (SERVFAIL), go silent, or be
+answered late, as behind an overloaded or distant authority."""
 
 from __future__ import annotations
 
@@ -20,9 +20,14 @@ class Zone:
     records: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (name, type) -> values
     servfail: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
+    late: dict[str, float] = field(default_factory=dict)  # name -> seconds before its answer leaves
 
     def set(self, name: str, rdtype: str, *values: str) -> None:
         self.records[(_norm(name), rdtype.upper())] = list(values)
+
+    def slow(self, name: str, seconds: float) -> None:
+        """Answer questions about `name` only after `seconds`."""
+        self.late[_norm(name)] = seconds
 
     def remove(self, name: str) -> None:
         """The name stops existing: NXDOMAIN from now on."""
@@ -39,11 +44,10 @@ def _norm(name: str) -> str:
 
 
 class DnsServer(asyncio.DatagramProtocol):
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, zone: Zone | None = None, delay: float = 0.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, zone: Zone | None = None) -> None:
         self.host = host
         self.port = port
         self.zone = zone or Zone()
-        self.delay = delay  # seconds before each answer leaves
         self.queries = 0
         self._transport: asyncio.DatagramTransport | None = None
 
@@ -71,8 +75,9 @@ class DnsServer(asyncio.DatagramProtocol):
         answer = self.answer(query)
         if answer is None:
             return
-        if self.delay > 0:
-            asyncio.get_running_loop().call_later(self.delay, self._send, answer.to_wire(), addr)
+        delay = self.zone.late.get(query.question[0].name.to_text().lower(), 0.0)
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._send, answer.to_wire(), addr)
         else:
             self._send(answer.to_wire(), addr)
 
