@@ -40,7 +40,7 @@ def parse_hosts(text: str) -> dict[str, tuple[str, ...]]:
         try:
             address = str(ipaddress.ip_address(fields[0]))
         except ValueError:
-            continue  # a line glibc would skip too (a scoped fe80::1%eth0 cannot be connected to by name here)
+            continue  # not an address: glibc skips the line too
         for name in fields[1:]:
             addresses = table.setdefault(name.lower().rstrip("."), [])
             if address not in addresses:
