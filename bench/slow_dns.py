@@ -10,8 +10,9 @@ loads one image from each of N hosts h0.slow.test .. hN-1.slow.test, all served 
 
     python3 -m bench.slow_dns [--hosts 20,500] [--timeout 5] [--delay 30] [--cap 120]
 
-Printed per size: wall seconds of the whole `ronda check` process (a run that passes
---cap is killed and said so), its exit code, the verdict's status, cause, warning codes and
+Printed per size: wall seconds of the same command without --subresources (the process's
+start and the page), then of the whole `ronda check --subresources` process (a run that
+passes --cap is killed and said so), its exit code, the verdict's status, cause, warning codes and
 summary, and the bytes of its JSON.
 """
 
@@ -93,12 +94,16 @@ def _measure(loop: BackgroundLoop, hosts: int, timeout: float, delay: float, cap
             *("--resolve", f"shop.test:{web.port}:127.0.0.1"),
         ]
         started = time.monotonic()
+        subprocess.run([c for c in command if c != "--subresources"], capture_output=True, timeout=cap)
+        baseline = time.monotonic() - started  # the process's start and the page alone
+        started = time.monotonic()
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=cap)
         except subprocess.TimeoutExpired:
             print(f"{hosts:4d} hosts: still running after {cap:.0f}s, killed; no verdict")
             return
         took = time.monotonic() - started
+        print(f"{hosts:4d} hosts: without --subresources the same command took {baseline:.1f}s")
         _report(hosts, took, done)
     finally:
         loop.run(web.stop())
