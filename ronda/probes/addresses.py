@@ -45,7 +45,7 @@ def first_addresses(addresses: tuple[str, ...], limit: int) -> tuple[str, ...]:
         return addresses
     families: dict[int, list[str]] = {}
     for address in addresses:
-        families.setdefault(ipaddress.ip_address(address).version, []).append(address)
+        families.setdefault(_family(address), []).append(address)
     chosen: list[str] = []
     queues = [iter(families[version]) for version in sorted(families)]
     while len(chosen) < limit:
@@ -54,6 +54,13 @@ def first_addresses(addresses: tuple[str, ...], limit: int) -> tuple[str, ...]:
             if following is not None and len(chosen) < limit:
                 chosen.append(following)
     return tuple(chosen)
+
+
+def _family(address: str) -> int:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return 0  # not an address (no resolver gives one): its own group, still counted
 
 
 def _not_in(addresses: tuple[str, ...], chosen: tuple[str, ...]) -> list[str]:

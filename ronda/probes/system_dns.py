@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
 
 import dns.asyncresolver
 import dns.resolver
@@ -48,10 +47,8 @@ def parse_hosts(text: str) -> dict[str, tuple[str, ...]]:
     return {name: tuple(addresses) for name, addresses in table.items()}
 
 
-@dataclass
-class _Cached:
-    stamp: tuple[float, int] | None  # the file's (mtime, size) when read; None: it was missing
-    value: object
+Stamp = tuple[float, int] | None  # a file's (mtime, size) when read; None: it was missing
+_UNREAD: Stamp = (-1.0, -1)
 
 
 class SystemResolution:
@@ -61,17 +58,18 @@ class SystemResolution:
     def __init__(self, resolv_conf: str = RESOLV_CONF, hosts: str = HOSTS) -> None:
         self.resolv_conf = resolv_conf
         self.hosts_file = hosts
-        self._hosts: _Cached | None = None
-        self._resolver: _Cached | None = None
+        self._hosts_read: Stamp = _UNREAD
+        self._table: dict[str, tuple[str, ...]] = {}
+        self._conf_read: Stamp = _UNREAD
+        self._resolver = dns.asyncresolver.Resolver(configure=False)
 
     def hosts(self, name: str) -> tuple[str, ...]:
         """The addresses the hosts file gives `name` (loopback for localhost), or ()."""
         stamp = _stamp(self.hosts_file)
-        if self._hosts is None or self._hosts.stamp != stamp:
-            self._hosts = _Cached(stamp, parse_hosts(_read(self.hosts_file)))
-        table: dict[str, tuple[str, ...]] = self._hosts.value  # type: ignore[assignment]
+        if stamp != self._hosts_read:
+            self._hosts_read, self._table = stamp, parse_hosts(_read(self.hosts_file))
         key = name.lower().rstrip(".")
-        found = table.get(key, ())
+        found = self._table.get(key, ())
         if not found and (key == "localhost" or key.endswith(".localhost")):
             return LOOPBACK
         return found
@@ -80,14 +78,14 @@ class SystemResolution:
         """A resolver configured as the system is; glibc's default (127.0.0.1) when the file
         is missing or names no nameserver."""
         stamp = _stamp(self.resolv_conf)
-        if self._resolver is None or self._resolver.stamp != stamp:
+        if stamp != self._conf_read:
             try:
                 resolver = dns.asyncresolver.Resolver(filename=self.resolv_conf)
             except dns.resolver.NoResolverConfiguration:
                 resolver = dns.asyncresolver.Resolver(configure=False)
                 resolver.nameservers = ["127.0.0.1"]
-            self._resolver = _Cached(stamp, resolver)
-        return self._resolver.value  # type: ignore[return-value]
+            self._conf_read, self._resolver = stamp, resolver
+        return self._resolver
 
 
 def _stamp(path: str) -> tuple[float, int] | None:
