@@ -105,6 +105,7 @@ _WARNING_LIST: tuple[Cause, ...] = (
     Cause("clock_skew", Severity.WARNING, "the device's clock is off"),
     Cause("subresource_hosts_skipped", Severity.WARNING, "some of the page's asset hosts were not checked"),
     Cause("file_limit_reached", Severity.WARNING, "the folder holds more files than one check reads"),
+    Cause("addresses_skipped", Severity.WARNING, "the name has more addresses than one check connects to"),
 )
 
 CAUSES: dict[str, Cause] = {c.code: c for c in _CAUSE_LIST}

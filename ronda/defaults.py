@@ -14,6 +14,9 @@ TIMEOUT = 10.0  # a whole check's budget (`--timeout`, `defaults.timeout`)
 RECHECK = 2.0  # how soon to look again while a change of state is unconfirmed
 CERT_WARN_DAYS = 21.0  # or a quarter of the certificate's lifetime where that is shorter
 SUBRESOURCE_HOSTS = 20  # asset hosts of a page checked at most (each costs about a check)
+SUBRESOURCE_PARALLEL = 16  # asset hosts of one page checked at the same time
+ADDRESSES_PER_NAME = 16  # addresses of one name a check connects to; more is a warning, addresses_skipped
+STORED_VERDICT_BYTES = 32 * 1024  # a stored verdict's JSON at most; longer lists and texts are cut to fit
 
 # When a monitor's state becomes an incident.
 CONFIRM = 2  # consecutive failed checks before an incident opens

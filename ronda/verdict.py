@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -170,3 +171,61 @@ class Verdict:
     @property
     def statuspage(self) -> dict[str, Any] | None:
         return self.facts.get("statuspage")  # what a vendor's status page says (docs/vendor-status-pages.md)
+
+
+# How far a stored verdict is cut when its JSON is over budget: each step allows at most this
+# many items per list and characters per text, and the first step that fits is kept.
+_CUTS = ((100, 2000), (50, 1000), (20, 500), (10, 300), (5, 200), (2, 120), (1, 80))
+_KEYS = 50  # keys of one object below the top level (a vendor's components, say)
+_FINDING_LISTS = ("findings", "warnings")
+
+
+def compact(data: dict[str, Any], budget: int) -> dict[str, Any]:
+    """A verdict's JSON cut to about `budget` bytes, for the store: whatever a target sends (a
+    thousand addresses, certificates with thousands of names, a page of hundreds of asset hosts),
+    a stored verdict stays small. A verdict within budget is returned as it is; else lists and
+    texts are cut, a finding `… and N more` closes a cut `findings` or `warnings`, and `omitted`
+    counts what was left out under each key ({"certificates": 984, "certificates.sans": 40})."""
+    if _size(data) <= budget:
+        return data
+    cut: dict[str, Any] = data
+    for items, chars in _CUTS:
+        omitted: dict[str, int] = {}
+        cut = {key: _cut(value, key, items, chars, omitted) for key, value in data.items()}
+        for key in _FINDING_LISTS:
+            if isinstance(data.get(key), list) and len(data[key]) > items:
+                cut[key] = cut[key] + [_more(data[key][items:], key)]
+        cut["omitted"] = omitted
+        if _size(cut) <= budget:
+            break
+    return cut
+
+
+def _cut(value: Any, path: str, items: int, chars: int, omitted: dict[str, int]) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= chars else value[: chars - 1] + "…"
+    if isinstance(value, list):
+        if len(value) > items:
+            omitted[path] = omitted.get(path, 0) + len(value) - items
+        return [_cut(item, path, items, chars, omitted) for item in value[:items]]
+    if isinstance(value, dict):
+        keys = list(value)
+        if len(keys) > _KEYS:
+            omitted[path] = omitted.get(path, 0) + len(keys) - _KEYS
+        return {key: _cut(value[key], f"{path}.{key}", items, chars, omitted) for key in keys[:_KEYS]}
+    return value
+
+
+def _more(rest: list[Any], kind: str) -> dict[str, Any]:
+    """One finding standing for those cut: how many, and of which codes."""
+    codes: dict[str, int] = {}
+    for finding in rest:
+        code = str(finding.get("code")) if isinstance(finding, dict) else "?"
+        codes[code] = codes.get(code, 0) + 1
+    counted = ", ".join(f"{code} ×{count}" for code, count in sorted(codes.items(), key=lambda c: -c[1])[:5])
+    first = next(iter(codes), "?")
+    return {"code": first, "detail": f"… and {len(rest)} more {kind} not stored ({counted})"}
+
+
+def _size(data: dict[str, Any]) -> int:
+    return len(json.dumps(data, separators=(",", ":"), default=str))

@@ -68,7 +68,7 @@ class RondaProcess:
         self.port = int(config.read_text().split("listen: 127.0.0.1:")[1].split()[0])
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self) -> RondaProcess:
+    def start(self, timeout: float = 20.0) -> RondaProcess:
         env = {**os.environ, "RONDA_TOKEN": TOKEN}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ronda", "run", "--config", str(self.config)],
@@ -77,7 +77,7 @@ class RondaProcess:
             text=True,
             env=env,
         )
-        wait_for("the API", self._healthy)
+        wait_for("the API", self._healthy, timeout)
         return self
 
     def _healthy(self) -> bool:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -50,6 +52,10 @@ log = logging.getLogger("ronda")
 NoticeListener = Callable[[Notice], None]
 TOKEN_FILE = "ronda-token"  # where a run's own API token goes when no terminal reads it
 SEND_GRACE = 10.0  # seconds a stopping service waits for a notification in flight
+WEB_GRACE = 3  # seconds open HTTP connections (a dashboard's live stream) get to close when stopping
+# Seconds from SIGTERM to the process's end, whatever is still running: past this, work in
+# threads (a hung notification, a file read on a dead mount) is abandoned rather than waited for.
+STOP_LIMIT = SEND_GRACE + 5.0
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
@@ -278,7 +284,14 @@ class Service:
         # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default;
         # the app believes it from server.trusted_proxies only (ronda/web/clients.py).
         web = _EmbeddedServer(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False)
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                proxy_headers=False,
+                timeout_graceful_shutdown=WEB_GRACE,
+            )
         )
         if self.connectivity.canaries:
             await self.connectivity.check_once()  # know whether ronda is online before judging targets
@@ -332,11 +345,29 @@ def setup_logging(quiet: bool = False) -> None:
     logging.getLogger("apprise").setLevel(logging.WARNING)  # its failures, not its chatter
 
 
+def _stop_soon(stop: asyncio.Event) -> None:
+    """Begin the orderly stop, and make sure the process ends by STOP_LIMIT even if some of
+    it hangs: a daemon timer, since the main thread may be the one waiting."""
+    if stop.is_set():
+        return
+    stop.set()
+    watchdog = threading.Timer(STOP_LIMIT, _abandon)
+    watchdog.daemon = True
+    watchdog.start()
+
+
+def _abandon() -> None:
+    busy = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon)
+    log.error("not stopped %gs after the signal; exiting with work still running in: %s", STOP_LIMIT, ", ".join(busy))
+    logging.shutdown()
+    os._exit(1)
+
+
 async def run_until_signalled(service: Service) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, _stop_soon, stop)
     loop.add_signal_handler(signal.SIGHUP, service.reload_soon)
     await service.run(stop)
 

@@ -1,12 +1,13 @@
-"""Name resolution for every probe: `--resolve` overrides, a chosen nameserver through
-dnspython (so NXDOMAIN, SERVFAIL, silence and empty answers are told apart), or the
-system resolver (which honours /etc/hosts) when none is chosen."""
+"""Name resolution for every probe: `--resolve` overrides, else dnspython's asynchronous
+resolver, through a chosen nameserver or the system's configuration (ronda/probes/system_dns.py:
+/etc/hosts first, then the nameservers of /etc/resolv.conf). NXDOMAIN, SERVFAIL, silence and
+empty answers are told apart, and every lookup ends by its check's deadline: nothing waits
+in a thread another check needs."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import dns.rdatatype
 import dns.resolver
 
 from ronda.hosts import ascii_host, is_ip_address
+from ronda.probes.system_dns import SYSTEM
 from ronda.target import CheckOptions
 
 
@@ -38,15 +40,26 @@ async def resolve_host(host: str, port: int, options: CheckOptions, deadline: fl
     pinned = _pinned(options.resolve, host, port)
     if pinned:
         return Resolution(pinned)
+    try:
+        host = ascii_host(host)  # a name found in a page may still be in Unicode
+    except ValueError as exc:
+        return Resolution(error="dns_nxdomain", detail=str(exc))
+    hosts = () if options.nameserver else SYSTEM.hosts(host)
+    if hosts:
+        return Resolution(hosts)
+    answers = await asyncio.gather(*(_lookup(host, rdtype, options, deadline) for rdtype in ("A", "AAAA")))
+    addresses = tuple(dict.fromkeys(a for answer in answers for a in answer.records))
+    if addresses:
+        return Resolution(addresses)
+    return min(answers, key=lambda r: _ERROR_ORDER.index(r.error or "dns_no_answer"))
+
+
+async def _lookup(name: str, rdtype: str, options: CheckOptions, deadline: float) -> Resolution:
     if options.nameserver:
-        answers = await asyncio.gather(
-            query(host, "A", options.nameserver, deadline), query(host, "AAAA", options.nameserver, deadline)
-        )
-        addresses = tuple(a for answer in answers for a in answer.records)
-        if addresses:
-            return Resolution(addresses)
-        return min(answers, key=lambda r: _ERROR_ORDER.index(r.error or "dns_no_answer"))
-    return await _system_resolve(host, port, deadline)
+        return await query(name, rdtype, options.nameserver, deadline)
+    resolver = SYSTEM.resolver()
+    servers = ", ".join(str(server) for server in resolver.nameservers[:3])
+    return await ask(resolver, f"the system resolver ({servers})", name, rdtype, deadline, search=True)
 
 
 def _pinned(resolve: dict[tuple[str, int], tuple[str, ...]], host: str, port: int) -> tuple[str, ...]:
@@ -67,15 +80,25 @@ async def query(name: str, rdtype: str, nameserver: tuple[str, int], deadline: f
     resolver = dns.asyncresolver.Resolver(configure=False)
     resolver.nameservers = [nameserver[0]]
     resolver.port = nameserver[1]
+    return await ask(resolver, f"{nameserver[0]}:{nameserver[1]}", name, rdtype, deadline)
+
+
+async def ask(
+    resolver: dns.asyncresolver.Resolver, server: str, name: str, rdtype: str, deadline: float, search: bool = False
+) -> Resolution:
+    """`name`'s `rdtype` records from `resolver`, within what is left of `deadline`;
+    `search`: the configuration's search list applies, as it does for getaddrinfo."""
     lifetime = max(deadline - time.monotonic(), 0.001)
-    server = f"{nameserver[0]}:{nameserver[1]}"
     try:
-        answer = await resolver.resolve(name, rdtype, lifetime=lifetime, raise_on_no_answer=False)
+        # dnspython keeps the lifetime between attempts but may sleep past it backing off:
+        # the deadline is held here too.
+        async with asyncio.timeout(lifetime):
+            answer = await resolver.resolve(name, rdtype, lifetime=lifetime, raise_on_no_answer=False, search=search)
     except dns.resolver.NXDOMAIN:
         return Resolution(error="dns_nxdomain", detail=f"{name} does not exist (NXDOMAIN from {server})")
     except dns.resolver.NoNameservers as exc:
         return Resolution(error="dns_servfail", detail=f"{server} failed to answer for {name} ({_first_line(exc)})")
-    except dns.exception.Timeout:
+    except (dns.exception.Timeout, TimeoutError):
         return Resolution(error="dns_timeout", detail=f"{server} did not answer for {name} within {lifetime:.1f}s")
     except dns.exception.DNSException as exc:
         return Resolution(error="dns_servfail", detail=f"{server} gave no usable answer for {name}: {exc}")
@@ -88,28 +111,3 @@ async def query(name: str, rdtype: str, nameserver: tuple[str, int], deadline: f
 def _first_line(exc: Exception) -> str:
     text = str(exc)
     return "SERVFAIL" if "SERVFAIL" in text else text.splitlines()[0][:200]
-
-
-async def _system_resolve(host: str, port: int, deadline: float) -> Resolution:
-    loop = asyncio.get_running_loop()
-    budget = max(deadline - time.monotonic(), 0.001)
-    try:
-        async with asyncio.timeout(budget):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except TimeoutError:
-        return Resolution(
-            error="dns_timeout", detail=f"the system resolver did not answer for {host} within {budget:.1f}s"
-        )
-    except socket.gaierror as exc:
-        return Resolution(error=_GAI_ERRORS.get(exc.errno or 0, "dns_servfail"), detail=f"{host}: {exc.strerror}")
-    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
-    return Resolution(addresses) if addresses else Resolution(error="dns_no_answer", detail=f"{host} has no addresses")
-
-
-_GAI_ERRORS = {
-    socket.EAI_NONAME: "dns_nxdomain",
-    socket.EAI_AGAIN: "dns_timeout",
-    socket.EAI_FAIL: "dns_servfail",
-}
-if hasattr(socket, "EAI_NODATA"):
-    _GAI_ERRORS[socket.EAI_NODATA] = "dns_no_answer"

@@ -6,7 +6,9 @@ that expired on such a host). So the page's HTML is parsed (`pageassets`), its s
 fetched once to read one level of `@import`/`url()`, and each distinct asset origin
 (scheme, host, port) other than the page's own is checked with the same helpers as the
 page: DNS, TCP and TLS with certificate analysis at each of its addresses, and one GET
-for the first asset seen there. All of it runs concurrently inside the page's deadline.
+for the first asset seen there. All of it runs inside the page's deadline, at most
+SUBRESOURCE_PARALLEL hosts at a time; hosts whose turn comes after the deadline are named
+in a `subresource_hosts_skipped` warning, like those beyond `subresource_hosts`.
 
 Each asset host is checked into an Observation of its own and then translated: a
 failing host becomes one `subresource_failed` finding on the page (degraded, not down:
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ronda import causes
+from ronda.defaults import SUBRESOURCE_PARALLEL
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext
 from ronda.probes.exchange import Answer, hop_for
@@ -35,6 +38,7 @@ from ronda.verdict import CertificateInfo, Finding
 MAX_STYLESHEETS = 20  # stylesheets fetched per page to read their @import and url()
 STYLESHEET_BYTES = 512 * 1024  # read at most this much of a stylesheet
 ASSET_BYTES = 0  # of any other asset only the status matters: stop at its first body byte
+_CUT_AFTER = 0.2  # seconds past the deadline the asset hosts still running are cut (the check's guard: 0.5)
 
 Origin = tuple[str, str, int]
 
@@ -57,31 +61,64 @@ async def check_subresources(
     # Parsing a MiB of HTML takes a third of a second: off the event loop, which other checks share.
     assets = await asyncio.to_thread(page_assets, page.body, page_url)
     sheets = set(assets.stylesheets)
-    async with asyncio.TaskGroup() as group:
-        hosts = _Hosts(group, ctx, options, deadline, own={_origin(obs.target.url), _origin(page_url)})
-        for url in assets.urls:
-            hosts.add(url, limit=STYLESHEET_BYTES if url in sheets else ASSET_BYTES)
-        reading = assets.stylesheets[:MAX_STYLESHEETS]  # hosts only named further down are not found
-        found = await asyncio.gather(*(hosts.stylesheet(url) for url in reading))
-        for urls in found:  # one level: these are checked, not fetched for references of their own
-            for url in urls:
-                hosts.add(url, limit=ASSET_BYTES)
-        checks = [await task for task in hosts.tasks.values()]
+    own = {_origin(obs.target.url), _origin(page_url)}
+    hosts: _Hosts | None = None
+    try:
+        # Each phase of a host's check ends at the deadline with its own cause; what is still
+        # running just after (a loop too busy to get there) is cut here, not by the whole
+        # check's guard, since the page itself was checked: those hosts are named as not
+        # checked in time.
+        async with asyncio.timeout(max(deadline + _CUT_AFTER - time.monotonic(), 0)), asyncio.TaskGroup() as group:
+            hosts = _Hosts(group, ctx, options, deadline, own)
+            for url in assets.urls:
+                hosts.add(url, limit=STYLESHEET_BYTES if url in sheets else ASSET_BYTES)
+            reading = assets.stylesheets[:MAX_STYLESHEETS]  # hosts only named further down are not found
+            found = await asyncio.gather(*(hosts.stylesheet(url) for url in reading))
+            for urls in found:  # one level: these are checked, not fetched for references of their own
+                for url in urls:
+                    hosts.add(url, limit=ASSET_BYTES)
+    except TimeoutError:
+        pass
+    if hosts is None:
+        return
+    results = [_finished(task) for task in hosts.tasks.values()]
+    checks = [check for check in results if check is not None]
     http = obs.facts["http"]  # set from the same answer before this is called
     http["subresources"] = [_record(obs, check) for check in checks]
-    skipped = len(hosts.first) - len(hosts.tasks)
-    http["subresources_skipped"] = skipped
-    if skipped:
+    late = len(results) - len(checks)
+    over_cap = len(hosts.first) - len(hosts.tasks)
+    http["subresources_skipped"] = over_cap + late
+    if over_cap or late:
         # A host never checked is a blind spot, not a pass: say so, as a warning.
-        obs.warn(
-            "subresource_hosts_skipped",
-            f"{skipped} of the page's {len(hosts.first)} asset hosts were not checked (at most "
-            f"{options.subresource_hosts} are, within the time budget); raise subresource_hosts to cover them",
+        obs.warn("subresource_hosts_skipped", _skipped_words(len(hosts.first), over_cap, late, options))
+
+
+def _finished(task: asyncio.Task[HostCheck | None]) -> HostCheck | None:
+    """A host's check, or None when the deadline came first."""
+    if not task.done() or task.cancelled():
+        return None
+    return task.result()
+
+
+def _skipped_words(total: int, over_cap: int, late: int, options: CheckOptions) -> str:
+    parts = []
+    if over_cap:
+        parts.append(
+            f"{over_cap} of the page's {total} asset hosts were not checked (at most {options.subresource_hosts} "
+            "are; raise subresource_hosts to cover them)"
         )
+    if late:
+        parts.append(
+            f"{late} of the page's {total} asset hosts could not be checked within the {options.timeout:g}s "
+            "budget; raise timeout or lower subresource_hosts"
+        )
+    return "; ".join(parts)
 
 
 class _Hosts:
-    """The foreign asset origins seen so far, each checked once, at most `subresource_hosts`."""
+    """The foreign asset origins seen so far, each checked once, at most `subresource_hosts`,
+    at most `SUBRESOURCE_PARALLEL` at a time: a page with hundreds of asset hosts must not open
+    hundreds of sockets at once (the process's file descriptors are every monitor's)."""
 
     def __init__(
         self, group: asyncio.TaskGroup, ctx: ProbeContext, options: CheckOptions, deadline: float, own: set[Origin]
@@ -92,15 +129,23 @@ class _Hosts:
         self.deadline = deadline
         self.own = own
         self.first: dict[Origin, str] = {}  # every foreign origin -> the first asset seen there
-        self.tasks: dict[Origin, asyncio.Task[HostCheck]] = {}
+        self.tasks: dict[Origin, asyncio.Task[HostCheck | None]] = {}
+        self.lanes = asyncio.Semaphore(SUBRESOURCE_PARALLEL)
 
     def add(self, url: str, limit: int) -> None:
         origin = _origin(url)
         if origin in self.own or origin in self.first:
             return
         self.first[origin] = url
-        if len(self.tasks) < self.options.subresource_hosts and time.monotonic() < self.deadline:
-            self.tasks[origin] = self.group.create_task(_check_host(self.ctx, self.options, url, self.deadline, limit))
+        if len(self.tasks) < self.options.subresource_hosts:
+            self.tasks[origin] = self.group.create_task(self._check(url, limit))
+
+    async def _check(self, url: str, limit: int) -> HostCheck | None:
+        """The host's check, or None when its turn came after the deadline."""
+        async with self.lanes:
+            if time.monotonic() >= self.deadline:
+                return None
+            return await _check_host(self.ctx, self.options, url, self.deadline, limit)
 
     async def stylesheet(self, url: str) -> list[str]:
         """The references of a stylesheet; read from its host's check when that
@@ -108,9 +153,11 @@ class _Hosts:
         origin = _origin(url)
         task = self.tasks.get(origin)
         if task is not None and self.first[origin] == url:
-            answer = (await task).answer
+            checked = await task
+            answer = checked.answer if checked is not None else None
         else:
-            answer = await _fetch(self.ctx, self.options, url, self.deadline)
+            async with self.lanes:
+                answer = await _fetch(self.ctx, self.options, url, self.deadline)
         if answer is None or answer.status >= 400:
             return []  # a broken stylesheet on another host is that host's finding
         return await asyncio.to_thread(stylesheet_urls, answer.body, answer.url or url, _charset(answer))

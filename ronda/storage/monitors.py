@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.defaults import STORED_VERDICT_BYTES
 from ronda.records import ConnectivityEntry, DayFigures, MonitorRecord, UptimeReport
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import Reading, assess_scope
@@ -18,7 +19,7 @@ from ronda.storage.incidents import Notice, follow
 from ronda.storage.inventory import remember
 from ronda.storage.models import ConnectivityRow, IncidentRow, MonitorRow, ResultRow
 from ronda.storage.stats import daily_uptime, daily_uptime_many, uptime_report, window_figures
-from ronda.verdict import Verdict, as_utc, iso, parse_iso
+from ronda.verdict import Verdict, as_utc, compact, iso, parse_iso
 
 
 class UnknownMonitor(LookupError):
@@ -69,7 +70,7 @@ class Monitors:
                 status=verdict.status,
                 cause=verdict.cause,
                 latency_ms=verdict.latency_ms,
-                verdict=verdict.to_json(),
+                verdict=compact(verdict.to_json(), STORED_VERDICT_BYTES),  # whatever the target sent
                 vantage=verdict.vantage,
             )
             session.add(result)

@@ -1,5 +1,6 @@
 """An authoritative DNS server on loopback (UDP, dnspython's message codec) whose names
-can resolve, vanish (NXDOMAIN), exist with no addresses, fail (SERVFAIL) or go silent."""
+can resolve, vanish (NXDOMAIN), exist with no addresses, fail (SERVFAIL), go silent, or be
+answered late, as behind an overloaded or distant authority."""
 
 from __future__ import annotations
 
@@ -19,9 +20,14 @@ class Zone:
     records: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (name, type) -> values
     servfail: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
+    late: dict[str, float] = field(default_factory=dict)  # name -> seconds before its answer leaves
 
     def set(self, name: str, rdtype: str, *values: str) -> None:
         self.records[(_norm(name), rdtype.upper())] = list(values)
+
+    def slow(self, name: str, seconds: float) -> None:
+        """Answer questions about `name` only after `seconds`."""
+        self.late[_norm(name)] = seconds
 
     def remove(self, name: str) -> None:
         """The name stops existing: NXDOMAIN from now on."""
@@ -67,8 +73,17 @@ class DnsServer(asyncio.DatagramProtocol):
         except Exception:
             return  # not DNS: a real server drops it too
         answer = self.answer(query)
-        if answer is not None and self._transport is not None:
-            self._transport.sendto(answer.to_wire(), addr)
+        if answer is None:
+            return
+        delay = self.zone.late.get(query.question[0].name.to_text().lower(), 0.0)
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._send, answer.to_wire(), addr)
+        else:
+            self._send(answer.to_wire(), addr)
+
+    def _send(self, wire: bytes, addr: tuple[str, int]) -> None:
+        if self._transport is not None:
+            self._transport.sendto(wire, addr)
 
     def answer(self, query: dns.message.Message) -> dns.message.Message | None:
         question = query.question[0]
