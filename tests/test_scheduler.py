@@ -72,6 +72,35 @@ def test_a_hanging_target_does_not_delay_the_others(web):
     assert scheduler.slots_skipped >= 1, "the hanging monitor skips the slots it overran"
 
 
+def test_monitors_of_one_interval_fall_due_across_the_whole_interval(web):
+    """The first checks come within the first few seconds; the grid after them is spread
+    over the interval, so the second check of many monitors comes anywhere from at once to
+    a whole interval later, not all an interval after the first (all due together)."""
+    server = web()
+    interval = 6.0
+    jobs = [
+        Job(f"m{i}", parse_target(server.url()), CheckOptions(timeout=2.0), interval, Policy(confirm=1))
+        for i in range(40)
+    ]
+    checked: dict[str, list[float]] = {}
+
+    async def on_verdict(job: Job, verdict) -> None:
+        checked.setdefault(job.name, []).append(asyncio.get_running_loop().time())
+
+    async def run_for(seconds: float) -> None:
+        scheduler = Scheduler(jobs, on_verdict, rng=random.Random(7))
+        task = asyncio.create_task(scheduler.run())
+        await asyncio.sleep(seconds)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(run_for(interval + 4.0))
+    gaps = [times[1] - times[0] for times in checked.values() if len(times) >= 2]
+    assert len(gaps) >= 20, checked
+    # A late first check only shortens its gap: the grid does not move with it.
+    assert sum(gap < interval / 2 for gap in gaps) >= len(gaps) // 4, sorted(gaps)
+
+
 def test_a_recheck_is_not_counted_late_by_its_own_wait(web):
     """The lag histogram (/metrics) counts how late each check started against its due time;
     a re-check is due `recheck` after the check that started it, not at that check's slot."""

@@ -223,11 +223,13 @@ class Scheduler:
     async def _loop(self, name: str) -> None:
         job = self._jobs[name]
         # The first check comes soon (a newcomer wants to see state at once), spread over
-        # at most the first few seconds; after that every `interval`, on the same phase.
-        due = time.monotonic() + self._rng.uniform(0, min(job.interval, 3.0))
-        start = due  # when the next check is due: a slot of the grid, or a re-check
+        # at most the first few seconds. The grid after it has a phase of its own, spread
+        # over the whole interval: were the first check the phase, every monitor would fall
+        # due in the same few seconds of each interval and wait on each other for slots.
+        start = time.monotonic() + self._rng.uniform(0, min(job.interval, 3.0))
+        due = start - self._rng.uniform(0, job.interval)  # the grid's slot before the first check
         confirming = Confirmation(job.policy)
-        rechecked = False
+        rechecked = True  # the first check is off the grid: slots it spans are not lost
         while True:
             await asyncio.sleep(max(start - time.monotonic(), 0))
             job = self._jobs[name]  # its policy and tags may have changed since; its checks not
