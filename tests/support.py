@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -60,6 +61,15 @@ def config_text(port: int, ca_file: str, monitors: str, notify: str = "[]", cana
     )
 
 
+def die_with_parent() -> None:
+    """For Popen's preexec_fn: the child is killed when the test run that started it dies
+    (a timeout's kill, a crash), so no orphaned `ronda run` keeps a port and a core busy
+    for the runs after it. Linux's prctl(PR_SET_PDEATHSIG); nothing in the standard
+    library offers it."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 class RondaProcess:
     """`ronda run --config FILE` as a user starts it, and its API over HTTP."""
 
@@ -76,6 +86,7 @@ class RondaProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            preexec_fn=die_with_parent,
         )
         wait_for("the API", self._healthy, timeout)
         return self

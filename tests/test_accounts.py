@@ -28,7 +28,7 @@ from ronda.storage.models import UserRow
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from ronda.web.ratelimit import FailureLimiter
-from tests.support import free_port, wait_for
+from tests.support import die_with_parent, free_port, wait_for
 
 TOKEN = "config-token-0123456789"
 PASSWORD = "correct horse battery"
@@ -452,7 +452,7 @@ def test_ronda_run_creates_admin_from_the_environment_and_it_logs_in(tmp_path):
     env = {**os.environ, "RONDA_ADMIN_PASSWORD": "first-start-password"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ronda", "run", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=die_with_parent,
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"

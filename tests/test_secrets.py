@@ -17,7 +17,7 @@ import pyotp
 import pytest
 
 from tests.receivers import WebhookReceiver
-from tests.support import free_port, wait_for
+from tests.support import die_with_parent, free_port, wait_for
 
 CONFIG_TOKEN = "Cfg-Token-Secret-0123456789"
 ADMIN_PASSWORD = "Admin-Pass-Secret-4711"
@@ -82,6 +82,7 @@ def test_no_secret_in_logs_api_answers_notices_or_pages(tmp_path, receiver):
     proc = subprocess.Popen(
         [sys.executable, "-m", "ronda", "run", "--config", str(tmp_path / "ronda.yaml")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+        preexec_fn=die_with_parent,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {CONFIG_TOKEN}"}, timeout=30)
@@ -184,7 +185,7 @@ def test_without_a_config_token_the_run_hands_its_token_over_in_a_private_file(t
     env = {**os.environ, "RONDA_ADMIN_PASSWORD": ADMIN_PASSWORD, "COLUMNS": "400"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ronda", "run", "--config", str(tmp_path / "ronda.yaml")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=die_with_parent,
     )  # fmt: skip
     token_file = tmp_path / "ronda-token"
     try:
