@@ -388,11 +388,11 @@ def test_ronda_user_add_then_the_user_logs_in(tmp_path, browser):
     config.write_text(f"storage: sqlite:///{tmp_path / 'ronda.db'}\n")
     added = ronda("user", "add", "carol", "--admin", "--password-stdin", "--config", str(config), stdin="s3cret-pass\n")
     assert added.returncode == 0, added.stderr + added.stdout
-    assert "added the admin user carol" in added.stdout
+    assert "added the admin carol" in added.stdout
     assert ronda("user", "add", "carol", "--config", str(config), stdin="other-pass\n").returncode == 3
 
     listing = ronda("user", "list", "--config", str(config)).stdout
-    assert re.search(r"^alice\t-\t", listing, re.M) and re.search(r"^carol\tadmin\t", listing, re.M)
+    assert re.search(r"^alice\tviewer\t-\t", listing, re.M) and re.search(r"^carol\tadmin\t-\t", listing, re.M)
 
     answer = log_in(browser(), "carol", "s3cret-pass")
     assert answer.status_code == 303
