@@ -108,6 +108,19 @@ class ServerConfig(_Strict):
     listen: str = "127.0.0.1:8080"
     token: str | None = Field(default=None, min_length=16)
     public_url: str | None = Field(default=None, pattern=r"^https?://")  # links in notices point here
+    # For monitors added through the API or the dashboard (the config file's are the
+    # operator's own): may they point at loopback, private, link-local and metadata
+    # addresses, and which folders may their file:// targets and files lie in (none by default).
+    allow_private_targets: bool = True
+    file_roots: list[str] = Field(default_factory=list)
+
+    @field_validator("file_roots")
+    @classmethod
+    def _absolute_roots(cls, roots: list[str]) -> list[str]:
+        relative = [root for root in roots if not root.startswith("/")]
+        if relative:
+            raise ValueError(f"folders are written whole, from /: {', '.join(map(repr, relative))}")
+        return roots
 
     @field_validator("listen")
     @classmethod
