@@ -285,7 +285,7 @@ def test_a_user_creates_and_revokes_a_token_on_the_account_page(browser):
     secret = re.search(r"<code class=\"secret\">(ronda_[^<]+)</code>", page.text).group(1)
     assert "it is shown this once" in page.text
     assert alice.get("/api/v1/me", headers=bearer(secret)).json() == {
-        "name": "alice", "via": "api_token", "admin": False, "user_id": 1, "totp": False,
+        "name": "alice", "via": "api_token", "role": "viewer", "admin": False, "user_id": 1, "totp": False,
     }  # fmt: skip
 
     again = alice.get("/account").text
