@@ -33,13 +33,16 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 class Reach:
     private: bool = True  # may checks connect to loopback, private, link-local ... addresses
     file_roots: tuple[str, ...] | None = None  # folders file:// may read; None: any, (): none
+    # Networks allowed all the same when `private` is False (server.allowed_private_networks):
+    # an office LAN that added monitors may watch, while loopback and metadata stay refused.
+    allowed: tuple[str, ...] = ()
 
     def refused_address(self, address: str) -> str | None:
         """Why a check may not connect to `address` (in words), or None when it may."""
         if self.private:
             return None
         kind = non_public(address)
-        if kind is None:
+        if kind is None or self._excepted(address):
             return None
         return f"{address} is {kind}, and server.allow_private_targets is false"
 
@@ -54,6 +57,10 @@ class Reach:
             return None
         where = "" if real == path.rstrip(os.sep) else f" (it leads to {real})"
         return f"{path}{where} is outside server.file_roots ({', '.join(self.file_roots)})"
+
+    def _excepted(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        return any(ip in ipaddress.ip_network(network) for network in self.allowed)
 
 
 ANYWHERE = Reach()

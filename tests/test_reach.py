@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from ronda.reach import Reach, non_public
-from ronda.world.web import WebServer
-from tests.support import RondaProcess, config_text, free_port, wait_for
+from ronda.world.web import Reply, WebServer
+from tests.support import RondaProcess, config_error, config_text, free_port, wait_for
 
 NO_PRIVATE = Reach(private=False)
 
@@ -206,3 +206,25 @@ def test_an_api_monitor_whose_name_resolves_inside_is_down_while_the_configs_own
     assert site.requests == 0
     home = wait_for("the config's own monitor checked", lambda: narrow.api("/api/v1/monitors/home/results?limit=1"))
     assert home[0]["status"] == "up"
+
+
+def test_a_redirect_to_a_private_address_is_refused_and_not_followed(web, check):
+    """The first hop is in an allowed network, the redirect leads to another private address."""
+    there = web("127.0.0.3")
+    start = web("127.0.0.2")
+    start.routes["/"] = Reply(status=302, headers={"Location": there.url("/admin")})
+    reach = Reach(private=False, allowed=("127.0.0.2/32",))
+    verdict = check(start.url(), reach=reach)
+    assert (verdict.status, verdict.cause) == ("down", "target_not_allowed")
+    assert verdict.findings[0].detail == (
+        f"redirect to {there.url('/admin')}: 127.0.0.3 is a loopback address, and server.allow_private_targets is false"
+    )
+    assert (start.requests, there.requests) == (1, 0)
+    assert check(start.url()).status == "up" and there.requests == 1  # the operator's own check follows it
+
+
+def test_allowed_private_networks_must_be_networks(tmp_path):
+    path = tmp_path / "ronda.yaml"
+    path.write_text("server:\n  allow_private_targets: false\n  allowed_private_networks: [10.20.0.0/16, office]\n")
+    assert "server.allowed_private_networks" in config_error(str(path))
+    assert "'office' is not a network such as 10.20.0.0/16" in config_error(str(path))

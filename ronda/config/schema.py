@@ -7,6 +7,7 @@ is validated, so nothing downstream merges defaults by hand.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -112,7 +113,18 @@ class ServerConfig(_Strict):
     # operator's own): may they point at loopback, private, link-local and metadata
     # addresses, and which folders may their file:// targets and files lie in (none by default).
     allow_private_targets: bool = True
+    allowed_private_networks: list[str] = Field(default_factory=list)  # allowed all the same: 10.20.0.0/16
     file_roots: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_private_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not a network such as 10.20.0.0/16: {exc}") from None
+        return networks
 
     @field_validator("file_roots")
     @classmethod

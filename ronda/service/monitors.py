@@ -133,7 +133,11 @@ def missing_files(monitor: Monitor) -> list[Problem]:
 def reach_of(config: Config) -> Reach:
     """Where the API's and the dashboard's monitors may go, by the config's server block."""
     server = config.server
-    return Reach(private=server.allow_private_targets, file_roots=tuple(server.file_roots))
+    return Reach(
+        private=server.allow_private_targets,
+        file_roots=tuple(server.file_roots),
+        allowed=tuple(server.allowed_private_networks),
+    )
 
 
 def reach_problems(monitor: Monitor, reach: Reach) -> list[Problem]:
