@@ -51,7 +51,7 @@ class Reach:
         if self.file_roots is None:
             return None
         if not self.file_roots:
-            return f"{path}: files are not checked for monitors added through the API (server.file_roots is empty)"
+            return f"{path}: monitors added through the API may use no files (server.file_roots is empty)"
         real = os.path.realpath(path)
         if any(_inside(real, os.path.realpath(root)) for root in self.file_roots):
             return None

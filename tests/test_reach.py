@@ -68,7 +68,7 @@ def test_file_roots_allow_their_folders_only_links_followed(tmp_path):
         f"{allowed}/link.pem (it leads to {secret}/key.pem) is outside server.file_roots ({allowed})"
     )
     assert Reach(file_roots=()).refused_path("/etc/ssl/certs") == (
-        "/etc/ssl/certs: files are not checked for monitors added through the API (server.file_roots is empty)"
+        "/etc/ssl/certs: monitors added through the API may use no files (server.file_roots is empty)"
     )
     assert Reach().refused_path("/root") is None  # the operator's own checks
 
@@ -179,6 +179,10 @@ def test_the_api_refuses_private_addresses_and_files_beyond_the_roots(narrow, tm
     # Refused for where it is, not for being missing: whether a file exists is not the caller's to learn.
     assert problems(narrow.send("POST", "/api/v1/monitors", outside_ca)) == [
         ("ca_file", f"{tmp_path}/nowhere.pem is outside server.file_roots ({certs})")
+    ]
+    missing_inside = {"name": "x", "url": "https://shop.test/", "ca_file": str(certs / "none.pem")}
+    assert problems(narrow.send("POST", "/api/v1/monitors", missing_inside)) == [
+        ("ca_file", f"no such file: {certs}/none.pem")
     ]
     inside = narrow.send("POST", "/api/v1/monitors", {"name": "certs", "url": f"file://{certs}/site.pem"})
     assert inside.status_code == 201, inside.text
