@@ -46,6 +46,9 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("vendor_reported", Severity.DEGRADED, "the vendor's status page reports a problem"),
     # Users' reports: never a probe's finding, the cause of an incident a surge of reports opened.
     Cause("user_reported", Severity.DEGRADED, "users report problems that ronda's own checks do not see"),
+    # Nothing was checked: the target (after resolution) is an address or a file this
+    # monitor may not reach (server.allow_private_targets, server.file_roots).
+    Cause("target_not_allowed", Severity.DOWN, "ronda may not check this target: its address or file is off limits"),
     # DNS: nothing else can happen when the name does not resolve.
     Cause("dns_nxdomain", Severity.DOWN, "the name does not exist in DNS"),
     Cause("dns_servfail", Severity.DOWN, "the DNS server failed to answer for the name"),

@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+ROLE_NAMES = ("viewer", "editor", "admin")  # ronda.storage.accounts.ROLES, without importing storage at start
+
+
 def _storage_options(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", metavar="FILE", help="use the storage named in this config")
@@ -153,11 +156,18 @@ def _storage_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_user_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
-    user = commands.add_parser("user", help="the dashboard's users: add, list, set a password")
+    user = commands.add_parser("user", help="the dashboard's users: add, list, set a password or a role")
     actions = user.add_subparsers(dest="action", required=True, parser_class=_Parser)
     add = actions.add_parser("add", help="add a user (asks for the password twice, or reads it from stdin)")
     add.add_argument("name")
-    add.add_argument("--admin", action="store_true", help="the user administers ronda")
+    given = add.add_mutually_exclusive_group()
+    given.add_argument(
+        "--role",
+        choices=ROLE_NAMES,
+        default="viewer",
+        help="viewer reads (the default); editor also changes monitors and incidents; admin also manages users",
+    )
+    given.add_argument("--admin", action="store_const", dest="role", const="admin", help="the same as --role admin")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
     _storage_options(add)
     _storage_options(actions.add_parser("list", help="list the users"))
@@ -165,6 +175,10 @@ def _add_user_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
     _storage_options(passwd)
+    role = actions.add_parser("role", help="give a user another role (their tokens are capped at it at once)")
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLE_NAMES)
+    _storage_options(role)
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
@@ -262,7 +276,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _cmd_user(args: argparse.Namespace) -> int:
-    from ronda.storage.accounts import AccountError
+    from ronda.storage.accounts import AccountError, role_of
     from ronda.storage.database import Database
     from ronda.verdict import iso
 
@@ -272,11 +286,14 @@ def _cmd_user(args: argparse.Namespace) -> int:
         if args.action == "list":
             for entry in accounts.users():
                 user, last = entry.user, entry.last_login_at
-                flags = " ".join(flag for flag, on in (("admin", user.admin), ("totp", user.totp)) if on)
-                print(f"{user.username}\t{flags or '-'}\tlast login {iso(last) if last else 'never'}")
+                flags = " ".join(flag for flag, on in (("totp", user.totp),) if on)
+                print(f"{user.username}\t{user.role}\t{flags or '-'}\tlast login {iso(last) if last else 'never'}")
         elif args.action == "add":
-            accounts.add_user(args.name, _read_password(args.password_stdin), admin=args.admin)
-            print(f"added {'the admin ' if args.admin else ''}user {args.name}")
+            accounts.add_user(args.name, _read_password(args.password_stdin), role_of(args.role))
+            print(f"added the {args.role} {args.name}")
+        elif args.action == "role":
+            accounts.set_role(args.name, args.role)
+            print(f"{args.name} is now {'an' if args.role[0] in 'aeiou' else 'a'} {args.role}")
         else:
             accounts.set_password(args.name, _read_password(args.password_stdin))
             print(f"new password for {args.name}; their sessions have ended")

@@ -14,6 +14,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit, ur
 from ronda import defaults
 from ronda.errors import UsageError
 from ronda.hosts import ascii_host
+from ronda.reach import ANYWHERE, Reach
 from ronda.schemes import SCHEMES
 from ronda.tlscontexts import TlsClient
 
@@ -57,6 +58,9 @@ class CheckOptions:
     acme_directory: str | None = None  # the CA's ACME directory: its renewal window (RFC 9773) applies
     send: str | None = None  # ws://, wss://: a text message sent once connected; the reply must contain expect.text
     subprotocol: str | None = None  # ws://, wss://: the Sec-WebSocket-Protocol asked for; the server must pick it
+    # Where the check may connect and what it may read: anywhere, but for monitors added
+    # through the API when the config narrows it (ronda/reach.py).
+    reach: Reach = ANYWHERE
 
     @property
     def tls_client(self) -> TlsClient:

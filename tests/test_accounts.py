@@ -290,7 +290,7 @@ def test_a_user_creates_and_revokes_a_token_on_the_account_page(browser):
     secret = re.search(r"<code class=\"secret\">(ronda_[^<]+)</code>", page.text).group(1)
     assert "it is shown this once" in page.text
     assert alice.get("/api/v1/me", headers=bearer(secret)).json() == {
-        "name": "alice", "via": "api_token", "admin": False, "user_id": 1, "totp": False,
+        "name": "alice", "via": "api_token", "role": "viewer", "admin": False, "user_id": 1, "totp": False,
     }  # fmt: skip
 
     again = alice.get("/account").text
@@ -393,11 +393,11 @@ def test_ronda_user_add_then_the_user_logs_in(tmp_path, browser):
     config.write_text(f"storage: sqlite:///{tmp_path / 'ronda.db'}\n")
     added = ronda("user", "add", "carol", "--admin", "--password-stdin", "--config", str(config), stdin="s3cret-pass\n")
     assert added.returncode == 0, added.stderr + added.stdout
-    assert "added the admin user carol" in added.stdout
+    assert "added the admin carol" in added.stdout
     assert ronda("user", "add", "carol", "--config", str(config), stdin="other-pass\n").returncode == 3
 
     listing = ronda("user", "list", "--config", str(config)).stdout
-    assert re.search(r"^alice\t-\t", listing, re.M) and re.search(r"^carol\tadmin\t", listing, re.M)
+    assert re.search(r"^alice\tviewer\t-\t", listing, re.M) and re.search(r"^carol\tadmin\t-\t", listing, re.M)
 
     answer = log_in(browser(), "carol", "s3cret-pass")
     assert answer.status_code == 303

@@ -142,7 +142,11 @@ def test_posting_a_name_that_exists_is_a_conflict(ronda, web):
             "depends_on",
             "no monitor has the tag 'nope'",
         ),
-        ({"name": "x", "url": "http://127.0.0.1/", "ca_file": "missing.pem"}, "ca_file", "no such file: "),
+        (
+            {"name": "x", "url": "http://127.0.0.1/", "ca_file": "missing.pem"},
+            "ca_file",
+            "monitors added through the API may use no files (server.file_roots is empty)",
+        ),
     ],
     ids=[
         "a name with a space and a bang",
@@ -153,7 +157,7 @@ def test_posting_a_name_that_exists_is_a_conflict(ronda, web):
         "no url",
         "a dependency on no monitor",
         "a dependency on a tag no monitor has",
-        "a CA file that does not exist",
+        "a CA file, while server.file_roots names no folder",
     ],
 )
 def test_a_bad_monitor_is_refused_naming_the_field(ronda, body, field, words):

@@ -120,7 +120,7 @@ def test_an_unconfirmed_incident_that_ends_by_itself_was_never_told_and_says_so_
 
 def test_the_incidents_page_offers_to_confirm_an_unconfirmed_incident_and_confirming_notifies(world):
     settle(world, {"confirm_before_notify": True})
-    world.db.accounts.add_user("ops", "a long enough password")
+    world.db.accounts.add_user("ops", "a long enough password", role="editor")
     world.minutes(10, 3)
     [incident] = world.incidents("app")
     login = world.browser.get("/login")

@@ -122,6 +122,30 @@ class ServerConfig(_Strict):
     # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or CIDRs);
     # from anyone else those headers are ignored, since whoever sends a request writes them.
     trusted_proxies: list[ProxyNetwork] = Field(default_factory=list)
+    # For monitors added through the API or the dashboard (the config file's are the
+    # operator's own): may they point at loopback, private, link-local and metadata
+    # addresses, and which folders may their file:// targets and files lie in (none by default).
+    allow_private_targets: bool = True
+    allowed_private_networks: list[str] = Field(default_factory=list)  # allowed all the same: 10.20.0.0/16
+    file_roots: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_private_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not a network such as 10.20.0.0/16: {exc}") from None
+        return networks
+
+    @field_validator("file_roots")
+    @classmethod
+    def _absolute_roots(cls, roots: list[str]) -> list[str]:
+        relative = [root for root in roots if not root.startswith("/")]
+        if relative:
+            raise ValueError(f"folders are written whole, from /: {', '.join(map(repr, relative))}")
+        return roots
 
     @field_validator("listen")
     @classmethod

@@ -140,7 +140,7 @@ def demo_login(service: Service) -> str:
     if any(entry.user.username == DEMO_USER for entry in accounts.users()):
         accounts.set_password(DEMO_USER, password)
     else:
-        accounts.add_user(DEMO_USER, password, admin=True)
+        accounts.add_user(DEMO_USER, password, role="admin")
     return password
 
 

@@ -8,7 +8,7 @@ import dns.rdatatype
 
 from ronda.errors import UsageError
 from ronda.probes.base import Observation, ProbeContext, ProbeScheme
-from ronda.probes.resolve import query, resolve_host
+from ronda.probes.resolve import NOT_ALLOWED, Resolution, query, resolve_host
 from ronda.target import CheckOptions, Target, parse_nameserver
 
 
@@ -28,7 +28,11 @@ async def probe_dns(
             dns.rdatatype.from_text(rdtype)
         except dns.rdatatype.UnknownRdatatype:
             raise UsageError(f"{target.url!r}: unknown record type {rdtype!r}") from None
-        resolution = await query(target.host, rdtype, nameserver, deadline)
+        refused = options.reach.refused_address(nameserver[0]) if server_text else None
+        if refused:  # the monitor's own server= is where the query goes (--nameserver is the operator's)
+            resolution = Resolution(error=NOT_ALLOWED, detail=f"the DNS server {nameserver[0]}: {refused}")
+        else:
+            resolution = await query(target.host, rdtype, nameserver, deadline)
     server = f"{nameserver[0]}:{nameserver[1]}" if nameserver else "system resolver"
     obs.facts["dns"] = {
         "name": target.host,

@@ -86,6 +86,11 @@ class Reading:
 async def probe_file(
     target: Target, options: CheckOptions, ctx: ProbeContext, obs: Observation, deadline: float
 ) -> None:
+    refused = options.reach.refused_path(target.path)
+    if refused:  # checked at each check: a link inside the allowed folders may point out since
+        obs.addresses.append(target.path)
+        obs.problem("target_not_allowed", refused, address=target.path, host=target.path, port=0)
+        return
     reading = await asyncio.to_thread(read_path, target.path, passwords(target.params), deadline)
     record(obs, reading, ctx.clock(), options.warn_days)
 

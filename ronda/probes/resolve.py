@@ -34,7 +34,24 @@ _ERROR_ORDER = ("dns_nxdomain", "dns_servfail", "dns_timeout", "dns_no_answer")
 
 
 async def resolve_host(host: str, port: int, options: CheckOptions, deadline: float) -> Resolution:
-    """The addresses behind host:port, or a dns_* error saying why there are none."""
+    """The addresses behind host:port, or a dns_* error saying why there are none, or
+    target_not_allowed when any of them is one the check may not reach (options.reach):
+    after resolution, so a name that points somewhere private is refused at every check.
+    (The nameserver is the operator's, from the config's defaults, or the monitor's own,
+    judged when the monitor is added.)"""
+    resolution = await _resolve(host, port, options, deadline)
+    for address in resolution.addresses:
+        refused = options.reach.refused_address(address)
+        if refused:
+            named = "" if address == host else f"{host} resolves to {address}: "
+            return Resolution(error=NOT_ALLOWED, detail=f"{named}{refused}")
+    return resolution
+
+
+NOT_ALLOWED = "target_not_allowed"
+
+
+async def _resolve(host: str, port: int, options: CheckOptions, deadline: float) -> Resolution:
     if is_ip_address(host):
         return Resolution((str(ipaddress.ip_address(host)),))
     pinned = _pinned(options.resolve, host, port)

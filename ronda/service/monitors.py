@@ -14,6 +14,7 @@ The API's routes run in worker threads; they call the blocking methods (`add`, `
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
@@ -25,9 +26,12 @@ from pydantic import ValidationError
 
 from ronda.config.load import MONITOR_FILE_KEYS, ancestors, dependency_cycle, dependency_map, load_config
 from ronda.config.schema import Config, Monitor, PushMonitor, parse_monitor
+from ronda.errors import UsageError
+from ronda.reach import Reach
 from ronda.service.push import PushJob, Watchers, monitor_target
 from ronda.service.scheduler import Changes, Job
 from ronda.storage.database import Database
+from ronda.target import parse_nameserver, parse_target
 
 log = logging.getLogger("ronda")
 
@@ -126,6 +130,48 @@ def missing_files(monitor: Monitor) -> list[Problem]:
     ]
 
 
+def reach_of(config: Config) -> Reach:
+    """Where the API's and the dashboard's monitors may go, by the config's server block."""
+    server = config.server
+    return Reach(
+        private=server.allow_private_targets,
+        file_roots=tuple(server.file_roots),
+        allowed=tuple(server.allowed_private_networks),
+    )
+
+
+def reach_problems(monitor: Monitor, reach: Reach) -> list[Problem]:
+    """What of a monitor (its paths resolved) lies beyond `reach`, as far as can be told
+    before a check: a file, an address written in it. Names are judged at each check,
+    after resolution (ronda/probes/resolve.py), since what they point at can change."""
+    problems = [
+        Problem(key, refused)
+        for key in MONITOR_FILE_KEYS
+        if (value := getattr(monitor, key, None)) is not None and (refused := reach.refused_path(value))
+    ]
+    if isinstance(monitor, PushMonitor):
+        return problems
+    target = parse_target(monitor.target_url())
+    if target.scheme == "file":
+        refused = reach.refused_path(target.path)
+        return [*problems, Problem("url", refused)] if refused else problems
+    written = [("url", target.host)]
+    written += [("resolve", address) for addresses in monitor.resolve.values() for address in addresses]
+    # The monitor's own nameserver only: the one of the config's defaults is the operator's.
+    own = monitor.nameserver if "nameserver" in monitor.model_fields_set else None
+    servers = [("nameserver", own), ("url", target.params.get("server"))]
+    written += [(key, _server_address(text)) for key, text in servers if text]
+    problems += [Problem(key, refused) for key, address in written if (refused := reach.refused_address(address))]
+    return problems
+
+
+def _server_address(text: str) -> str:
+    try:
+        return parse_nameserver(text)[0]
+    except UsageError:
+        return text  # the model has said what is wrong with it
+
+
 def spec_of(monitor: Monitor) -> dict[str, Any]:
     """What is stored: the fields given, in JSON (durations in seconds), paths as given."""
     return monitor.model_dump(mode="json", exclude_unset=True)
@@ -192,7 +238,14 @@ class MonitorManager:
 
     def jobs(self) -> list[Job | PushJob]:
         effective = self.effective
-        return [self._make_job(monitor, effective) for monitor in effective.monitors]
+        return [self._job(monitor, effective) for monitor in effective.monitors]
+
+    def _job(self, monitor: Monitor, effective: Config) -> Job | PushJob:
+        """A monitor's job; the API's are checked within the config's reach (the file's go anywhere)."""
+        job = self._make_job(monitor, effective)
+        if isinstance(job, Job) and monitor.name in self.api:
+            return dataclasses.replace(job, options=dataclasses.replace(job.options, reach=reach_of(self.file)))
+        return job
 
     async def start(self) -> None:
         """Bind to the running loop and hand the scheduler its first jobs."""
@@ -288,7 +341,7 @@ class MonitorManager:
     async def _apply(self) -> Changes:
         """Hand the scheduler the monitors as they are now, and the service their settings."""
         effective = self.effective
-        changes = await self.scheduler.replace([self._make_job(m, effective) for m in effective.monitors])
+        changes = await self.scheduler.replace([self._job(m, effective) for m in effective.monitors])
         self._adopt(effective)
         return changes
 
@@ -309,7 +362,10 @@ class MonitorManager:
 
     def _validate(self, monitor: Monitor, monitors: Sequence[Monitor]) -> None:
         problems = dependency_problems(monitor, monitors) + token_problems(monitor, monitors)
-        problems += missing_files(with_paths_from(monitor, self.base))
+        placed = with_paths_from(monitor, self.base)
+        beyond = reach_problems(placed, reach_of(self.file))
+        # A file beyond reach is not looked for: whether it exists is not the caller's to learn.
+        problems += beyond + [p for p in missing_files(placed) if p.field not in {b.field for b in beyond}]
         if problems:
             raise InvalidMonitor(problems)
 

@@ -8,6 +8,11 @@ passwords) because the secrets carry 256 bits of randomness: nothing to guess.
 Sessions expire after 12 hours without use (sliding), and 7 days after the login whatever
 the use, so a forgotten browser stays logged in for a working day, not for ever. A session
 waiting for its second factor lives 5 minutes.
+
+Every user and every API token has a role (`ROLES`, least to most): a viewer reads, an
+editor also changes monitors and incidents, an admin also manages users, others' tokens
+and ronda's settings. A token acts with its own role, capped at its user's current one, so
+demoting a person demotes their tokens too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Literal
 
 import pyotp
 from argon2 import PasswordHasher
@@ -38,6 +44,26 @@ MIN_PASSWORD = 8
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 TOTP_ISSUER = "ronda"
 
+Role = Literal["viewer", "editor", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")  # least to most: each may do what those before it may
+NEW_USER_ROLE: Role = "viewer"  # a new account reads until an admin gives it more
+
+
+def role_of(text: str) -> Role:
+    """A role named in input (CLI, API, form), or an AccountError saying which there are."""
+    if text not in ROLES:
+        raise AccountError(f"{text!r} is not a role: one of {', '.join(ROLES)}")
+    return text
+
+
+def at_least(role: str, minimum: Role) -> bool:
+    """May `role` do what `minimum` may? (An unknown role, from a newer ronda say, may nothing.)"""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(minimum)
+
+
+def lower_of(first: Role, second: Role) -> Role:
+    return first if ROLES.index(first) <= ROLES.index(second) else second
+
 
 class AccountError(ValueError):
     """Bad input for an account operation (a taken name, a short password); the message
@@ -48,8 +74,12 @@ class AccountError(ValueError):
 class User:
     id: int
     username: str
-    admin: bool
+    role: Role
     totp: bool  # a second factor is enrolled
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
 
 
 @dataclass(frozen=True)
@@ -81,6 +111,7 @@ class ApiToken:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    role: Role = "viewer"  # as given when made; `use_token` caps it at the user's current role
 
 
 def digest(secret: str) -> str:
@@ -92,13 +123,19 @@ def check_password(password: str) -> None:
         raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
 
 
+def _stored_role(text: str) -> Role:
+    """A role as stored; anything else (written by hand, or by a newer ronda) reads as the least."""
+    return text if text in ROLES else "viewer"
+
+
 def _user(row: UserRow) -> User:
-    return User(row.id, row.username, row.is_admin, row.totp_secret is not None)
+    return User(row.id, row.username, _stored_role(row.role), row.totp_secret is not None)
 
 
-def _token(row: ApiTokenRow, username: str | None) -> ApiToken:
+def _token(row: ApiTokenRow, username: str | None, cap: Role = "admin") -> ApiToken:
+    role = lower_of(_stored_role(row.role), cap)
     return ApiToken(
-        row.id, row.name, row.prefix, row.user_id, username, row.created_at, row.last_used_at, row.revoked_at
+        row.id, row.name, row.prefix, row.user_id, username, row.created_at, row.last_used_at, row.revoked_at, role
     )
 
 
@@ -133,7 +170,8 @@ class Accounts:
         with self._sessions() as session:
             return session.scalar(select(func.count()).select_from(UserRow)) != 0
 
-    def add_user(self, username: str, password: str, admin: bool = False) -> User:
+    def add_user(self, username: str, password: str, role: Role = NEW_USER_ROLE) -> User:
+        role = role_of(role)
         if not USERNAME.match(username):
             raise AccountError(f"{username!r} is not a user name: letters, digits and . _ @ - (at most 64)")
         check_password(password)
@@ -141,7 +179,7 @@ class Accounts:
             if session.scalar(select(UserRow).where(UserRow.username == username)) is not None:
                 raise AccountError(f"a user named {username!r} exists already")
             row = UserRow(
-                username=username, password_hash=self.hasher.hash(password), is_admin=admin, created_at=self._now()
+                username=username, password_hash=self.hasher.hash(password), role=role, created_at=self._now()
             )
             session.add(row)
             session.flush()
@@ -156,6 +194,21 @@ class Accounts:
         with self._sessions() as session:
             row = session.get(UserRow, user_id)
             return _user(row) if row else None
+
+    def set_role(self, username: str, role: str) -> User:
+        """Give a user another role. The last admin stays one, so ronda keeps someone who
+        can manage it (the CLI can always make another)."""
+        new = role_of(role)
+        with self._sessions.begin() as session:
+            row = session.scalar(select(UserRow).where(UserRow.username == username))
+            if row is None:
+                raise AccountError(f"no user named {username!r}")
+            if row.role == "admin" and new != "admin":
+                admins = session.scalar(select(func.count()).select_from(UserRow).where(UserRow.role == "admin"))
+                if admins == 1:
+                    raise AccountError(f"{username!r} is the only admin: make another user admin first")
+            row.role = new
+            return _user(row)
 
     def set_password(self, username: str, password: str) -> None:
         """A new password; every session of the user ends (whoever knew the old one is out)."""
@@ -193,7 +246,7 @@ class Accounts:
         if self.has_users():
             return None
         password = password or secrets.token_urlsafe(12)
-        self.add_user("admin", password, admin=True)
+        self.add_user("admin", password, role="admin")
         return password
 
     # -- login sessions ------------------------------------------------------------------
@@ -259,29 +312,57 @@ class Accounts:
 
     # -- API tokens ----------------------------------------------------------------------
 
-    def create_token(self, name: str, user_id: int | None) -> tuple[str, ApiToken]:
-        """A new API token: the secret (to show once, never stored) and its record."""
+    def create_token(self, name: str, user_id: int | None, role: Role = "viewer") -> tuple[str, ApiToken]:
+        """A new API token: the secret (to show once, never stored) and its record. Its
+        role is at most its user's (user_id None: made with the config's token, an admin's)."""
         name = name.strip()
         if not 0 < len(name) <= 64:
             raise AccountError("a token needs a name of 1 to 64 characters")
+        role = role_of(role)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._sessions.begin() as session:
+            user = session.get(UserRow, user_id) if user_id is not None else None
+            self._within(role, user)
             row = ApiTokenRow(
-                name=name, token_hash=digest(secret), prefix=secret[:12], user_id=user_id, created_at=self._now()
+                name=name,
+                token_hash=digest(secret),
+                prefix=secret[:12],
+                user_id=user_id,
+                role=role,
+                created_at=self._now(),
             )
             session.add(row)
             session.flush()
-            username = session.get(UserRow, user_id).username if user_id else None  # type: ignore[union-attr]
-            return secret, _token(row, username)
+            return secret, _token(row, user.username if user else None)
+
+    @staticmethod
+    def _within(role: Role, user: UserRow | None) -> None:
+        if user is not None and not at_least(user.role, role):
+            raise AccountError(f"a token of {user.username!r} can have their role ({user.role}) at most, not {role}")
+
+    def set_token_role(self, token_id: int, role: str, user_id: int | None = None) -> ApiToken | None:
+        """Give a token another role, at most its user's (one of the user's tokens, when
+        user_id is given); None when there is no such token."""
+        new = role_of(role)
+        with self._sessions.begin() as session:
+            row = session.get(ApiTokenRow, token_id)
+            if row is None or (user_id is not None and row.user_id != user_id):
+                return None
+            user = session.get(UserRow, row.user_id) if row.user_id is not None else None
+            self._within(new, user)
+            row.role = new
+            return _token(row, user.username if user else None)
 
     def tokens(self, user_id: int | None = None) -> list[ApiToken]:
         """Tokens, newest first: a user's, or every one (user_id None)."""
-        query = select(ApiTokenRow, UserRow.username).outerjoin(UserRow, ApiTokenRow.user_id == UserRow.id)
+        query = select(ApiTokenRow, UserRow.username, UserRow.role).outerjoin(
+            UserRow, ApiTokenRow.user_id == UserRow.id
+        )
         if user_id is not None:
             query = query.where(ApiTokenRow.user_id == user_id)
         with self._sessions() as session:
             rows = session.execute(query.order_by(ApiTokenRow.id.desc()))
-            return [_token(row, username) for row, username in rows]
+            return [_token(row, username, _stored_role(role) if role else "admin") for row, username, role in rows]
 
     def revoke_token(self, token_id: int, user_id: int | None = None) -> bool:
         """Revoke a token (one of the user's, when user_id is given); False when there is
@@ -304,8 +385,12 @@ class Accounts:
                 return None
             if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_EVERY:
                 row.last_used_at = now
-            username = session.get(UserRow, row.user_id).username if row.user_id else None  # type: ignore[union-attr]
-            return _token(row, username)
+            if row.user_id is None:
+                return _token(row, None)
+            user = session.get(UserRow, row.user_id)
+            if user is None:
+                return None
+            return _token(row, user.username, _stored_role(user.role))
 
     # -- TOTP second factor --------------------------------------------------------------
 
@@ -343,8 +428,12 @@ class Accounts:
 
     def _totp_accept(self, user_id: int, secret: str, code: str) -> bool:
         """The code of the current 30 s step or either neighbour (clock drift), and of a
-        later step than the last accepted one: a code seen once cannot be replayed."""
-        totp = pyotp.TOTP(secret)
+        later step than the last accepted one: a code seen once cannot be replayed. A secret
+        that is no TOTP key (too short, not base32: a form sent back altered) accepts nothing."""
+        try:
+            totp = pyotp.TOTP(secret)
+        except ValueError:  # binascii.Error too
+            return False
         code = code.strip().replace(" ", "")
         now = self._now().timestamp()
         step_now = int(now // totp.interval)

@@ -219,7 +219,8 @@ class UserRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(Text)  # argon2id, never the password
-    is_admin: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # viewer, editor or admin (ronda/storage/accounts.py ROLES); 0007 replaced is_admin with it
+    role: Mapped[str] = mapped_column(String(16), default="viewer", server_default="viewer")
     totp_secret: Mapped[str | None] = mapped_column(String(64))  # set once the second factor is confirmed
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
@@ -253,6 +254,8 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # What the token may do, at most its user's role (checked again at each use)
+    role: Mapped[str] = mapped_column(String(16), default="viewer", server_default="viewer")
 
 
 class ReportRow(Base):

@@ -1,4 +1,5 @@
-"""Logging in and out, the account page (second factor, API tokens) and the token API.
+"""Logging in and out, the account page (second factor, API tokens), the token API, and
+the users' roles (an admin's: `/users` and /api/v1/users).
 
 Login is two steps when a second factor is enrolled: the password opens a session that
 can do nothing but take the TOTP code, for five minutes. Attempts, of either step, are
@@ -14,10 +15,13 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ronda.storage.accounts import AccountError, ApiToken, LoginSession, User
+from ronda.clock import Clock
+from ronda.storage.accounts import ROLES, AccountError, ApiToken, LoginSession, Role, User, UserEntry, at_least
+from ronda.verdict import iso
 from ronda.web import examples
 from ronda.web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Auth, FormExpired, Principal, client_address, same
 from ronda.web.context import WebContext
@@ -30,6 +34,7 @@ TOKEN_EXAMPLE: dict[str, Any] = {
     "name": "backup job",
     "prefix": "ronda_k3Xz9Q",
     "user": "admin",
+    "role": "editor",
     "created_at": "2026-12-01T18:00:00Z",
     "last_used_at": "2026-12-01T18:05:00Z",
     "revoked_at": None,
@@ -41,9 +46,56 @@ BUSY_WAIT = 2  # seconds: the hashing queue empties in about one
 
 
 class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "backup job"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "backup job", "role": "editor"}]}
+    )
 
     name: str = Field(min_length=1, max_length=64, description="what the token is for, to tell tokens apart")
+    role: Role | None = Field(default=None, description="what it may do, at most the caller's role (the default)")
+
+
+class TokenRoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "viewer"}]})
+
+    role: Role = Field(description="viewer, editor or admin: at most the token's user's role and the caller's")
+
+
+USER_EXAMPLE: dict[str, Any] = {
+    "name": "carol",
+    "role": "editor",
+    "totp": False,
+    "created_at": "2026-12-01T18:00:00Z",
+    "last_login_at": "2026-12-02T08:30:00Z",
+}
+
+
+class UserInfo(BaseModel):
+    """A user as an admin sees one: never a password or a second factor's secret."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [USER_EXAMPLE]})
+
+    name: str
+    role: Role
+    totp: bool = Field(description="a second factor is enrolled")
+    created_at: str
+    last_login_at: str | None
+
+
+class UserRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "carol", "password": "a long passphrase", "role": "editor"}]},
+    )
+
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    role: Role = Field(default="viewer", description="viewer (the default), editor or admin")
+
+
+class UserRoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "editor"}]})
+
+    role: Role
 
 
 class TokenInfo(BaseModel):
@@ -55,6 +107,7 @@ class TokenInfo(BaseModel):
     name: str
     prefix: str = Field(description="the secret's first characters")
     user: str | None = Field(description="the user it acts for; null for tokens made with the config's token")
+    role: Role = Field(description="what it may do now: its own role, at most its user's")
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
@@ -73,13 +126,16 @@ class TokenCreated(TokenInfo):
 class Me(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"name": "admin", "via": "session", "admin": True, "user_id": 1, "totp": False}]
+            "examples": [
+                {"name": "admin", "via": "session", "role": "admin", "admin": True, "user_id": 1, "totp": False}
+            ]
         }
     )
 
     name: str
     via: str = Field(description="token (the config's), api_token or session")
-    admin: bool
+    role: Role = Field(description="viewer, editor or admin")
+    admin: bool = Field(description="role is admin")
     user_id: int | None
     totp: bool = Field(description="the user has a second factor enrolled")
 
@@ -214,6 +270,7 @@ def accounts_router(ctx: WebContext, auth: Auth) -> APIRouter:
             "user": principal,
             "account": user,
             "tokens": tokens,
+            "token_roles": roles_up_to(principal.role),
             "section": "account",
             "now": ctx.clock(),
         } | extra
@@ -224,9 +281,12 @@ def accounts_router(ctx: WebContext, auth: Auth) -> APIRouter:
         return account_page(request, principal, notice=_notices.get(request.query_params.get("done", ""), ""))
 
     @router.post("/account/tokens", summary="Create an API token, shown on the page this once (login, form)")
-    def account_new_token(request: Request, principal: Principal = form_user, name: str = Form("")) -> Response:
+    def account_new_token(
+        request: Request, principal: Principal = form_user, name: str = Form(""), role: str = Form("")
+    ) -> Response:
         try:
-            secret, token = accounts.create_token(name, _need_user(principal))
+            given = capped(role or principal.role, principal)
+            secret, token = accounts.create_token(name, _need_user(principal), given)
         except AccountError as exc:
             return account_page(request, principal, 400, error=str(exc))
         return account_page(request, principal, new_token=secret, new_token_name=token.name)
@@ -264,8 +324,117 @@ def accounts_router(ctx: WebContext, auth: Auth) -> APIRouter:
             return RedirectResponse("/account?done=totp-off", status_code=303)
         return account_page(request, principal, 400, error="That code is wrong or was used already.")
 
+    router.include_router(_users_pages(auth, templates, ctx.clock))
     router.include_router(_token_api(auth))
+    router.include_router(_users_api(auth))
     return router
+
+
+def roles_up_to(role: Role) -> list[Role]:
+    """The roles someone of `role` may hand out: theirs and those below."""
+    return [r for r in ROLES if at_least(role, r)]
+
+
+def capped(role: str, principal: Principal) -> Role:
+    """`role` (as typed) if the caller may hand it out, else an AccountError: no one makes a
+    token, or gives a role, above their own (a viewer's token of an admin stays a viewer's)."""
+    if role not in ROLES:
+        raise AccountError(f"{role!r} is not a role: one of {', '.join(ROLES)}")
+    if not at_least(principal.role, role):
+        raise AccountError(f"{principal.name} is {principal.role} and cannot hand out the {role} role")
+    return role
+
+
+def _users_pages(auth: Auth, templates: Jinja2Templates, clock: Clock) -> APIRouter:
+    """The admin's page of users: each with their role, changed by a form; a new user."""
+    router = APIRouter(tags=["pages"])
+    accounts = auth.accounts
+    admin_page = Depends(auth.page_as("admin"))
+    admin_form = Depends(auth.form_as("admin"))
+
+    def users_page(request: Request, principal: Principal, code: int = 200, **extra: Any) -> Response:
+        context = {"user": principal, "users": accounts.users(), "roles": ROLES, "section": "users"}
+        context |= {"now": clock()} | extra
+        return templates.TemplateResponse(request, "users.html", context, status_code=code)
+
+    @router.get("/users", summary="Users and their roles (admin)", response_class=HTMLResponse)
+    def users(request: Request, principal: Principal = admin_page) -> Response:
+        return users_page(request, principal)
+
+    @router.post("/users", summary="Add a user with a role (admin, form)")
+    def add_user(
+        request: Request,
+        principal: Principal = admin_form,
+        name: str = Form(""),
+        password: str = Form(""),
+        role: str = Form("viewer"),
+    ) -> Response:
+        try:
+            accounts.add_user(name.strip(), password, capped(role, principal))
+        except AccountError as exc:
+            return users_page(request, principal, 400, error=str(exc))
+        return RedirectResponse("/users", status_code=303)
+
+    @router.post("/users/{name}/role", summary="Give a user another role (admin, form)")
+    def set_role(request: Request, name: str, principal: Principal = admin_form, role: str = Form("")) -> Response:
+        try:
+            accounts.set_role(name, role)
+        except AccountError as exc:
+            return users_page(request, principal, 400, error=str(exc))
+        return RedirectResponse("/users", status_code=303)
+
+    return router
+
+
+def _user_info(entry: UserEntry) -> dict[str, Any]:
+    return {
+        "name": entry.user.username,
+        "role": entry.user.role,
+        "totp": entry.user.totp,
+        "created_at": iso(entry.created_at),
+        "last_login_at": iso(entry.last_login_at) if entry.last_login_at else None,
+    }
+
+
+def _users_api(auth: Auth) -> APIRouter:
+    admin = Depends(auth.api_as("admin"))
+    api = APIRouter(prefix="/api/v1", tags=["accounts"], responses=examples.NO_TOKEN, dependencies=[admin])
+    accounts = auth.accounts
+    not_found = examples.refusal(404, "No such user", "no user named 'carol'")
+
+    def entry(name: str) -> dict[str, Any]:
+        found = next((e for e in accounts.users() if e.user.username == name), None)
+        if found is None:
+            raise HTTPException(404, detail=f"no user named {name!r}")
+        return _user_info(found)
+
+    @api.get("/users", summary="Users and their roles (admin)", response_model=list[UserInfo])
+    def users() -> list[dict[str, Any]]:
+        return [_user_info(e) for e in accounts.users()]
+
+    @api.post("/users", status_code=201, summary="Add a user with a role (admin)", response_model=UserInfo)
+    def add_user(request: UserRequest) -> dict[str, Any]:
+        try:
+            accounts.add_user(request.name, request.password, request.role)
+        except AccountError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        return entry(request.name)
+
+    @api.patch(
+        "/users/{name}",
+        summary="Give a user another role (admin); the last admin stays one",
+        response_model=UserInfo,
+        responses=not_found,
+    )
+    def set_role(name: str, change: UserRoleChange) -> dict[str, Any]:
+        try:
+            accounts.set_role(name, change.role)
+        except AccountError as exc:
+            status = 404 if str(exc).startswith("no user") else 409
+            raise HTTPException(status, detail=str(exc)) from None
+        return entry(name)
+
+    return api
 
 
 _notices = {
@@ -291,6 +460,7 @@ def _token_api(auth: Auth) -> APIRouter:
         return {
             "name": principal.name,
             "via": principal.via,
+            "role": principal.role,
             "admin": principal.admin,
             "user_id": principal.user_id,
             "totp": bool(user and user.totp),
@@ -312,10 +482,27 @@ def _token_api(auth: Auth) -> APIRouter:
     )
     def create_token(request: TokenRequest, principal: Principal = api_user) -> dict[str, Any]:
         try:
-            secret, token = accounts.create_token(request.name, principal.user_id)
+            role = capped(request.role or principal.role, principal)
+            secret, token = accounts.create_token(request.name, principal.user_id, role)
         except AccountError as exc:
-            raise HTTPException(422, detail=str(exc)) from None
+            raise HTTPException(403 if request.role else 422, detail=str(exc)) from None
         return _info(token) | {"token": secret}
+
+    @api.patch(
+        "/tokens/{token_id}",
+        summary="Give an API token another role (yours; an admin's, any): at most its user's and yours",
+        response_model=TokenInfo,
+        responses=not_found,
+    )
+    def set_token_role(token_id: int, change: TokenRoleChange, principal: Principal = api_user) -> dict[str, Any]:
+        try:
+            role = capped(change.role, principal)
+            token = accounts.set_token_role(token_id, role, None if principal.admin else principal.user_id)
+        except AccountError as exc:
+            raise HTTPException(403, detail=str(exc)) from None
+        if token is None:
+            raise HTTPException(404, detail=f"no token {token_id}")
+        return _info(token)
 
     @api.delete(
         "/tokens/{token_id}",

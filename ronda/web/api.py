@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ronda.storage.incidents import HumanStatus, UnknownIncident
 from ronda.storage.monitors import UnknownMonitor
 from ronda.web import examples
-from ronda.web.auth import Auth
+from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
 from ronda.web.shapes import certificate_json, connectivity_json, incident_json, outbox_json, uptime_json
@@ -28,7 +28,25 @@ class HumanUpdate(BaseModel):
 
     status: HumanStatus
     message: str = Field(min_length=1, max_length=5000)
-    author: str = Field(default="api", min_length=1, max_length=64)
+    author: str = Field(
+        default="api",
+        min_length=1,
+        max_length=64,
+        description="who posts it: taken only from the config's token (and tokens made with it); "
+        "a user's update carries the user's name",
+    )
+
+
+def author_of(update: HumanUpdate, principal: Principal) -> str:
+    """A person's update is signed with their name, so no one posts under another's; the
+    config's token stands for no person, and names whom it speaks for."""
+    if principal.user_id is None:
+        return update.author
+    if "author" in update.model_fields_set and update.author != principal.name:
+        raise HTTPException(
+            422, detail=f"an update by {principal.name!r} carries their own name, not {update.author!r}"
+        )
+    return principal.name
 
 
 def no_monitor(name: str) -> HTTPException:
@@ -38,24 +56,26 @@ def no_monitor(name: str) -> HTTPException:
 def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     store = ctx.db
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)], responses=examples.NO_TOKEN)
-    links = PushLinks(ctx)  # a push monitor's record carries its URL: only ever behind the token
+    links = PushLinks(ctx)  # a push monitor's record carries its URL: only for editors and admins
+    reader = Depends(auth.api)  # resolved once per request: the router's dependency is the same
+    editor = Depends(auth.api_as("editor"))
 
     @api.get(
         "/monitors",
         summary="Every monitor with its state and latest verdict",
         responses=examples.answer([examples.MONITOR, examples.CAMERA]),
     )
-    def monitors() -> list[dict[str, Any]]:
-        return links.shaped(store.monitors.active())
+    def monitors(principal: Principal = reader) -> list[dict[str, Any]]:
+        return links.shaped(store.monitors.active(), principal)
 
     @api.get(
         "/monitors/{name}",
         summary="One monitor with its state and latest verdict",
         responses=examples.answer(examples.MONITOR) | examples.NO_MONITOR,
     )
-    def monitor(name: str) -> dict[str, Any]:
+    def monitor(name: str, principal: Principal = reader) -> dict[str, Any]:
         try:
-            return links.shaped_one(store.monitors.get(name))
+            return links.shaped_one(store.monitors.get(name), principal)
         except UnknownMonitor:
             raise no_monitor(name) from None
 
@@ -92,13 +112,14 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @api.post(
         "/incidents/{incident_id}/updates",
         status_code=201,
-        summary="Post a human update on an incident's timeline (resolved closes it)",
+        summary="Post a human update on an incident's timeline (resolved closes it; editor)",
         responses=examples.answer(examples.INCIDENT, 201, "The incident, with the update on its timeline")
         | examples.NO_INCIDENT,
     )
-    def post_update(incident_id: int, update: HumanUpdate) -> dict[str, Any]:
+    def post_update(incident_id: int, update: HumanUpdate, principal: Principal = editor) -> dict[str, Any]:
+        author = author_of(update, principal)
         try:
-            store.incidents.post_update(incident_id, update.status, update.message, update.author, ctx.clock())
+            store.incidents.post_update(incident_id, update.status, update.message, author, ctx.clock())
         except UnknownIncident:
             raise HTTPException(404, detail=f"no incident {incident_id}") from None
         ctx.notify()

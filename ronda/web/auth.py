@@ -3,6 +3,10 @@ from the database) or a login session's cookie. Pages without either send the br
 log in. Whatever a session's browser sends that changes something carries its CSRF token:
 forms as the `csrf_token` field, API calls as the `X-CSRF-Token` header.
 
+Each route asks for a least role (`Auth.api_as`, `page_as`, `form_as`): a viewer reads, an
+editor changes monitors and incidents, an admin manages users, others' tokens and settings.
+The config's token is an admin; an API token acts with its own role, at most its user's.
+
 The cookie is HttpOnly (no script reads it), SameSite=Lax (other sites' forms do not carry
 it) and Secure when ronda is reached over https.
 """
@@ -10,12 +14,13 @@ it) and Secure when ronda is reached over https.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request, Response, status
+from fastapi import Depends, HTTPException, Request, Response, status
 
-from ronda.storage.accounts import SESSION_IDLE, Accounts, LoginSession
+from ronda.storage.accounts import SESSION_IDLE, Accounts, LoginSession, Role, at_least
 from ronda.storage.database import Database
 from ronda.web.formtokens import DoubleSubmit
 from ronda.web.login_limits import LoginLimits, PasswordWork
@@ -35,7 +40,14 @@ class Principal:
     via: str  # "token", "api_token" or "session"
     csrf: str = ""  # the session's CSRF token, for the forms of its pages
     user_id: int | None = None  # None for the config's token (and tokens it made)
-    admin: bool = False
+    role: Role = "viewer"
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
+
+    def may(self, minimum: Role) -> bool:
+        return at_least(self.role, minimum)
 
 
 class LoginRequired(Exception):
@@ -47,6 +59,20 @@ class LoginRequired(Exception):
     @property
     def location(self) -> str:
         return f"/login?next={quote(self.next_url, safe='/')}"
+
+
+class RoleTooLow(HTTPException):
+    """Someone known, whose role does not reach what the route needs."""
+
+    def __init__(self, principal: Principal, minimum: Role) -> None:
+        super().__init__(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"this needs the {minimum} role (or higher); {principal.name} is {_article(principal.role)}",
+        )
+
+
+def _article(role: str) -> str:
+    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
 class FormExpired(HTTPException):
@@ -91,14 +117,13 @@ class Auth:
             return None
         given = given.strip()
         if same(given, self._token):
-            return Principal("token", "token", admin=True)
+            return Principal("token", "token", role="admin")
         token = self.accounts.use_token(given)
         if token is None:
             return None
-        if token.user_id is None:  # made with the config's token: it stands for it
-            return Principal(f"token {token.name}", "api_token", admin=True)
-        user = self.accounts.user(token.user_id)
-        return Principal(token.username or "", "api_token", user_id=token.user_id, admin=bool(user and user.admin))
+        if token.user_id is None:  # made with the config's token: its role, at most an admin's
+            return Principal(f"token {token.name}", "api_token", role=token.role)
+        return Principal(token.username or "", "api_token", user_id=token.user_id, role=token.role)
 
     def login_session(self, request: Request) -> LoginSession | None:
         """The session behind the cookie, verified or still waiting for the second factor."""
@@ -109,7 +134,7 @@ class Auth:
         found = self.login_session(request)
         if found is None or not found.verified:
             return None
-        return Principal(found.user.username, "session", found.csrf, found.user.id, found.user.admin)
+        return Principal(found.user.username, "session", found.csrf, found.user.id, found.user.role)
 
     def api(self, request: Request) -> Principal:
         """The dependency of every non-public API route (and /metrics)."""
@@ -149,6 +174,18 @@ class Auth:
                 raise FormExpired()
         return principal
 
+    # -- roles: what each route needs at least ---------------------------------------------
+
+    def api_as(self, minimum: Role) -> Callable[[Principal], Principal]:
+        """The dependency of an API route that needs `minimum`: 401 for nobody, 403 below it."""
+        return _at_least(minimum, self.api)
+
+    def page_as(self, minimum: Role) -> Callable[[Principal], Principal]:
+        return _at_least(minimum, self.page)
+
+    def form_as(self, minimum: Role) -> Callable[[Principal], Principal]:
+        return _at_least(minimum, self.form)
+
     # -- cookies -------------------------------------------------------------------------
 
     def secure(self, request: Request) -> bool:
@@ -178,3 +215,18 @@ class Auth:
     def check_login_csrf(self, request: Request, given: str | None) -> None:
         if not self.login_tokens.check(request, given):
             raise FormExpired()
+
+
+def _at_least(
+    minimum: Role, who: Callable[[Request], Principal | Awaitable[Principal]]
+) -> Callable[[Principal], Principal]:
+    """A dependency on `who` (FastAPI resolves it once per request) that refuses a lower role."""
+
+    known = Depends(who)
+
+    def needs_role(principal: Principal = known) -> Principal:
+        if not principal.may(minimum):
+            raise RoleTooLow(principal, minimum)
+        return principal
+
+    return needs_role

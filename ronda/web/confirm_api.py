@@ -20,8 +20,9 @@ from ronda.web.shapes import incident_json
 def confirm_router(ctx: WebContext, auth: Auth) -> APIRouter:
     api = APIRouter(prefix="/api/v1", responses=examples.NO_TOKEN)
     page = APIRouter(tags=["pages"])
-    api_user = Depends(auth.api)
-    form_user = Depends(auth.form)
+    # Confirming sends notices on a person's word: an editor's decision, like an update.
+    api_user = Depends(auth.api_as("editor"))
+    form_user = Depends(auth.form_as("editor"))
 
     @api.post(
         "/incidents/{incident_id}/confirm",

@@ -110,7 +110,8 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     templates = make_templates()
     router = APIRouter(include_in_schema=True, tags=["dashboard"])
     page = Depends(auth.page)
-    form = Depends(auth.form)
+    editor_page = Depends(auth.page_as("editor"))
+    editor_form = Depends(auth.form_as("editor"))
     links = PushLinks(ctx)
     counts, surges = ctx.db.reports.counts, ctx.db.reports.surges
 
@@ -133,19 +134,19 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @router.get("/", response_class=HTMLResponse, summary="Dashboard: every monitor, worst first (login)")
     async def home(request: Request, user: Principal = page) -> HTMLResponse:
         tiles = Markup(await kept_board())  # rendered from the store, escaped by the template
-        context = {"section": "monitors", "can_add": ctx.monitors is not None, "board": tiles}
+        context = {"section": "monitors", "can_add": ctx.monitors is not None and user.may("editor"), "board": tiles}
         return await run_in_threadpool(render, request, "dashboard.html", user, **context)
 
-    @router.get("/new-monitor", response_class=HTMLResponse, summary="The form that adds a monitor (login)")
-    def new_monitor_page(request: Request, user: Principal = page) -> HTMLResponse:
+    @router.get("/new-monitor", response_class=HTMLResponse, summary="The form that adds a monitor (editor)")
+    def new_monitor_page(request: Request, user: Principal = editor_page) -> HTMLResponse:
         return render(request, "monitor_new.html", user, section="monitors", errors=[], form={})
 
     @router.post(
         "/new-monitor",
         response_class=HTMLResponse,
-        summary="Add a monitor from the dashboard's form (login, CSRF token); kept in the database",
+        summary="Add a monitor from the dashboard's form (editor, CSRF token); kept in the database",
     )
-    async def add_monitor_form(request: Request, user: Principal = form) -> Response:
+    async def add_monitor_form(request: Request, user: Principal = editor_form) -> Response:
         fields = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
         if ctx.monitors is None:
             raise HTTPException(503, detail="monitors cannot be added here")
@@ -163,9 +164,9 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         "/monitors/{name}/delete",
         response_class=RedirectResponse,
         status_code=303,
-        summary="Delete a monitor added through the dashboard or the API (login, CSRF token)",
+        summary="Delete a monitor added through the dashboard or the API (editor, CSRF token)",
     )
-    async def delete_monitor_form(name: str, _user: Principal = form) -> RedirectResponse:
+    async def delete_monitor_form(name: str, _user: Principal = editor_form) -> RedirectResponse:
         if ctx.monitors is None:
             raise HTTPException(503, detail="monitors cannot be deleted here")
         try:
@@ -183,7 +184,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
         try:
-            monitor = links.shaped_one(ctx.db.monitors.get(name))
+            monitor = links.shaped_one(ctx.db.monitors.get(name), user)
         except UnknownMonitor:
             raise HTTPException(404, detail=f"no monitor named {name!r}") from None
         now = ctx.clock()
@@ -237,13 +238,13 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         "/incidents/{incident_id}/updates",
         response_class=RedirectResponse,
         status_code=303,
-        summary="Post a human update from the incidents page (login, CSRF token)",
+        summary="Post a human update from the incidents page (editor, CSRF token)",
     )
     def post_update_form(
         incident_id: int,
         status: Annotated[HumanStatus, Form()],
         message: Annotated[str, Form(min_length=1, max_length=5000)],
-        user: Principal = form,
+        user: Principal = editor_form,
     ) -> RedirectResponse:
         try:
             ctx.db.incidents.post_update(incident_id, status, message, user.name, ctx.clock())

@@ -25,7 +25,7 @@ from ronda.service.monitors import (
     ReadOnlyMonitor,
     UnknownMonitorName,
 )
-from ronda.web.auth import Auth
+from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
 
@@ -94,9 +94,12 @@ Name = Annotated[str, Path(description="The monitor's name", examples=["shop"])]
 
 
 def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
+    # Changing monitors is an editor's; re-reading the config file (settings) an admin's.
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(auth.api)], tags=["monitors"])
     store = ctx.db
     links = PushLinks(ctx)
+    editor = Depends(auth.api_as("editor"))
+    admin = Depends(auth.api_as("admin"))
 
     def manager() -> MonitorManager:
         if ctx.monitors is None:
@@ -106,7 +109,7 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @api.post(
         "/monitors",
         status_code=201,
-        summary="Add a monitor (stored in the database, checked at once, kept across restarts)",
+        summary="Add a monitor (stored in the database, checked at once, kept across restarts; editor)",
         responses={
             201: {"content": {"application/json": {"example": _MONITOR_ANSWER}}},
             **_INVALID,
@@ -114,13 +117,13 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
             **_UNAVAILABLE,
         },
     )
-    def add(monitor: MonitorBody) -> dict[str, Any]:
+    def add(monitor: MonitorBody, principal: Principal = editor) -> dict[str, Any]:
         _answer(lambda: manager().add(monitor))
-        return links.shaped_one(store.monitors.get(monitor.name))
+        return links.shaped_one(store.monitors.get(monitor.name), principal)
 
     @api.put(
         "/monitors/{name}",
-        summary="Replace a monitor defined through the API (its history stays)",
+        summary="Replace a monitor defined through the API (its history stays; editor)",
         responses={
             200: {"content": {"application/json": {"example": _MONITOR_ANSWER}}},
             **_UNKNOWN,
@@ -129,14 +132,14 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
             **_UNAVAILABLE,
         },
     )
-    def replace(name: Name, monitor: MonitorBody) -> dict[str, Any]:
+    def replace(name: Name, monitor: MonitorBody, principal: Principal = editor) -> dict[str, Any]:
         _answer(lambda: manager().replace(name, monitor))
-        return links.shaped_one(store.monitors.get(name))
+        return links.shaped_one(store.monitors.get(name), principal)
 
     @api.delete(
         "/monitors/{name}",
         status_code=204,
-        summary="Stop and remove a monitor defined through the API (its history is kept, inactive)",
+        summary="Stop and remove a monitor defined through the API (its history is kept, inactive; editor)",
         responses={
             204: {"description": "Removed"},
             **_UNKNOWN,
@@ -144,13 +147,13 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
             **_UNAVAILABLE,
         },
     )
-    def delete(name: Name) -> Response:
+    def delete(name: Name, _principal: Principal = editor) -> Response:
         _answer(lambda: manager().delete(name))
         return Response(status_code=204)
 
     @api.post(
         "/reload",
-        summary="Re-read the config file (as SIGHUP does); a file with an error changes nothing",
+        summary="Re-read the config file (as SIGHUP does); a file with an error changes nothing (admin)",
         responses={
             200: {
                 "description": "Reloaded: which monitors were added, removed, restarted or updated",
@@ -171,7 +174,7 @@ def monitors_router(ctx: WebContext, auth: Auth) -> APIRouter:
             **_detail(503, "No config file to re-read", "ronda was started without a config file"),
         },
     )
-    def reload() -> dict[str, Any]:
+    def reload(_principal: Principal = admin) -> dict[str, Any]:
         try:
             changes = manager().reload()
         except ConfigError as exc:

@@ -19,7 +19,8 @@ from fastapi.responses import PlainTextResponse
 
 from ronda.records import MonitorRecord
 from ronda.service.push import Signal
-from ronda.web.auth import client_address
+from ronda.storage.accounts import Role
+from ronda.web.auth import Principal, client_address
 from ronda.web.context import WebContext
 from ronda.web.shapes import monitor_json
 
@@ -111,7 +112,9 @@ async def _output(request: Request) -> str:
 
 class PushLinks:
     """The API's and the dashboard's monitor JSON, with `push_url` for push monitors under
-    server.base_url (public_url when set, else the address ronda listens on)."""
+    server.base_url (public_url when set, else the address ronda listens on). The URL is the
+    credential of a job, so only editors and admins see it (and a push monitor's written
+    `token` in its spec); a viewer sees neither."""
 
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
@@ -123,9 +126,21 @@ class PushLinks:
         tokens = self.records.tokens(pushed) if pushed else {}
         return {name: f"{self.ctx.config.server.base_url}/push/{token}" for name, token in tokens.items()}
 
-    def shaped(self, monitors: list[MonitorRecord]) -> list[dict[str, Any]]:
+    def shaped(self, monitors: list[MonitorRecord], principal: Principal) -> list[dict[str, Any]]:
+        if not principal.may(SEES_PUSH_SECRETS):
+            return [_without_secret(monitor_json(m)) for m in monitors]
         urls = self.urls({m.name for m in monitors})
         return [monitor_json(m, urls.get(m.name)) for m in monitors]
 
-    def shaped_one(self, monitor: MonitorRecord) -> dict[str, Any]:
-        return self.shaped([monitor])[0]
+    def shaped_one(self, monitor: MonitorRecord, principal: Principal) -> dict[str, Any]:
+        return self.shaped([monitor], principal)[0]
+
+
+SEES_PUSH_SECRETS: Role = "editor"
+
+
+def _without_secret(shaped: dict[str, Any]) -> dict[str, Any]:
+    spec = shaped.get("spec")
+    if isinstance(spec, dict) and "token" in spec:
+        shaped["spec"] = {key: value for key, value in spec.items() if key != "token"}
+    return shaped

@@ -170,6 +170,7 @@ def token_json(token: ApiToken) -> dict[str, Any]:
         "name": token.name,
         "prefix": token.prefix,
         "user": token.username,
+        "role": token.role,
         "created_at": iso(token.created_at),
         "last_used_at": iso(token.last_used_at) if token.last_used_at else None,
         "revoked_at": iso(token.revoked_at) if token.revoked_at else None,
