@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from ronda.certs.inspect import CertFacts, read_certificate
+from ronda.certs.inspect import CertFacts, CertificateUnreadable, read_certificate
 
 Fetch = Callable[[str], Awaitable[bytes | None]]
 """fetch(url) -> the body, or None when it cannot be had in time."""
@@ -29,8 +29,11 @@ async def fetch_issuers(leaf: CertFacts, fetch: Fetch) -> list[bytes]:
         der = issuer_certificate(body) if body else None
         if der is None:
             break
+        try:
+            current = read_certificate(der)
+        except CertificateUnreadable:
+            break  # a certificate no reader can use completes no chain
         found.append(der)
-        current = read_certificate(der)
         if current.self_issued:
             break
     return found
