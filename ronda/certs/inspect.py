@@ -33,6 +33,10 @@ class CertificateUnreadable(ValueError):
     (names, extensions, key, signature algorithm) do not parse. The message says which part."""
 
 
+class CertificateDamaged(CertificateUnreadable):
+    """A DER certificate, but one of its fields does not parse: not some other kind of file."""
+
+
 @dataclass(frozen=True)
 class CertFacts:
     subject: str
@@ -106,11 +110,11 @@ def _part(name: str, read: Callable[[], T]) -> T:
     try:
         return read()
     except x509.DuplicateExtension as exc:
-        raise CertificateUnreadable(f"its extensions cannot be read: {exc}") from None
+        raise CertificateDamaged(f"its extensions cannot be read: {exc}") from None
     except UnsupportedAlgorithm as exc:
-        raise CertificateUnreadable(f"its {name} uses an algorithm ronda cannot read ({exc})") from None
+        raise CertificateDamaged(f"its {name} uses an algorithm ronda cannot read ({exc})") from None
     except ValueError as exc:
-        raise CertificateUnreadable(f"its {name} cannot be read ({exc})") from None
+        raise CertificateDamaged(f"its {name} cannot be read ({exc})") from None
 
 
 def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> Any:
