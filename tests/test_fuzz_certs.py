@@ -109,9 +109,22 @@ def pem(der: bytes, label: str = "CERTIFICATE") -> bytes:
     return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n".encode()
 
 
+# What the fuzz profile found, kept: a certificate of X.509 version 2 (cryptography's
+# InvalidVersion is no ValueError), a negative serial (a deprecation warning), a PKCS#7 of a
+# content type that does not exist, a CRL of version 1 written out.
+X509_V2 = LEAF_DER.replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x01", 1)
+NEGATIVE_SERIAL = bytes(
+    byte | 0x80 if at == LEAF_DER.index(b"\xa0\x03\x02\x01\x02\x02\x14") + 7 else byte
+    for at, byte in enumerate(LEAF_DER)
+)
+SIGNED_DATA, NO_SUCH_TYPE = b"\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02", b"\x2a\x86\x48\x86\xf7\x0d\x01\x07\x09"
+
+
 @given(ders(SEEDS))
 @example(b"")
 @example(LEAF_DER[:-1])
+@example(X509_V2)
+@example(NEGATIVE_SERIAL)
 def test_any_der_is_a_certificate_or_unreadable(der):
     try:
         facts = read_certificate(der)
@@ -128,6 +141,8 @@ PKCS7_SEED = pkcs7.serialize_certificates([_PKI.intermediate.cert, _PKI.root.cer
 @given(
     st.one_of(ders(SEEDS), ders(SEEDS).map(pem), ders([PKCS7_SEED]), ders([PKCS7_SEED]).map(lambda d: pem(d, "PKCS7")))
 )
+@example(X509_V2)
+@example(PKCS7_SEED.replace(SIGNED_DATA, NO_SUCH_TYPE, 1))
 def test_any_aia_answer_is_an_issuer_or_none(body):
     der = issuer_certificate(body)
     if der is not None:
@@ -144,6 +159,7 @@ def test_any_ocsp_answer_is_read_as_an_answer(body):
 
 
 @given(st.one_of(ders([CRL_SEED]), ders([CRL_SEED]).map(lambda d: pem(d, "X509 CRL"))))
+@example(CRL_SEED.replace(b"\x02\x01\x01", b"\x02\x01\x00", 1))
 def test_any_crl_is_read_as_an_answer(body):
     answer = read_crl(body, LEAF_DER, ISSUER_DER, NOW, "http://crl.test/int.crl")
     assert isinstance(answer, Answer) and answer.detail
@@ -165,6 +181,8 @@ FILE_CONTENTS = st.one_of(
 
 @given(FILE_CONTENTS)
 @example(b"-----BEGIN CERTIFICATE-----\n\xff\xfe\n-----END CERTIFICATE-----\n")
+@example(X509_V2)
+@example(pem(NEGATIVE_SERIAL))
 def test_any_certificate_file_is_read_or_said_unreadable(content):
     with tempfile.TemporaryDirectory(prefix="ronda-fuzz-") as folder:
         path = os.path.join(folder, "site.pem")
@@ -177,6 +195,8 @@ def test_any_certificate_file_is_read_or_said_unreadable(content):
 
 
 @given(st.one_of(ders(SEEDS), ders(SEEDS).map(pem)))
+@example(X509_V2)
+@example(NEGATIVE_SERIAL)
 def test_a_file_check_of_any_certificate_file_is_a_verdict_naming_its_fault(content):
     with tempfile.TemporaryDirectory(prefix="ronda-fuzz-") as folder:
         path = os.path.join(folder, "site.pem")

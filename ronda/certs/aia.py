@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from ronda.certs.inspect import CertFacts, CertificateUnreadable, read_certificate
@@ -44,7 +45,9 @@ def issuer_certificate(body: bytes) -> bytes | None:
     for load in (_der, _pem, _pkcs7):
         try:
             return load(body)
-        except ValueError:
+        # InvalidVersion: a certificate of no X.509 version; UnsupportedAlgorithm: PKCS#7
+        # other than a bundle of certificates (signed or enveloped data).
+        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm):
             continue
     return None
 

@@ -72,6 +72,8 @@ def read_certificate(der: bytes) -> CertFacts:
     cannot be read."""
     try:
         cert = x509.load_der_x509_certificate(der)
+    except x509.InvalidVersion as exc:  # not a ValueError: the structure is a certificate's
+        raise CertificateDamaged(f"its version is none X.509 has ({exc})") from None
     except ValueError as exc:
         raise CertificateUnreadable(f"not a DER certificate ({exc})") from None
     # cryptography reads names, extensions and the key only when asked: a certificate that

@@ -300,7 +300,7 @@ def _load_crl(body: bytes) -> x509.CertificateRevocationList | None:
     for load in (x509.load_der_x509_crl, x509.load_pem_x509_crl):
         try:
             return load(body)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):  # InvalidVersion: a CRL of no X.509 version
             continue
     return None
 
@@ -338,7 +338,7 @@ def find_issuer(leaf_der: bytes, candidates: tuple[bytes, ...]) -> bytes | None:
     for der in candidates:
         try:
             candidate = _load(der)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             continue
         if candidate.subject == cert.issuer and _issued_by(cert, candidate):
             return der
