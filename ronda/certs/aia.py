@@ -4,6 +4,7 @@ incomplete chain works for them and fails for curl, Python, Java and most apps."
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable
 
 from cryptography import x509
@@ -11,6 +12,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from ronda.certs.inspect import CertFacts, CertificateUnreadable, read_certificate
+
+# Many CAs publish their .p7c bundles in BER, which PKCS#7 allows; cryptography reads them
+# and warns that it fell back from DER. ronda has nothing to tell its user about that.
+warnings.filterwarnings("ignore", message="PKCS#7 certificates could not be parsed as DER", category=UserWarning)
 
 Fetch = Callable[[str], Awaitable[bytes | None]]
 """fetch(url) -> the body, or None when it cannot be had in time."""
