@@ -100,6 +100,8 @@ def parse(data: bytes) -> Message:
         raise SoapError(f"XML that declares a DTD or entities, refused ({type(exc).__name__})") from None
     except ParseError as exc:
         raise SoapError(f"not XML ({exc})") from None
+    except LookupError as exc:  # <?xml encoding="..."?> names an encoding Python does not know
+        raise SoapError(f"XML in an unknown encoding ({exc})") from None
     if root.tag == f"{{{SOAP11_ENV}}}Envelope":
         raise SoapError("a SOAP 1.1 envelope, where ONVIF speaks SOAP 1.2")
     if root.tag != f"{{{SOAP_ENV}}}Envelope":

@@ -68,8 +68,12 @@ class CheckOptions:
 
 
 def parse_target(url: str) -> Target:
-    """The URL as a Target; unknown schemes and missing hosts or ports are UsageErrors."""
-    parts = urlsplit(url.strip())
+    """The URL as a Target; unknown schemes, missing hosts or ports, and text that is no URL
+    (an unclosed IPv6 bracket, a port out of range) are UsageErrors."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # an unclosed `[`, or brackets around what is no IP address
+        raise UsageError(f"{url!r}: not a URL ({exc})") from None
     scheme = parts.scheme.lower()
     known_scheme = SCHEMES.get(scheme)
     if known_scheme is None:
@@ -82,9 +86,12 @@ def parse_target(url: str) -> Target:
     if not host:
         raise UsageError(f"{url!r}: no host name in the URL")
     try:
-        port = parts.port or known_scheme.port
-    except ValueError as exc:
+        written = parts.port
+    except ValueError as exc:  # no number, or past 65535
         raise UsageError(f"{url!r}: {exc}") from None
+    if written == 0:
+        raise UsageError(f"{url!r}: port 0 is no port to connect to")
+    port = written or known_scheme.port
     if known_scheme.portless:
         if port is not None:
             raise UsageError(f"{url!r}: {scheme}:// targets have no port")
@@ -164,9 +171,14 @@ def _split_host_port(text: str, default_port: int | None, what: str) -> tuple[st
         if default_port is None:
             raise UsageError(f"{named}: a port is needed")
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"{named}: {port_text!r} is not a port number")
-    return host, int(port_text)
+    return host, _port(port_text, named)
+
+
+def _port(text: str, named: str) -> int:
+    # ASCII digits only: str.isdigit() also takes '²' and other digits int() refuses.
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise UsageError(f"{named}: {text!r} is not a port number")
+    return int(text)
 
 
 def parse_address(text: str, what: str) -> str:
@@ -185,10 +197,9 @@ def parse_resolve(entry: str, what: str = "--resolve") -> tuple[tuple[str, int],
     port_text, sep2, addresses = rest.partition(":")
     if not (sep1 and sep2 and host and addresses):
         raise UsageError(f"{named}: expected HOST:PORT:ADDR[,ADDR...]")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"{named}: {port_text!r} is not a port number")
+    port = _port(port_text, named)
     addrs = tuple(parse_address(a, named) for a in addresses.split(","))
-    return (_ascii_host(host, named), int(port_text)), addrs
+    return (_ascii_host(host, named), port), addrs
 
 
 def _ascii_host(host: str, named: str) -> str:

@@ -4,6 +4,7 @@ running on an event loop in a background thread."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ronda.check import run_check
 from ronda.target import CheckOptions, Expectations, parse_target
@@ -24,6 +26,16 @@ from tests import support
 T = TypeVar("T")
 
 pytest_plugins = ["tests.browser"]  # the `browser` fixture: Debian's Chromium through Playwright
+
+# Property tests (tests/test_fuzz_parsers.py and others) run a modest number of examples by
+# default, so the suite stays quick. HYPOTHESIS_PROFILE=fuzz runs each property 20,000
+# times, for a session of fuzzing (see docs/testing.md); the examples still run without a
+# per-example deadline, since a loopback server's answer may take a scheduler's moment.
+settings.register_profile("default", max_examples=200, deadline=None)
+settings.register_profile(
+    "fuzz", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

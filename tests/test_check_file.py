@@ -148,6 +148,23 @@ def test_a_der_file_is_read(tmp_path, pki, check):
     assert verdict.certificates[0].subject == "CN=svc.test"
 
 
+def test_a_der_certificate_with_an_extension_twice_is_down_naming_it(tmp_path, pki, check):
+    # cryptography loads it and refuses it only when its extensions are read: before, the
+    # exception left the probe (run_check's catch-all), and in a folder ended the whole read.
+    leaf = pki.leaf("svc.test")
+    der = leaf.cert.public_bytes(Encoding.DER)
+    extended_key_usage, basic_constraints = b"\x06\x03\x55\x1d\x25", b"\x06\x03\x55\x1d\x13"
+    assert der.count(extended_key_usage) == 1
+    path = tmp_path / "twice.der"
+    path.write_bytes(der.replace(extended_key_usage, basic_constraints))
+    verdict = check(url(path))
+    assert (verdict.status, verdict.cause) == ("down", "file_unreadable")
+    assert verdict.summary == (
+        f"{path}: a DER certificate that cannot be read: its extensions cannot be read: "
+        "Duplicate 2.5.29.19 extension found"
+    )
+
+
 # --- PKCS#12 -------------------------------------------------------------------------------------
 
 

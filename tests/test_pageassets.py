@@ -99,6 +99,11 @@ PAGE = "https://shop.test/catalog/index.html"
         pytest.param(
             '<img src="https://user:pw@img.test/a.png">', ["https://img.test/a.png"], id="credentials dropped"
         ),
+        pytest.param(
+            '<![::1]><![CDATA[<img src="a.png">]]><img src="b.png">',
+            ["https://shop.test/catalog/b.png"],
+            id="<![ is a bogus comment to its first >, as browsers read it",
+        ),
     ],
 )
 def test_each_kind_of_asset_reference_is_found_and_made_absolute(html: str, expected: list[str]) -> None:

@@ -4,12 +4,18 @@ incomplete chain works for them and fails for curl, Python, Java and most apps."
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from ronda.certs.inspect import CertFacts, read_certificate
+from ronda.certs.inspect import CertFacts, CertificateUnreadable, read_certificate
+
+# Many CAs publish their .p7c bundles in BER, which PKCS#7 allows; cryptography reads them
+# and warns that it fell back from DER. ronda has nothing to tell its user about that.
+warnings.filterwarnings("ignore", message="PKCS#7 certificates could not be parsed as DER", category=UserWarning)
 
 Fetch = Callable[[str], Awaitable[bytes | None]]
 """fetch(url) -> the body, or None when it cannot be had in time."""
@@ -29,8 +35,11 @@ async def fetch_issuers(leaf: CertFacts, fetch: Fetch) -> list[bytes]:
         der = issuer_certificate(body) if body else None
         if der is None:
             break
+        try:
+            current = read_certificate(der)
+        except CertificateUnreadable:
+            break  # a certificate no reader can use completes no chain
         found.append(der)
-        current = read_certificate(der)
         if current.self_issued:
             break
     return found
@@ -41,7 +50,9 @@ def issuer_certificate(body: bytes) -> bytes | None:
     for load in (_der, _pem, _pkcs7):
         try:
             return load(body)
-        except ValueError:
+        # InvalidVersion: a certificate of no X.509 version; UnsupportedAlgorithm: PKCS#7
+        # other than a bundle of certificates (signed or enveloped data).
+        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm):
             continue
     return None
 

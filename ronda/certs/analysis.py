@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ronda.certs.hostname import hostname_matches
-from ronda.certs.inspect import CertFacts, chain_entry, read_certificate
+from ronda.certs.inspect import CertFacts, CertificateUnreadable, chain_entry, read_certificate
 from ronda.certs.paths import Judgement, judge_chain
 from ronda.certs.rules import (
     chain_warnings,
@@ -84,9 +84,14 @@ def analyze(
     """`fetched`: the issuers the server left out, fetched from AIA (None: not tried yet)."""
     if session.leaf_der is None:
         return CertReport(None, [("tls_handshake_failed", "the server sent no certificate")])
-    leaf = read_certificate(session.leaf_der)
-    judged = judge_chain(session.leaf_der, session.chain_ders, session.verified_ders, ca_file, now, fetched)
-    path = [read_certificate(der) for der in judged.path[1:]]
+    try:
+        leaf = read_certificate(session.leaf_der)
+        judged = judge_chain(session.leaf_der, session.chain_ders, session.verified_ders, ca_file, now, fetched)
+        path = [read_certificate(der) for der in judged.path[1:]]
+    except CertificateUnreadable as exc:
+        # OpenSSL let it through, but a certificate no strict reader can read is one clients
+        # built on other libraries refuse: not to be trusted, and said why.
+        return CertReport(None, [("cert_untrusted", f"the server sent a certificate ronda cannot read: {exc}")])
     problems = validity_problems(leaf, now) + _leaf_problems(leaf, host) + issuer_weaknesses(path)
     problems += _refused_handshake(session) + judged.problems
     problems += _openssl_refusal(session, judged, problems)

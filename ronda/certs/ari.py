@@ -36,7 +36,8 @@ def cert_id(leaf_der: bytes) -> str | None:
     if aki is None:
         return None
     serial = cert.serial_number
-    return f"{_b64url(aki)}.{_b64url(serial.to_bytes(serial.bit_length() // 8 + 1, 'big'))}"
+    # signed: some certificates carry a negative serial (RFC 5280 forbids it; DER allows it)
+    return f"{_b64url(aki)}.{_b64url(serial.to_bytes(serial.bit_length() // 8 + 1, 'big', signed=True))}"
 
 
 def parse_window(body: bytes) -> RenewalWindow | None:

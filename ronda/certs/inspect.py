@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
@@ -16,12 +18,23 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from ronda.verdict import ChainEntry
 
+T = TypeVar("T")
+
 # Some long-lived public roots carry a non-positive serial; ronda reads them as they are
 # and has nothing to tell its user about the parser's complaint (once per certificate, on
 # stderr, and from reading threads where warnings cannot be caught locally).
 warnings.filterwarnings(
     "ignore", message="Parsed a serial number which wasn't positive", category=CryptographyDeprecationWarning
 )
+
+
+class CertificateUnreadable(ValueError):
+    """Bytes that are no certificate ronda can read: not DER, or a certificate whose fields
+    (names, extensions, key, signature algorithm) do not parse. The message says which part."""
+
+
+class CertificateDamaged(CertificateUnreadable):
+    """A DER certificate, but one of its fields does not parse: not some other kind of file."""
 
 
 @dataclass(frozen=True)
@@ -55,14 +68,25 @@ class CertFacts:
 # cost of a cache too small); an entry is about 2 KB.
 @lru_cache(maxsize=16384)
 def read_certificate(der: bytes) -> CertFacts:
-    cert = x509.load_der_x509_certificate(der)
-    dns_names, ips = _san(cert)
-    ca_issuers, ocsp = _access(cert)
-    key_type, key_bits = _key(cert)
-    hash_algorithm = cert.signature_hash_algorithm
+    """What the DER certificate says; CertificateUnreadable, naming the part, when it
+    cannot be read."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except x509.InvalidVersion as exc:  # not a ValueError: the structure is a certificate's
+        raise CertificateDamaged(f"its version is none X.509 has ({exc})") from None
+    except ValueError as exc:
+        raise CertificateUnreadable(f"not a DER certificate ({exc})") from None
+    # cryptography reads names, extensions and the key only when asked: a certificate that
+    # loads may still hold a field that does not parse, found here, part by part.
+    subject = _part("subject", lambda: cert.subject.rfc4514_string())
+    issuer = _part("issuer", lambda: cert.issuer.rfc4514_string())
+    dns_names, ips = _part("subjectAltName", lambda: _san(cert))
+    ca_issuers, ocsp = _part("Authority Information Access", lambda: _access(cert))
+    key_type, key_bits = _part("public key", lambda: _key(cert))
+    hash_algorithm = _part("signature algorithm", lambda: cert.signature_hash_algorithm)
     return CertFacts(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=subject,
+        issuer=issuer,
         serial=format(cert.serial_number, "x"),
         sans=dns_names + ips,
         dns_names=dns_names,
@@ -74,11 +98,25 @@ def read_certificate(der: bytes) -> CertFacts:
         key_type=key_type,
         key_bits=key_bits,
         signature_hash=hash_algorithm.name if hash_algorithm else None,
-        is_ca=_is_ca(cert),
+        is_ca=_part("basicConstraints", lambda: _is_ca(cert)),
         ca_issuer_urls=ca_issuers,
         ocsp_urls=ocsp,
-        crl_urls=_crl_urls(cert),
+        crl_urls=_part("CRL distribution points", lambda: _crl_urls(cert)),
     )
+
+
+def _part(name: str, read: Callable[[], T]) -> T:
+    """One field of a certificate, or CertificateUnreadable naming it. DuplicateExtension:
+    an extension twice (RFC 5280 forbids it), raised by whichever extension is read first;
+    UnsupportedAlgorithm: a key or signature algorithm cryptography does not know."""
+    try:
+        return read()
+    except x509.DuplicateExtension as exc:
+        raise CertificateDamaged(f"its extensions cannot be read: {exc}") from None
+    except UnsupportedAlgorithm as exc:
+        raise CertificateDamaged(f"its {name} uses an algorithm ronda cannot read ({exc})") from None
+    except ValueError as exc:
+        raise CertificateDamaged(f"its {name} cannot be read ({exc})") from None
 
 
 def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> Any:

@@ -116,14 +116,28 @@ def read_ocsp_response(body: bytes, leaf_der: bytes, issuer_der: bytes, now: dat
     return _judge(_read_ocsp(body, leaf_der, issuer_der, url), now)
 
 
+# What cryptography raises for a field of a loaded structure that does not parse: ValueError,
+# an extension twice, or an algorithm it does not know.
+_DAMAGED = (ValueError, x509.DuplicateExtension, UnsupportedAlgorithm)
+
+
 @lru_cache(maxsize=1024)
 def _read_ocsp(body: bytes, leaf_der: bytes, issuer_der: bytes, url: str) -> _Reading:
     source = f"the OCSP responder at {url}"
-    cert, issuer = _load(leaf_der), _load(issuer_der)
     try:
         response = ocsp.load_der_ocsp_response(body)
     except ValueError:
         return _Reading(Answer("unknown", f"{source} answered something that is not an OCSP response"))
+    # Fields of a response that loads are read only when asked, and may still not parse.
+    try:
+        return _ocsp_reading(response, _load(leaf_der), _load(issuer_der), source)
+    except _DAMAGED as exc:
+        return _Reading(Answer("unknown", f"{source} answered a damaged OCSP response ({exc})"))
+
+
+def _ocsp_reading(
+    response: ocsp.OCSPResponse, cert: x509.Certificate, issuer: x509.Certificate, source: str
+) -> _Reading:
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         status = response.response_status.name.lower().replace("_", " ")
         return _Reading(Answer("unknown", f"{source} answered '{status}'"))
@@ -250,10 +264,20 @@ def read_crl(body: bytes, leaf_der: bytes, issuer_der: bytes, now: datetime, url
 @lru_cache(maxsize=32)  # CRLs can be large: keep few (the fetch cache holds their bodies anyway)
 def _read_crl(body: bytes, leaf_der: bytes, issuer_der: bytes, url: str) -> _Reading:
     source = f"the CRL at {url}"
-    cert, issuer = _load(leaf_der), _load(issuer_der)
     crl = _load_crl(body)
     if crl is None:
         return _Reading(Answer("unknown", f"{source} is not a certificate revocation list"))
+    # cryptography reads a CRL's names and entries only when asked: one that loads may
+    # still hold a field that does not parse.
+    try:
+        return _crl_reading(crl, _load(leaf_der), _load(issuer_der), source)
+    except _DAMAGED as exc:
+        return _Reading(Answer("unknown", f"{source} is a damaged certificate revocation list ({exc})"))
+
+
+def _crl_reading(
+    crl: x509.CertificateRevocationList, cert: x509.Certificate, issuer: x509.Certificate, source: str
+) -> _Reading:
     if crl.issuer != issuer.subject:
         named = crl.issuer.rfc4514_string()
         return _Reading(Answer("unknown", f"{source} is issued by {named}, not by the certificate's issuer"))
@@ -276,7 +300,7 @@ def _load_crl(body: bytes) -> x509.CertificateRevocationList | None:
     for load in (x509.load_der_x509_crl, x509.load_pem_x509_crl):
         try:
             return load(body)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):  # InvalidVersion: a CRL of no X.509 version
             continue
     return None
 
@@ -314,7 +338,7 @@ def find_issuer(leaf_der: bytes, candidates: tuple[bytes, ...]) -> bytes | None:
     for der in candidates:
         try:
             candidate = _load(der)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             continue
         if candidate.subject == cert.issuer and _issued_by(cert, candidate):
             return der

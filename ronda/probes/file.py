@@ -27,7 +27,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from ronda.certs import analysis
-from ronda.certs.inspect import CertFacts, chain_entry, read_certificate
+from ronda.certs.inspect import CertFacts, CertificateDamaged, chain_entry, read_certificate
 from ronda.certs.rules import (
     chain_problems,
     chain_warnings,
@@ -188,6 +188,8 @@ def read_file(path: str, passwords: Passwords) -> FileContent:
         _parse_pem(data, content)
     elif (facts := _certificate(data)) is not None:
         content.certificates.append(facts)
+    elif (damage := _damage(data)) is not None:
+        content.problems.append(("file_unreadable", f"{path}: a DER certificate that cannot be read: {damage}"))
     elif _looks_like_pkcs12(data):
         _parse_pkcs12(data, passwords, content)
     else:
@@ -243,6 +245,18 @@ def _certificate(der: bytes) -> CertFacts | None:
         return read_certificate(der[: _der_length(der)])
     except (ValueError, UnsupportedAlgorithm):
         return None
+
+
+def _damage(der: bytes) -> str | None:
+    """What is wrong with a DER certificate whose fields do not parse; None when the bytes
+    are no certificate at all (the file may be of another kind)."""
+    try:
+        read_certificate(der[: _der_length(der)])
+    except CertificateDamaged as exc:
+        return str(exc)
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    return None
 
 
 def _der_length(der: bytes) -> int:

@@ -159,7 +159,7 @@ class _Service:
         if not isinstance(answer, soap.Message):
             return answer, None, ours
         try:
-            return answer, _utc_time(answer), ours
+            return answer, utc_time(answer), ours
         except ValueError as exc:
             self._not_onvif(f"GetSystemDateAndTime answered a time that is not one ({exc})")
             return None, None, ours
@@ -290,7 +290,7 @@ def _http_date(answer: Answer) -> datetime | None:
         return None
 
 
-def _utc_time(message: soap.Message) -> datetime | None:
+def utc_time(message: soap.Message) -> datetime | None:
     """The UTCDateTime of a GetSystemDateAndTime answer (None when the device gives none);
     ValueError when its fields are not a date and time."""
     utc = soap.child(message.payload, "SystemDateAndTime", "UTCDateTime")
@@ -303,7 +303,10 @@ def _utc_time(message: soap.Message) -> datetime | None:
             raise ValueError(f"{'/'.join(path)} is {value!r}")
         values.append(int(value))
     year, month, day, hour, minute, second = values
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except OverflowError:  # a field past what a C integer holds; ValueError covers the rest
+        raise ValueError(f"{year}-{month}-{day} {hour}:{minute}:{second} is out of range") from None
 
 
 def skew_words(skew: float, allowed: float) -> str:

@@ -152,6 +152,14 @@ class _AssetParser(HTMLParser):
             for url in urls:
                 self._add(url)
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        """`<![...>` up to its first `>`, read as a browser reads it in HTML: a bogus comment
+        (the HTML standard's markup declaration open state), holding no asset. The standard
+        library's own reading raises AssertionError where no name follows `<![` (`<![::1]`);
+        -1 asks for more text, as its own does."""
+        end = self.rawdata.find(">", i + 3)
+        return -1 if end < 0 else end + 1
+
     def _add(self, reference: str | None, stylesheet: bool = False) -> None:
         if reference and reference.strip():
             self.references.append((reference.strip(), stylesheet))

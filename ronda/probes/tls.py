@@ -84,7 +84,7 @@ async def _certificate_report(
     )
     if options.deployed_from and report.leaf is not None:
         report.problems += await _deployment(report.leaf, options.deployed_from)
-    if options.acme_directory and session.leaf_der is not None:
+    if options.acme_directory and report.leaf is not None and session.leaf_der is not None:
         window = await renewal_window(session.leaf_der, options.acme_directory, cached_fetcher(options, ctx, deadline))
         if window is not None:  # the CA's word replaces the lifetime rule; without it, the rule stands
             report.warnings = [w for w in report.warnings if w[0] != "cert_renewal_overdue"]

@@ -137,17 +137,16 @@ def _text(parent: Element, name: str) -> str:
     return "" if child is None else " ".join("".join(child.itertext()).split())
 
 
+# OverflowError: a time near year 1 or 9999 whose offset moves it past them in UTC.
 def _rfc3339(text: str) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        return as_utc(datetime.fromisoformat(text))
+    except (ValueError, OverflowError):
         return None
-    return as_utc(moment)
 
 
 def _rfc822(text: str) -> datetime | None:
     try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        return as_utc(email.utils.parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return as_utc(moment)
