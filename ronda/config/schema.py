@@ -18,6 +18,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Discriminator,
     Field,
@@ -108,6 +109,11 @@ class ServerConfig(_Strict):
     listen: str = "127.0.0.1:8080"
     token: str | None = Field(default=None, min_length=16)
     public_url: str | None = Field(default=None, pattern=r"^https?://")  # links in notices point here
+    # The largest request body ronda reads (1MB, 64KiB, or bytes): `max_body` behind a login
+    # or token (the API's monitor definitions, the dashboard's forms), `max_public_body` where
+    # anyone may post (reports, push calls, the login form). Larger ones are answered 413.
+    max_body: ByteSize = Field(default=ByteSize(1024 * 1024), ge=1024)
+    max_public_body: ByteSize = Field(default=ByteSize(64 * 1024), ge=1024)
 
     @field_validator("listen")
     @classmethod
