@@ -17,8 +17,12 @@ be followed from one day to the next, nor their address recovered from the datab
 
 Floods are refused `429` with `Retry-After` before anything is written: per source
 (`reports.per_source` in `reports.per_source_period`) and from everyone together
-(`reports.global_per_minute`), counted in memory (ronda/web/ratelimit.py). Reports older
-than `reports.keep` are deleted, at most once an hour, when a report is stored.
+(`reports.global_per_minute`), counted in memory (ronda/web/ratelimit.py).
+
+Taking a report reads and writes no database: the services that take reports and who was
+counted lately are known in memory (ronda/web/intake.py), and the report joins the queue
+the store's writer thread writes in batches (ronda/storage/reports.py); a full queue is
+`503`. Reports older than `reports.keep` are deleted with a batch, at most once an hour.
 """
 
 from __future__ import annotations
@@ -144,8 +148,9 @@ class Outcome:
 
 @dataclass
 class ReportIntake:
-    """Valid reports to the `reports` table: limited, deduplicated, reporters hashed, the
-    old ones pruned. `settings` is called per report, so a reload's new limits apply."""
+    """Valid reports to the `reports` table's queue: limited, deduplicated, reporters
+    hashed, the old ones pruned. `settings` is called per report, so a reload's new limits
+    apply."""
 
     reports: Reports
     settings: Callable[[], ReportSettings] = ReportSettings
