@@ -284,6 +284,24 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def wait_for_limits(port: int) -> None:
+    """Until the reloaded limits apply: one address's reports answered 429."""
+
+    async def one() -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.2.255.1", 0))
+        try:
+            writer.write(report_request(0))
+            return (await read_answer(reader))[0]
+        finally:
+            writer.close()
+
+    deadline = time.monotonic() + 120
+    while asyncio.run(one()) != 429:
+        if time.monotonic() > deadline:
+            raise SystemExit("the reloaded limits did not apply within 120 s")
+        time.sleep(0.2)
+
+
 def push_tokens(port: int) -> list[str]:
     status, body = asyncio.run(http(port, "GET", "/api/v1/monitors", headers=f"Authorization: Bearer {TOKEN}\r\n"))
     assert status == 200, body
@@ -342,8 +360,8 @@ def run_all(
     asyncio.run(run_phase(phases[0], port, proc.pid, None, args))
     asyncio.run(run_phase(phases[1], port, proc.pid, report_request, args))
     config.write_text(config_text(port, first_target, args, db, limited=True))
-    proc.send_signal(signal.SIGHUP)  # the default limits from here on
-    time.sleep(2)
+    proc.send_signal(signal.SIGHUP)  # the default limits from here on, once reloaded
+    wait_for_limits(port)
     asyncio.run(run_phase(phases[2], port, proc.pid, report_request, args))
     asyncio.run(run_phase(phases[3], port, proc.pid, push_request, args))
     began = time.monotonic()
