@@ -112,11 +112,11 @@ def config_text(port: int, first_target: int, args: argparse.Namespace, db: Path
     ]
     monitors += [f"  - {{name: job{i}, kind: push, period: 1h}}" for i in range(PUSH_MONITORS)]
     services = ", ".join(f"m{i}" for i in range(min(SERVICES, args.monitors)))
-    limits = "" if limited else "  per_source: 1000000000\n  global_per_minute: 1000000000\n"
+    limits = " {}\n" if limited else "\n  per_source: 1000000000\n  global_per_minute: 1000000000\n"
     return (
         f"server:\n  listen: 127.0.0.1:{port}\n  token: {TOKEN}\n  public_url: http://127.0.0.1:{port}\n"
         f"storage: sqlite:///{db}\ncanaries: []\ngateway: none\n"
-        f"reports:\n{limits}"
+        f"reports:{limits}"
         f"status_pages:\n  - {{slug: public, title: Flood, monitors: [{services}]}}\n"
         "monitors:\n" + "\n".join(monitors) + "\n"
     )
@@ -360,7 +360,8 @@ def run_all(
     asyncio.run(run_phase(phases[0], port, proc.pid, None, args))
     asyncio.run(run_phase(phases[1], port, proc.pid, report_request, args))
     config.write_text(config_text(port, first_target, args, db, limited=True))
-    proc.send_signal(signal.SIGHUP)  # the default limits from here on, once reloaded
+    reload = asyncio.run(http(port, "POST", "/api/v1/reload", headers=f"Authorization: Bearer {TOKEN}\r\n"))
+    assert reload[0] == 200, reload  # the default limits from here on
     wait_for_limits(port)
     asyncio.run(run_phase(phases[2], port, proc.pid, report_request, args))
     asyncio.run(run_phase(phases[3], port, proc.pid, push_request, args))
