@@ -19,6 +19,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Discriminator,
     Field,
@@ -146,6 +147,12 @@ class ServerConfig(_Strict):
         if relative:
             raise ValueError(f"folders are written whole, from /: {', '.join(map(repr, relative))}")
         return roots
+
+    # The largest request body ronda reads (1MB, 64KiB, or bytes): `max_body` behind a login
+    # or token (the API's monitor definitions, the dashboard's forms), `max_public_body` where
+    # anyone may post (reports, push calls, the login form). Larger ones are answered 413.
+    max_body: ByteSize = Field(default=ByteSize(1024 * 1024), ge=1024)
+    max_public_body: ByteSize = Field(default=ByteSize(64 * 1024), ge=1024)
 
     @field_validator("listen")
     @classmethod

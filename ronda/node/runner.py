@@ -39,6 +39,7 @@ from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.service.scheduler import Job, Scheduler
+from ronda.service.write_behind import WriteBehind
 from ronda.storage.database import Database
 from ronda.storage.incidents import IncidentNotice, Notice
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
@@ -195,6 +196,8 @@ class Service:
         self.sender = Sender(
             self.db.outbox, channels, self.outbox.settings, self._writer, config.server.public_url, clock=clock
         )
+        # Accepted reports wait in memory and are written in batches by the writer thread.
+        self.db.reports.wake = WriteBehind(self.db.reports.write_pending, self._writer, "users' reports").wake
         self.push = PushMonitors(self.db.push, self._writer, self._on_verdict, clock)  # jobs call in
         watchers = Watchers(self.scheduler, self.push)
         self.monitors = MonitorManager(config, config_path, self.db, watchers, self._writer, job_for, self._adopt)

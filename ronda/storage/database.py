@@ -51,4 +51,5 @@ class Database:
         self.gauges = Gauges(sessions)  # what /metrics reads
 
     def close(self) -> None:
+        self.reports.write_pending()  # reports accepted and not yet written: a clean stop keeps them
         self.engine.dispose()

@@ -10,6 +10,7 @@ so `_epoch` picks the spelling; the stored times are UTC without a zone on both.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,10 +24,19 @@ from ronda.verdict import as_utc
 SHARE_WINDOW = timedelta(days=28)  # regions' shares are learned from this much of the past
 
 
+def _nothing() -> object:
+    return None
+
+
 class ReportCounts:
-    def __init__(self, sessions: sessionmaker[Session], dialect: str) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], dialect: str, before_read: Callable[[], object] = _nothing
+    ) -> None:
         self._sessions = sessions
         self._dialect = dialect  # the database's name for "seconds since the epoch" differs
+        # Writes the reports still waiting in memory (ronda/storage/reports.py), so that every
+        # count includes each report accepted before it was asked for.
+        self._before_read = before_read
 
     def _epoch(self) -> ColumnElement[Any]:
         if self._dialect == "postgresql":
@@ -36,6 +46,7 @@ class ReportCounts:
     def per_bucket(self, service: str, since: datetime, until: datetime, seconds: int) -> dict[int, int]:
         """Reports in [since, until) per bucket of `seconds` (keyed by epoch seconds // seconds)."""
         bucket = (self._epoch() // seconds).label("bucket")
+        self._before_read()
         with self._sessions() as session:
             rows = session.execute(
                 select(bucket, func.count())
@@ -56,6 +67,7 @@ class ReportCounts:
         this_hour = datetime.fromtimestamp(hour_number(now) * HOUR_S, now.tzinfo)
         since = this_hour - timedelta(weeks=weeks, hours=1) - extra
         hourly = self.per_bucket(service, since, this_hour, HOUR_S)
+        self._before_read()
         with self._sessions() as session:
             regions = dict(
                 session.execute(
@@ -79,6 +91,7 @@ class ReportCounts:
         of the halves before them for the longer look (surge.LONG_HALVES in all)."""
         middle, start, first = now - half, now - 2 * half, now - LONG_HALVES * half
         part = case((ReportRow.received_at > middle, 2), (ReportRow.received_at > start, 1), else_=0)
+        self._before_read()
         with self._sessions() as session:
             rows = session.execute(
                 select(ReportRow.region, part, func.count())
@@ -113,6 +126,7 @@ class ReportCounts:
 
     def top(self, service: str, since: datetime, limit: int = 5) -> dict[str, list[tuple[str, int]]]:
         """The most reported problems and regions since `since`, most first."""
+        self._before_read()
         with self._sessions() as session:
             out = {}
             for key, column in (("problems", ReportRow.problem), ("regions", ReportRow.region)):

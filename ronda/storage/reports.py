@@ -1,23 +1,38 @@
 """Users' problem reports: the intake's records, their counts for the surge detector and the
 charts (ronda/storage/report_counts.py), and the surges they make (ronda/storage/surges.py).
 
-Each method is one short transaction.
+Each method is one short transaction. Accepted reports are not written one by one: the
+intake `queue`s them (a bounded list in memory), and `write_pending` stores all that wait in
+one transaction, on the service's writer thread (`wake` asks it to). Every read writes what
+waits first, so whoever reads (the API, the charts, the surge detector) sees every report
+accepted before; a clean stop writes the rest (Database.close).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.records import Report, StoredReport
 from ronda.storage.models import ReportRow
 from ronda.storage.report_counts import ReportCounts
 from ronda.storage.surges import Surges
+
+log = logging.getLogger("ronda")
+
+PENDING_MAX = 20_000  # reports waiting for the writer; past this the intake answers 503
+
+
+def _nothing() -> None:
+    return None
 
 
 class Reports:
@@ -28,10 +43,51 @@ class Reports:
         sessions: sessionmaker[Session],
         dialect: str,
         outbox: Callable[[Session, list[Any]], None] | None = None,
+        pending_max: int = PENDING_MAX,
     ) -> None:
         self._sessions = sessions
-        self.counts = ReportCounts(sessions, dialect)
+        self.counts = ReportCounts(sessions, dialect, before_read=self.write_pending)
         self.surges = Surges(sessions, outbox)
+        self.pending_max = pending_max
+        self.wake: Callable[[], None] = _nothing  # the service sets it: have the writer call write_pending soon
+        self._pending: deque[Report] = deque()
+        self._prune_before: datetime | None = None
+        self._writing = threading.Lock()  # one batch at a time, so a reader waits for the one being written
+
+    def queue(self, report: Report) -> bool:
+        """Keep the report for the next batch; False when `pending_max` already wait (the
+        writer is behind: the caller sheds the report). Costs no database work."""
+        if len(self._pending) >= self.pending_max:
+            return False
+        self._pending.append(report)  # deque.append is atomic: the writer may be taking a batch
+        self.wake()
+        return True
+
+    def prune_later(self, before: datetime) -> None:
+        """Delete the reports received before `before` with the next batch."""
+        self._prune_before = before
+        self.wake()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def write_pending(self) -> int:
+        """Store every queued report in one transaction (and prune, when asked); return how
+        many were stored. Safe from any thread; a reader calls it before reading."""
+        with self._writing:
+            batch = [self._pending.popleft() for _ in range(len(self._pending))]
+            prune, self._prune_before = self._prune_before, None
+            if batch:
+                try:
+                    with self._sessions.begin() as session:
+                        session.execute(insert(ReportRow), [asdict(report) for report in batch])
+                except Exception:
+                    self._pending.extendleft(reversed(batch))  # kept for the next try, in order
+                    raise
+            if prune is not None:
+                self.prune(prune)
+            return len(batch)
 
     def save(self, report: Report) -> int:
         with self._sessions.begin() as session:
@@ -39,24 +95,6 @@ class Reports:
             session.add(row)
             session.flush()
             return row.id
-
-    def save_counted(self, report: Report, reporters: Sequence[str], since: datetime) -> bool:
-        """Store the report unless one of `reporters` (the same person under today's and
-        yesterday's salt) sent one for its service after `since`: one report per reporter
-        per service per window counts. True when stored. The look-up is the index
-        ix_reports_reporter, and it shares the insert's transaction."""
-        with self._sessions.begin() as session:
-            earlier = session.scalar(
-                select(ReportRow.id)
-                .where(ReportRow.reporter_hash.in_(reporters))
-                .where(ReportRow.service == report.service)
-                .where(ReportRow.received_at > since)
-                .limit(1)
-            )
-            if earlier is not None:
-                return False
-            session.add(_report_row(report))
-            return True
 
     def prune(self, before: datetime) -> int:
         """Delete the reports received before `before`; return how many."""
@@ -66,6 +104,7 @@ class Reports:
 
     def latest(self, limit: int = 100, service: str | None = None) -> list[StoredReport]:
         """The latest reports (of one service, or all), newest first (for the dashboard and the API)."""
+        self.write_pending()
         with self._sessions() as session:
             query = select(ReportRow)
             if service is not None:

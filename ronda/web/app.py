@@ -11,6 +11,7 @@ from ronda import __version__
 from ronda.web.accounts import accounts_router, form_expired_handler
 from ronda.web.api import api_router
 from ronda.web.auth import Auth, FormExpired, LoginRequired
+from ronda.web.authfirst import CredentialsFirst
 from ronda.web.clients import ForwardedFor
 from ronda.web.confirm_api import confirm_router
 from ronda.web.context import WebContext
@@ -25,12 +26,23 @@ from ronda.web.templating import STATIC
 
 
 def create_app(ctx: WebContext) -> FastAPI:
-    app = FastAPI(title="ronda", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # Bodies are limited everywhere (Starlette's limit: a declared length over it is 413
+    # before a byte is read, a chunked body is cut off there): the public routes (reports,
+    # push calls, the login form) at server.max_public_body, those behind a login at max_body.
+    limits = ctx.config.server
+    app = FastAPI(
+        title="ronda",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        max_body_size=limits.max_public_body,
+    )
     public_url = ctx.config.server.public_url or ""
     app.add_middleware(SecurityHeaders, https=public_url.startswith("https://"))
+    auth = Auth(ctx.db, ctx.token, public_url=ctx.config.server.public_url)
+    app.add_middleware(CredentialsFirst, auth=auth)  # a stranger's body is never read, let alone parsed
     # Added last, so outermost: every other part sees the client the trusted proxy names.
     app.add_middleware(ForwardedFor, trusted=ctx.config.server.trusted_proxies)
-    auth = Auth(ctx.db, ctx.token, public_url=ctx.config.server.public_url)
 
     @app.exception_handler(LoginRequired)
     def to_login(_request: Request, exc: LoginRequired) -> Response:
@@ -38,17 +50,17 @@ def create_app(ctx: WebContext) -> FastAPI:
 
     app.add_exception_handler(FormExpired, form_expired_handler())
 
-    app.include_router(api_router(ctx, auth))
-    app.include_router(monitors_router(ctx, auth))
-    app.include_router(confirm_router(ctx, auth))
-    app.include_router(reports_api_router(ctx, auth))
+    app.include_router(api_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(monitors_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(confirm_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(reports_api_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(accounts_router(ctx, auth))
-    app.include_router(dashboard_router(ctx, auth))
+    app.include_router(dashboard_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(status_router(ctx))
     app.include_router(push_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    app.include_router(metrics_router(ctx, auth))
+    app.include_router(metrics_router(ctx, auth), max_body_size=limits.max_body)
 
     @app.get("/healthz", summary="200 while the scheduler is alive (no token); says whether ronda is online")
     def healthz() -> JSONResponse:

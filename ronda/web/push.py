@@ -4,7 +4,13 @@ the secret in the URL is the credential), and the URL itself, shown to people si
 GET and POST both count (curl, wget, a PowerShell Invoke-RestMethod, a router's fetch all
 work); a POST's body is what the job says, and for a failure it becomes the verdict's
 detail (a success's is not kept). The body is read up to PING_BODY_LIMIT bytes and for at most PING_BODY_SECONDS: a
-caller that sends more, or drips it, is cut short and still counted.
+caller that sends more (up to server.max_public_body, past which it is 413), or drips it, is
+cut short and still counted.
+
+Each monitor takes at most CALLS_PER_MINUTE calls a minute, counted in memory before the body
+is read or anything is written: a job calling in a loop (or someone who learnt its secret)
+gets 429 with Retry-After, and cannot keep the store's writer busy. A secret no push monitor
+has is 404 before the body is read.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from ronda.service.push import Signal
 from ronda.storage.accounts import Role
 from ronda.web.auth import Principal, client_address
 from ronda.web.context import WebContext
+from ronda.web.ratelimit import SlidingWindowLimiter
 from ronda.web.shapes import monitor_json
 
 PING_BODY_LIMIT = 10_000  # bytes of a job's output kept, as Healthchecks keeps by default
 PING_BODY_SECONDS = 10.0
+CALLS_PER_MINUTE = 120  # per push monitor: a job that calls /start and then / every second fits
 
 Token = Annotated[str, Path(description="The push monitor's secret", examples=["kq3Jm0w8xYvT2bHn5cLpR7sA1dE4fG6h"])]
 ExitStatus = Annotated[int, Path(ge=0, le=255, description="The job's exit status: 0 is success", examples=[0])]
@@ -38,15 +46,31 @@ def _text(description: str, example: str) -> dict[str, Any]:
 _ANSWERS: dict[int | str, dict[str, Any]] = {
     200: _text("Counted", "OK\n"),
     404: _text("No push monitor has this secret (the answer is the same for every wrong one)", "not found\n"),
+    429: _text(
+        f"Over {CALLS_PER_MINUTE} calls a minute for this monitor: not counted (Retry-After says when to call again)",
+        f"too many calls: at most {CALLS_PER_MINUTE} a minute per monitor\n",
+    ),
 }
 
 
 def push_router(ctx: WebContext) -> APIRouter:
     router = APIRouter(prefix="/push", tags=["push monitors (public: the secret is the credential)"])
+    calls = SlidingWindowLimiter(CALLS_PER_MINUTE, 60.0)  # per monitor, in memory
 
     async def counted(
         request: Request, token: str, signal: Signal, exit_status: int | None = None
     ) -> PlainTextResponse:
+        name = ctx.push.monitor_of(token) if ctx.push is not None else None
+        if name is None:
+            return PlainTextResponse("not found\n", status_code=404)
+        wait = calls.retry_after(name)
+        if wait:
+            return PlainTextResponse(
+                f"too many calls: at most {CALLS_PER_MINUTE} a minute per monitor\n",
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
+        calls.record(name)
         output = await _output(request)
         if exit_status is not None and exit_status != 0:
             output = f"exit status {exit_status}" + (f"\n{output}" if output else "")

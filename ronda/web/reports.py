@@ -17,8 +17,12 @@ be followed from one day to the next, nor their address recovered from the datab
 
 Floods are refused `429` with `Retry-After` before anything is written: per source
 (`reports.per_source` in `reports.per_source_period`) and from everyone together
-(`reports.global_per_minute`), counted in memory (ronda/web/ratelimit.py). Reports older
-than `reports.keep` are deleted, at most once an hour, when a report is stored.
+(`reports.global_per_minute`), counted in memory (ronda/web/ratelimit.py).
+
+Taking a report reads and writes no database: the services that take reports and who was
+counted lately are known in memory (ronda/web/intake.py), and the report joins the queue
+the store's writer thread writes in batches (ronda/storage/reports.py); a full queue is
+`503`. Reports older than `reports.keep` are deleted with a batch, at most once an hour.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import html
 import ipaddress
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -44,13 +48,14 @@ from ronda.config.schema import ReportSettings
 from ronda.durations import format_duration
 from ronda.records import Report
 from ronda.regions import MAX_LENGTH, normalise
-from ronda.rules.public_status import find_page, public_monitors
+from ronda.rules.public_status import find_page
 from ronda.storage.reports import Reports
 from ronda.textclean import plain
 from ronda.web.auth import client_address
 from ronda.web.context import WebContext
 from ronda.web.formtokens import DoubleSubmit
 from ronda.web.i18n import negotiate, templates_for
+from ronda.web.intake import RecentReporters, ReportableServices
 from ronda.web.ratelimit import SlidingWindowLimiter
 
 Problem = Literal["cannot_connect", "cannot_login", "app_error", "slow", "notifications", "other"]
@@ -60,6 +65,7 @@ FORM = "application/x-www-form-urlencoded"
 COMMENT_LENGTH = 500  # characters a visitor may write
 PRUNE_EVERY = timedelta(hours=1)  # deleting old reports scans the table: not on every report
 EVERYONE = "*"  # the key of the global cap
+BUSY_RETRY = 2  # seconds: the writer stores thousands of reports a second
 
 
 class ReportIn(BaseModel):
@@ -137,12 +143,14 @@ class Outcome:
     counted: bool  # stored, and counts
     detail: str = ""  # why not: a duplicate, or a limit
     retry_after: int = 0  # > 0: refused over a limit, try again in this many seconds
+    busy: bool = False  # refused because the writer is behind (503), not over a limit (429)
 
 
 @dataclass
 class ReportIntake:
-    """Valid reports to the `reports` table: limited, deduplicated, reporters hashed, the
-    old ones pruned. `settings` is called per report, so a reload's new limits apply."""
+    """Valid reports to the `reports` table's queue: limited, deduplicated, reporters
+    hashed, the old ones pruned. `settings` is called per report, so a reload's new limits
+    apply."""
 
     reports: Reports
     settings: Callable[[], ReportSettings] = ReportSettings
@@ -155,6 +163,8 @@ class ReportIntake:
     def __post_init__(self) -> None:
         self.per_source = SlidingWindowLimiter(clock=self._seconds)
         self.everyone = SlidingWindowLimiter(window=60.0, clock=self._seconds)
+        self.recent = RecentReporters()
+        self.services = ReportableServices()
         self._next_prune: datetime | None = None
 
     def admit(self, address: str) -> Outcome | None:
@@ -178,28 +188,33 @@ class ReportIntake:
         return None
 
     def receive(self, report: ReportIn, address: str) -> Outcome:
-        """Store the report unless its reporter's last one for the service is in the window."""
+        """Count the report unless its reporter's last one for the service is in the window.
+        No database work here: the report joins the next batch the writer stores (a full
+        queue sheds it, `busy`), and the dedupe is answered from memory."""
         settings, now = self.settings(), self.clock()
         reporters = self.salt.hashes(source_of(address), now)
+        if self.recent.counted_since(reporters, report.service, now - timedelta(seconds=settings.window)):
+            window = format_duration(settings.window)
+            return Outcome(False, f"already counted: one report per service counts from each reporter in {window}")
         stored = Report(
             report.service, normalise(report.region), report.problem, stored_comment(report.comment), reporters[0], now
         )
-        if not self.reports.save_counted(stored, reporters, now - timedelta(seconds=settings.window)):
-            window = format_duration(settings.window)
-            return Outcome(False, f"already counted: one report per service counts from each reporter in {window}")
+        if not self.reports.queue(stored):
+            return Outcome(False, "ronda is busy storing reports: send it again in a moment", BUSY_RETRY, busy=True)
+        self.recent.counted(reporters[0], report.service, now, settings.window)
         self._prune(settings, now)
         return Outcome(True)
 
     def _prune(self, settings: ReportSettings, now: datetime) -> None:
         if self._next_prune is None or now >= self._next_prune:
-            self.reports.prune(now - timedelta(seconds=settings.keep))
+            self.reports.prune_later(now - timedelta(seconds=settings.keep))
             self._next_prune = now + PRUNE_EVERY
 
     def _seconds(self) -> float:
         return self.clock().timestamp()
 
 
-def validate(data: Any, services: set[str]) -> ReportIn:
+def validate(data: Any, services: Set[str]) -> ReportIn:
     """The report, or a 422 naming each wrong field (`body.problem`, ...)."""
     try:
         return ReportIn.model_validate(data, context={"services": services})
@@ -275,13 +290,9 @@ def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) 
             return _form(ctx, intake, tokens, request, body, address, refused)
         if refused is not None:
             return _busy_json(refused)
-        return _json(intake, validate(_json_body(body), _services(ctx)), address)
+        return _json(intake, validate(_json_body(body), intake.services.of(ctx.config)), address)
 
     return router
-
-
-def _services(ctx: WebContext) -> set[str]:
-    return public_monitors(ctx.config, [m.name for m in ctx.db.monitors.active()])
 
 
 def _json_body(body: bytes) -> Any:
@@ -293,6 +304,8 @@ def _json_body(body: bytes) -> Any:
 
 def _json(intake: ReportIntake, report: ReportIn, address: str) -> Response:
     outcome = intake.receive(report, address)
+    if outcome.busy:
+        return _busy_json(outcome)
     body: dict[str, Any] = {"accepted": True, "counted": outcome.counted}
     if outcome.detail:
         body["detail"] = outcome.detail
@@ -301,14 +314,15 @@ def _json(intake: ReportIntake, report: ReportIn, address: str) -> Response:
 
 def _busy_json(refused: Outcome) -> Response:
     body = {"accepted": False, "counted": False, "detail": refused.detail}
-    return JSONResponse(body, 429, headers={"Retry-After": str(refused.retry_after)})
+    return JSONResponse(body, 503 if refused.busy else 429, headers={"Retry-After": str(refused.retry_after)})
 
 
 def _busy_page(request: Request, refused: Outcome, back: str) -> Response:
     """A small page in the visitor's language (no database read: a flood meets this)."""
     locale = negotiate(request.headers.get("accept-language", ""))
     context = {"lang": locale, "wait": refused.retry_after, "back": back}
-    response = templates_for(locale).TemplateResponse(request, "status_report_busy.html", context, status_code=429)
+    code = 503 if refused.busy else 429
+    response = templates_for(locale).TemplateResponse(request, "status_report_busy.html", context, status_code=code)
     response.headers.update(
         {"Retry-After": str(refused.retry_after), "Content-Language": locale, "Vary": "Accept-Language"}
     )
@@ -337,9 +351,11 @@ def _form(
         )
     fields = {key: value for key, value in fields.items() if value.strip() or key not in ("comment", "region")}
     try:
-        report = validate(fields, _services(ctx))
+        report = validate(fields, intake.services.of(ctx.config))
     except RequestValidationError as exc:
         field_name = str(exc.errors()[0]["loc"][-1])
         return RedirectResponse(f"{back}?{urlencode({'report': 'invalid', 'field': field_name})}#report", 303)
     outcome = intake.receive(report, address)
+    if outcome.busy:
+        return _busy_page(request, outcome, back)
     return RedirectResponse(f"{back}?report={'thanks' if outcome.counted else 'counted'}#report", 303)

@@ -1,0 +1,401 @@
+"""Strangers flooding `ronda run`: problem reports and push calls from many loopback
+addresses, beside N cheap monitors, against an idle run of the same service.
+
+ronda runs as a user starts it (`python -m ronda run --config FILE`), with `--monitors` TCP
+monitors (default 1,000) every `--interval`, each on a port of its own of a listener in a
+separate process, which notes when each check connects. A check's lateness is when it
+arrived against its slot (its monitor's least late arrival plus whole intervals), so the
+scheduler's lag is measured from outside, by the targets themselves.
+
+Phases, each `--seconds` long, one after the other on the same process:
+
+1. idle: nothing but the checks, `/healthz` asked every 100 ms;
+2. reports: `--concurrency` keep-alive connections, each bound to its own source address
+   (127.2.x.y, `--sources` of them), POST /api/v1/reports as fast as ronda answers, with
+   limits raised so that what is measured is the intake, not the limiter;
+3. limited: the same flood with the default limits (10 per address per 10 min, 300 a
+   minute in all): nearly all answered 429 before any work;
+4. push: the same flood of GET /push/{token} on ten push monitors: over 120 calls a minute
+   per monitor are 429.
+
+Printed per phase: requests/s answered, by status; reports counted; check lateness p50 and
+p99 and `/healthz` latency p50 and p99, with the ratio to the idle phase; ronda's RSS at the
+end of the phase. After a clean stop (SIGTERM), every report answered `counted` must be in
+the database: the bench says how many were lost (it must be none).
+
+Run from the repository root (a default run takes about a minute):
+
+    python3 -m bench.flood [--monitors 1000] [--interval 5] [--seconds 10] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from bench.https_throughput import machine, proc_cpu_seconds
+
+TOKEN = "flood-bench-token-0123456789"
+SERVICES = 100  # monitors on the status page: the services reports name
+PUSH_MONITORS = 10
+
+
+# -- the monitors' targets, in a process of their own -----------------------------------------
+
+
+def serve_targets(first_port: int, count: int, ready: Connection, stop: Connection) -> None:
+    """Listen on `count` ports from `first_port` on 127.0.0.1; note when each is connected
+    to; on a word from `stop`, send back the arrivals per port."""
+    arrivals: dict[int, list[float]] = {port: [] for port in range(first_port, first_port + count)}
+
+    async def main() -> None:
+        servers = []
+        for port in arrivals:
+
+            def arrived(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int = port) -> None:
+                arrivals[port].append(time.monotonic())
+                writer.close()
+
+            servers.append(await asyncio.start_server(arrived, "127.0.0.1", port, backlog=64))
+        ready.send("ready")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, stop.recv)
+        for server in servers:
+            server.close()
+
+    asyncio.run(main())
+    stop.send(arrivals)
+
+
+def free_port_range(count: int) -> int:
+    """A first port such that `count` ports from it are free on 127.0.0.1."""
+    for first in range(30000, 60000 - count, count + 17):
+        socks = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise SystemExit("no range of free ports")
+
+
+# -- ronda ------------------------------------------------------------------------------------
+
+
+def config_text(port: int, first_target: int, args: argparse.Namespace, db: Path, limited: bool) -> str:
+    monitors = [
+        f"  - {{name: m{i}, url: 'tcp://127.0.0.1:{first_target + i}', interval: {args.interval}s, timeout: 2s}}"
+        for i in range(args.monitors)
+    ]
+    monitors += [f"  - {{name: job{i}, kind: push, period: 1h}}" for i in range(PUSH_MONITORS)]
+    services = ", ".join(f"m{i}" for i in range(min(SERVICES, args.monitors)))
+    limits = " {}\n" if limited else "\n  per_source: 1000000000\n  global_per_minute: 1000000000\n"
+    return (
+        f"server:\n  listen: 127.0.0.1:{port}\n  token: {TOKEN}\n  public_url: http://127.0.0.1:{port}\n"
+        f"storage: sqlite:///{db}\ncanaries: []\ngateway: none\n"
+        f"reports:{limits}"
+        f"status_pages:\n  - {{slug: public, title: Flood, monitors: [{services}]}}\n"
+        "monitors:\n" + "\n".join(monitors) + "\n"
+    )
+
+
+def start_ronda(config: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ronda", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(config.with_suffix(".log"), "wb"),  # noqa: SIM115 (kept open for the process's life)
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"ronda exited: {config.with_suffix('.log').read_text()[-2000:]}")
+        with contextlib.suppress(OSError):
+            status, _ = asyncio.run(http(port, "GET", "/healthz"))
+            if status == 200:
+                return proc
+        time.sleep(0.3)
+    raise SystemExit("ronda did not come up in 120 s")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- a small HTTP/1.1 client: httpx alone would be the bottleneck ------------------------------
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+def request_bytes(method: str, path: str, body: bytes = b"", headers: str = "") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: ronda\r\n{headers}"
+    if body or method == "POST":
+        head += f"Content-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode() + body
+
+
+async def http(port: int, method: str, path: str, body: bytes = b"", headers: str = "") -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request_bytes(method, path, body, headers + "Connection: close\r\n"))
+        return await read_answer(reader)
+    finally:
+        writer.close()
+
+
+@dataclass
+class Tally:
+    statuses: Counter[int] = field(default_factory=Counter)
+    counted: int = 0
+
+
+async def flood_worker(
+    port: int, source: Callable[[], str], make: Callable[[int], bytes], until: float, tally: Tally
+) -> None:
+    """One keep-alive connection from one source address at a time, requests back to back;
+    a new connection (and address) when ronda closes one."""
+    n = 0
+    while time.monotonic() < until:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source(), 0))
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        try:
+            while time.monotonic() < until:
+                writer.write(make(n))
+                n += 1
+                status, body = await read_answer(reader)
+                tally.statuses[status] += 1
+                if b'"counted":true' in body:
+                    tally.counted += 1
+                if status == 429 and n % 50 == 0:
+                    break  # another address now and then, as a flood from many would
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+def sources(count: int) -> Callable[[], str]:
+    addresses = [f"127.2.{i // 250}.{i % 250 + 1}" for i in range(count)]
+    state = {"next": 0}
+
+    def take() -> str:
+        state["next"] = (state["next"] + 1) % len(addresses)
+        return addresses[state["next"]]
+
+    return take
+
+
+def report_request(n: int) -> bytes:
+    body = json.dumps({"service": f"m{n % SERVICES}", "problem": "cannot_connect", "region": "IT-MI"}).encode()
+    return request_bytes("POST", "/api/v1/reports", body, "Content-Type: application/json\r\n")
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    started: float = 0.0
+    ended: float = 0.0
+    health_ms: list[float] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+    rss: float = 0.0
+    cpu: float = 0.0  # ronda's CPU seconds in the phase
+
+
+async def run_phase(
+    phase: Phase, port: int, pid: int, flood: Callable[[int], bytes] | None, args: argparse.Namespace
+) -> None:
+    phase.started = time.monotonic()
+    cpu = proc_cpu_seconds(pid)
+    until = phase.started + phase.seconds
+    workers = []
+    if flood is not None:
+        take = sources(args.sources)
+        workers = [
+            asyncio.create_task(flood_worker(port, take, flood, until, phase.tally)) for _ in range(args.concurrency)
+        ]
+    while time.monotonic() < until:
+        began = time.perf_counter()
+        status, _ = await http(port, "GET", "/healthz")
+        phase.health_ms.append((time.perf_counter() - began) * 1000)
+        if status != 200:
+            print(f"  /healthz answered {status}")
+        await asyncio.sleep(0.1)
+    await asyncio.gather(*workers)
+    phase.ended = time.monotonic()
+    phase.rss = rss_mib(pid)
+    phase.cpu = proc_cpu_seconds(pid) - cpu
+
+
+def lateness(arrivals: dict[int, list[float]], interval: float, start: float, end: float) -> list[float]:
+    """Each check's lateness (seconds) in [start, end): its arrival against its slot, the
+    slots being the monitor's least late arrival plus whole intervals."""
+    out = []
+    for times in arrivals.values():
+        slots = [(t, round((t - times[0]) / interval)) for t in times]
+        if len(slots) < 2:
+            continue
+        base = min(t - slot * interval for t, slot in slots)
+        out += [t - base - slot * interval for t, slot in slots if start <= t < end]
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def wait_for_limits(port: int) -> None:
+    """Until the reloaded limits apply: one address's reports answered 429."""
+
+    async def one() -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.2.255.1", 0))
+        try:
+            writer.write(report_request(0))
+            return (await read_answer(reader))[0]
+        finally:
+            writer.close()
+
+    deadline = time.monotonic() + 120
+    while asyncio.run(one()) != 429:
+        if time.monotonic() > deadline:
+            raise SystemExit("the reloaded limits did not apply within 120 s")
+        time.sleep(0.2)
+
+
+def push_tokens(port: int) -> list[str]:
+    status, body = asyncio.run(http(port, "GET", "/api/v1/monitors", headers=f"Authorization: Bearer {TOKEN}\r\n"))
+    assert status == 200, body
+    return [m["push_url"].rsplit("/", 1)[1] for m in json.loads(body) if m.get("push_url")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--monitors", type=int, default=1000)
+    parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--sources", type=int, default=1000)
+    args = parser.parse_args()
+    print(f"machine: {machine()}; {args.monitors} TCP monitors every {args.interval:g} s")
+
+    first_target = free_port_range(args.monitors)
+    ready_here, ready_there = multiprocessing.Pipe()
+    stop_here, stop_there = multiprocessing.Pipe()
+    targets = multiprocessing.Process(target=serve_targets, args=(first_target, args.monitors, ready_there, stop_there))
+    targets.start()
+    ready_here.recv()
+    with tempfile.TemporaryDirectory(prefix="ronda-flood-") as tmp:
+        db = Path(tmp) / "ronda.db"
+        port = free_port_range(1)
+        config = Path(tmp) / "ronda.yaml"
+        config.write_text(config_text(port, first_target, args, db, limited=False))
+        proc = start_ronda(config, port)
+        try:
+            phases = run_all(proc, port, config, first_target, args, db)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+        stop_here.send("stop")
+        arrivals = stop_here.recv()
+        targets.join(10)
+        print_phases(phases, arrivals, args)
+        stored = sqlite3.connect(db).execute("SELECT count(*) FROM reports").fetchone()[0]
+        counted = sum(p.tally.counted for p in phases)
+        print(f"\nreports answered counted: {counted}; in the database after the stop: {stored}")
+        print(f"lost: {counted - stored}")
+
+
+def run_all(
+    proc: subprocess.Popen[bytes], port: int, config: Path, first_target: int, args: argparse.Namespace, db: Path
+) -> list[Phase]:
+    time.sleep(args.warmup)  # every monitor checked once or more: the slots are known
+    tokens = push_tokens(port)
+    phases = [Phase(name, args.seconds) for name in ("idle", "reports", "limited", "push")]
+
+    def push_request(n: int) -> bytes:
+        return request_bytes("GET", f"/push/{tokens[n % len(tokens)]}")
+
+    asyncio.run(run_phase(phases[0], port, proc.pid, None, args))
+    asyncio.run(run_phase(phases[1], port, proc.pid, report_request, args))
+    config.write_text(config_text(port, first_target, args, db, limited=True))
+    reload = asyncio.run(http(port, "POST", "/api/v1/reload", headers=f"Authorization: Bearer {TOKEN}\r\n"))
+    assert reload[0] == 200, reload  # the default limits from here on
+    wait_for_limits(port)
+    asyncio.run(run_phase(phases[2], port, proc.pid, report_request, args))
+    asyncio.run(run_phase(phases[3], port, proc.pid, push_request, args))
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    print(f"stopped cleanly in {time.monotonic() - began:.1f} s (exit {proc.returncode})")
+    return phases
+
+
+def print_phases(phases: list[Phase], arrivals: dict[int, list[float]], args: argparse.Namespace) -> None:
+    idle = phases[0]
+    idle_late = lateness(arrivals, args.interval, idle.started, idle.ended)
+    header = (
+        f"{'phase':<9}{'req/s':>8}{'statuses':>26}{'counted/s':>10}{'checks':>7}{'lag p50':>9}{'lag p99':>9}"
+        f"{'x idle':>7}{'hz p50':>8}{'hz p99':>8}{'x idle':>7}{'RSS MiB':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for phase in phases:
+        wall = phase.ended - phase.started
+        late = lateness(arrivals, args.interval, phase.started, phase.ended)
+        answered = sum(phase.tally.statuses.values())
+        statuses = " ".join(f"{code}:{n}" for code, n in sorted(phase.tally.statuses.items())) or "-"
+        lag_ratio = pct(late, 0.99) / pct(idle_late, 0.99)
+        hz_ratio = pct(phase.health_ms, 0.99) / pct(idle.health_ms, 0.99)
+        print(
+            f"{phase.name:<9}{answered / wall:>8.0f}{statuses:>26}{phase.tally.counted / wall:>10.0f}{len(late):>7}"
+            f"{pct(late, 0.5) * 1000:>7.1f}ms{pct(late, 0.99) * 1000:>7.1f}ms{lag_ratio:>7.2f}"
+            f"{statistics.median(phase.health_ms):>6.1f}ms{pct(phase.health_ms, 0.99):>6.1f}ms{hz_ratio:>7.2f}"
+            f"{phase.rss:>9.0f}{phase.cpu / wall * 100:>7.0f}{phase.cpu * 1000 / max(answered, 1):>11.3f}"
+        )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+    main()
