@@ -198,3 +198,13 @@ def test_every_open_board_shows_a_change_once_its_drawing_is_older_than_the_boun
     board = get(ctx, "/fragments/board", headers=bearer).text
     assert 'data-monitor="shop" data-status="up"' in board
     assert board in get(ctx, "/", headers=bearer).text, "the page embeds the same drawing"
+
+
+def test_a_new_config_redraws_the_board_at_once(ctx, clock):
+    """A monitor added or deleted (the API's, or a reload) gives the service a new config:
+    whoever just deleted a monitor must not find it still on the board."""
+    bearer = {"Authorization": "Bearer a-token-long-enough-123"}
+    assert 'data-monitor="shop" data-status="down"' in get(ctx, "/fragments/board", headers=bearer).text
+    recover_shop(ctx, clock())
+    ctx.config = ctx.config.model_copy()
+    assert 'data-monitor="shop" data-status="up"' in get(ctx, "/fragments/board", headers=bearer).text

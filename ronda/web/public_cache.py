@@ -76,8 +76,8 @@ class Kept:
         self, key: Hashable, make: Callable[[], T], source: Hashable = None, max_age: timedelta | None = None
     ) -> Made[T]:
         """`key`'s value, made again when stale. With `source` (the serial of what it is made
-        from), it is stale exactly when that changed; with `max_age`, once that old;
-        otherwise as `fresh` says."""
+        from), it is stale exactly when that changed; with `max_age`, once that old or the
+        config changed; otherwise as `fresh` says."""
         made = self._made.get(key)
         if made is not None and self._keeps(made, source, max_age):
             return made
@@ -99,7 +99,10 @@ class Kept:
         if source is not None:
             return made.source == source
         if max_age is not None:
-            return timedelta(0) <= self.ctx.clock() - made.at < max_age
+            # A new config (a monitor added or deleted, a reload) is seen at once: whoever
+            # just deleted a monitor must not find it still on the board.
+            young = timedelta(0) <= self.ctx.clock() - made.at < max_age
+            return young and made.config is self.ctx.config
         return self.fresh(made)
 
     def fresh(self, made: Made[Any]) -> bool:
