@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -354,9 +355,15 @@ def _stop_soon(stop: asyncio.Event) -> None:
     if stop.is_set():
         return
     stop.set()
-    watchdog = threading.Timer(STOP_LIMIT, _abandon)
-    watchdog.daemon = True
-    watchdog.start()
+    threading.Thread(target=_abandon_after, args=(STOP_LIMIT,), name="stop-watchdog", daemon=True).start()
+
+
+def _abandon_after(seconds: float) -> None:
+    # A plain sleep, not threading.Timer: a Timer waits on a lock with an absolute deadline,
+    # which clock shifters such as libfaketime (the test suite's run 400 days ahead) do not
+    # move, so it would not fire there; a sleep is shifted with everything else.
+    time.sleep(seconds)
+    _abandon()
 
 
 def _abandon() -> None:
