@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import ipaddress
 import json
 import secrets
 from collections.abc import Callable, Set
@@ -52,6 +51,7 @@ from ronda.rules.public_status import find_page
 from ronda.storage.reports import Reports
 from ronda.textclean import plain
 from ronda.web.auth import client_address
+from ronda.web.clients import network_of
 from ronda.web.context import WebContext
 from ronda.web.formtokens import DoubleSubmit
 from ronda.web.i18n import negotiate, templates_for
@@ -115,20 +115,6 @@ class DailySalt:
         return tuple(hashlib.sha256(salt + address.encode()).hexdigest() for salt in salts)
 
 
-def source_of(address: str) -> str:
-    """Who a limit and a reporter's hash count: an IPv4 address, or an IPv6 address's /64
-    (one home or office network, where each device makes up addresses of its own at will)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip.packed, 64), strict=False))
-    return str(ip)
-
-
 def stored_comment(comment: str | None) -> str | None:
     """The comment as stored: plain (line breaks kept), at most COMMENT_LENGTH characters,
     HTML-escaped; None when nothing is left."""
@@ -171,7 +157,7 @@ class ReportIntake:
         """Count one post from `address`; an Outcome refusing it when it is over a limit
         (then it is not counted: waiting out Retry-After is enough). Called before the
         post is parsed or the database read, so a flood costs no more than this."""
-        settings, source = self.settings(), source_of(address)
+        settings, source = self.settings(), network_of(address)
         self.per_source.limit, self.per_source.window = settings.per_source, settings.per_source_period
         self.everyone.limit = settings.global_per_minute
         wait = self.per_source.retry_after(source)
@@ -192,7 +178,7 @@ class ReportIntake:
         No database work here: the report joins the next batch the writer stores (a full
         queue sheds it, `busy`), and the dedupe is answered from memory."""
         settings, now = self.settings(), self.clock()
-        reporters = self.salt.hashes(source_of(address), now)
+        reporters = self.salt.hashes(network_of(address), now)
         if self.recent.counted_since(reporters, report.service, now - timedelta(seconds=settings.window)):
             window = format_duration(settings.window)
             return Outcome(False, f"already counted: one report per service counts from each reporter in {window}")
