@@ -1,5 +1,6 @@
 """`ronda run`: the config's monitors on a scheduler, verdicts into the store, incidents
-out to people, and the API served, all on one event loop until SIGTERM or SIGINT."""
+out to people, and the API served, until SIGTERM or SIGINT. The checks run on a loop and a
+thread of their own (ronda/service/engine.py), everything else on the main one."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from ronda import eventloop
 from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
-from ronda.config.schema import CheckMonitor, Config, Monitor, StatusPageMonitor
+from ronda.config.schema import CheckMonitor, Config, Monitor, StatusPageMonitor, address_of
 from ronda.errors import ServiceError
 from ronda.notify.channels import channels_for
 from ronda.notify.messages import message_for
@@ -34,6 +36,7 @@ from ronda.rules.incidents import Policy
 from ronda.rules.maintenance import active_window
 from ronda.rules.public_status import in_maintenance, public_monitors
 from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
+from ronda.service.engine import CheckEngine
 from ronda.service.first_admin import create_first_admin
 from ronda.service.handover import hand_over
 from ronda.service.monitors import MonitorManager
@@ -47,6 +50,7 @@ from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_res
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
+from ronda.web.health import health_app
 from ronda.web.live import LiveHub
 
 log = logging.getLogger("ronda")
@@ -58,6 +62,9 @@ WEB_GRACE = 3  # seconds open HTTP connections (a dashboard's live stream) get t
 # Seconds from SIGTERM to the process's end, whatever is still running: past this, work in
 # threads (a hung notification, a file read on a dead mount) is abandoned rather than waited for.
 STOP_LIMIT = SEND_GRACE + 5.0
+# Seconds without a turn of the service's loop before the health listener says "stalled":
+# far beyond what a flood of requests costs it (a second at most), so only a stuck loop.
+SERVICE_STALL = 30.0
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
@@ -145,9 +152,25 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """The API's socket, bound by ronda so that a busy address is a clear error (uvicorn
+def _server(app: ASGIApp) -> _EmbeddedServer:
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default;
+    # the app believes it from server.trusted_proxies only (ronda/web/clients.py).
+    return _EmbeddedServer(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=WEB_GRACE,
+        )
+    )
+
+
+def _listen(listen: str, setting: str = "server.listen") -> socket.socket:
+    """A listener's socket, bound by ronda so that a busy address is a clear error (uvicorn
     would exit the whole process from inside a task)."""
+    host, port = address_of(listen)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -155,7 +178,7 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ServiceError(f"server.listen {host}:{port}: cannot listen there ({exc.strerror})") from None
+        raise ServiceError(f"{setting} {listen}: cannot listen there ({exc.strerror})") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -178,10 +201,13 @@ class Service:
         self.live = LiveHub()  # open dashboards hear each verdict at once
         self.token = config.server.token or secrets.token_urlsafe(24)
         probing = ProbeContext(clock=clock)
-        self.scheduler = Scheduler([], self._on_verdict, context=probing)  # its jobs: self.monitors, at start
+        # The checks run on a thread of their own; their verdicts are handled back here.
+        self.engine = CheckEngine()
+        self.scheduler = Scheduler([], self.engine.homeward(self._on_verdict), context=probing)  # jobs: at start
         self.scheduler.known.update(self.db.monitors.known())  # what earlier runs' checks kept (host keys)
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
         self._web: WebContext | None = None
+        self._turned = time.monotonic()  # the service loop's latest turn: see `turning`
         self._reloads: set[asyncio.Task[object]] = set()
         canaries = [parse_target(url) for url in canary_urls(config)]
         self.connectivity = Connectivity(
@@ -189,8 +215,9 @@ class Service:
             canary_options(config),
             interval=config.defaults.interval,
             context=probing,
-            on_change=self._connectivity_changed,
+            on_change=self.engine.homeward(self._connectivity_changed),
         )
+        self.engine.watch(self.scheduler, self.connectivity)
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
         # monitor must be applied in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
@@ -200,7 +227,7 @@ class Service:
         # Accepted reports wait in memory and are written in batches by the writer thread.
         self.db.reports.wake = WriteBehind(self.db.reports.write_pending, self._writer, "users' reports").wake
         self.push = PushMonitors(self.db.push, self._writer, self._on_verdict, clock)  # jobs call in
-        watchers = Watchers(self.scheduler, self.push)
+        watchers = Watchers(self.engine, self.push)
         self.monitors = MonitorManager(config, config_path, self.db, watchers, self._writer, job_for, self._adopt)
         self.reports = ReportWatch(
             self.db.reports.counts,
@@ -245,7 +272,7 @@ class Service:
         loop = asyncio.get_running_loop()
         planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
         self._failing[job.name] = verdict.status != "up"
-        await self.connectivity.recheck_if_many_fail(sum(self._failing.values()), len(self.scheduler.jobs))
+        await self.engine.recheck_if_many_fail(sum(self._failing.values()), len(self.scheduler.jobs))
         offline = not self.connectivity.online
         record = self.db.monitors.record
         notices = await loop.run_in_executor(self._writer, record, job.name, verdict, job.policy, planned, offline)
@@ -268,14 +295,50 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         server_config = self.config.server
-        listener = _listen(server_config.host, server_config.port)  # fails here, before any check runs
+        listener = _listen(server_config.listen)  # fails here, before any check runs
+        health_at = server_config.health_listen
+        health_listener = _listen(health_at, "server.health_listen") if health_at else None
+        web = _server(create_app(self._web_context()))
+        self.engine.start()
+        if self.connectivity.canaries:
+            await self.engine.check_canaries()  # know whether ronda is online before judging targets
+        await self.monitors.start()
+        checks = asyncio.create_task(self.engine.run(), name="checks")
+        heartbeats = asyncio.create_task(self.push.run(), name="heartbeats")
+        reports = asyncio.create_task(self.reports.run(), name="reports")
+        beating = asyncio.create_task(self._beat(), name="service loop")
+        serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
+        sending = asyncio.create_task(self.sender.run(), name="notifications")
+        health = _server(health_app(self.engine.alive, self.connectivity.status, self.turning))
+        if health_listener is not None:  # on the checks' thread: see ronda/web/health.py
+            health_serving = self.engine.thread.call(health.serve(sockets=[health_listener]))
+            serving_health = asyncio.create_task(health_serving, name="health")
+        stopping = asyncio.create_task(stop.wait())
+        log.info("watching %d monitors; API on http://%s", len(self.jobs), server_config.listen)
+        await asyncio.wait({checks, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        web.should_exit = health.should_exit = True
+        if health_listener is not None:
+            await asyncio.gather(serving_health, return_exceptions=True)
+            health_listener.close()
+        checks.cancel()
+        reports.cancel()
+        heartbeats.cancel()
+        beating.cancel()
+        await asyncio.gather(checks, serving, heartbeats, beating, return_exceptions=True)
+        await self._stop_sending(sending)
+        listener.close()
+        for task in (checks, serving):
+            if task.done() and not task.cancelled() and task.exception():
+                raise task.exception()  # type: ignore[misc]
+
+    def _web_context(self) -> WebContext:
         loop = asyncio.get_running_loop()
         self._web = WebContext(
             self.db,
             self.token,
-            alive=self.scheduler.alive,
-            scheduler_stats=self.scheduler.stats,
-            scheduler_lag=lambda: self.scheduler.lag,
+            alive=self.engine.alive,
+            scheduler_stats=self.engine.stats,
+            scheduler_lag=self.engine.lag,
             connectivity=self.connectivity.status,
             notify=lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
             config=self.config,
@@ -284,42 +347,17 @@ class Service:
             push=self.push,
             clock=self.clock,
         )
-        app = create_app(self._web)
-        # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default;
-        # the app believes it from server.trusted_proxies only (ronda/web/clients.py).
-        web = _EmbeddedServer(
-            uvicorn.Config(
-                app,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-                proxy_headers=False,
-                timeout_graceful_shutdown=WEB_GRACE,
-            )
-        )
-        if self.connectivity.canaries:
-            await self.connectivity.check_once()  # know whether ronda is online before judging targets
-        await self.monitors.start()
-        checks = asyncio.create_task(self.scheduler.run(), name="scheduler")
-        heartbeats = asyncio.create_task(self.push.run(), name="heartbeats")
-        canaries = asyncio.create_task(self.connectivity.run(), name="canaries")
-        reports = asyncio.create_task(self.reports.run(), name="reports")
-        serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
-        sending = asyncio.create_task(self.sender.run(), name="notifications")
-        stopping = asyncio.create_task(stop.wait())
-        log.info("watching %d monitors; API on http://%s", len(self.jobs), server_config.listen)
-        await asyncio.wait({checks, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        web.should_exit = True
-        checks.cancel()
-        canaries.cancel()
-        reports.cancel()
-        heartbeats.cancel()
-        await asyncio.gather(checks, serving, heartbeats, return_exceptions=True)
-        await self._stop_sending(sending)
-        listener.close()
-        for task in (checks, serving):
-            if task.done() and not task.cancelled() and task.exception():
-                raise task.exception()  # type: ignore[misc]
+        return self._web
+
+    async def _beat(self) -> None:
+        while True:
+            self._turned = time.monotonic()
+            await asyncio.sleep(1)
+
+    def turning(self) -> bool:
+        """Whether the service's loop turned lately (the health listener asks, from the
+        checks' thread): stuck, it stores no verdict and sends no notice."""
+        return time.monotonic() - self._turned < SERVICE_STALL
 
     async def _stop_sending(self, sending: asyncio.Task[None]) -> None:
         """Let the send in flight finish and be marked; what is left stays in the outbox for

@@ -144,7 +144,7 @@ class Connectivity:
 
     def status(self) -> dict[str, object]:
         checked = [{"target": v.target, "status": v.status, "cause": v.cause} for v in self.latest]
-        left_out = [
-            {"target": url, "status": "unknown", "cause": None, "detail": why} for url, why in self.unusable.items()
-        ]
+        # Read from the web face's thread while the checks' thread may change it: a copy first.
+        unusable = dict(self.unusable)
+        left_out = [{"target": url, "status": "unknown", "cause": None, "detail": why} for url, why in unusable.items()]
         return {"online": self.online, "since": iso(self.since), "canaries": checked + left_out}

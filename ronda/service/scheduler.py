@@ -250,20 +250,23 @@ class Scheduler:
             rechecked = False
 
     async def _run_one(self, job: Job, due: float) -> Verdict | None:
-        async with self._slots:
-            self.lag_seconds = max(time.monotonic() - due, 0.0)
-            self.lag.observe(self.lag_seconds)
-            try:
+        try:
+            # The slot bounds the checks in flight, not the verdicts being stored: it is
+            # free again before the verdict is handed on, so a slow store (or a busy
+            # service loop) delays this monitor's next check at most, never the others'.
+            async with self._slots:
+                self.lag_seconds = max(time.monotonic() - due, 0.0)
+                self.lag.observe(self.lag_seconds)
                 verdict = await self._check(job)
-                if verdict is None:
-                    return None
-                self.checks_run += 1
-                await self.on_verdict(job, verdict)
-            except Exception:
-                # A bug in one check must not stop the others; it is logged loudly.
-                log.exception("check of %s failed with an internal error", job.name)
+            if verdict is None:
                 return None
-            return verdict
+            self.checks_run += 1
+            await self.on_verdict(job, verdict)
+        except Exception:
+            # A bug in one check must not stop the others; it is logged loudly.
+            log.exception("check of %s failed with an internal error", job.name)
+            return None
+        return verdict
 
     async def _check(self, job: Job) -> Verdict | None:
         """The job's verdict; None when this machine cannot make it (ping not permitted, a
