@@ -7,11 +7,11 @@ import asyncio
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 
 class AppClient:
-    def __init__(self, app: FastAPI, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, app: ASGIApp, headers: dict[str, str] | None = None) -> None:
         self.app = app
         self.headers = headers or {}
 

@@ -109,6 +109,10 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
             ":2: server.listen: expected ADDRESS:PORT such as 127.0.0.1:8080, got 'localhost'",
         ),
         (
+            "server:\n  health_listen: '[::1]'\n",
+            ":2: server.health_listen: expected ADDRESS:PORT such as 127.0.0.1:8080, got '[::1]'",
+        ),
+        (
             "server:\n  token: ${NOT_SET_ANYWHERE}\n",
             ":2: server.token: environment variable NOT_SET_ANYWHERE is not set",
         ),
@@ -141,6 +145,7 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
         "a scheme no probe handles",
         "two monitors with one name",
         "a listen address without a port",
+        "a health listener without a port",
         "an unset environment variable",
         "a resolve address that is not an IP",
         "a CA file that does not exist",

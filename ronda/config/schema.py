@@ -116,8 +116,17 @@ def _usage_to_value_error(call: Any, *args: Any) -> Any:
         raise ValueError(str(exc)) from None
 
 
+def address_of(listen: str) -> tuple[str, int]:
+    """A checked `listen` value (ADDRESS:PORT, [v6]:PORT) as a host and a port."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 class ServerConfig(_Strict):
     listen: str = "127.0.0.1:8080"
+    # A listener of its own for /healthz alone (a supervisor's or load balancer's probe),
+    # served on the checks' thread so that a flood on `listen` cannot delay its answer.
+    health_listen: str | None = None
     token: str | None = Field(default=None, min_length=16)
     public_url: str | None = Field(default=None, pattern=r"^https?://")  # links in notices point here
     # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or CIDRs);
@@ -154,22 +163,24 @@ class ServerConfig(_Strict):
     max_body: ByteSize = Field(default=ByteSize(1024 * 1024), ge=1024)
     max_public_body: ByteSize = Field(default=ByteSize(64 * 1024), ge=1024)
 
-    @field_validator("listen")
+    @field_validator("listen", "health_listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
+    def _listen(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"expected ADDRESS:PORT such as 127.0.0.1:8080, got {value!r}")
-        _usage_to_value_error(parse_address, host, "listen")
+        _usage_to_value_error(parse_address, host, info.field_name or "listen")
         return value
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
+        return address_of(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        return address_of(self.listen)[1]
 
     @property
     def base_url(self) -> str:
