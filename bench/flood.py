@@ -16,11 +16,19 @@ Phases, each `--seconds` long, one after the other on the same process:
 3. limited: the same flood with the default limits (10 per address per 10 min, 300 a
    minute in all): nearly all answered 429 before any work;
 4. push: the same flood of GET /push/{token} on ten push monitors: over 120 calls a minute
-   per monitor are 429.
+   per monitor are 429;
+5. badges: GET /badge/m0/status.svg at a steady `--badge-rate` (1,000 a second), spread
+   over the same connections;
+6. logins: `--logins` (100) people logging in at once, each from an address of its own and
+   again as soon as it is in: the login page (its CSRF cookie and token), then the form with
+   the right password, answered 303 to the dashboard.
+
+`/healthz` is timed on the main listener and on `server.health_listen`, the listener of its
+own that ronda serves on the checks' thread, for supervisors and load balancers.
 
 Printed per phase: requests/s answered, by status; reports counted; check lateness p50 and
-p99 and `/healthz` latency p50 and p99, with the ratio to the idle phase; ronda's RSS at the
-end of the phase. After a clean stop (SIGTERM), every report answered `counted` must be in
+p99 and `/healthz` latency p50 and p99 on both listeners, with the ratio to the idle phase;
+ronda's RSS at the end of the phase. After a clean stop (SIGTERM), every report answered `counted` must be in
 the database: the bench says how many were lost (it must be none).
 
 Run from the repository root (a default run takes about 90 s; the warm-up lets every
@@ -108,6 +116,9 @@ def free_port_range(count: int) -> int:
 # -- ronda ------------------------------------------------------------------------------------
 
 
+ADMIN_PASSWORD = "flood-bench-admin-password"
+
+
 def config_text(port: int, first_target: int, args: argparse.Namespace, db: Path, limited: bool) -> str:
     monitors = [
         f"  - {{name: m{i}, url: 'tcp://127.0.0.1:{first_target + i}', interval: {args.interval}s, timeout: 2s}}"
@@ -117,7 +128,8 @@ def config_text(port: int, first_target: int, args: argparse.Namespace, db: Path
     services = ", ".join(f"m{i}" for i in range(min(SERVICES, args.monitors)))
     limits = " {}\n" if limited else "\n  per_source: 1000000000\n  global_per_minute: 1000000000\n"
     return (
-        f"server:\n  listen: 127.0.0.1:{port}\n  token: {TOKEN}\n  public_url: http://127.0.0.1:{port}\n"
+        f"server:\n  listen: 127.0.0.1:{port}\n  health_listen: 127.0.0.1:{port + 1}\n"
+        f"  token: {TOKEN}\n  public_url: http://127.0.0.1:{port}\n"
         f"storage: sqlite:///{db}\ncanaries: []\ngateway: none\n"
         f"reports:{limits}"
         f"status_pages:\n  - {{slug: public, title: Flood, monitors: [{services}]}}\n"
@@ -128,6 +140,7 @@ def config_text(port: int, first_target: int, args: argparse.Namespace, db: Path
 def start_ronda(config: Path, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ronda", "run", "--config", str(config)],
+        env=os.environ | {"RONDA_ADMIN_PASSWORD": ADMIN_PASSWORD},
         stdout=subprocess.DEVNULL,
         stderr=open(config.with_suffix(".log"), "wb"),  # noqa: SIM115 (kept open for the process's life)
     )
@@ -154,6 +167,12 @@ def rss_mib(pid: int) -> float:
 
 
 async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    status, _, body = await read_whole(reader)
+    return status, body
+
+
+async def read_whole(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
+    """Status, head and body of one answer."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     length = 0
@@ -161,7 +180,7 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         if line.lower().startswith(b"content-length:"):
             length = int(line.split(b":", 1)[1])
     body = await reader.readexactly(length) if length else b""
-    return status, body
+    return status, head, body
 
 
 def request_bytes(method: str, path: str, body: bytes = b"", headers: str = "") -> bytes:
@@ -187,11 +206,12 @@ class Tally:
 
 
 async def flood_worker(
-    port: int, source: Callable[[], str], make: Callable[[int], bytes], until: float, tally: Tally
+    port: int, source: Callable[[], str], make: Callable[[int], bytes], until: float, tally: Tally, gap: float = 0.0
 ) -> None:
-    """One keep-alive connection from one source address at a time, requests back to back;
-    a new connection (and address) when ronda closes one."""
+    """One keep-alive connection from one source address at a time, requests back to back
+    (or one every `gap` seconds); a new connection (and address) when ronda closes one."""
     n = 0
+    next_at = time.monotonic()
     while time.monotonic() < until:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source(), 0))
@@ -200,6 +220,9 @@ async def flood_worker(
             continue
         try:
             while time.monotonic() < until:
+                if gap:
+                    next_at += gap
+                    await asyncio.sleep(max(next_at - time.monotonic(), 0))
                 writer.write(make(n))
                 n += 1
                 status, body = await read_answer(reader)
@@ -230,36 +253,80 @@ def report_request(n: int) -> bytes:
     return request_bytes("POST", "/api/v1/reports", body, "Content-Type: application/json\r\n")
 
 
+async def login_worker(port: int, address: str, until: float, tally: Tally) -> None:
+    """One person logging in, again and again: the login page for its CSRF cookie and
+    token, then the form; a new connection (the session's cookie dropped) each time."""
+    while time.monotonic() < until:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        try:
+            writer.write(request_bytes("GET", "/login"))
+            status, head, page = await read_whole(reader)
+            tally.statuses[status] += 1
+            cookie = next(
+                line.split(b":", 1)[1].split(b";", 1)[0].strip().decode()
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"set-cookie:")
+            )
+            csrf = page.split(b'name="csrf_token" value="', 1)[1].split(b'"', 1)[0].decode()
+            form = f"username=admin&password={ADMIN_PASSWORD}&csrf_token={csrf}&next=/".encode()
+            headers = f"Cookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            writer.write(request_bytes("POST", "/login", form, headers))
+            status, _, _ = await read_whole(reader)
+            tally.statuses[status] += 1
+        except (OSError, asyncio.IncompleteReadError, StopIteration, IndexError):
+            tally.statuses[0] += 1
+        finally:
+            writer.close()
+
+
 @dataclass
 class Phase:
     name: str
     seconds: float
     started: float = 0.0
     ended: float = 0.0
-    health_ms: list[float] = field(default_factory=list)
+    health_ms: list[float] = field(default_factory=list)  # /healthz on the main listener
+    own_health_ms: list[float] = field(default_factory=list)  # ... on server.health_listen
     tally: Tally = field(default_factory=Tally)
     rss: float = 0.0
     cpu: float = 0.0  # ronda's CPU seconds in the phase
 
 
-async def run_phase(
-    phase: Phase, port: int, pid: int, flood: Callable[[int], bytes] | None, args: argparse.Namespace
-) -> None:
+@dataclass
+class Flood:
+    """What a phase sends: requests made by `make` (back to back, or `rate` a second in
+    all), or people logging in (`logins` at once)."""
+
+    make: Callable[[int], bytes] | None = None
+    rate: float = 0.0
+    logins: int = 0
+
+
+async def run_phase(phase: Phase, port: int, pid: int, flood: Flood, args: argparse.Namespace) -> None:
     phase.started = time.monotonic()
     cpu = proc_cpu_seconds(pid)
     until = phase.started + phase.seconds
     workers = []
-    if flood is not None:
+    if flood.make is not None:
         take = sources(args.sources)
+        gap = args.concurrency / flood.rate if flood.rate else 0.0
         workers = [
-            asyncio.create_task(flood_worker(port, take, flood, until, phase.tally)) for _ in range(args.concurrency)
+            asyncio.create_task(flood_worker(port, take, flood.make, until, phase.tally, gap))
+            for _ in range(args.concurrency)
         ]
+    take = sources(flood.logins)
+    workers += [asyncio.create_task(login_worker(port, take(), until, phase.tally)) for _ in range(flood.logins)]
     while time.monotonic() < until:
-        began = time.perf_counter()
-        status, _ = await http(port, "GET", "/healthz")
-        phase.health_ms.append((time.perf_counter() - began) * 1000)
-        if status != 200:
-            print(f"  /healthz answered {status}")
+        for listener, times in ((port, phase.health_ms), (port + 1, phase.own_health_ms)):
+            began = time.perf_counter()
+            status, _ = await http(listener, "GET", "/healthz")
+            times.append((time.perf_counter() - began) * 1000)
+            if status != 200:
+                print(f"  /healthz on port {listener} answered {status}")
         await asyncio.sleep(0.1)
     await asyncio.gather(*workers)
     phase.ended = time.monotonic()
@@ -320,6 +387,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=35.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--sources", type=int, default=1000)
+    parser.add_argument("--badge-rate", type=float, default=1000.0)
+    parser.add_argument("--logins", type=int, default=100)
     args = parser.parse_args()
     print(f"machine: {machine()}; {args.monitors} TCP monitors every {args.interval:g} s")
 
@@ -331,7 +400,7 @@ def main() -> None:
     ready_here.recv()
     with tempfile.TemporaryDirectory(prefix="ronda-flood-") as tmp:
         db = Path(tmp) / "ronda.db"
-        port = free_port_range(1)
+        port = free_port_range(2)  # the API, and the health listener after it
         config = Path(tmp) / "ronda.yaml"
         config.write_text(config_text(port, first_target, args, db, limited=False))
         proc = start_ronda(config, port)
@@ -356,19 +425,24 @@ def run_all(
 ) -> list[Phase]:
     time.sleep(args.warmup)  # every monitor checked once or more: the slots are known
     tokens = push_tokens(port)
-    phases = [Phase(name, args.seconds) for name in ("idle", "reports", "limited", "push")]
+    phases = [Phase(name, args.seconds) for name in ("idle", "reports", "limited", "push", "badges", "logins")]
 
     def push_request(n: int) -> bytes:
         return request_bytes("GET", f"/push/{tokens[n % len(tokens)]}")
 
-    asyncio.run(run_phase(phases[0], port, proc.pid, None, args))
-    asyncio.run(run_phase(phases[1], port, proc.pid, report_request, args))
+    def badge_request(n: int) -> bytes:
+        return request_bytes("GET", "/badge/m0/status.svg")
+
+    asyncio.run(run_phase(phases[0], port, proc.pid, Flood(), args))
+    asyncio.run(run_phase(phases[1], port, proc.pid, Flood(report_request), args))
     config.write_text(config_text(port, first_target, args, db, limited=True))
     reload = asyncio.run(http(port, "POST", "/api/v1/reload", headers=f"Authorization: Bearer {TOKEN}\r\n"))
     assert reload[0] == 200, reload  # the default limits from here on
     wait_for_limits(port)
-    asyncio.run(run_phase(phases[2], port, proc.pid, report_request, args))
-    asyncio.run(run_phase(phases[3], port, proc.pid, push_request, args))
+    asyncio.run(run_phase(phases[2], port, proc.pid, Flood(report_request), args))
+    asyncio.run(run_phase(phases[3], port, proc.pid, Flood(push_request), args))
+    asyncio.run(run_phase(phases[4], port, proc.pid, Flood(badge_request, rate=args.badge_rate), args))
+    asyncio.run(run_phase(phases[5], port, proc.pid, Flood(logins=args.logins), args))
     began = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
@@ -381,7 +455,8 @@ def print_phases(phases: list[Phase], arrivals: dict[int, list[float]], args: ar
     idle_late = lateness(arrivals, args.interval, idle.started, idle.ended)
     header = (
         f"{'phase':<9}{'req/s':>8}{'statuses':>26}{'counted/s':>10}{'checks':>7}{'due':>6}{'lag p50':>9}{'lag p99':>9}"
-        f"{'x idle':>7}{'hz p50':>8}{'hz p99':>8}{'x idle':>7}{'RSS MiB':>9}"
+        f"{'x idle':>7}{'hz p50':>8}{'hz p99':>8}{'x idle':>7}{'own p50':>8}{'own p99':>8}{'x idle':>7}"
+        f"{'RSS MiB':>9}{'CPU %':>7}{'CPU ms/req':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -394,11 +469,13 @@ def print_phases(phases: list[Phase], arrivals: dict[int, list[float]], args: ar
         statuses = " ".join(f"{code}:{n}" for code, n in sorted(phase.tally.statuses.items())) or "-"
         lag_ratio = pct(late, 0.99) / pct(idle_late, 0.99)
         hz_ratio = pct(phase.health_ms, 0.99) / pct(idle.health_ms, 0.99)
+        own_ratio = pct(phase.own_health_ms, 0.99) / pct(idle.own_health_ms, 0.99)
         print(
             f"{phase.name:<9}{answered / wall:>8.0f}{statuses:>26}{phase.tally.counted / wall:>10.0f}{len(late):>7}"
             f"{args.monitors * wall / args.interval:>6.0f}"
             f"{pct(late, 0.5) * 1000:>7.1f}ms{pct(late, 0.99) * 1000:>7.1f}ms{lag_ratio:>7.2f}"
             f"{statistics.median(phase.health_ms):>6.1f}ms{pct(phase.health_ms, 0.99):>6.1f}ms{hz_ratio:>7.2f}"
+            f"{statistics.median(phase.own_health_ms):>6.1f}ms{pct(phase.own_health_ms, 0.99):>6.1f}ms{own_ratio:>7.2f}"
             f"{phase.rss:>9.0f}{phase.cpu / wall * 100:>7.0f}{phase.cpu * 1000 / max(answered, 1):>11.3f}"
         )
 
