@@ -36,7 +36,7 @@ from ronda.target import parse_nameserver, parse_target
 log = logging.getLogger("ronda")
 
 T = TypeVar("T")
-MakeJob = Callable[[Monitor, Config], Job | PushJob]
+MakeJobs = Callable[[Config], list[Job | PushJob]]  # every monitor of a config, ready to run
 Adopt = Callable[[Config], None]
 
 ANSWER_WITHIN = 60.0  # seconds a route waits for the loop (a reload imports Apprise's plugins)
@@ -190,7 +190,7 @@ class MonitorManager:
         store: Database,
         scheduler: Watchers,  # the probes' scheduler and the push monitors' watch
         writer: Executor,
-        make_job: MakeJob,
+        make_jobs: MakeJobs,
         adopt: Adopt,
     ) -> None:
         self.file = config  # as last read from the file
@@ -200,7 +200,7 @@ class MonitorManager:
         self.specs = store.specs
         self.scheduler = scheduler
         self._writer = writer
-        self._make_job = make_job
+        self._make_jobs = make_jobs
         self._adopt = adopt
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()  # one change at a time: each reads what the last one left
@@ -236,16 +236,16 @@ class MonitorManager:
             return "config"
         return "api" if name in self.api or name in self.unchecked else None
 
-    def jobs(self) -> list[Job | PushJob]:
-        effective = self.effective
-        return [self._job(monitor, effective) for monitor in effective.monitors]
-
-    def _job(self, monitor: Monitor, effective: Config) -> Job | PushJob:
-        """A monitor's job; the API's are checked within the config's reach (the file's go anywhere)."""
-        job = self._make_job(monitor, effective)
-        if isinstance(job, Job) and monitor.name in self.api:
-            return dataclasses.replace(job, options=dataclasses.replace(job.options, reach=reach_of(self.file)))
-        return job
+    def jobs(self, effective: Config | None = None) -> list[Job | PushJob]:
+        """Every monitor's job (of `effective`, the running settings by default); the API's
+        are checked within the config's reach (the file's go anywhere)."""
+        reach = reach_of(self.file)
+        return [
+            dataclasses.replace(job, options=dataclasses.replace(job.options, reach=reach))
+            if isinstance(job, Job) and job.name in self.api
+            else job
+            for job in self._make_jobs(effective or self.effective)
+        ]
 
     async def start(self) -> None:
         """Bind to the running loop and hand the scheduler its first jobs."""
@@ -341,7 +341,7 @@ class MonitorManager:
     async def _apply(self) -> Changes:
         """Hand the scheduler the monitors as they are now, and the service their settings."""
         effective = self.effective
-        changes = await self.scheduler.replace([self._job(m, effective) for m in effective.monitors])
+        changes = await self.scheduler.replace(self.jobs(effective))
         self._adopt(effective)
         return changes
 
