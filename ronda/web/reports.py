@@ -238,7 +238,46 @@ REFUSED = {"accepted": False, "counted": False, "detail": "too many reports from
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 
-def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) -> APIRouter:
+def report_intake(ctx: WebContext) -> ReportIntake:
+    """The web face's intake: the running config's limits (a reload's apply), its clock."""
+    return ReportIntake(ctx.db.reports, settings=lambda: ctx.config.reports, clock=ctx.clock)
+
+
+@dataclass(frozen=True)
+class ReportPosts:
+    """What answers `POST /api/v1/reports`, whichever way a post comes in: through
+    FastAPI's router (the status page's form, any other type, and the OpenAPI docs) or
+    through the lane in front of it that takes JSON posts (ronda/web/report_lane.py). One
+    intake for both, so both count against the same limits."""
+
+    ctx: WebContext
+    intake: ReportIntake
+    tokens: DoubleSubmit = field(default_factory=report_form_tokens)
+
+    async def answer(self, request: Request) -> Response:
+        """The answer to one post; a bad one raises HTTPException or RequestValidationError,
+        for FastAPI's handlers (or the lane's same ones) to answer."""
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, detail=f"a report is at most {MAX_BODY} bytes")
+        kind = media_type(request.headers.get("content-type", ""))
+        if kind not in ("application/json", FORM):
+            raise HTTPException(415, detail="send application/json (or the status page's form)")
+        address = client_address(request)
+        refused = self.intake.admit(address)
+        if kind == FORM:
+            return _form(self.ctx, self.intake, self.tokens, request, body, address, refused)
+        if refused is not None:
+            return _busy_json(refused)
+        return _json(self.intake, validate(_json_body(body), self.intake.services.of(self.ctx.config)), address)
+
+
+def media_type(content_type: str) -> str:
+    """`application/json` of `Application/JSON; charset=utf-8`."""
+    return content_type.split(";")[0].strip().lower()
+
+
+def reports_router(posts: ReportPosts) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     @router.post(
@@ -264,19 +303,7 @@ def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) 
         },
     )
     async def receive(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, detail=f"a report is at most {MAX_BODY} bytes")
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind not in ("application/json", FORM):
-            raise HTTPException(415, detail="send application/json (or the status page's form)")
-        address = client_address(request)
-        refused = intake.admit(address)
-        if kind == FORM:
-            return _form(ctx, intake, tokens, request, body, address, refused)
-        if refused is not None:
-            return _busy_json(refused)
-        return _json(intake, validate(_json_body(body), intake.services.of(ctx.config)), address)
+        return await posts.answer(request)
 
     return router
 
