@@ -375,6 +375,18 @@ def test_the_global_cap_refuses_everyone_with_retry_after(store):
     assert len(reports(store)) == 4
 
 
+def test_a_post_the_global_cap_refused_does_not_count_against_its_source(store):
+    browser, clock = clocked(store, global_per_minute=2, per_source=2)
+    for address in ("198.51.100.1", "198.51.100.2"):
+        browser.address = address
+        assert send(browser).status_code == 202
+    assert send(browser, "api").status_code == 429, "over the global cap: refused"
+    clock.advance(seconds=60)
+    assert send(browser, "api").json()["counted"] is True, "its source has one report in its window, not two"
+    refused = send(browser, "slow")
+    assert refused.json()["detail"] == "too many reports from your address: at most 2 in 10 min", "now it has two"
+
+
 def test_the_raw_address_is_nowhere_in_the_database(store, db):
     browser, clock = clocked(store)
     addresses = [VISITOR, "198.51.100.23", "2001:db8:77:88::5"]

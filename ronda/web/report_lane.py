@@ -23,10 +23,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from ronda.web.headers import App, Receive, Scope, Send
-from ronda.web.reports import ReportPosts, media_type
+from ronda.web.reports import JSON, ReportPosts, media_type
 
 PATH = "/api/v1/reports"
-JSON = "application/json"
 
 
 class ReportLane:
