@@ -381,7 +381,7 @@ def print_phases(phases: list[Phase], arrivals: dict[int, list[float]], args: ar
     idle_late = lateness(arrivals, args.interval, idle.started, idle.ended)
     header = (
         f"{'phase':<9}{'req/s':>8}{'statuses':>26}{'counted/s':>10}{'checks':>7}{'due':>6}{'lag p50':>9}{'lag p99':>9}"
-        f"{'x idle':>7}{'hz p50':>8}{'hz p99':>8}{'x idle':>7}{'RSS MiB':>9}"
+        f"{'x idle':>7}{'hz p50':>8}{'hz p99':>8}{'x idle':>7}{'RSS MiB':>9}{'CPU %':>7}{'CPU ms/req':>11}"
     )
     print(header)
     print("-" * len(header))
