@@ -23,6 +23,9 @@ Taking a report reads and writes no database: the services that take reports and
 counted lately are known in memory (ronda/web/intake.py), and the report joins the queue
 the store's writer thread writes in batches (ronda/storage/reports.py); a full queue is
 `503`. Reports older than `reports.keep` are deleted with a batch, at most once an hour.
+
+JSON posts reach `ReportPosts.answer` in front of FastAPI's router (ronda/web/report_lane.py),
+the form's through it: finding the route cost more than everything a report does.
 """
 
 from __future__ import annotations
