@@ -33,7 +33,7 @@ from ronda.web.context import WebContext
 from ronda.web.i18n import LOCALES, negotiate, templates_for, translations
 from ronda.web.public_cache import Body, Made, PublicViews, answer, digest
 from ronda.web.report_chart import LEVEL_WORDS, ReportChart, quiet_chart, report_chart
-from ronda.web.reports import ReportIn, ReportPosts, report_intake, reports_router
+from ronda.web.reports import ReportIn, ReportPosts, reports_router
 from ronda.web.status_view import View
 
 HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "An HTML page"}}
@@ -104,9 +104,9 @@ class ChartCache:
         return out
 
 
-def status_router(ctx: WebContext, posts: ReportPosts | None = None) -> APIRouter:
-    """The status page's routes, and the report intake its form posts to."""
-    posts = posts or ReportPosts(ctx, report_intake(ctx))
+def status_router(ctx: WebContext, posts: ReportPosts) -> APIRouter:
+    """The status page's routes, and the report intake its form posts to (`posts`, the
+    one the JSON lane in front of the router answers with too: one set of limits)."""
     tokens = posts.tokens
     router = APIRouter(tags=["status page (public)"])
 
