@@ -186,6 +186,40 @@ def test_a_post_that_is_neither_json_nor_a_form_is_415_and_broken_json_422(brows
     assert reports(store) == []
 
 
+@pytest.mark.parametrize("kind", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_with_a_charset_or_in_capitals_is_a_report_like_any_other(browser, store, kind):
+    body = json.dumps({"service": "api", "problem": "slow"}).encode()
+    response = browser.post("/api/v1/reports", content=body, headers={"Content-Type": kind})
+    assert response.status_code == 202 and response.json() == {"accepted": True, "counted": True}
+    assert response.headers["content-type"] == "application/json"
+    assert [r.service for r in reports(store)] == ["api"]
+
+
+def test_a_refused_json_report_says_why_as_the_api_does_everywhere(browser, store):
+    """JSON reports are answered in front of FastAPI's router (ronda/web/report_lane.py):
+    their refusals are FastAPI's own shapes, `{"detail": ...}`, and a 422 names the field."""
+    huge = browser.post("/api/v1/reports", json={"service": "shop", "problem": "slow", "comment": "x" * 5000})
+    assert huge.json() == {"detail": "a report is at most 4096 bytes"}
+    wrong = browser.post("/api/v1/reports", json={"service": "shop", "problem": "on_fire"})
+    assert wrong.status_code == 422
+    [error] = wrong.json()["detail"]
+    assert error["loc"] == ["body", "problem"] and error["type"] == "literal_error"
+    assert error["msg"].startswith("Input should be 'cannot_connect', 'cannot_login'")
+    assert reports(store) == []
+
+
+def test_json_reports_and_the_forms_posts_count_against_the_same_limits(store):
+    browser, _ = clocked(store, per_source=2, per_source_period="5m")
+    token = form_token(browser)
+    assert send(browser, "api").status_code == 202
+    assert browser.post("/api/v1/reports", data=FORM | {"form_token": token, "page": "public"}).status_code == 303
+    refused_json = send(browser, "slow")
+    refused_form = browser.post("/api/v1/reports", data=FORM | {"form_token": token, "page": "public"})
+    assert (refused_json.status_code, refused_form.status_code) == (429, 429)
+    assert refused_json.headers["retry-after"] == refused_form.headers["retry-after"] == "300"
+    assert sorted(r.service for r in reports(store)) == ["api", "shop"]
+
+
 def test_the_reporter_hash_is_stable_within_a_day_and_changes_the_next():
     salt = DailySalt()
     day = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -339,6 +373,18 @@ def test_the_global_cap_refuses_everyone_with_retry_after(store):
     clock.advance(seconds=30)
     assert send(browser, "api").json()["counted"] is True
     assert len(reports(store)) == 4
+
+
+def test_a_post_the_global_cap_refused_does_not_count_against_its_source(store):
+    browser, clock = clocked(store, global_per_minute=2, per_source=2)
+    for address in ("198.51.100.1", "198.51.100.2"):
+        browser.address = address
+        assert send(browser).status_code == 202
+    assert send(browser, "api").status_code == 429, "over the global cap: refused"
+    clock.advance(seconds=60)
+    assert send(browser, "api").json()["counted"] is True, "its source has one report in its window, not two"
+    refused = send(browser, "slow")
+    assert refused.json()["detail"] == "too many reports from your address: at most 2 in 10 min", "now it has two"
 
 
 def test_the_raw_address_is_nowhere_in_the_database(store, db):

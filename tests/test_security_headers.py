@@ -49,6 +49,21 @@ def test_every_other_answer_is_not_sniffed_and_keeps_its_referrer(db, path):
     assert "strict-transport-security" not in answer.headers  # plain HTTP: no HSTS
 
 
+@pytest.mark.parametrize(
+    ("body", "status"), [(b'{"service": "x", "problem": "slow"}', 422), (b"{", 422), (b"x" * 5000, 413)]
+)
+def test_report_answers_carry_the_same_headers(db, body, status):
+    """JSON reports are answered in front of the router (ronda/web/report_lane.py), still
+    inside the middleware that adds these."""
+    tls = client(db, public_url="https://status.shop.test")
+    answer = tls.request("POST", "/api/v1/reports", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == status
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["referrer-policy"] == "same-origin" and answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["strict-transport-security"] == "max-age=31536000"
+    assert "content-security-policy" not in answer.headers  # JSON, no page
+
+
 def test_hsts_when_ronda_is_reached_over_tls(db):
     answer = client(db, public_url="https://status.shop.test").get("/status")
     assert answer.headers["strict-transport-security"] == "max-age=31536000"

@@ -23,10 +23,14 @@ Taking a report reads and writes no database: the services that take reports and
 counted lately are known in memory (ronda/web/intake.py), and the report joins the queue
 the store's writer thread writes in batches (ronda/storage/reports.py); a full queue is
 `503`. Reports older than `reports.keep` are deleted with a batch, at most once an hour.
+
+JSON posts reach `ReportPosts.answer` in front of FastAPI's router (ronda/web/report_lane.py),
+the form's through it: finding the route cost more than everything a report does.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -39,7 +43,7 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ronda.clock import Clock, system_clock
@@ -62,6 +66,7 @@ Problem = Literal["cannot_connect", "cannot_login", "app_error", "slow", "notifi
 PROBLEMS: tuple[str, ...] = Problem.__args__  # type: ignore[attr-defined]
 MAX_BODY = 4096  # bytes: a report is a few short fields
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 COMMENT_LENGTH = 500  # characters a visitor may write
 PRUNE_EVERY = timedelta(hours=1)  # deleting old reports scans the table: not on every report
 EVERYONE = "*"  # the key of the global cap
@@ -160,17 +165,13 @@ class ReportIntake:
         settings, source = self.settings(), network_of(address)
         self.per_source.limit, self.per_source.window = settings.per_source, settings.per_source_period
         self.everyone.limit = settings.global_per_minute
-        wait = self.per_source.retry_after(source)
+        wait = self.per_source.take(source)
         if wait:
-            period = format_duration(settings.per_source_period)
-            return Outcome(
-                False, f"too many reports from your address: at most {settings.per_source} in {period}", wait
-            )
-        wait = self.everyone.retry_after(EVERYONE)
+            return Outcome(False, _source_limit(settings.per_source, settings.per_source_period), wait)
+        wait = self.everyone.take(EVERYONE)
         if wait:
-            return Outcome(False, f"too many reports right now: at most {settings.global_per_minute} a minute", wait)
-        self.per_source.record(source)
-        self.everyone.record(EVERYONE)
+            self.per_source.give_back(source)  # refused after all: it counts nowhere
+            return Outcome(False, _global_limit(settings.global_per_minute), wait)
         return None
 
     def receive(self, report: ReportIn, address: str) -> Outcome:
@@ -180,8 +181,7 @@ class ReportIntake:
         settings, now = self.settings(), self.clock()
         reporters = self.salt.hashes(network_of(address), now)
         if self.recent.counted_since(reporters, report.service, now - timedelta(seconds=settings.window)):
-            window = format_duration(settings.window)
-            return Outcome(False, f"already counted: one report per service counts from each reporter in {window}")
+            return Outcome(False, _already_counted(settings.window))
         stored = Report(
             report.service, normalise(report.region), report.problem, stored_comment(report.comment), reporters[0], now
         )
@@ -198,6 +198,22 @@ class ReportIntake:
 
     def _seconds(self) -> float:
         return self.clock().timestamp()
+
+
+# What a refusal says names only the settings: worded once per setting, not per post.
+@functools.lru_cache(maxsize=16)
+def _source_limit(limit: int, period: float) -> str:
+    return f"too many reports from your address: at most {limit} in {format_duration(period)}"
+
+
+@functools.lru_cache(maxsize=16)
+def _global_limit(limit: int) -> str:
+    return f"too many reports right now: at most {limit} a minute"
+
+
+@functools.lru_cache(maxsize=16)
+def _already_counted(window: float) -> str:
+    return f"already counted: one report per service counts from each reporter in {format_duration(window)}"
 
 
 def validate(data: Any, services: Set[str]) -> ReportIn:
@@ -217,7 +233,7 @@ _FORM_FIELDS = {
 REQUEST_BODY = {
     "required": True,
     "content": {
-        "application/json": {"schema": _SCHEMA},
+        JSON: {"schema": _SCHEMA},
         FORM: {"schema": _SCHEMA | {"properties": _SCHEMA["properties"] | _FORM_FIELDS}},
     },
 }
@@ -238,7 +254,46 @@ REFUSED = {"accepted": False, "counted": False, "detail": "too many reports from
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 
-def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) -> APIRouter:
+def report_intake(ctx: WebContext) -> ReportIntake:
+    """The web face's intake: the running config's limits (a reload's apply), its clock."""
+    return ReportIntake(ctx.db.reports, settings=lambda: ctx.config.reports, clock=ctx.clock)
+
+
+@dataclass(frozen=True)
+class ReportPosts:
+    """What answers `POST /api/v1/reports`, whichever way a post comes in: through
+    FastAPI's router (the status page's form, any other type, and the OpenAPI docs) or
+    through the lane in front of it that takes JSON posts (ronda/web/report_lane.py). One
+    intake for both, so both count against the same limits."""
+
+    ctx: WebContext
+    intake: ReportIntake
+    tokens: DoubleSubmit = field(default_factory=report_form_tokens)
+
+    async def answer(self, request: Request) -> Response:
+        """The answer to one post; a bad one raises HTTPException or RequestValidationError,
+        for FastAPI's handlers (or the lane's same ones) to answer."""
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, detail=f"a report is at most {MAX_BODY} bytes")
+        kind = media_type(request.headers.get("content-type", ""))
+        if kind not in (JSON, FORM):
+            raise HTTPException(415, detail="send application/json (or the status page's form)")
+        address = client_address(request)
+        refused = self.intake.admit(address)
+        if kind == FORM:
+            return _form(self.ctx, self.intake, self.tokens, request, body, address, refused)
+        if refused is not None:
+            return _busy_json(refused)
+        return _json(self.intake, validate(_json_body(body), self.intake.services.of(self.ctx.config)), address)
+
+
+def media_type(content_type: str) -> str:
+    """`application/json` of `Application/JSON; charset=utf-8`."""
+    return content_type.split(";")[0].strip().lower()
+
+
+def reports_router(posts: ReportPosts) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     @router.post(
@@ -264,19 +319,7 @@ def reports_router(ctx: WebContext, intake: ReportIntake, tokens: DoubleSubmit) 
         },
     )
     async def receive(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, detail=f"a report is at most {MAX_BODY} bytes")
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind not in ("application/json", FORM):
-            raise HTTPException(415, detail="send application/json (or the status page's form)")
-        address = client_address(request)
-        refused = intake.admit(address)
-        if kind == FORM:
-            return _form(ctx, intake, tokens, request, body, address, refused)
-        if refused is not None:
-            return _busy_json(refused)
-        return _json(intake, validate(_json_body(body), intake.services.of(ctx.config)), address)
+        return await posts.answer(request)
 
     return router
 
@@ -292,15 +335,24 @@ def _json(intake: ReportIntake, report: ReportIn, address: str) -> Response:
     outcome = intake.receive(report, address)
     if outcome.busy:
         return _busy_json(outcome)
-    body: dict[str, Any] = {"accepted": True, "counted": outcome.counted}
-    if outcome.detail:
-        body["detail"] = outcome.detail
-    return JSONResponse(body, 202)
+    return Response(_answer(True, outcome.counted, outcome.detail), 202, media_type=JSON)
 
 
 def _busy_json(refused: Outcome) -> Response:
-    body = {"accepted": False, "counted": False, "detail": refused.detail}
-    return JSONResponse(body, 503 if refused.busy else 429, headers={"Retry-After": str(refused.retry_after)})
+    code = 503 if refused.busy else 429
+    headers = {"Retry-After": str(refused.retry_after)}
+    return Response(_answer(False, False, refused.detail), code, headers, media_type=JSON)
+
+
+@functools.lru_cache(maxsize=64)
+def _answer(accepted: bool, counted: bool, detail: str) -> bytes:
+    """An answer's JSON, written as JSONResponse writes it, once per distinct answer: there
+    are a handful (the details name only the settings), and a flood asks for them
+    thousands of times a second."""
+    body: dict[str, Any] = {"accepted": accepted, "counted": counted}
+    if detail:
+        body["detail"] = detail
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _busy_page(request: Request, refused: Outcome, back: str) -> Response:

@@ -33,7 +33,7 @@ from ronda.web.context import WebContext
 from ronda.web.i18n import LOCALES, negotiate, templates_for, translations
 from ronda.web.public_cache import Body, Made, PublicViews, answer, digest
 from ronda.web.report_chart import LEVEL_WORDS, ReportChart, quiet_chart, report_chart
-from ronda.web.reports import ReportIn, ReportIntake, report_form_tokens, reports_router
+from ronda.web.reports import ReportIn, ReportPosts, reports_router
 from ronda.web.status_view import View
 
 HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "An HTML page"}}
@@ -104,10 +104,10 @@ class ChartCache:
         return out
 
 
-def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRouter:
-    """The status page's routes, and the report intake its form posts to."""
-    tokens = report_form_tokens()
-    intake = intake or ReportIntake(ctx.db.reports, settings=lambda: ctx.config.reports, clock=ctx.clock)
+def status_router(ctx: WebContext, posts: ReportPosts) -> APIRouter:
+    """The status page's routes, and the report intake its form posts to (`posts`, the
+    one the JSON lane in front of the router answers with too: one set of limits)."""
+    tokens = posts.tokens
     router = APIRouter(tags=["status page (public)"])
 
     charts = ChartCache(ctx)
@@ -241,7 +241,7 @@ def status_router(ctx: WebContext, intake: ReportIntake | None = None) -> APIRou
         return answer(request, made.value, made.at)
 
     router.include_router(badges.badges_router(ctx, views))
-    router.include_router(reports_router(ctx, intake, tokens))
+    router.include_router(reports_router(posts))
     return router
 
 
