@@ -20,13 +20,13 @@ from ronda.config.schema import Config
 from ronda.storage.database import Database
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
+from ronda.web.login_limits import HASH_QUEUE, HASHING
 from tests.status_support import config as status_config
 from tests.status_support import fill
 from tests.support import TOKEN, RondaProcess, config_error, free_port
 
 PASSWORD = "correct horse battery"
 PER_ADDRESS_AND_USER = 5  # ronda/web/login_limits.py
-HASHING, HASH_QUEUE = 2, 8
 
 
 class WatchedHasher(PasswordHasher):

@@ -22,6 +22,7 @@ for it, and more are refused 429 at once, whatever addresses they come from.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +37,9 @@ WINDOW = 300.0  # seconds: failures older than this no longer count
 PER_ADDRESS = 20  # failures from one address, whatever user names (an office behind one address)
 PER_ADDRESS_AND_USER = 5  # failures for one user name from one address
 PER_USER_CODES = 5  # wrong second-factor codes for one user, from anywhere
-HASHING = 2  # password hashes at once: 2 x 64 MiB
+# Password hashes at once: at most 2 (2 x 64 MiB), and never on every core: argon2 runs
+# outside the GIL at a core's full speed, and a crowd logging in must leave the checks one.
+HASHING = min(2, max(1, (os.cpu_count() or 1) - 1))
 HASH_QUEUE = 8  # logins that may wait for a hash; more are refused (each waits about 0.2 s a place)
 NAME_KEY_LENGTH = 64  # a user name is at most this long; longer input must not make longer keys
 
