@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from ronda.rules.incidents import Policy
 from ronda.storage.database import Database
+from ronda.storage.monitors import Arrival
 from ronda.storage.models import Base
 from ronda.verdict import Finding, Verdict, iso
 
@@ -91,3 +93,36 @@ def test_a_degraded_incident_that_turns_down_is_announced_once_as_escalated(tmp_
     [incident] = store.incidents.recent()
     assert incident.severity == "down"
     assert "escalated" in [u.kind for u in incident.updates]
+
+
+def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_only_itself(tmp_path):
+    policy = Policy(confirm=2)
+    down = "tcp_refused"
+    good = [
+        Arrival("shop", verdict("down", T0, down), policy),
+        Arrival("api", verdict("up", T0), policy),
+        Arrival("shop", verdict("down", T0 + timedelta(seconds=1), down), policy),
+        Arrival("api", verdict("down", T0 + timedelta(seconds=1), down), policy),
+        Arrival("shop", verdict("up", T0 + timedelta(seconds=2)), policy),
+    ]
+    bad = Arrival("gone", verdict("up", T0), policy)  # no such monitor: a defect upstream
+    stores = {}
+    for way in ("batch", "one by one"):
+        store = stores[way] = Database(f"sqlite:///{tmp_path / way}.db")
+        store.monitors.sync({"shop": "https://shop.test/", "api": "https://api.test/"})
+    outcomes = stores["batch"].monitors.record_many([*good[:3], bad, *good[3:]])
+    assert [type(o).__name__ for o in outcomes] == ["list", "list", "list", "NoResultFound", "list", "list"]
+    batched = [n.event.value for o in outcomes if isinstance(o, list) for n in o]
+    alone = [n.event.value for a in good for n in stores["one by one"].monitors.record(a.name, a.verdict, policy)]
+    assert batched == alone and "opened" in batched
+    seen = {
+        way: (
+            {m.name: (m.status, m.cause, m.open_incident) for m in store.monitors.active()},
+            [len(store.monitors.results(name, 10)) for name in ("shop", "api")],
+        )
+        for way, store in stores.items()
+    }
+    assert seen["batch"] == seen["one by one"]
+    assert seen["batch"][1] == [3, 2]
+    for store in stores.values():
+        store.close()

@@ -41,11 +41,13 @@ from ronda.service.first_admin import create_first_admin
 from ronda.service.handover import hand_over
 from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
+from ronda.service.recorder import Recorder
 from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.service.scheduler import Job, Scheduler
 from ronda.service.write_behind import WriteBehind
 from ronda.storage.database import Database
 from ronda.storage.incidents import IncidentNotice, Notice
+from ronda.storage.monitors import Arrival
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
@@ -232,6 +234,7 @@ class Service:
         self.sender = Sender(
             self.db.outbox, channels, self.outbox.settings, self._writer, config.server.public_url, clock=clock
         )
+        self.recorder = Recorder(self.db.monitors.record_many, self._writer)  # verdicts, in batches
         # Accepted reports wait in memory and are written in batches by the writer thread.
         self.db.reports.wake = WriteBehind(self.db.reports.write_pending, self._writer, "users' reports").wake
         self.push = PushMonitors(self.db.push, self._writer, self._on_verdict, clock)  # jobs call in
@@ -277,13 +280,11 @@ class Service:
             await self.monitors.reload_now()
 
     async def _on_verdict(self, job: Job | PushJob, verdict: Verdict) -> None:
-        loop = asyncio.get_running_loop()
         planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
         self._failing[job.name] = verdict.status != "up"
         await self.engine.recheck_if_many_fail(sum(self._failing.values()), len(self.scheduler.jobs))
         offline = not self.connectivity.online
-        record = self.db.monitors.record
-        notices = await loop.run_in_executor(self._writer, record, job.name, verdict, job.policy, planned, offline)
+        notices = await self.recorder.record(Arrival(job.name, verdict, job.policy, planned, offline))
         self.live.publish({"kind": "verdict", "monitor": job.name, "status": verdict.status, "cause": verdict.cause})
         for notice in notices:
             self._announce(notice)

@@ -4,7 +4,8 @@ so a crash between them cannot leave one without the other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,17 @@ from ronda.verdict import Verdict, as_utc, compact, iso, parse_iso
 
 class UnknownMonitor(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A verdict to store, with how to judge it (see Monitors.record)."""
+
+    name: str
+    verdict: Verdict
+    policy: Policy
+    planned: bool = False
+    offline: bool = False
 
 
 class Monitors:
@@ -60,37 +72,61 @@ class Monitors:
         incidents opened, changed or resolved, certificates rotated or past a threshold.
         `planned`: the verdict falls in a maintenance window (incidents are marked, not sent).
         `offline`: ronda itself is cut off, so a failure proves nothing: no incident opens."""
-        if isinstance(policy, int):
-            policy = Policy(confirm=policy)
+        judged = Policy(confirm=policy) if isinstance(policy, int) else policy
+        arrival = Arrival(name, verdict, judged, planned, offline)
         with self._sessions.begin() as session:
-            monitor = session.scalars(select(MonitorRow).where(MonitorRow.name == name).with_for_update()).one()
-            result = ResultRow(
-                monitor_id=monitor.id,
-                checked_at=verdict.checked_at,
-                status=verdict.status,
-                cause=verdict.cause,
-                latency_ms=verdict.latency_ms,
-                verdict=compact(verdict.to_json(), STORED_VERDICT_BYTES),  # whatever the target sent
-                vantage=verdict.vantage,
-            )
-            session.add(result)
-            session.flush()
-            if verdict.onvif and verdict.onvif.get("device"):  # kept while the device is unreachable
-                monitor.device = verdict.onvif["device"]
-            if verdict.kept is not None:  # what the probe keeps for the next check, across restarts
-                monitor.known = {"target": verdict.target, "kept": verdict.kept}
-            readings = _latest_readings(session, monitor.id, verdict.checked_at - policy.fresh_for)
-            scope = assess_scope(readings, policy.quorum)
-            status, cause = (scope.status, verdict.cause or scope.cause) if scope.failing else ("up", None)
-            transition = advance(_state_of(session, monitor), status, cause, verdict.checked_at, policy)
-            if offline:
-                opening = (Event.OPENED, Event.REOPENED)
-                transition = Transition(transition.state, tuple(e for e in transition.events if e not in opening))
-            _save_state(monitor, transition.state, result.id)
-            notices: list[Notice] = [*follow(session, monitor, transition, verdict, scope, status, planned, policy)]
-            notices += remember(session, monitor, verdict)
-            if self._outbox is not None:  # here, so that a crash cannot keep the event and lose the notice
-                self._outbox(session, notices)
+            return self._apply(session, arrival)
+
+    def record_many(self, arrivals: Sequence[Arrival]) -> list[list[Notice] | Exception]:
+        """Several verdicts in one transaction: one commit for all, where one each set the
+        pace of every check at thousands of monitors. Should one of them fail (a defect),
+        the whole is rolled back and each is recorded on its own, so that only that one is
+        lost: its place in the answer holds the exception, the others their notices."""
+        try:
+            with self._sessions.begin() as session:
+                return [self._apply(session, arrival) for arrival in arrivals]
+        except Exception:
+            if len(arrivals) == 1:
+                raise
+        outcomes: list[list[Notice] | Exception] = []
+        for arrival in arrivals:
+            try:
+                with self._sessions.begin() as session:
+                    outcomes.append(self._apply(session, arrival))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _apply(self, session: Session, arrival: Arrival) -> list[Notice]:
+        name, verdict, policy = arrival.name, arrival.verdict, arrival.policy
+        monitor = session.scalars(select(MonitorRow).where(MonitorRow.name == name).with_for_update()).one()
+        result = ResultRow(
+            monitor_id=monitor.id,
+            checked_at=verdict.checked_at,
+            status=verdict.status,
+            cause=verdict.cause,
+            latency_ms=verdict.latency_ms,
+            verdict=compact(verdict.to_json(), STORED_VERDICT_BYTES),  # whatever the target sent
+            vantage=verdict.vantage,
+        )
+        session.add(result)
+        session.flush()
+        if verdict.onvif and verdict.onvif.get("device"):  # kept while the device is unreachable
+            monitor.device = verdict.onvif["device"]
+        if verdict.kept is not None:  # what the probe keeps for the next check, across restarts
+            monitor.known = {"target": verdict.target, "kept": verdict.kept}
+        readings = _latest_readings(session, monitor.id, verdict.checked_at - policy.fresh_for)
+        scope = assess_scope(readings, policy.quorum)
+        status, cause = (scope.status, verdict.cause or scope.cause) if scope.failing else ("up", None)
+        transition = advance(_state_of(session, monitor), status, cause, verdict.checked_at, policy)
+        if arrival.offline:
+            opening = (Event.OPENED, Event.REOPENED)
+            transition = Transition(transition.state, tuple(e for e in transition.events if e not in opening))
+        _save_state(monitor, transition.state, result.id)
+        notices: list[Notice] = [*follow(session, monitor, transition, verdict, scope, status, arrival.planned, policy)]
+        notices += remember(session, monitor, verdict)
+        if self._outbox is not None:  # here, so that a crash cannot keep the event and lose the notice
+            self._outbox(session, notices)
         return notices
 
     def record_connectivity(self, online: bool, detail: str, at: datetime) -> None:

@@ -1,0 +1,67 @@
+"""Verdicts into the store in batches, each caller still awaiting its own notices.
+
+One transaction per verdict set the pace of every check past a few thousand monitors
+(several reads, an insert, an update and a commit each, on the store's one writer thread).
+Here each verdict waits in a list; the writer takes all that have gathered and records
+them in one transaction (`Monitors.record_many`), then hands each caller its notices. With
+checks arriving now and then a batch is one verdict, as before; under load the batches
+grow by themselves and the commits stay few. The write-behind (service/write_behind.py)
+decides when the writer runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+
+from ronda.service.write_behind import WriteBehind
+from ronda.storage.incidents import Notice
+from ronda.storage.monitors import Arrival
+
+RecordMany = Callable[[Sequence[Arrival]], list[list[Notice] | Exception]]
+Waiting = tuple[Arrival, asyncio.Future[list[Notice]]]
+
+
+class Recorder:
+    def __init__(self, record_many: RecordMany, writer: Executor) -> None:
+        self._record_many = record_many
+        self._lock = threading.Lock()
+        self._waiting: list[Waiting] = []
+        self._behind = WriteBehind(self._write, writer, "verdicts")
+
+    async def record(self, arrival: Arrival) -> list[Notice]:
+        """Store the verdict with the others gathered meanwhile; its notices."""
+        done: asyncio.Future[list[Notice]] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._waiting.append((arrival, done))
+        self._behind.wake()
+        return await done
+
+    def _write(self) -> None:
+        """On the writer thread."""
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        # A caller gone before its turn (its monitor removed, ronda stopping) is not written,
+        # as a queued write was not before; one already in the batch is.
+        batch = [(arrival, done) for arrival, done in batch if not done.cancelled()]
+        if not batch:
+            return
+        try:
+            outcomes = self._record_many([arrival for arrival, _ in batch])
+        except Exception as exc:  # record_many raises only for a batch of one: its caller hears why
+            outcomes = [exc] * len(batch)
+        for (_, done), outcome in zip(batch, outcomes, strict=True):
+            with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits any more
+                done.get_loop().call_soon_threadsafe(_settle, done, outcome)
+
+
+def _settle(done: asyncio.Future[list[Notice]], outcome: list[Notice] | Exception) -> None:
+    if done.cancelled():
+        return
+    if isinstance(outcome, Exception):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
