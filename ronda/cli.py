@@ -227,10 +227,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ronda.config.load import load_config
+    from ronda.memory import Trimmer, limit_arenas
     from ronda.node.runner import serve
 
+    # Before any thread starts: the arenas of threads made later are the ones limited.
+    limit_arenas()
     config = load_config(args.config)
-    return serve(config, args.config)
+    trimmer = Trimmer().start()
+    try:
+        return serve(config, args.config)
+    finally:
+        trimmer.stop()
 
 
 def _storage_url(args: argparse.Namespace) -> str:
