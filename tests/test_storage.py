@@ -9,8 +9,8 @@ from alembic.migration import MigrationContext
 
 from ronda.rules.incidents import Policy
 from ronda.storage.database import Database
-from ronda.storage.monitors import Arrival
 from ronda.storage.models import Base
+from ronda.storage.monitors import Arrival
 from ronda.verdict import Finding, Verdict, iso
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
