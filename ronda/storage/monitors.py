@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.defaults import STORED_VERDICT_BYTES
@@ -25,6 +25,38 @@ from ronda.verdict import Verdict, as_utc, compact, iso, parse_iso
 
 class UnknownMonitor(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which monitors a list shows, a page at a time: in a status, among some names (a
+    tag's), with a text in the name or target (any case), after a name (the cursor of the
+    page before), at most `limit`. Done in SQL: at 100,000 monitors a page costs its own size."""
+
+    status: str | None = None
+    names: frozenset[str] | None = None
+    text: str | None = None
+    after: str | None = None
+    limit: int | None = None
+
+    def applied(self, query: Select[Any]) -> Select[Any]:
+        if self.status is not None:
+            query = query.where(MonitorRow.status == self.status)
+        if self.names is not None:
+            # Written into the SQL rather than bound one by one: SQLite takes at most 32,766
+            # parameters, and a tag may name more monitors than that.
+            query = query.where(MonitorRow.name.in_(bindparam("names", sorted(self.names), literal_execute=True)))
+        if self.text:
+            pattern = "%" + self.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(
+                or_(
+                    func.lower(MonitorRow.name).like(pattern, escape="\\"),
+                    func.lower(MonitorRow.target).like(pattern, escape="\\"),
+                )
+            )
+        if self.after is not None:
+            query = query.where(MonitorRow.name > self.after)
+        return query.limit(self.limit) if self.limit is not None else query
 
 
 @dataclass(frozen=True)
@@ -151,10 +183,13 @@ class Monitors:
             rows = session.execute(select(MonitorRow.name, MonitorRow.known).where(MonitorRow.known.is_not(None)))
             return {name: dict(known) for name, known in rows}
 
-    def active(self) -> list[MonitorRecord]:
-        """The monitors checked now, by name."""
+    def active(self, selection: Selection | None = None) -> list[MonitorRecord]:
+        """The monitors checked now, by name; `selection` narrows and pages them."""
+        query = select(MonitorRow).where(MonitorRow.active).order_by(MonitorRow.name)
+        if selection is not None:
+            query = selection.applied(query)
         with self._sessions() as session:
-            rows = session.scalars(select(MonitorRow).where(MonitorRow.active).order_by(MonitorRow.name)).all()
+            rows = session.scalars(query).all()
             # Every latest verdict in one read, not one per monitor: pages list them all.
             ids = [row.last_result_id for row in rows if row.last_result_id]
             last: dict[int, dict[str, Any]] = {}

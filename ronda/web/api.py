@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ronda.storage.incidents import HumanStatus, UnknownIncident
-from ronda.storage.monitors import UnknownMonitor
+from ronda.storage.monitors import Selection, UnknownMonitor
 from ronda.web import examples
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
@@ -62,11 +63,29 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     @api.get(
         "/monitors",
-        summary="Every monitor with its state and latest verdict",
+        summary=(
+            "Every monitor with its state and latest verdict, by name; `status`, `tag` and `q` (a text in the "
+            'name or target) narrow the list, `limit` pages it: a full page has a `Link: <...>; rel="next"` header'
+        ),
         responses=examples.answer([examples.MONITOR, examples.CAMERA]),
     )
-    def monitors(principal: Principal = reader) -> list[dict[str, Any]]:
-        return links.shaped(store.monitors.active(), principal)
+    def monitors(
+        request: Request,
+        response: Response,
+        principal: Principal = reader,
+        status: Literal["up", "degraded", "down", "unknown"] | None = None,
+        tag: str | None = Query(None, max_length=200),
+        q: str | None = Query(None, max_length=200),
+        after: str | None = Query(None, max_length=200, description="the last name of the page before"),
+        limit: int | None = Query(None, ge=1, le=10_000),
+    ) -> list[dict[str, Any]]:
+        names = frozenset(m.name for m in ctx.config.monitors if tag in m.tags) if tag is not None else None
+        records = store.monitors.active(Selection(status, names, q, after, limit))
+        if limit is not None and len(records) == limit:
+            # Relative, like every link ronda writes without public_url: never the Host header's.
+            following = urlencode({**request.query_params, "after": records[-1].name})
+            response.headers["Link"] = f'<{request.url.path}?{following}>; rel="next"'
+        return links.shaped(records, principal)
 
     @api.get(
         "/monitors/{name}",
