@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.storage.models import CertificatePlaceRow, CertificateRow, IncidentRow, MonitorRow, OutboxRow, ResultRow
+from ronda.verdict import as_utc
 
 # A place (host, address, port) a monitor has not served a certificate at for this long,
 # while it did serve others, is gone (the name lost that address): its certificate is
@@ -24,11 +24,14 @@ PLACE_GONE_AFTER = timedelta(days=7)
 
 @dataclass(frozen=True)
 class MonitorReading:
-    """A monitor's confirmed state and the facts of its latest verdict."""
+    """A monitor's confirmed state and the facts of its latest verdict (None: no check yet)."""
 
     name: str
     status: str  # unknown | up | degraded | down: the state after confirmation
-    verdict: dict[str, Any] | None  # the latest verdict's contract JSON
+    last_status: str | None  # the latest verdict's own status
+    checked_at: datetime | None
+    latency_ms: float | None
+    http_status: int | None
 
 
 @dataclass(frozen=True)
@@ -48,15 +51,27 @@ class Gauges:
         self._sessions = sessions
 
     def monitors(self) -> list[MonitorReading]:
-        """Every active monitor with its latest verdict, in one query (by primary key)."""
+        """Every active monitor with its latest verdict's facts, in one query (by primary key).
+        The columns, and the HTTP status taken out of the verdict in SQL: decoding every
+        stored verdict was 40 % of a scrape at 10,000 monitors."""
         query = (
-            select(MonitorRow.name, MonitorRow.status, ResultRow.verdict)
+            select(
+                MonitorRow.name,
+                MonitorRow.status,
+                ResultRow.status,
+                ResultRow.checked_at,
+                ResultRow.latency_ms,
+                ResultRow.verdict[("http", "status")].as_integer(),
+            )
             .outerjoin(ResultRow, ResultRow.id == MonitorRow.last_result_id)
             .where(MonitorRow.active)
             .order_by(MonitorRow.name)
         )
         with self._sessions() as session:
-            return [MonitorReading(name, status, verdict) for name, status, verdict in session.execute(query)]
+            return [
+                MonitorReading(name, status, last, as_utc(at) if at else None, latency, code)
+                for name, status, last, at, latency, code in session.execute(query)
+            ]
 
     def open_incidents(self) -> dict[tuple[str, str], int]:
         """Open incidents counted by (severity, scope)."""

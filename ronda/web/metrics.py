@@ -27,7 +27,6 @@ from ronda import __version__
 from ronda.service.scheduler import LagHistogram
 from ronda.storage.database import Database
 from ronda.storage.gauges import Gauges, MonitorReading
-from ronda.verdict import parse_iso
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
 
@@ -160,17 +159,16 @@ def _monitor_families(monitors: list[MonitorReading]) -> Iterator[GaugeMetricFam
         name = [monitor.name]
         for status in STATUSES:
             state.add_metric([monitor.name, status], 1.0 if monitor.status == status else 0.0)
-        last = monitor.verdict
-        if last is None:
+        if monitor.last_status is None or monitor.checked_at is None:
             continue
         up.add_metric(name, _UP_VALUE.get(monitor.status, 0.0))
-        success.add_metric(name, 0.0 if last["status"] == "down" else 1.0)
-        checked.add_metric(name, parse_iso(last["checked_at"]).timestamp())
-        if last.get("latency_ms") is not None:
-            duration.add_metric(name, last["latency_ms"] / 1000)
-        if last.get("http") and last["http"].get("status") is not None:
-            code.add_metric(name, last["http"]["status"])
-            code_kept.add_metric(name, last["http"]["status"])
+        success.add_metric(name, 0.0 if monitor.last_status == "down" else 1.0)
+        checked.add_metric(name, monitor.checked_at.timestamp())
+        if monitor.latency_ms is not None:
+            duration.add_metric(name, monitor.latency_ms / 1000)
+        if monitor.http_status is not None:
+            code.add_metric(name, monitor.http_status)
+            code_kept.add_metric(name, monitor.http_status)
     yield from (state, up, success, duration, code, code_kept, checked)
 
 
