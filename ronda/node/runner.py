@@ -36,7 +36,7 @@ from ronda.rules.incidents import Policy
 from ronda.rules.maintenance import active_window
 from ronda.rules.public_status import in_maintenance, public_monitors
 from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
-from ronda.service.engine import CheckEngine
+from ronda.service.engine import CheckEngine, LoopThread
 from ronda.service.first_admin import create_first_admin
 from ronda.service.handover import hand_over
 from ronda.service.monitors import MonitorManager
@@ -212,8 +212,8 @@ class Service:
         self.token = config.server.token or secrets.token_urlsafe(24)
         probing = ProbeContext(clock=clock)
         # The checks run on a thread of their own; their verdicts are handled back here.
-        self.engine = CheckEngine()
-        self.scheduler = Scheduler([], self.engine.homeward(self._on_verdict), context=probing)  # jobs: at start
+        checks = LoopThread("ronda-checks")
+        self.scheduler = Scheduler([], checks.homeward(self._on_verdict), context=probing)  # jobs: at start
         self.scheduler.known.update(self.db.monitors.known())  # what earlier runs' checks kept (host keys)
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
         self._web: WebContext | None = None
@@ -225,9 +225,9 @@ class Service:
             canary_options(config),
             interval=config.defaults.interval,
             context=probing,
-            on_change=self.engine.homeward(self._connectivity_changed),
+            on_change=checks.homeward(self._connectivity_changed),
         )
-        self.engine.watch(self.scheduler, self.connectivity)
+        self.engine = CheckEngine(checks, self.scheduler, self.connectivity)
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
         # monitor must be applied in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")

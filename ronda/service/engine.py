@@ -95,30 +95,14 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 class CheckEngine:
-    """The scheduler and the canaries, run on a `LoopThread`, with the scheduler's face
-    for the service's loop: the monitor manager hands it jobs as it would the scheduler.
-    Build the scheduler's `on_verdict` and the canaries' `on_change` with `homeward`."""
+    """The scheduler and the canaries, run on `thread`, with the scheduler's face for the
+    service's loop: the monitor manager hands it jobs as it would the scheduler. Build the
+    scheduler's `on_verdict` and the canaries' `on_change` with `thread.homeward`."""
 
-    def __init__(self) -> None:
-        self.thread = LoopThread("ronda-checks")
-        self.homeward = self.thread.homeward
-        self._scheduler: Scheduler | None = None
-        self._connectivity: Connectivity | None = None
-
-    def watch(self, scheduler: Scheduler, connectivity: Connectivity) -> None:
-        self._scheduler, self._connectivity = scheduler, connectivity
-
-    @property
-    def scheduler(self) -> Scheduler:
-        if self._scheduler is None:
-            raise RuntimeError("CheckEngine.watch was not called")
-        return self._scheduler
-
-    @property
-    def connectivity(self) -> Connectivity:
-        if self._connectivity is None:
-            raise RuntimeError("CheckEngine.watch was not called")
-        return self._connectivity
+    def __init__(self, thread: LoopThread, scheduler: Scheduler, connectivity: Connectivity) -> None:
+        self.thread = thread
+        self.scheduler = scheduler
+        self.connectivity = connectivity
 
     # -- read from any thread: plain values the checks' loop sets ---------------------------
 
