@@ -37,10 +37,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from bench.flood import free_port_range, http, rss_mib
 from bench.https_throughput import machine, proc_cpu_seconds
+from bench.soak import Buckets, lag_quantile, max_lag, read_metrics
 
 TOKEN = "scale-bench-token-0123456789"
 ADMIN_PASSWORD = "scale-bench-admin-password"
@@ -85,49 +84,13 @@ def running(config: Path) -> Iterator[subprocess.Popen[bytes]]:
         proc.wait(60)
 
 
-def scrape(port: int) -> tuple[float, dict[float, float], float]:
-    """Checks run, the lag histogram's cumulative buckets, and the seconds /metrics took."""
-    began = time.monotonic()
+def scrape(port: int) -> tuple[float, Buckets]:
+    """Checks run and the lag histogram's cumulative buckets (nothing yet: 0 and none)."""
     status, body = asyncio.run(http(port, "GET", "/metrics", headers=f"Authorization: Bearer {TOKEN}\r\n"))
-    took = time.monotonic() - began
     if status != 200:
-        return 0.0, {}, took
-    checks, buckets = 0.0, {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            if sample.name == "ronda_checks_total":
-                checks = sample.value
-            elif sample.name == "ronda_check_start_lag_seconds_bucket":
-                buckets[float(sample.labels["le"])] = sample.value
-    return checks, buckets, took
-
-
-def quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
-    """The q-quantile of the lags between two scrapes, interpolated inside its bucket."""
-    bounds = sorted(after)
-    counts = [after[b] - before.get(b, 0.0) for b in bounds]
-    total = counts[-1] if counts else 0.0
-    if total <= 0:
-        return float("nan")
-    wanted, lower, below = q * total, 0.0, 0.0
-    for bound, cumulative in zip(bounds, counts, strict=True):
-        if cumulative >= wanted:
-            if bound == float("inf"):
-                return lower
-            inside = cumulative - below
-            return lower + (bound - lower) * ((wanted - below) / inside if inside else 1.0)
-        lower, below = bound, cumulative
-    return lower
-
-
-def worst_bucket(before: dict[float, float], after: dict[float, float]) -> float:
-    """The upper bound of the bucket the latest-starting check in the window fell in."""
-    bounds = sorted(after)
-    counts = [after[b] - before.get(b, 0.0) for b in bounds]
-    for bound, cumulative in zip(bounds, counts, strict=True):
-        if counts and cumulative >= counts[-1]:
-            return bound
-    return float("nan")
+        return 0.0, []
+    checks, _, lag = read_metrics(body.decode())
+    return checks, lag
 
 
 def timed(port: int, path: str) -> float:
@@ -145,7 +108,7 @@ class Size:
     due_per_s: float
     p50: float
     p99: float
-    worst: float
+    worst: str
     cpu: float
     rss_mib: float
     rows_per_h: float
@@ -170,10 +133,10 @@ def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) 
             time.sleep(0.2)
         start_s = time.monotonic() - launched
         time.sleep(max(args.interval - start_s, 0) + 5)  # every monitor checked once: on its grid
-        checks0, lag0, _ = scrape(port)
+        checks0, lag0 = scrape(port)
         cpu0, rows0, bytes0, began = proc_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic()
         time.sleep(args.minutes * 60)
-        checks1, lag1, _ = scrape(port)
+        checks1, lag1 = scrape(port)
         cpu1, rows1, bytes1, wall = proc_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic() - began
         rss = rss_mib(proc.pid)
         api_s, metrics_s = timed(port, "/api/v1/monitors"), timed(port, "/metrics")
@@ -183,9 +146,9 @@ def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) 
         start_s,
         (checks1 - checks0) / wall,
         monitors / args.interval,
-        quantile(lag0, lag1, 0.5),
-        quantile(lag0, lag1, 0.99),
-        worst_bucket(lag0, lag1),
+        lag_quantile(lag0, lag1, 0.5),
+        lag_quantile(lag0, lag1, 0.99),
+        max_lag(lag0, lag1),
         (cpu1 - cpu0) / wall,
         rss,
         (rows1 - rows0) * hour,
@@ -214,7 +177,7 @@ def print_table(sizes: list[Size]) -> None:
         extra = (s.rss_mib - base.rss_mib) * 1024 / (s.monitors - base.monitors) if s is not base else float("nan")
         print(
             f"{s.monitors:>9,}{s.start_s:>9.1f}{s.checks_per_s:>10.1f}{s.due_per_s:>8.1f}{s.p50:>8.3f}s{s.p99:>8.3f}s"
-            f"{s.worst:>6g}s{s.cpu:>6.0%}{s.rss_mib:>9.0f}{extra:>9.1f}{s.rows_per_h:>10,.0f}{s.mb_per_h:>8.0f}"
+            f"{s.worst:>7}{s.cpu:>6.0%}{s.rss_mib:>9.0f}{extra:>9.1f}{s.rows_per_h:>10,.0f}{s.mb_per_h:>8.0f}"
             f"{s.api_s:>7.2f}{s.metrics_s:>10.2f}"
         )
 

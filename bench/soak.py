@@ -487,14 +487,17 @@ def read_metrics(text: str) -> tuple[float, float, list[tuple[float, float]]]:
     return checks, skipped, sorted(lag)
 
 
-def lag_between(before: Sample, after: Sample) -> list[tuple[float, float]]:
-    """Cumulative bucket counts of the checks that started between two samples."""
-    earlier = dict(before.lag)
-    return [(bound, count - earlier.get(bound, 0.0)) for bound, count in after.lag]
+Buckets = list[tuple[float, float]]  # (upper bound, cumulative count), as read_metrics reads them
 
 
-def lag_quantile(before: Sample, after: Sample, q: float) -> float:
-    """The q-quantile of the lags between two samples, interpolated inside its bucket as
+def lag_between(before: Buckets, after: Buckets) -> Buckets:
+    """Cumulative bucket counts of the checks that started between two scrapes."""
+    earlier = dict(before)
+    return [(bound, count - earlier.get(bound, 0.0)) for bound, count in after]
+
+
+def lag_quantile(before: Buckets, after: Buckets, q: float) -> float:
+    """The q-quantile of the lags between two scrapes, interpolated inside its bucket as
     Prometheus' histogram_quantile does; the highest finite bound when it lies beyond."""
     counts = lag_between(before, after)
     total = counts[-1][1] if counts else 0
@@ -649,7 +652,7 @@ def print_minutes(samples: list[Sample], stored: Counter[int], interval: float, 
     for minute, group in sorted(by_minute.items()):
         last = group[-1]
         span = max(last.at - previous.at, 1e-9)
-        p50, p99 = (lag_quantile(previous, last, q) * 1000 for q in (0.5, 0.99))
+        p50, p99 = (lag_quantile(previous.lag, last.lag, q) * 1000 for q in (0.5, 0.99))
         ronda_cpu, machine_cpu = (
             100 * (last.cpu - previous.cpu) / span,
             100 * (last.machine_busy - previous.machine_busy) / span,
@@ -658,14 +661,14 @@ def print_minutes(samples: list[Sample], stored: Counter[int], interval: float, 
             f"{minute + 1:6d}  {last.rss_mib:7.1f}  {last.fds:3d}  {last.threads:7d}"
             f"  {ronda_cpu:11.0f}  {machine_cpu:13.0f}"
             f"  {stored[minute] / 60:8.1f} ({expected:4.1f})  {p50:10.0f}  {p99:10.0f}"
-            f"  {max_lag(previous, last):>9}  {max(s.healthz_s for s in group) * 1000:10.0f}"
+            f"  {max_lag(previous.lag, last.lag):>9}  {max(s.healthz_s for s in group) * 1000:10.0f}"
         )
         previous = last
     print(f"(CPU in % of one core, {os.cpu_count()} cores; checks/s as stored, re-checks included; lag from /metrics)")
 
 
-def max_lag(before: Sample, after: Sample) -> str:
-    """The upper bound of the bucket the latest check between two samples fell in."""
+def max_lag(before: Buckets, after: Buckets) -> str:
+    """The upper bound of the bucket the latest check between two scrapes fell in."""
     counts = lag_between(before, after)
     for bound, count in counts:
         if count == counts[-1][1]:
@@ -681,7 +684,8 @@ def print_summary(run: Run, warm_up: float, lost: Lost, judgement: Judgement) ->
     growth = f"{judgement.fd_growth:+g}"
     print(f"  open file descriptors {first.fds} -> {last.fds} (medians of the last and first minute: {growth})")
     # To the last sample, taken after the floods: the histogram counts every check until then.
-    quantiles = ", ".join(f"p{q * 100:g} {lag_quantile(first, run.final, q) * 1000:.0f} ms" for q in LAG_QUANTILES)
+    lags = first.lag, run.final.lag
+    quantiles = ", ".join(f"p{q * 100:g} {lag_quantile(*lags, q) * 1000:.0f} ms" for q in LAG_QUANTILES)
     scraped = "" if run.final.scraped else " (the last scrape failed: up to the last one that answered)"
     print(f"  check start lag: {quantiles}{scraped}")
     healthz = [s.healthz_s * 1000 for s in settled]
