@@ -25,3 +25,24 @@ class AppClient:
         transport = httpx.ASGITransport(app=self.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ronda.test", headers=self.headers) as client:
             return await client.request(method, path, **kwargs)
+
+
+def http_scope(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], client: tuple[str, int] = ("127.0.0.1", 40000)
+) -> dict[str, Any]:
+    """The ASGI scope uvicorn would make for a request to ronda.test (`headers` whole,
+    the host included), for tests that drive the app's receive and send by hand."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": client,
+        "server": ("ronda.test", 80),
+    }

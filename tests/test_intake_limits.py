@@ -20,6 +20,7 @@ from sqlalchemy import event
 from ronda.storage.database import Database
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
+from tests.asgi import http_scope
 from tests.status_support import Browser, config, fill
 from tests.support import TOKEN, RondaProcess, config_text, free_port
 
@@ -133,20 +134,8 @@ def asgi_post(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[
         elif message["type"] == "http.response.body":
             answer["body"] += message.get("body", b"")
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"ronda.test"), (b"transfer-encoding", b"chunked"), *headers],
-        "client": ("203.0.113.9", 50000),
-        "server": ("ronda.test", 80),
-    }
+    chunked = [(b"host", b"ronda.test"), (b"transfer-encoding", b"chunked"), *headers]
+    scope = http_scope("POST", path, chunked, client=("203.0.113.9", 50000))
     asyncio.run(app(scope, receive, send))
     return answer["status"], asked, answer["body"]
 

@@ -25,7 +25,7 @@ from ronda.storage.database import Database
 from ronda.storage.db import migrate
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
-from tests.asgi import AppClient
+from tests.asgi import AppClient, http_scope
 from tests.recorded import recorded_store
 from tests.test_openapi import Operation, anonymous_request, filled_path, operations
 
@@ -198,20 +198,8 @@ def open_stream(app: FastAPI, headers: dict[str, str]) -> httpx.Response:
     import asyncio
 
     started: dict[str, Any] = {}
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/live",
-        "raw_path": b"/live",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in ({"host": "ronda.test"} | headers).items()],
-        "client": ("127.0.0.1", 40000),
-        "server": ("ronda.test", 80),
-    }
+    pairs = [(k.lower().encode(), v.encode()) for k, v in ({"host": "ronda.test"} | headers).items()]
+    scope = http_scope("GET", "/live", pairs)
 
     async def drive() -> None:
         answered = asyncio.Event()
