@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from bench.https_throughput import machine, proc_cpu_seconds
+from bench.https_throughput import machine, tree_cpu_seconds, with_children
 
 TOKEN = "flood-bench-token-0123456789"
 SERVICES = 100  # monitors on the status page: the services reports name
@@ -132,7 +132,7 @@ def config_text(port: int, first_target: int, args: argparse.Namespace, db: Path
     services = ", ".join(f"m{i}" for i in range(min(SERVICES, args.monitors)))
     limits = " {}\n" if limited else "\n  per_source: 1000000000\n  global_per_minute: 1000000000\n"
     return (
-        f"server:\n  listen: 127.0.0.1:{port}\n  health_listen: 127.0.0.1:{port + 1}\n"
+        f"server:\n  listen: 127.0.0.1:{port}\n  health_listen: 127.0.0.1:{port + 1}\n  checks: {args.checks}\n"
         f"  token: {TOKEN}\n  public_url: http://127.0.0.1:{port}\n"
         f"storage: sqlite:///{db}\ncanaries: []\ngateway: none\n"
         f"reports:{limits}"
@@ -161,10 +161,13 @@ def start_ronda(config: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """The resident memory of ronda and its probe worker, together."""
+    total = 0
+    for each in with_children(pid):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 # -- a small HTTP/1.1 client: httpx alone would be the bottleneck ------------------------------
@@ -321,7 +324,7 @@ class Flood:
 
 async def run_phase(phase: Phase, port: int, pid: int, flood: Flood, args: argparse.Namespace) -> None:
     phase.started = time.monotonic()
-    cpu = proc_cpu_seconds(pid)
+    cpu = tree_cpu_seconds(pid)
     until = phase.started + phase.seconds
     workers = []
     if flood.make is not None:
@@ -344,7 +347,7 @@ async def run_phase(phase: Phase, port: int, pid: int, flood: Flood, args: argpa
     await asyncio.gather(*workers)
     phase.ended = time.monotonic()
     phase.rss = rss_mib(pid)
-    phase.cpu = proc_cpu_seconds(pid) - cpu
+    phase.cpu = tree_cpu_seconds(pid) - cpu
 
 
 def lateness(arrivals: dict[int, list[float]], interval: float, start: float, end: float) -> list[float]:
@@ -403,8 +406,9 @@ def main() -> None:
     parser.add_argument("--report-rate", type=float, default=2000.0)
     parser.add_argument("--badge-rate", type=float, default=1000.0)
     parser.add_argument("--logins", type=int, default=100)
+    parser.add_argument("--checks", choices=["process", "thread"], default="process", help="server.checks")
     args = parser.parse_args()
-    print(f"machine: {machine()}; {args.monitors} TCP monitors every {args.interval:g} s")
+    print(f"machine: {machine()}; {args.monitors} TCP monitors every {args.interval:g} s; checks: {args.checks}")
 
     first_target = free_port_range(args.monitors)
     ready_here, ready_there = multiprocessing.Pipe()

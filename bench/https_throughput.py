@@ -183,6 +183,17 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def with_children(pid: int) -> list[int]:
+    """A process and those it started: `ronda run` and its probe worker."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """The CPU time of a process and its children (`with_children`), together."""
+    return sum(proc_cpu_seconds(each) for each in with_children(pid))
+
+
 def machine_busy_seconds() -> float:
     """CPU time the whole machine spent busy (all CPUs, every process and the kernel)."""
     ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.flood import free_port_range, http, rss_mib
-from bench.https_throughput import machine, proc_cpu_seconds
+from bench.https_throughput import machine, tree_cpu_seconds
 from bench.soak import Buckets, lag_quantile, max_lag, read_metrics
 
 TOKEN = "scale-bench-token-0123456789"
@@ -134,10 +134,10 @@ def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) 
         start_s = time.monotonic() - launched
         time.sleep(max(args.interval - start_s, 0) + 5)  # every monitor checked once: on its grid
         checks0, lag0 = scrape(port)
-        cpu0, rows0, bytes0, began = proc_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic()
+        cpu0, rows0, bytes0, began = tree_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic()
         time.sleep(args.minutes * 60)
         checks1, lag1 = scrape(port)
-        cpu1, rows1, bytes1, wall = proc_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic() - began
+        cpu1, rows1, bytes1, wall = tree_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic() - began
         rss = rss_mib(proc.pid)
         api_s, metrics_s = timed(port, "/api/v1/monitors"), timed(port, "/metrics")
     hour = 3600 / wall

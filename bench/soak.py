@@ -69,9 +69,10 @@ from bench.https_throughput import (
     free_port,
     machine,
     machine_busy_seconds,
-    proc_cpu_seconds,
+    tree_cpu_seconds,
     wait_for_line,
     watch_parent,
+    with_children,
 )
 from ronda import eventloop
 from ronda.world.web import Reply, WebServer
@@ -436,10 +437,15 @@ async def take_sample(
     `wait` seconds: a stalled ronda delays the samples but does not stop them (the last
     scrape's figures stand in; the lag histogram is cumulative, so a later scrape counts
     what was missed)."""
-    status = proc_status(pid)
+    tree = with_children(pid)  # ronda and its probe worker, together
+    statuses = [proc_status(each) for each in tree]
     at = time.monotonic() - began
-    process = {"rss_mib": int(status["VmRSS"].split()[0]) / 1024, "threads": int(status["Threads"])}
-    fds, cpu, busy = len(os.listdir(f"/proc/{pid}/fd")), proc_cpu_seconds(pid), machine_busy_seconds()
+    process = {
+        "rss_mib": sum(int(status["VmRSS"].split()[0]) for status in statuses) / 1024,
+        "threads": sum(int(status["Threads"]) for status in statuses),
+    }
+    fds = sum(len(os.listdir(f"/proc/{each}/fd")) for each in tree)
+    cpu, busy = tree_cpu_seconds(pid), machine_busy_seconds()
     scraping = scrape(port, wait) if metrics else asyncio.sleep(0)
     healthz, scraped = await asyncio.gather(timed_healthz(port, wait), scraping, return_exceptions=True)
     checks, skipped, lag = (previous.checks, previous.skipped, previous.lag) if previous else (0.0, 0.0, [])
