@@ -1,6 +1,7 @@
-"""The checks run on a loop and a thread of their own: a busy or stalled service loop (a
-flood on the web face, a slow store) does not keep them from starting, and their verdicts
-still reach the store once the service loop is free again."""
+"""The checks run apart from the service's loop (in a probe worker, or on a thread of their
+own with `server.checks: thread`): a busy or stalled service loop (a flood on the web face,
+a slow store) does not keep them from starting, and their verdicts still reach the store
+once the service loop is free again."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ronda.config.schema import Config
 from ronda.node.runner import Service
@@ -41,7 +44,7 @@ class _Arrival(socketserver.BaseRequestHandler):
             server.arrivals += 1
 
 
-def _config(tmp_path: Path, port: int, health_port: int) -> Config:
+def _config(tmp_path: Path, port: int, health_port: int, checks: str = "process") -> Config:
     return Config.model_validate(
         {
             "storage": f"sqlite:///{tmp_path}/run.db",
@@ -49,6 +52,7 @@ def _config(tmp_path: Path, port: int, health_port: int) -> Config:
             "server": {
                 "listen": f"127.0.0.1:{free_port()}",
                 "health_listen": f"127.0.0.1:{health_port}",
+                "checks": checks,
                 "token": "engine-test-token-0123456789",
             },
             "monitors": [
@@ -64,11 +68,12 @@ def _stored(service: Service) -> list[int]:
     return [len(service.db.monitors.results(f"m{i}", 100)) for i in range(MONITORS)]
 
 
-def test_checks_go_on_while_the_service_loop_is_held_and_their_verdicts_arrive_after(tmp_path):
+@pytest.mark.parametrize("checks", ["process", "thread"])
+def test_checks_go_on_while_the_service_loop_is_held_and_their_verdicts_arrive_after(tmp_path, checks):
     targets = _Counting()
     threading.Thread(target=targets.serve_forever, daemon=True).start()
     health_port = free_port()
-    service = Service(_config(tmp_path, targets.server_address[1], health_port))
+    service = Service(_config(tmp_path, targets.server_address[1], health_port, checks))
     seen: dict[str, Any] = {}
 
     async def main() -> None:
@@ -80,7 +85,7 @@ def test_checks_go_on_while_the_service_loop_is_held_and_their_verdicts_arrive_a
         before, stored = targets.arrivals, _stored(service)
         # Hold the service's loop, as a flood of requests or a slow store would at worst.
         time.sleep(2)
-        # The health listener answers meanwhile: it is served on the checks' thread.
+        # The health listener answers meanwhile: it is served where the checks run.
         with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=10) as answer:
             seen["health while held"] = answer.status, json.load(answer)["status"]
         time.sleep(2)

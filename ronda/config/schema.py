@@ -124,8 +124,11 @@ def address_of(listen: str) -> tuple[str, int]:
 
 class ServerConfig(_Strict):
     listen: str = "127.0.0.1:8080"
+    # Where the checks run: "process", a probe worker of their own, which no flood of
+    # requests on `listen` can slow; "thread", a thread of this process (about 50 MiB less).
+    checks: Literal["process", "thread"] = "process"
     # A listener of its own for /healthz alone (a supervisor's or load balancer's probe),
-    # served on the checks' thread so that a flood on `listen` cannot delay its answer.
+    # served where the checks run, so that a flood on `listen` cannot delay its answer.
     health_listen: str | None = None
     token: str | None = Field(default=None, min_length=16)
     public_url: str | None = Field(default=None, pattern=r"^https?://")  # links in notices point here

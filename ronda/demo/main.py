@@ -12,6 +12,7 @@ import time
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,10 +23,10 @@ from ronda.config.schema import Config, Defaults, ReportSettings, ServerConfig, 
 from ronda.demo.jobs import NightlyJob
 from ronda.demo.reports import ReportFeed, seed_history
 from ronda.demo.scenario import BACKUP_TOKEN, DemoWorld
-from ronda.node.runner import Service, run_until_signalled, setup_logging
+from ronda.logs import setup_logging
+from ronda.node.runner import Service, run_until_signalled
 from ronda.records import IncidentRecord
 from ronda.rules.incidents import Event
-from ronda.service.connectivity import Connectivity, reachable
 from ronda.storage.incidents import IncidentNotice, Notice
 from ronda.storage.inventory import CertificateNotice
 from ronda.target import parse_target
@@ -188,16 +189,48 @@ def _banner(world: DemoWorld, service: Service, listen: str, password: str) -> N
         soft_wrap=True,
         markup=False,
     )
-    canaries = ", ".join(canary.url for canary in service.connectivity.canaries)
+    canaries = ", ".join(canary.url for canary in service.canaries)
     console.print(f"ronda's own network is proven by its canaries: {canaries}", soft_wrap=True, markup=False)
     console.print("Ctrl-C stops the demo.\n")
 
 
-def _own_network(connectivity: Connectivity) -> str:
-    """ronda's own connectivity as it stands, in words: each canary answering or not."""
-    looks = [f"{v.target} {'answers' if reachable(v) else 'is silent'}" for v in connectivity.latest]
-    looks += [f"{url} cannot be checked here ({why})" for url, why in connectivity.unusable.items()]
-    return f"ronda's own network: {'online' if connectivity.online else 'offline'} ({'; '.join(looks)})"
+def _own_network(connectivity: dict[str, Any]) -> str:
+    """ronda's own connectivity as it stands (Connectivity.status), in words: each canary
+    answering or not."""
+    looks = [
+        f"{canary['target']} cannot be checked here ({canary['detail']})"
+        if "detail" in canary
+        else f"{canary['target']} {'answers' if canary['reachable'] else 'is silent'}"
+        for canary in connectivity["canaries"]
+    ]
+    return f"ronda's own network: {'online' if connectivity['online'] else 'offline'} ({'; '.join(looks)})"
+
+
+FIRST_CHECKS_WITHIN = 3.0  # seconds: the scheduler spreads first checks over at most this
+
+
+async def _tell(
+    world: DemoWorld, service: Service, narrator: Narrator, listen: str, duration: float | None, stop: asyncio.Event
+) -> None:
+    """The world's story (breaks and heals, users' reports, the nightly job), told once
+    every monitor has been checked: a break before that would be the first thing ronda sees,
+    not a change it catches. `duration` counts from then too."""
+    await service.checking.wait()
+    await asyncio.sleep(min(service.config.defaults.interval, FIRST_CHECKS_WITHIN))
+    narrator.started = time.monotonic()
+    parts = [
+        world.run_timeline(narrator.world),
+        ReportFeed(listen, REPORTED, lambda: world.surging).run(),
+        NightlyJob(listen, BACKUP_TOKEN, world.cycle, lambda: world.backup_hung).run(),
+    ]
+    if duration is not None:
+        parts.append(_set_after(duration, stop))
+    await asyncio.gather(*parts)
+
+
+async def _set_after(seconds: float, event: asyncio.Event) -> None:
+    await asyncio.sleep(seconds)
+    event.set()
 
 
 async def _run(
@@ -211,22 +244,18 @@ async def _run(
     if browser:
         asyncio.get_running_loop().call_later(1.0, open_dashboard, f"http://{listen}/")  # once it listens
     seed_history(service.db.engine, REPORTED, service.clock())
-    timeline = asyncio.create_task(world.run_timeline(narrator.world))
-    users = asyncio.create_task(ReportFeed(listen, REPORTED, lambda: world.surging).run())
-    backup = asyncio.create_task(NightlyJob(listen, BACKUP_TOKEN, world.cycle, lambda: world.backup_hung).run())
+    stop = asyncio.Event()
+    story = asyncio.create_task(_tell(world, service, narrator, listen, duration, stop))
     try:
         if duration is None:
             await run_until_signalled(service)
         else:
-            stop = asyncio.Event()
-            asyncio.get_running_loop().call_later(duration, stop.set)
             await service.run(stop)
-        console.print(_own_network(service.connectivity), soft_wrap=True, markup=False)
+        console.print(_own_network(service.engine.connectivity_status()), soft_wrap=True, markup=False)
     finally:
-        for task in (timeline, users, backup):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        story.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await story
         await world.stop()
         service.close()
     return narrator

@@ -1,6 +1,7 @@
 """`ronda run`: the config's monitors on a scheduler, verdicts into the store, incidents
-out to people, and the API served, until SIGTERM or SIGINT. The checks run on a loop and a
-thread of their own (ronda/service/engine.py), everything else on the main one."""
+out to people, and the API served, until SIGTERM or SIGINT. The checks run in a probe
+worker process (ronda/node/worker.py), or on a loop and thread of their own with
+`server.checks: thread` (ronda/service/engine.py); everything else on the main loop."""
 
 from __future__ import annotations
 
@@ -13,20 +14,20 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-import uvicorn
-from starlette.types import ASGIApp
-
 from ronda import eventloop
 from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
-from ronda.config.schema import CheckMonitor, Config, Monitor, StatusPageMonitor, address_of
-from ronda.errors import ServiceError
+from ronda.config.schema import CheckMonitor, Config, Monitor, StatusPageMonitor
+from ronda.logs import setup_logging
+from ronda.node.server import EmbeddedServer, embedded_server, listen_socket
+from ronda.node.worker import WorkerSetup
+from ronda.node.worker_engine import WorkerEngine
 from ronda.notify.channels import channels_for
 from ronda.notify.messages import message_for
 from ronda.notify.outbox import Outbox, settings_for
@@ -60,7 +61,6 @@ log = logging.getLogger("ronda")
 NoticeListener = Callable[[Notice], None]
 TOKEN_FILE = "ronda-token"  # where a run's own API token goes when no terminal reads it
 SEND_GRACE = 10.0  # seconds a stopping service waits for a notification in flight
-WEB_GRACE = 3  # seconds open HTTP connections (a dashboard's live stream) get to close when stopping
 # Seconds from SIGTERM to the process's end, whatever is still running: past this, work in
 # threads (a hung notification, a file read on a dead mount) is abandoned rather than waited for.
 STOP_LIMIT = SEND_GRACE + 5.0
@@ -154,46 +154,6 @@ def check_options(monitor: CheckMonitor | StatusPageMonitor) -> CheckOptions:
     )
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside ronda's loop: ronda owns the signals and decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _server(app: ASGIApp) -> _EmbeddedServer:
-    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default;
-    # the app believes it from server.trusted_proxies only (ronda/web/clients.py).
-    return _EmbeddedServer(
-        uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            proxy_headers=False,
-            timeout_graceful_shutdown=WEB_GRACE,
-        )
-    )
-
-
-def _listen(listen: str, setting: str = "server.listen") -> socket.socket:
-    """A listener's socket, bound by ronda so that a busy address is a clear error (uvicorn
-    would exit the whole process from inside a task)."""
-    host, port = address_of(listen)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ServiceError(f"{setting} {listen}: cannot listen there ({exc.strerror})") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
 class Service:
     def __init__(
         self,
@@ -210,24 +170,13 @@ class Service:
         self.listeners = listeners or []
         self.live = LiveHub()  # open dashboards hear each verdict at once
         self.token = config.server.token or secrets.token_urlsafe(24)
-        probing = ProbeContext(clock=clock)
-        # The checks run on a thread of their own; their verdicts are handled back here.
-        checks = LoopThread("ronda-checks")
-        self.scheduler = Scheduler([], checks.homeward(self._on_verdict), context=probing)  # jobs: at start
-        self.scheduler.known.update(self.db.monitors.known())  # what earlier runs' checks kept (host keys)
         self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
         self._web: WebContext | None = None
         self._turned = time.monotonic()  # the service loop's latest turn: see `turning`
         self._reloads: set[asyncio.Task[object]] = set()
-        canaries = [parse_target(url) for url in canary_urls(config)]
-        self.connectivity = Connectivity(
-            canaries,
-            canary_options(config),
-            interval=config.defaults.interval,
-            context=probing,
-            on_change=checks.homeward(self._connectivity_changed),
-        )
-        self.engine = CheckEngine(checks, self.scheduler, self.connectivity)
+        self.checking = asyncio.Event()  # set once the checks run (the monitors have their jobs)
+        self.canaries = [parse_target(url) for url in canary_urls(config)]
+        self.engine = self._check_engine()
         # One writer thread: SQLite takes one writer at a time, and verdicts of the same
         # monitor must be applied in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
@@ -251,9 +200,38 @@ class Service:
             clock=clock,
         )
 
+    def _check_engine(self) -> CheckEngine | WorkerEngine:
+        """Where the checks run (server.checks); their verdicts are handled back here. An
+        injected clock keeps them in this process, the one place that clock reaches."""
+        if self.config.server.checks == "process" and self.clock is system_clock:
+            return WorkerEngine(self._worker_setup, self._on_verdict, self._connectivity_changed, self.clock())
+        probing = ProbeContext(clock=self.clock)
+        checks = LoopThread("ronda-checks")
+        scheduler = Scheduler([], checks.homeward(self._on_verdict), context=probing)  # jobs: at start
+        scheduler.known.update(self.db.monitors.known())  # what earlier runs' checks kept (host keys)
+        connectivity = Connectivity(
+            self.canaries,
+            canary_options(self.config),
+            interval=self.config.defaults.interval,
+            context=probing,
+            on_change=checks.homeward(self._connectivity_changed),
+        )
+        return CheckEngine(checks, scheduler, connectivity)
+
+    def _worker_setup(self) -> WorkerSetup:
+        """What a new probe worker starts from (each one: what the checks kept is read anew)."""
+        return WorkerSetup(
+            self.canaries,
+            canary_options(self.config),
+            self.config.defaults.interval,
+            known=self.db.monitors.known(),  # what earlier checks kept (host keys)
+            quiet=logging.getLogger().getEffectiveLevel() >= logging.ERROR,
+            stall=SERVICE_STALL,
+        )
+
     @property
     def jobs(self) -> list[Job]:
-        return self.scheduler.jobs
+        return self.engine.jobs
 
     def _adopt(self, config: Config) -> None:
         """Run with these settings from now on (the file's, with the API's monitors): where
@@ -282,8 +260,8 @@ class Service:
     async def _on_verdict(self, job: Job | PushJob, verdict: Verdict) -> None:
         planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
         self._failing[job.name] = verdict.status != "up"
-        await self.engine.recheck_if_many_fail(sum(self._failing.values()), len(self.scheduler.jobs))
-        offline = not self.connectivity.online
+        await self.engine.recheck_if_many_fail(sum(self._failing.values()), len(self.engine.jobs))
+        offline = not self.engine.online
         notices = await self.recorder.record(Arrival(job.name, verdict, job.policy, planned, offline))
         self.live.publish({"kind": "verdict", "monitor": job.name, "status": verdict.status, "cause": verdict.cause})
         for notice in notices:
@@ -304,30 +282,34 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         server_config = self.config.server
-        listener = _listen(server_config.listen)  # fails here, before any check runs
+        listener = listen_socket(server_config.listen)  # fails here, before any check runs
         health_at = server_config.health_listen
-        health_listener = _listen(health_at, "server.health_listen") if health_at else None
-        web = _server(create_app(self._web_context()))
-        self.engine.start()
-        if self.connectivity.canaries:
+        health_listener = listen_socket(health_at, "server.health_listen") if health_at else None
+        web = embedded_server(create_app(self._web_context()))
+        health = embedded_server(health_app(self.engine.alive, self.engine.connectivity_status, self.turning))
+        if isinstance(self.engine, WorkerEngine):
+            await self.engine.start(health_listener)  # the worker answers server.health_listen
+            serving_health = None
+        else:
+            self.engine.start()
+            serving_health = self._serve_health_on_checks_thread(self.engine, health, health_listener)
+        if self.canaries:
             await self.engine.check_canaries()  # know whether ronda is online before judging targets
         await self.monitors.start()
+        self.checking.set()
         checks = asyncio.create_task(self.engine.run(), name="checks")
         heartbeats = asyncio.create_task(self.push.run(), name="heartbeats")
         reports = asyncio.create_task(self.reports.run(), name="reports")
         beating = asyncio.create_task(self._beat(), name="service loop")
         serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
         sending = asyncio.create_task(self.sender.run(), name="notifications")
-        health = _server(health_app(self.engine.alive, self.connectivity.status, self.turning))
-        if health_listener is not None:  # on the checks' thread: see ronda/web/health.py
-            health_serving = self.engine.thread.call(health.serve(sockets=[health_listener]))
-            serving_health = asyncio.create_task(health_serving, name="health")
         stopping = asyncio.create_task(stop.wait())
         log.info("watching %d monitors; API on http://%s", len(self.jobs), server_config.listen)
         await asyncio.wait({checks, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
         web.should_exit = health.should_exit = True
-        if health_listener is not None:
+        if serving_health is not None:
             await asyncio.gather(serving_health, return_exceptions=True)
+        if health_listener is not None:
             health_listener.close()
         checks.cancel()
         reports.cancel()
@@ -340,6 +322,15 @@ class Service:
             if task.done() and not task.cancelled() and task.exception():
                 raise task.exception()  # type: ignore[misc]
 
+    @staticmethod
+    def _serve_health_on_checks_thread(
+        engine: CheckEngine, health: EmbeddedServer, listener: socket.socket | None
+    ) -> asyncio.Task[None] | None:
+        """server.health_listen, answered on the checks' thread: see ronda/web/health.py."""
+        if listener is None:
+            return None
+        return asyncio.create_task(engine.thread.call(health.serve(sockets=[listener])), name="health")
+
     def _web_context(self) -> WebContext:
         loop = asyncio.get_running_loop()
         self._web = WebContext(
@@ -348,7 +339,7 @@ class Service:
             alive=self.engine.alive,
             scheduler_stats=self.engine.stats,
             scheduler_lag=self.engine.lag,
-            connectivity=self.connectivity.status,
+            connectivity=self.engine.connectivity_status,
             notify=lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
             config=self.config,
             live=self.live,
@@ -365,7 +356,8 @@ class Service:
 
     def turning(self) -> bool:
         """Whether the service's loop turned lately (the health listener asks, from the
-        checks' thread): stuck, it stores no verdict and sends no notice."""
+        checks' thread; the probe worker hears the loop's beat instead): stuck, it stores no
+        verdict and sends no notice."""
         return time.monotonic() - self._turned < SERVICE_STALL
 
     async def _stop_sending(self, sending: asyncio.Task[None]) -> None:
@@ -380,20 +372,6 @@ class Service:
     def close(self) -> None:
         self._writer.shutdown(wait=True)
         self.db.close()
-
-
-def setup_logging(quiet: bool = False) -> None:
-    """Rich log lines on stderr; `quiet` keeps only errors (the demo narrates instead)."""
-    from rich.logging import RichHandler
-
-    logging.basicConfig(
-        level=logging.ERROR if quiet else logging.INFO,
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apprise").setLevel(logging.WARNING)  # its failures, not its chatter
 
 
 def _stop_soon(stop: asyncio.Event) -> None:

@@ -143,7 +143,9 @@ class Connectivity:
         return verdict
 
     def status(self) -> dict[str, object]:
-        checked = [{"target": v.target, "status": v.status, "cause": v.cause} for v in self.latest]
+        checked = [
+            {"target": v.target, "status": v.status, "cause": v.cause, "reachable": reachable(v)} for v in self.latest
+        ]
         # Read from the web face's thread while the checks' thread may change it: a copy first.
         unusable = dict(self.unusable)
         left_out = [{"target": url, "status": "unknown", "cause": None, "detail": why} for url, why in unusable.items()]

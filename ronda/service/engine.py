@@ -119,6 +119,13 @@ class CheckEngine:
     def lag(self) -> LagHistogram:
         return self.scheduler.lag
 
+    @property
+    def online(self) -> bool:
+        return self.connectivity.online
+
+    def connectivity_status(self) -> dict[str, object]:
+        return self.connectivity.status()
+
     # -- called from the service's loop -----------------------------------------------------
 
     def start(self) -> None:

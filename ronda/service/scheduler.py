@@ -22,7 +22,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,16 @@ class Changes:
 
     def to_json(self) -> dict[str, list[str]]:
         return {key: list(getattr(self, key)) for key in ("added", "removed", "restarted", "updated")}
+
+
+def changes_between(old: Mapping[str, Job], new: Mapping[str, Job]) -> Changes:
+    """What making `new` the jobs in place of `old` does, monitor by monitor."""
+    added = tuple(name for name in new if name not in old)
+    removed = tuple(name for name in old if name not in new)
+    changed = [name for name in new if name in old and new[name] != old[name]]
+    restarted = tuple(name for name in changed if not checked_alike(old[name], new[name]))
+    updated = tuple(name for name in changed if name not in restarted)
+    return Changes(added, removed, restarted, updated)
 
 
 def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
@@ -204,16 +214,13 @@ class Scheduler:
         """Make `jobs` the scheduler's jobs (see the module's docstring for what each kind
         of change does). Returns once removed and restarted loops have stopped."""
         wanted = {job.name: job for job in jobs}
-        removed = await self.remove([name for name in self._jobs if name not in wanted])
-        added = tuple(name for name in wanted if name not in self._jobs)
-        changed = [name for name in wanted if name in self._jobs and wanted[name] != self._jobs[name]]
-        restarted = tuple(name for name in changed if not checked_alike(self._jobs[name], wanted[name]))
-        await _cancel([task for name in restarted if (task := self._tasks.pop(name, None)) is not None])
+        changes = changes_between(self._jobs, wanted)
+        await self.remove(changes.removed)
+        await _cancel([task for name in changes.restarted if (task := self._tasks.pop(name, None)) is not None])
         self._jobs = wanted
-        for name in (*added, *restarted):
+        for name in (*changes.added, *changes.restarted):
             self._start(name)
-        updated = tuple(name for name in changed if name not in restarted)
-        return Changes(added, removed, restarted, updated)
+        return changes
 
     async def _beat(self) -> None:
         while True:

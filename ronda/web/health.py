@@ -1,9 +1,10 @@
 """`/healthz`: whether ronda is checking, for supervisors and load balancers (no token).
 
 The main listener answers it among every other request. `server.health_listen` answers it
-on a listener of its own, served on the checks' thread (ronda/service/engine.py): a flood
-of strangers on the public face then cannot make a supervisor believe ronda is dead and
-restart it, at the moment it is needed most. There it also says whether the service's own
+on a listener of its own, served where the checks run (the probe worker, ronda/node/worker.py,
+or the checks' thread, ronda/service/engine.py): a flood of strangers on the public face
+then cannot make a supervisor believe ronda is dead and restart it, at the moment it is
+needed most. There it also says whether the service's own
 loop (the store, incidents, notices, the web face) still turns, which the main listener
 cannot: a stuck loop does not answer at all.
 """

@@ -118,6 +118,9 @@ class StoreCollector(Collector):
         yield GaugeMetricFamily(
             "ronda_scheduler_lag_seconds", "How late the latest check started", value=stats["lag_seconds"]
         )
+        if "worker_restarts" in stats:  # the checks run in a probe worker (server.checks: process)
+            restarts = stats["worker_restarts"]
+            yield CounterMetricFamily("ronda_probe_worker_restarts", "Probe workers started anew", value=restarts)
         lag = self.scheduler_lag()
         yield HistogramMetricFamily(
             "ronda_check_start_lag_seconds",

@@ -1,0 +1,68 @@
+"""Messages between `ronda run` and its probe worker, over the socket pair they share.
+
+A message is a tuple, pickled, after its length (4 bytes, big-endian). Pickle, because
+both ends are the same ronda, one the child of the other, and the socket pair is theirs
+alone: no one else can write to it, and jobs and verdicts cross as the objects they are.
+A probe agent across a network (one that is not ronda's own child) must never be read
+this way; its messages are JSON.
+
+Written by hand because the standard library has nothing between raw streams and
+`multiprocessing` (whose connections block, and which start a child its own way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import struct
+from typing import Any
+
+_LENGTH = struct.Struct(">I")
+
+Message = tuple[Any, ...]
+
+
+def frame(messages: list[Message]) -> bytes:
+    """Several messages as one write: a burst of verdicts costs one system call."""
+    parts = []
+    for message in messages:
+        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        parts += [_LENGTH.pack(len(body)), body]
+    return b"".join(parts)
+
+
+async def receive(reader: asyncio.StreamReader) -> Message | None:
+    """The next message; None when the other end has closed."""
+    try:
+        head = await reader.readexactly(_LENGTH.size)
+        (length,) = _LENGTH.unpack(head)
+        message: Message = pickle.loads(await reader.readexactly(length))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    return message
+
+
+class Outgoing:
+    """Messages to the other end, in order, written by one task in bursts: whoever sends
+    never waits on the socket."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._queue: list[Message] = []
+        self._ready = asyncio.Event()
+
+    def send(self, *message: Any) -> None:
+        self._queue.append(message)
+        self._ready.set()
+
+    async def run(self) -> None:
+        """Write what is sent, until cancelled or the other end has gone."""
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            burst, self._queue = self._queue, []
+            self._writer.write(frame(burst))
+            await self._writer.drain()
+
+    def close(self) -> None:
+        self._writer.close()
