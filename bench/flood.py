@@ -64,6 +64,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bench.https_throughput import machine, tree_cpu_seconds, with_children
+from bench.soak import read_metrics
 
 TOKEN = "flood-bench-token-0123456789"
 SERVICES = 100  # monitors on the status page: the services reports name
@@ -310,6 +311,7 @@ class Phase:
     tally: Tally = field(default_factory=Tally)
     rss: float = 0.0
     cpu: float = 0.0  # ronda's CPU seconds in the phase
+    skipped: float = 0.0  # slots the scheduler skipped in the phase (its own count)
 
 
 @dataclass
@@ -324,7 +326,7 @@ class Flood:
 
 async def run_phase(phase: Phase, port: int, pid: int, flood: Flood, args: argparse.Namespace) -> None:
     phase.started = time.monotonic()
-    cpu = tree_cpu_seconds(pid)
+    cpu, skipped = tree_cpu_seconds(pid), await skipped_slots(port)
     until = phase.started + phase.seconds
     workers = []
     if flood.make is not None:
@@ -348,6 +350,13 @@ async def run_phase(phase: Phase, port: int, pid: int, flood: Flood, args: argpa
     phase.ended = time.monotonic()
     phase.rss = rss_mib(pid)
     phase.cpu = tree_cpu_seconds(pid) - cpu
+    phase.skipped = await skipped_slots(port) - skipped
+
+
+async def skipped_slots(port: int) -> float:
+    """ronda_scheduler_skipped_slots_total now: slots a check could not start in."""
+    _, metrics = await http(port, "GET", "/metrics", headers=f"Authorization: Bearer {TOKEN}\r\n")
+    return read_metrics(metrics.decode())[1]
 
 
 def lateness(arrivals: dict[int, list[float]], interval: float, start: float, end: float) -> list[float]:
@@ -474,7 +483,8 @@ def print_phases(phases: list[Phase], arrivals: dict[int, list[float]], args: ar
     idle = phases[0]
     idle_late = lateness(arrivals, args.interval, idle.started, idle.ended)
     header = (
-        f"{'phase':<9}{'req/s':>8}{'statuses':>26}{'counted/s':>10}{'checks':>7}{'due':>6}{'lag p50':>9}{'lag p99':>9}"
+        f"{'phase':<9}{'req/s':>8}{'statuses':>26}{'counted/s':>10}{'checks':>7}{'due':>6}{'skipped':>8}"
+        f"{'lag p50':>9}{'lag p99':>9}"
         f"{'x idle':>7}{'hz p50':>8}{'hz p99':>8}{'x idle':>7}{'own p50':>8}{'own p99':>8}{'x idle':>7}"
         f"{'RSS MiB':>9}{'CPU %':>7}{'CPU ms/req':>11}"
     )
@@ -492,7 +502,7 @@ def print_phases(phases: list[Phase], arrivals: dict[int, list[float]], args: ar
         own_ratio = pct(phase.own_health_ms, 0.99) / pct(idle.own_health_ms, 0.99)
         print(
             f"{phase.name:<9}{answered / wall:>8.0f}{statuses:>26}{phase.tally.counted / wall:>10.0f}{len(late):>7}"
-            f"{args.monitors * wall / args.interval:>6.0f}"
+            f"{args.monitors * wall / args.interval:>6.0f}{phase.skipped:>8.0f}"
             f"{pct(late, 0.5) * 1000:>7.1f}ms{pct(late, 0.99) * 1000:>7.1f}ms{lag_ratio:>7.2f}"
             f"{statistics.median(phase.health_ms):>6.1f}ms{pct(phase.health_ms, 0.99):>6.1f}ms{hz_ratio:>7.2f}"
             f"{statistics.median(phase.own_health_ms):>6.1f}ms{pct(phase.own_health_ms, 0.99):>6.1f}ms{own_ratio:>7.2f}"

@@ -112,6 +112,7 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
             "server:\n  health_listen: '[::1]'\n",
             ":2: server.health_listen: expected ADDRESS:PORT such as 127.0.0.1:8080, got '[::1]'",
         ),
+        ("server:\n  checks: threads\n", ":2: server.checks: Input should be 'process' or 'thread'"),
         (
             "server:\n  token: ${NOT_SET_ANYWHERE}\n",
             ":2: server.token: environment variable NOT_SET_ANYWHERE is not set",
@@ -146,6 +147,7 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
         "two monitors with one name",
         "a listen address without a port",
         "a health listener without a port",
+        "a place for the checks that does not exist",
         "an unset environment variable",
         "a resolve address that is not an IP",
         "a CA file that does not exist",

@@ -5,6 +5,7 @@ account for everyone; X-Forwarded-For believed from the listed proxies only."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from ronda.config.schema import Config
 from ronda.storage.database import Database
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
-from ronda.web.login_limits import HASH_QUEUE, HASHING
+from ronda.web.login_limits import HASH_NICENESS, HASH_QUEUE, HASHING, PasswordWork
 from tests.status_support import config as status_config
 from tests.status_support import fill
 from tests.support import TOKEN, RondaProcess, config_error, free_port
@@ -208,3 +209,16 @@ def test_ronda_run_ignores_x_forwarded_for_from_loopback_unless_listed(tmp_path)
     finally:
         ronda.stop()
     assert codes.count(202) == 10 and codes.count(429) == 5
+
+
+def test_passwords_hash_at_a_lower_priority_than_the_checks_and_the_service():
+    """A crowd logging in must not take the CPU the checks and the service's loop need: the
+    hashing threads run at a nice value HASH_NICENESS above the process's (Linux: per thread)."""
+
+    def own_niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    service = os.getpriority(os.PRIO_PROCESS, 0)
+    hashing = asyncio.run(PasswordWork().run(own_niceness))
+    assert hashing == min(service + HASH_NICENESS, 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == service, "the rest of the process keeps its priority"

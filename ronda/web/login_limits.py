@@ -22,6 +22,7 @@ for it, and more are refused 429 at once, whatever addresses they come from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -41,6 +42,9 @@ PER_USER_CODES = 5  # wrong second-factor codes for one user, from anywhere
 # outside the GIL at a core's full speed, and a crowd logging in must leave the checks one.
 HASHING = min(2, max(1, (os.cpu_count() or 1) - 1))
 HASH_QUEUE = 8  # logins that may wait for a hash; more are refused (each waits about 0.2 s a place)
+# The hashing threads' nice value: on a busy machine they yield to the checks and the service's
+# loop (a login waits a little longer), on an idle one they run at full speed all the same.
+HASH_NICENESS = 10
 NAME_KEY_LENGTH = 64  # a user name is at most this long; longer input must not make longer keys
 
 T = TypeVar("T")
@@ -96,11 +100,18 @@ class HashingBusy(Exception):
     """Too many logins are waiting for a password hash: answered 429."""
 
 
+def _yield_cpu() -> None:
+    """Lower this thread's priority (HASH_NICENESS). Linux gives each thread a nice value of
+    its own; elsewhere, or where it is not permitted, the thread keeps the process's."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+
 class PasswordWork:
     """A bounded pool for password hashing, with a bounded queue in front of it."""
 
     def __init__(self, workers: int = HASHING, queue: int = HASH_QUEUE) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ronda-hash")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ronda-hash", initializer=_yield_cpu)
         self._capacity = workers + queue
         self._taken = 0
         self._lock = threading.Lock()
