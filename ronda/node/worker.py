@@ -45,6 +45,9 @@ from ronda.web.health import health_app
 log = logging.getLogger("ronda.worker")
 
 STATE_EVERY = 1.0  # seconds between the worker's reports of how its checks go
+# Verdicts handed on and not yet handled by the service (stored, judged) before the checks
+# wait for it: enough for a store minutes behind at 1,000 monitors, bounded all the same.
+UNHANDLED = 10_000
 
 
 @dataclass(frozen=True)
@@ -75,23 +78,19 @@ class Worker:
             on_change=self._connectivity_changed,
         )
         self.beat = time.monotonic()  # the service's latest beat
-        self._handled: dict[int, asyncio.Future[None]] = {}
+        self._unhandled = asyncio.Semaphore(UNHANDLED)
         self._sent = 0
         self._orders: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._rechecks: set[asyncio.Task[None]] = set()
 
     async def _verdict(self, job: Job, verdict: Verdict) -> None:
-        """Hand the verdict on, and wait until the service has handled it: as on a thread, a
-        monitor has at most one verdict on its way (so a slow store slows that monitor's
-        next check, never the others', and never fills this process's memory)."""
+        """Hand the verdict on, and go on to the next check: a store that is behind (a burst
+        of push calls to write, say) must not make checks skip their slots. Only when
+        UNHANDLED verdicts wait for the service do the checks wait with them, so a stuck
+        service cannot fill this process's memory."""
+        await self._unhandled.acquire()
         self._sent += 1
-        number = self._sent
-        handled = self._handled[number] = asyncio.get_running_loop().create_future()
-        self.out.send("verdict", number, job.name, verdict)
-        try:
-            await handled
-        finally:
-            del self._handled[number]
+        self.out.send("verdict", self._sent, job.name, verdict)
 
     async def _connectivity_changed(self, online: bool, why: str, at: datetime) -> None:
         self.out.send("connectivity", online, why, at)
@@ -104,9 +103,7 @@ class Worker:
         `remove` after a `replace` finds what the replace left); the rest at once."""
         kind = message[0]
         if kind == "handled":
-            future = self._handled.get(message[1])
-            if future is not None and not future.done():
-                future.set_result(None)
+            self._unhandled.release()
         elif kind == "beat":
             self.beat = time.monotonic()
         elif kind == "recheck":
