@@ -142,6 +142,20 @@ def config_text(port: int, first_target: int, args: argparse.Namespace, db: Path
     )
 
 
+def bystander_config(port: int, db: Path) -> str:
+    """A second ronda that takes the same reports and checks nothing of the targets (its
+    monitors are checked once an hour, at a port where nothing listens)."""
+    monitors = [f"  - {{name: m{i}, url: 'tcp://127.0.0.1:9', interval: 1h}}" for i in range(SERVICES)]
+    services = ", ".join(f"m{i}" for i in range(SERVICES))
+    return (
+        f"server:\n  listen: 127.0.0.1:{port}\n  token: {TOKEN}\n"
+        f"storage: sqlite:///{db}\ncanaries: []\ngateway: none\n"
+        "reports:\n  per_source: 1000000000\n  global_per_minute: 1000000000\n"
+        f"status_pages:\n  - {{slug: public, title: Bystander, monitors: [{services}]}}\n"
+        "monitors:\n" + "\n".join(monitors) + "\n"
+    )
+
+
 def start_ronda(config: Path, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ronda", "run", "--config", str(config)],
@@ -322,6 +336,9 @@ class Flood:
     make: Callable[[int], bytes] | None = None
     rate: float = 0.0
     logins: int = 0
+    # Where the requests go; None: the ronda measured. The "elsewhere" phase floods a bystander
+    # ronda instead: the machine as busy as under the capacity flood, the measured ronda idle.
+    port: int | None = None
 
 
 async def run_phase(phase: Phase, port: int, pid: int, flood: Flood, args: argparse.Namespace) -> None:
@@ -333,7 +350,7 @@ async def run_phase(phase: Phase, port: int, pid: int, flood: Flood, args: argpa
         take = sources(args.sources)
         gap = args.concurrency / flood.rate if flood.rate else 0.0
         workers = [
-            asyncio.create_task(flood_worker(port, take, flood.make, until, phase.tally, gap))
+            asyncio.create_task(flood_worker(flood.port or port, take, flood.make, until, phase.tally, gap))
             for _ in range(args.concurrency)
         ]
     take = sources(flood.logins)
@@ -431,28 +448,39 @@ def main() -> None:
         config = Path(tmp) / "ronda.yaml"
         config.write_text(config_text(port, first_target, args, db, limited=False))
         proc = start_ronda(config, port)
+        bystander_port = free_port_range(1)
+        bystander = Path(tmp) / "bystander.yaml"
+        bystander.write_text(bystander_config(bystander_port, Path(tmp) / "bystander.db"))
+        other = start_ronda(bystander, bystander_port)
         try:
-            phases = run_all(proc, port, config, first_target, args, db)
+            phases = run_all(proc, port, config, first_target, args, db, bystander_port)
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(60)
+            for each in (proc, other):
+                if each.poll() is None:
+                    each.send_signal(signal.SIGTERM)
+                    each.wait(60)
         stop_here.send("stop")
         arrivals = stop_here.recv()
         targets.join(10)
         print_phases(phases, arrivals, args)
         stored = sqlite3.connect(db).execute("SELECT count(*) FROM reports").fetchone()[0]
-        counted = sum(p.tally.counted for p in phases)
+        counted = sum(p.tally.counted for p in phases if p.name != "elsewhere")  # the bystander kept those
         print(f"\nreports answered counted: {counted}; in the database after the stop: {stored}")
         print(f"lost: {counted - stored}")
 
 
 def run_all(
-    proc: subprocess.Popen[bytes], port: int, config: Path, first_target: int, args: argparse.Namespace, db: Path
+    proc: subprocess.Popen[bytes],
+    port: int,
+    config: Path,
+    first_target: int,
+    args: argparse.Namespace,
+    db: Path,
+    bystander: int,
 ) -> list[Phase]:
     time.sleep(args.warmup)  # every monitor checked once or more: the slots are known
     tokens = push_tokens(port)
-    names = ("idle", "reports", "capacity", "limited", "push", "badges", "logins")
+    names = ("idle", "reports", "capacity", "elsewhere", "limited", "push", "badges", "logins")
     phases = [Phase(name, args.seconds) for name in names]
 
     def push_request(n: int) -> bytes:
@@ -464,14 +492,15 @@ def run_all(
     asyncio.run(run_phase(phases[0], port, proc.pid, Flood(), args))
     asyncio.run(run_phase(phases[1], port, proc.pid, Flood(report_request, rate=args.report_rate), args))
     asyncio.run(run_phase(phases[2], port, proc.pid, Flood(report_request), args))
+    asyncio.run(run_phase(phases[3], port, proc.pid, Flood(report_request, port=bystander), args))
     config.write_text(config_text(port, first_target, args, db, limited=True))
     reload = asyncio.run(http(port, "POST", "/api/v1/reload", headers=f"Authorization: Bearer {TOKEN}\r\n"))
     assert reload[0] == 200, reload  # the default limits from here on
     wait_for_limits(port)
-    asyncio.run(run_phase(phases[3], port, proc.pid, Flood(report_request), args))
-    asyncio.run(run_phase(phases[4], port, proc.pid, Flood(push_request), args))
-    asyncio.run(run_phase(phases[5], port, proc.pid, Flood(badge_request, rate=args.badge_rate), args))
-    asyncio.run(run_phase(phases[6], port, proc.pid, Flood(logins=args.logins), args))
+    asyncio.run(run_phase(phases[4], port, proc.pid, Flood(report_request), args))
+    asyncio.run(run_phase(phases[5], port, proc.pid, Flood(push_request), args))
+    asyncio.run(run_phase(phases[6], port, proc.pid, Flood(badge_request, rate=args.badge_rate), args))
+    asyncio.run(run_phase(phases[7], port, proc.pid, Flood(logins=args.logins), args))
     began = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
@@ -508,6 +537,23 @@ def print_phases(phases: list[Phase], arrivals: dict[int, list[float]], args: ar
             f"{statistics.median(phase.own_health_ms):>6.1f}ms{pct(phase.own_health_ms, 0.99):>6.1f}ms{own_ratio:>7.2f}"
             f"{phase.rss:>9.0f}{phase.cpu / wall * 100:>7.0f}{phase.cpu * 1000 / max(answered, 1):>11.3f}"
         )
+    print_against_elsewhere({phase.name: phase for phase in phases}, arrivals, args)
+
+
+def print_against_elsewhere(
+    phases: dict[str, Phase], arrivals: dict[int, list[float]], args: argparse.Namespace
+) -> None:
+    """The capacity flood on ronda against the same flood on the bystander: the machine as
+    busy in both, so the ratio is what the flood costs ronda's checks beyond the machine's load."""
+    on, off = phases["capacity"], phases["elsewhere"]
+    lag_on = pct(lateness(arrivals, args.interval, on.started, on.ended), 0.99) * 1000
+    lag_off = pct(lateness(arrivals, args.interval, off.started, off.ended), 0.99) * 1000
+    own_on, own_off = pct(on.own_health_ms, 0.99), pct(off.own_health_ms, 0.99)
+    print(
+        f"\nthe capacity flood on ronda against the same flood on a bystander ronda (p99): "
+        f"check lag {lag_on:.1f} / {lag_off:.1f} ms = {lag_on / lag_off:.2f}; "
+        f"/healthz on server.health_listen {own_on:.1f} / {own_off:.1f} ms = {own_on / own_off:.2f}"
+    )
 
 
 if __name__ == "__main__":
