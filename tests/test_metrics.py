@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from ronda import __version__
+from ronda.config.schema import Config
 from ronda.service.scheduler import LagHistogram
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
@@ -242,3 +243,43 @@ def test_the_dashboard_has_the_panels_people_look_for():
 def test_the_query_parser_finds_metric_names_and_ignores_the_rest():
     expr = 'sort((ronda_certificate_expiry_timestamp_seconds{monitor=~"$monitor"} - time()) / 86400) and on(monitor) sum by (status) (rate(ronda_checks_total[5m]))'  # noqa: E501
     assert metric_names(expr) == {"ronda_certificate_expiry_timestamp_seconds", "ronda_checks_total"}
+
+
+def _monitor_series(text: str) -> set[str]:
+    """The monitors that have series of their own in a scrape."""
+    return {
+        sample.labels["monitor"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if "monitor" in sample.labels
+    }
+
+
+@pytest.fixture
+def tagged_client(tmp_path: Path) -> Iterator[AppClient]:
+    store = recorded_store(tmp_path)
+    tags = {"shop": ["web"], "images": ["web"], "api": ["backend"], "fresh": []}
+    config = Config.model_validate(
+        {"monitors": [{"name": name, "url": f"https://{name}.test/", "tags": tag} for name, tag in tags.items()]}
+    )
+    ctx = WebContext(store, TOKEN, config=config)
+    yield AppClient(create_app(ctx), headers={"authorization": f"Bearer {TOKEN}"})
+    store.close()
+
+
+def test_a_large_setup_scrapes_one_tag_or_only_the_totals(tagged_client):
+    every = tagged_client.get("/metrics").text
+    assert _monitor_series(every) == {"shop", "api", "images", "fresh"}
+    web = tagged_client.get("/metrics?tag=web").text
+    assert _monitor_series(web) == {"shop", "images"}, "a tag's monitors only, certificates included"
+    totals = tagged_client.get("/metrics?per_monitor=false").text
+    assert _monitor_series(totals) == set()
+    # The totals are in every scrape, whatever its scope: every monitor counted by status.
+    for text in (every, web, totals):
+        assert value(text, "ronda_monitors", status="up") == 1  # shop
+        assert value(text, "ronda_monitors", status="down") == 1  # api
+        assert value(text, "ronda_monitors", status="degraded") == 1  # images
+        assert value(text, "ronda_monitors", status="unknown") == 1  # fresh: never checked
+        assert value(text, "ronda_incidents_open") == value(every, "ronda_incidents_open")
+    assert tagged_client.get("/metrics?tag=nobody-has-it").status_code == 200
+    assert _monitor_series(tagged_client.get("/metrics?tag=nobody-has-it").text) == set()

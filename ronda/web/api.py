@@ -79,8 +79,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         after: str | None = Query(None, max_length=200, description="the last name of the page before"),
         limit: int | None = Query(None, ge=1, le=10_000),
     ) -> list[dict[str, Any]]:
-        names = frozenset(m.name for m in ctx.config.monitors if tag in m.tags) if tag is not None else None
-        records = store.monitors.active(Selection(status, names, q, after, limit))
+        records = store.monitors.active(Selection(status, ctx.tagged(tag), q, after, limit))
         if limit is not None and len(records) == limit:
             # Relative, like every link ronda writes without public_url: never the Host header's.
             following = urlencode({**request.query_params, "after": records[-1].name})

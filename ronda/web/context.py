@@ -49,3 +49,7 @@ class WebContext:
     # The wall clock the report intake reads (its dedupe window, rate limits, pruning);
     # tests set it to drive time.
     clock: Clock = system_clock
+
+    def tagged(self, tag: str | None) -> frozenset[str] | None:
+        """The names of the monitors with `tag` (the running config's); None, no tag: all."""
+        return frozenset(m.name for m in self.config.monitors if tag in m.tags) if tag is not None else None

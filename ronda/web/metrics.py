@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import choose_encoder
@@ -48,6 +49,20 @@ ronda_monitor_status{monitor="shop",status="down"} 0.0
 """
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which monitors a scrape has series of their own for: all (the default), those of a set
+    of names (a tag's: `/metrics?tag=db`), or none (`/metrics?per_monitor=false`). At tens of
+    thousands of monitors the per-monitor series are most of a scrape's size and time; the
+    totals (`ronda_monitors`, incidents, the scheduler's) are always there."""
+
+    per_monitor: bool = True
+    names: frozenset[str] | None = None  # None: every monitor
+
+    def keeps(self, name: str) -> bool:
+        return self.per_monitor and (self.names is None or name in self.names)
+
+
 class StoreCollector(Collector):
     def __init__(
         self,
@@ -55,11 +70,13 @@ class StoreCollector(Collector):
         scheduler_stats: Callable[[], dict[str, float]],
         connectivity: Callable[[], dict[str, Any]],
         scheduler_lag: Callable[[], LagHistogram] = LagHistogram,
+        scope: Scope = Scope(),
     ) -> None:
         self.gauges = gauges
         self.scheduler_stats = scheduler_stats
         self.connectivity = connectivity
         self.scheduler_lag = scheduler_lag
+        self.scope = scope
 
     def collect(self) -> Iterator[Any]:
         yield InfoMetricFamily("ronda_build", "The running ronda's version", value={"version": __version__})
@@ -68,7 +85,9 @@ class StoreCollector(Collector):
             "1 while ronda itself reaches the outside (its canaries answer), 0 while it is cut off",
             value=1.0 if self.connectivity()["online"] else 0.0,
         )
-        yield from _monitor_families(self.gauges.monitors())
+        monitors = self.gauges.monitors()
+        yield _monitor_counts(monitors)
+        yield from _monitor_families([monitor for monitor in monitors if self.scope.keeps(monitor.name)])
         yield self._certificates()
         yield from self._incidents()
         yield from self._outbox()
@@ -80,7 +99,9 @@ class StoreCollector(Collector):
             "When the certificate served at a place expires (Unix time); the latest one seen there",
             labels=["monitor", "host", "address", "port", "fingerprint_sha256"],
         )
-        for cert in self.gauges.served_certificates():
+        for cert in self.gauges.served_certificates() if self.scope.per_monitor else []:
+            if not self.scope.keeps(cert.monitor):
+                continue
             labels = [cert.monitor, cert.host, cert.address, str(cert.port), cert.fingerprint_sha256]
             expiry.add_metric(labels, cert.not_after.timestamp())
         return expiry
@@ -134,6 +155,14 @@ def _bound(seconds: float) -> str:
     return "+Inf" if seconds == math.inf else repr(seconds)
 
 
+def _monitor_counts(monitors: list[MonitorReading]) -> GaugeMetricFamily:
+    """How many monitors are in each status: the one series a large setup needs always."""
+    counts = GaugeMetricFamily("ronda_monitors", "Monitors in each status", labels=["status"])
+    for status in STATUSES:
+        counts.add_metric([status], sum(1 for monitor in monitors if monitor.status == status))
+    return counts
+
+
 def _monitor_families(monitors: list[MonitorReading]) -> Iterator[GaugeMetricFamily]:
     """Per monitor: its confirmed state (a state set: one series per status, 1 for the
     current one), and the facts of its latest check."""
@@ -184,16 +213,16 @@ def metrics_registry(
     scheduler_stats: Callable[[], dict[str, float]],
     connectivity: Callable[[], dict[str, Any]] = _always_online,
     scheduler_lag: Callable[[], LagHistogram] = LagHistogram,
+    scope: Scope = Scope(),
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store.gauges, scheduler_stats, connectivity, scheduler_lag))
+    registry.register(StoreCollector(store.gauges, scheduler_stats, connectivity, scheduler_lag, scope))
     return registry
 
 
 def metrics_router(ctx: WebContext, auth: Auth) -> APIRouter:
     """GET /metrics behind the API's credentials. Prometheus asks for OpenMetrics in its
     Accept header and gets it; anything else gets the classic text format."""
-    registry = metrics_registry(ctx.db, ctx.scheduler_stats, ctx.connectivity, ctx.scheduler_lag)
     router = APIRouter()
 
     @router.get(
@@ -203,7 +232,13 @@ def metrics_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses={200: {"content": {"text/plain": {"example": EXAMPLE}}}},
         dependencies=[Depends(auth.api)],
     )
-    def metrics(accept: str | None = Header(None, include_in_schema=False)) -> Response:
+    def metrics(
+        accept: str | None = Header(None, include_in_schema=False),
+        tag: str | None = Query(None, max_length=200, description="per-monitor series only for this tag"),
+        per_monitor: bool = Query(True, description="false: no series per monitor, only the totals"),
+    ) -> Response:
+        scope = Scope(per_monitor, ctx.tagged(tag))
+        registry = metrics_registry(ctx.db, ctx.scheduler_stats, ctx.connectivity, ctx.scheduler_lag, scope)
         encode, content_type = choose_encoder(accept or "")
         return Response(encode(registry), media_type=content_type)
 
