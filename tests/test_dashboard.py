@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from ronda.storage.database import Database
 from ronda.verdict import Finding, Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
-from ronda.web.dashboard import latency_chart
+from ronda.web.dashboard import BOARD_TILES, latency_chart
 from tests.support import free_port, wait_for
 
 TOKEN = "dashboard-token-0123456789"
@@ -146,3 +147,50 @@ def test_an_open_page_hears_each_change_over_server_sent_events(store):
 def server_loop(server: uvicorn.Server) -> asyncio.AbstractEventLoop:
     """The event loop uvicorn runs on (its thread's), where the live hub lives."""
     return next(s for s in server.servers).get_loop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def large(tmp_path) -> Iterator[Database]:
+    """More monitors than one board shows: 3 down, 2 degraded, 4 never checked, the rest up."""
+    store = Database(f"sqlite:///{tmp_path / 'large.db'}")
+    names = [f"m{n:03d}" for n in range(BOARD_TILES + 50)]
+    store.monitors.sync({name: f"https://{name}.test/" for name in names})
+    states = {"m100": "down", "m200": "down", "m249": "down", "m050": "degraded", "m150": "degraded"}
+    for name in names[4:]:
+        status = states.get(name, "up")
+        cause = {"down": "tcp_refused", "degraded": "cert_expiring"}.get(status)
+        store.monitors.record(name, verdict(status, NOW - timedelta(minutes=1), cause), 1)
+    yield store
+    store.close()
+
+
+def tiles(page: str) -> list[str]:
+    return re.findall(r'<article class="tile \w+" id="tile-([^"]+)"', page)
+
+
+def test_a_large_board_shows_a_page_of_the_worst_and_pages_on(large):
+    page = get(large, "/").text
+    shown = tiles(page)
+    assert len(shown) == BOARD_TILES
+    # Worst first: down, degraded, never checked, then up by name.
+    assert shown[:9] == ["m100", "m200", "m249", "m050", "m150", "m000", "m001", "m002", "m003"]
+    assert f"Showing the {BOARD_TILES} worst of {BOARD_TILES + 50} monitors" in page
+    assert "3 down" in page and "2 degraded" in page and f"{BOARD_TILES + 50 - 9} up" in page
+    [following] = re.findall(r'<a rel="next" href="(/\?[^"]+)"', page)
+    assert following == f"/?status=up&amp;after={shown[-1]}"
+    rest = tiles(get(large, following.replace("&amp;", "&")).text)
+    up = sorted(name for name in (f"m{n:03d}" for n in range(BOARD_TILES + 50)) if name not in shown[:9])
+    assert rest == [name for name in up if name > shown[-1]], "the next page goes on where the board stopped"
+    assert set(shown) | set(rest) == {f"m{n:03d}" for n in range(BOARD_TILES + 50)}, "every monitor on a page"
+
+
+def test_the_board_searches_by_text_and_status_and_keeps_the_view_live(large):
+    assert tiles(get(large, "/?q=M24").text) == [f"m24{n}" for n in range(10)]
+    down = get(large, "/?status=down").text
+    assert tiles(down) == ["m100", "m200", "m249"]
+    assert 'data-refresh="/fragments/board?status=down"' in down, "the live redraw keeps the view"
+    assert tiles(get(large, "/fragments/board?status=down").text) == ["m100", "m200", "m249"]
+    assert tiles(get(large, "/?q=m24&status=down").text) == ["m249"]
+    assert "No monitor matches." in get(large, "/?q=nothing-like-it").text
+    assert '<option value="down" selected>' in down, "the form shows the view chosen"
+    assert get(large, "/?status=sideways").status_code == 422

@@ -198,6 +198,12 @@ class Monitors:
                 last = {result_id: verdict for result_id, verdict in found}
             return [_record(session, row, last.get(row.last_result_id or 0)) for row in rows]
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many monitors checked now are in each status (those with none left out)."""
+        query = select(MonitorRow.status, func.count()).where(MonitorRow.active).group_by(MonitorRow.status)
+        with self._sessions() as session:
+            return {status: count for status, count in session.execute(query)}
+
     def get(self, name: str) -> MonitorRecord:
         with self._sessions() as session:
             return _record(session, _monitor_row(session, name))

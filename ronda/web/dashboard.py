@@ -5,11 +5,12 @@ the server from the store, so there is no build step and nothing to install."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any, Literal, cast
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from markupsafe import Markup
@@ -24,7 +25,7 @@ from ronda.rules.surge import Surge
 from ronda.service.monitors import MonitorError, UnknownMonitorName
 from ronda.service.report_watch import watch_settings
 from ronda.storage.incidents import HumanStatus, UnknownIncident
-from ronda.storage.monitors import UnknownMonitor
+from ronda.storage.monitors import Selection, UnknownMonitor
 from ronda.storage.surges import Surges
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
@@ -38,15 +39,60 @@ CHART_POINTS = 120  # response times drawn on a monitor's page: the latest check
 STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}  # worst first on the board
 
 
-def board(ctx: WebContext, now: datetime, surges: Surges) -> dict[str, Any]:
-    """The monitors, worst first, each with its uptime bars, the level of a surge of users'
-    reports under way, and counts per status."""
-    records = sorted(ctx.db.monitors.active(), key=lambda m: (STATUS_ORDER.get(m.status, 2), m.name))
+# Tiles on one board. Past that, people search, pick a status or page on: at 100,000
+# monitors a board of every tile was 55 MB and half a minute to draw.
+BOARD_TILES = 200
+BoardStatus = Literal["down", "degraded", "unknown", "up"]
+
+
+@dataclass(frozen=True)
+class BoardView:
+    """What the board shows: the worst monitors first (no choice made), or those in a status
+    and with a text in their name or target, by name, a page after `after`."""
+
+    status: BoardStatus | None = None
+    q: str | None = None
+    after: str | None = None
+
+    @property
+    def chosen(self) -> bool:
+        return self.status is not None or bool(self.q) or self.after is not None
+
+    def query(self) -> str:
+        """The view as a URL's query ("" for the default)."""
+        return urlencode({key: value for key, value in asdict(self).items() if value})
+
+
+def board(ctx: WebContext, now: datetime, surges: Surges, view: BoardView = BoardView()) -> dict[str, Any]:
+    """A page of monitors (`view`), each with its uptime bars and the level of a surge of
+    users' reports under way; counts per status of all of them; the next page's view."""
+    counts = ctx.db.monitors.count_by_status()
+    if view.chosen:
+        records = ctx.db.monitors.active(Selection(view.status, None, view.q, view.after, BOARD_TILES))
+    else:
+        records = _worst_first(ctx, BOARD_TILES)
     under_way = surges.under_way()
     days = ctx.db.monitors.daily_many([m.name for m in records], now)  # every tile's bars in one read
-    monitors = [_tile(m, days.get(m.name, []), under_way.get(m.name)) for m in records]
-    counts = {status: sum(1 for m in records if m.status == status) for status in STATUS_ORDER}
-    return {"monitors": monitors, "counts": counts}
+    following = None
+    if len(records) == BOARD_TILES:  # perhaps more: on from the last tile, in its status
+        last = records[-1]
+        following = BoardView(cast(BoardStatus, view.status or last.status), view.q, last.name)
+    return {
+        "monitors": [_tile(m, days.get(m.name, []), under_way.get(m.name)) for m in records],
+        "counts": {status: counts.get(status, 0) for status in STATUS_ORDER},
+        "total": sum(counts.values()),
+        "view": view,
+        "following": following,
+    }
+
+
+def _worst_first(ctx: WebContext, limit: int) -> list[MonitorRecord]:
+    """Down, then degraded, then not checked yet, then up, each by name: `limit` at most."""
+    records: list[MonitorRecord] = []
+    for status in sorted(STATUS_ORDER, key=STATUS_ORDER.__getitem__):
+        if len(records) < limit:
+            records += ctx.db.monitors.active(Selection(status, None, None, None, limit - len(records)))
+    return records
 
 
 def _tile(monitor: MonitorRecord, days: list[DayFigures], surge: Surge | None) -> dict[str, Any]:
@@ -121,20 +167,33 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": ctx.clock()}
         return templates.TemplateResponse(request, name, context)
 
-    def board_html() -> str:
+    def board_html(view: BoardView = BoardView()) -> str:
         now = ctx.clock()
-        context = board(ctx, now, surges) | {"can_add": ctx.monitors is not None, "now": now}
+        context = board(ctx, now, surges, view) | {"can_add": ctx.monitors is not None, "now": now}
         return templates.env.get_template("_board.html").render(context)
 
-    async def kept_board() -> str:
-        """The tiles, the same for every user: made in a worker thread, at most once per
-        BOARD_REFRESH however many tabs ask."""
+    async def board_of(view: BoardView) -> str:
+        """The tiles, the same for every user. The usual board (worst first) is made in a
+        worker thread at most once per BOARD_REFRESH however many tabs ask; a search or a
+        page of one's own is made for its request (a page of BOARD_TILES at most)."""
+        if view.chosen:
+            return await run_in_threadpool(board_html, view)
         return (await kept.get("board", board_html, max_age=BOARD_REFRESH)).value
 
-    @router.get("/", response_class=HTMLResponse, summary="Dashboard: every monitor, worst first (login)")
-    async def home(request: Request, user: Principal = page) -> HTMLResponse:
-        tiles = Markup(await kept_board())  # rendered from the store, escaped by the template
-        context = {"section": "monitors", "can_add": ctx.monitors is not None and user.may("editor"), "board": tiles}
+    def view_of(
+        status: BoardStatus | None = None,
+        q: str | None = Query(None, max_length=200, description="a text in the name or target"),
+        after: str | None = Query(None, max_length=200, description="the last name of the page before"),
+    ) -> BoardView:
+        return BoardView(status, q or None, after)
+
+    chosen_view = Depends(view_of)
+
+    @router.get("/", response_class=HTMLResponse, summary="Dashboard: the worst monitors first, or a search (login)")
+    async def home(request: Request, user: Principal = page, view: BoardView = chosen_view) -> HTMLResponse:
+        tiles = Markup(await board_of(view))  # rendered from the store, escaped by the template
+        may_add = ctx.monitors is not None and user.may("editor")
+        context = {"section": "monitors", "can_add": may_add, "board": tiles, "view": view, "statuses": STATUS_ORDER}
         return await run_in_threadpool(render, request, "dashboard.html", user, **context)
 
     @router.get("/new-monitor", response_class=HTMLResponse, summary="The form that adds a monitor (editor)")
@@ -178,8 +237,8 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         return RedirectResponse("/", status_code=303)
 
     @router.get("/fragments/board", response_class=HTMLResponse, summary="The dashboard's monitor tiles (login)")
-    async def board_fragment(_user: Principal = page) -> HTMLResponse:
-        return HTMLResponse(await kept_board())
+    async def board_fragment(_user: Principal = page, view: BoardView = chosen_view) -> HTMLResponse:
+        return HTMLResponse(await board_of(view))
 
     @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
     def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
