@@ -13,7 +13,9 @@ there is, so what is measured is ronda). Measured per size:
 - **CPU** of ronda's process over the window (a share of one core) and **RSS** at its
   end, with **KiB per monitor** beyond the 1,000-monitor run's base;
 - **rows/h** and **MB/h** the store grew by in the window, per hour;
-- the time of one `GET /api/v1/monitors` and one `GET /metrics` at the end.
+- the time of one `GET /` (the dashboard's board, drawn afresh), one `GET /api/v1/monitors`
+  (the whole list) and one page of it (`?limit=100`), and one `GET /metrics`, whole and with
+  `?per_monitor=false`, at the end.
 
 Run from the repository root (one size takes about `--minutes` plus an interval):
 
@@ -113,8 +115,11 @@ class Size:
     rss_mib: float
     rows_per_h: float
     mb_per_h: float
+    board_s: float
     api_s: float
+    page_s: float
     metrics_s: float
+    totals_s: float
 
 
 def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) -> Size:
@@ -139,7 +144,9 @@ def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) 
         checks1, lag1 = scrape(port)
         cpu1, rows1, bytes1, wall = tree_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic() - began
         rss = rss_mib(proc.pid)
-        api_s, metrics_s = timed(port, "/api/v1/monitors"), timed(port, "/metrics")
+        board_s, api_s = timed(port, "/"), timed(port, "/api/v1/monitors")
+        page_s = timed(port, "/api/v1/monitors?limit=100")
+        metrics_s, totals_s = timed(port, "/metrics"), timed(port, "/metrics?per_monitor=false")
     hour = 3600 / wall
     return Size(
         monitors,
@@ -153,8 +160,11 @@ def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) 
         rss,
         (rows1 - rows0) * hour,
         (bytes1 - bytes0) * hour / 1e6,
+        board_s,
         api_s,
+        page_s,
         metrics_s,
+        totals_s,
     )
 
 
@@ -171,14 +181,15 @@ def print_table(sizes: list[Size]) -> None:
     base = sizes[0]
     print(
         f"{'monitors':>9}{'start s':>9}{'checks/s':>10}{'due/s':>8}{'lag p50':>9}{'lag p99':>9}{'worst':>7}"
-        f"{'CPU':>6}{'RSS MiB':>9}{'KiB/mon':>9}{'rows/h':>10}{'MB/h':>8}{'API s':>7}{'metrics s':>10}"
+        f"{'CPU':>6}{'RSS MiB':>9}{'KiB/mon':>9}{'rows/h':>10}{'MB/h':>8}{'board s':>8}{'API s':>7}{'page s':>7}"
+        f"{'metrics s':>10}{'totals s':>9}"
     )
     for s in sizes:
         extra = (s.rss_mib - base.rss_mib) * 1024 / (s.monitors - base.monitors) if s is not base else float("nan")
         print(
             f"{s.monitors:>9,}{s.start_s:>9.1f}{s.checks_per_s:>10.1f}{s.due_per_s:>8.1f}{s.p50:>8.3f}s{s.p99:>8.3f}s"
             f"{s.worst:>7}{s.cpu:>6.0%}{s.rss_mib:>9.0f}{extra:>9.1f}{s.rows_per_h:>10,.0f}{s.mb_per_h:>8.0f}"
-            f"{s.api_s:>7.2f}{s.metrics_s:>10.2f}"
+            f"{s.board_s:>8.2f}{s.api_s:>7.2f}{s.page_s:>7.2f}{s.metrics_s:>10.2f}{s.totals_s:>9.2f}"
         )
 
 

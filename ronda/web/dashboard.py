@@ -39,7 +39,7 @@ CHART_POINTS = 120  # response times drawn on a monitor's page: the latest check
 STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}  # worst first on the board
 
 
-# Tiles on one board. Past that, people search, pick a status or page on: at 100,000
+# Tiles on one board. Past that, people search, pick a status or page on: at 10,000
 # monitors a board of every tile was 55 MB and half a minute to draw.
 BOARD_TILES = 200
 BoardStatus = Literal["down", "degraded", "unknown", "up"]
