@@ -56,13 +56,17 @@ class Outgoing:
         self._ready.set()
 
     async def run(self) -> None:
-        """Write what is sent, until cancelled or the other end has gone."""
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            burst, self._queue = self._queue, []
-            self._writer.write(frame(burst))
-            await self._writer.drain()
+        """Write what is sent, until cancelled or the other end has gone (the reading side
+        hears that end, and says so)."""
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                burst, self._queue = self._queue, []
+                self._writer.write(frame(burst))
+                await self._writer.drain()
+        except ConnectionError:
+            return
 
     def close(self) -> None:
         self._writer.close()
