@@ -5,7 +5,6 @@ also dies with the run when the run is killed (tests/support.py die_with_parent)
 
 from __future__ import annotations
 
-import gc
 import glob
 import itertools
 import os
@@ -13,13 +12,16 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
+from ronda.storage.database import Database
 from tests import support
 
 # Fast and careless: a test cluster never outlives a crash, so nothing needs to reach disk.
@@ -69,6 +71,7 @@ class Cluster:
         self.user = pwd.getpwuid(self.uid if self.uid is not None else os.geteuid()).pw_name
         self.proc: subprocess.Popen[bytes] | None = None
         self._names = itertools.count(1)
+        self._template: str | None = None
 
     def _run(self, *args: str) -> subprocess.Popen[bytes]:
         with open(self.root / "server.log", "ab") as log:  # the child keeps its own copy open
@@ -116,11 +119,20 @@ class Cluster:
         """The database's URL as ronda's config spells it (`postgresql://`), which libpq reads too."""
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
-        """A fresh, empty database's name: tests share the server, never a database."""
+    def new_database(self, template: str = "template0") -> str:
+        """A fresh database's name, a copy of `template`: tests share the server, never a database."""
         name = f"test_{next(self._names)}"
-        self._admin(f'CREATE DATABASE "{name}"')
+        self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
         return name
+
+    def migrated_template(self) -> str:
+        """A database at the newest schema, made once per run by ronda's own migrations from
+        empty, to copy for each test: copying is much quicker than migrating again."""
+        if self._template is None:
+            name = self.new_database()
+            Database(self.url(name)).close()
+            self._template = name
+        return self._template
 
     def drop_database(self, name: str) -> None:
         """Drop a test's database, cutting the connections its stores left open."""
@@ -153,25 +165,51 @@ def postgres_cluster() -> Iterator[Cluster]:
         cluster.stop()
 
 
-@pytest.fixture
-def postgres_url(postgres_cluster: Cluster) -> Iterator[str]:
-    """A fresh PostgreSQL database for this test, as a `storage:` URL."""
-    name = postgres_cluster.new_database()
-    yield postgres_cluster.url(name)
+_OPENED: list[psycopg.Connection[Any]] = []
+
+
+@event.listens_for(Pool, "connect")
+def _remember(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, psycopg.Connection):
+        _OPENED.append(dbapi_connection)
+
+
+def _database(cluster: Cluster, template: str) -> Iterator[str]:
+    name = cluster.new_database(template)
+    yield cluster.url(name)
     # Many tests let a Database go without close(). SQLite's connections go quietly; psycopg's
     # warn when collected open, which the suite's "error" filter would turn into a failure of
-    # whichever later test the collector happens to run in. Collect them here, where that
-    # warning says nothing about the test.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
-    postgres_cluster.drop_database(name)
+    # whichever later test the collector happens to run in. So the connections this test's
+    # stores opened are closed here.
+    while _OPENED:
+        _OPENED.pop().close()
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Cluster) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test at the newest schema, as a `storage:` URL."""
+    yield from _database(postgres_cluster, postgres_cluster.migrated_template())
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_cluster: Cluster) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test: for the tests of migrations."""
+    yield from _database(postgres_cluster, "template0")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store for this test, once on SQLite and once on PostgreSQL: the tests
-    that use it run against both stores ronda supports."""
+    """A fresh store for this test, once on SQLite and once on PostgreSQL: the tests that use
+    it run against both stores ronda supports. (On PostgreSQL a copy of a migrated database.)"""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ronda.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store on each of SQLite and PostgreSQL, for the tests of migrations."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ronda.db'}"
+    return str(request.getfixturevalue("empty_postgres_url"))

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,8 +56,8 @@ class Browser:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Database]:
-    store = Database(f"sqlite:///{tmp_path / 'ronda.db'}")
+def store(store_url: str) -> Iterator[Database]:
+    store = Database(store_url)
     store.accounts.add_user("alice", PASSWORD)
     yield store
     store.close()
@@ -388,9 +387,9 @@ def ronda(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> sub
     )
 
 
-def test_ronda_user_add_then_the_user_logs_in(tmp_path, browser):
+def test_ronda_user_add_then_the_user_logs_in(tmp_path, store_url, browser):
     config = tmp_path / "ronda.yaml"
-    config.write_text(f"storage: sqlite:///{tmp_path / 'ronda.db'}\n")
+    config.write_text(f"storage: {store_url}\n")  # the store the `browser` fixture's app reads
     added = ronda("user", "add", "carol", "--admin", "--password-stdin", "--config", str(config), stdin="s3cret-pass\n")
     assert added.returncode == 0, added.stderr + added.stdout
     assert "added the admin carol" in added.stdout

@@ -21,8 +21,8 @@ def verdict(status: str, at: datetime, cause: str | None = None) -> Verdict:
     return Verdict("https://shop.test/", status, cause, "summary", at, 12.5, ("127.0.0.1",), findings=findings)  # type: ignore[arg-type]
 
 
-def test_the_migrations_build_exactly_the_models_schema(store_url):
-    store = Database(store_url)
+def test_the_migrations_build_exactly_the_models_schema(empty_store_url):
+    store = Database(empty_store_url)
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
