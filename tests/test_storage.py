@@ -95,7 +95,7 @@ def test_a_degraded_incident_that_turns_down_is_announced_once_as_escalated(stor
     assert "escalated" in [u.kind for u in incident.updates]
 
 
-def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_only_itself(tmp_path):
+def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_only_itself(store_url, tmp_path):
     policy = Policy(confirm=2)
     down = "tcp_refused"
     good = [
@@ -106,9 +106,9 @@ def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_
         Arrival("shop", verdict("up", T0 + timedelta(seconds=2)), policy),
     ]
     bad = Arrival("gone", verdict("up", T0), policy)  # no such monitor: a defect upstream
-    stores = {}
-    for way in ("batch", "one by one"):
-        store = stores[way] = Database(f"sqlite:///{tmp_path / way}.db")
+    # The batch on each store (a bad arrival rolls back to its savepoint), one by one on SQLite.
+    stores = {"batch": Database(store_url), "one by one": Database(f"sqlite:///{tmp_path / 'alone.db'}")}
+    for store in stores.values():
         store.monitors.sync({"shop": "https://shop.test/", "api": "https://api.test/"})
     outcomes = stores["batch"].monitors.record_many([*good[:3], bad, *good[3:]])
     assert [type(o).__name__ for o in outcomes] == ["list", "list", "list", "NoResultFound", "list", "list"]
