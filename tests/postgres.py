@@ -10,6 +10,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
@@ -122,7 +124,8 @@ class Cluster:
     def new_database(self, template: str = "template0") -> str:
         """A fresh database's name, a copy of `template`: tests share the server, never a database."""
         name = f"test_{next(self._names)}"
-        self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        # FILE_COPY: the copy is not written to the WAL, quicker for a throwaway database.
+        self._admin(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY"), name, template)
         return name
 
     def migrated_template(self) -> str:
@@ -136,16 +139,17 @@ class Cluster:
 
     def drop_database(self, name: str) -> None:
         """Drop a test's database, cutting the connections its stores left open."""
-        self._admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+        self._admin(sql.SQL("DROP DATABASE {} WITH (FORCE)"), name)
 
-    def _admin(self, sql: str) -> None:
+    def _admin(self, statement: sql.SQL, *names: str) -> None:
+        """A statement on database names, outside a transaction (as CREATE and DROP DATABASE need)."""
         with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
-            connection.execute(sql.encode())
+            connection.execute(statement.format(*map(sql.Identifier, names)))
 
     def stop(self) -> None:
         """A fast shutdown (SIGINT): open sessions are cut, nothing waits."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(2)
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -154,11 +158,28 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+PREFIX = "ronda-pg-"
+
+
+def _remove_stale() -> None:
+    """Remove the clusters of killed test runs: a run killed outright takes its server with
+    it (die_with_parent) but cannot remove its folder. A folder whose server still runs is
+    another run's, and stays."""
+    for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            pid = int((root / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # no server started yet: perhaps a run's initdb at work
+        if not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[Cluster]:
+    _remove_stale()
     # Not pytest's tmp_path: that dir is root's and mode 0700 all the way down, where the
     # `postgres` user could not reach its data.
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="ronda-pg-")))
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix=PREFIX)))
     try:
         yield cluster.start()
     finally:
