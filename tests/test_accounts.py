@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,8 +57,8 @@ class Browser:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Database]:
-    store = Database(store_url)
+def store(tmp_path: Path) -> Iterator[Database]:
+    store = Database(f"sqlite:///{tmp_path / 'ronda.db'}")
     store.accounts.add_user("alice", PASSWORD)
     yield store
     store.close()
@@ -387,9 +388,9 @@ def ronda(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> sub
     )
 
 
-def test_ronda_user_add_then_the_user_logs_in(tmp_path, store_url, browser):
+def test_ronda_user_add_then_the_user_logs_in(tmp_path, browser):
     config = tmp_path / "ronda.yaml"
-    config.write_text(f"storage: {store_url}\n")  # the store the `browser` fixture's app reads
+    config.write_text(f"storage: sqlite:///{tmp_path / 'ronda.db'}\n")
     added = ronda("user", "add", "carol", "--admin", "--password-stdin", "--config", str(config), stdin="s3cret-pass\n")
     assert added.returncode == 0, added.stderr + added.stdout
     assert "added the admin carol" in added.stdout
