@@ -25,7 +25,9 @@ from tests import support
 
 T = TypeVar("T")
 
-pytest_plugins = ["tests.browser"]  # the `browser` fixture: Debian's Chromium through Playwright
+# `browser`: Debian's Chromium through Playwright; `store_url`, `postgres_url`: SQLite and a
+# throwaway PostgreSQL cluster (tests/postgres.py).
+pytest_plugins = ["tests.browser", "tests.postgres"]
 
 # Property tests (tests/test_fuzz_parsers.py and others) run a modest number of examples by
 # default, so the suite stays quick. HYPOTHESIS_PROFILE=fuzz runs each property 20,000

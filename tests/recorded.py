@@ -49,12 +49,14 @@ def verdict(status: str, at: datetime, *certs: CertificateInfo, http: int | None
     )
 
 
-def recorded_store(tmp_path: Path) -> Database:
+def recorded_store(tmp_path: Path, url: str | None = None) -> Database:
     """shop up (its certificate renewed once), api down with an open incident, images
     degraded, fresh never checked. Each of the three events (a renewal, two openings)
-    is a notice for two channels: six rows, one of them given up on."""
+    is a notice for two channels: six rows, one of them given up on. In `url`'s store when
+    given, else in SQLite in `tmp_path`."""
     channels = [Channel("ops", "json://127.0.0.1/ops"), Channel("pager", "json://127.0.0.1/pager")]
-    store = Database(f"sqlite:///{tmp_path / 'ronda.db'}", outbox=Outbox(channels, {}, OutboxSettings()).write)
+    url = url or f"sqlite:///{tmp_path / 'ronda.db'}"
+    store = Database(url, outbox=Outbox(channels, {}, OutboxSettings()).write)
     store.monitors.sync({name: f"https://{name}.test/" for name in ("shop", "api", "images", "fresh")})
     earlier = NOW - timedelta(minutes=5)
     store.monitors.record("shop", verdict("up", earlier, certificate(OLD_CERT, "shop.test", 2.0)), 1)

@@ -48,12 +48,19 @@ def config_error(path: str) -> str:
     raise AssertionError(f"{path} loaded, but a ConfigError was expected")
 
 
-def config_text(port: int, ca_file: str, monitors: str, notify: str = "[]", canaries: str = "[]") -> str:
+def config_text(
+    port: int,
+    ca_file: str,
+    monitors: str,
+    notify: str = "[]",
+    canaries: str = "[]",
+    storage: str = "sqlite:///ronda.db",
+) -> str:
     """A config for `ronda run` in tests: fast intervals, the test CA, the token from the
-    environment, the database beside the file."""
+    environment, the database beside the file (or `storage`)."""
     return (
         f"server:\n  listen: 127.0.0.1:{port}\n  token: ${{RONDA_TOKEN}}\n"
-        f"storage: sqlite:///ronda.db\n"
+        f"storage: {storage}\n"
         f"defaults:\n  interval: 200ms\n  timeout: 2s\n  confirm: 2\n  ca_file: {ca_file}\n"
         f"notify: {notify}\n"
         f"canaries: {canaries}\n"

@@ -34,8 +34,8 @@ def verdict(status: str, at: datetime, cause: str | None = None, summary: str = 
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[Database]:
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def store(store_url: str) -> Iterator[Database]:
+    store = Database(store_url)
     store.monitors.sync({"shop": "https://shop.test/", "api": "https://api.test/", "fresh": "tcp://db.test:5432"})
     for minute in range(10, 0, -1):
         store.monitors.record("shop", verdict("up", NOW - timedelta(minutes=minute), latency=10.0 + minute), 2)

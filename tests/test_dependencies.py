@@ -31,8 +31,8 @@ def verdict(status: str, at: datetime, cause: str = "dns_servfail") -> Verdict:
 
 
 @pytest.fixture
-def store(tmp_path) -> Database:
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def store(store_url: str) -> Database:
+    store = Database(store_url)
     store.monitors.sync({"dns": "dns://x.test", **{name: f"https://{name}.test/" for name in CHILDREN}})
     return store
 

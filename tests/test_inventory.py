@@ -57,8 +57,8 @@ def expiring(cert: CertificateInfo) -> Finding:
     return Finding("cert_expiring", f"{cert.host} at {cert.address}: expires in 5.0 days", cert.host, cert.address, 443)
 
 
-def test_one_certificate_shared_by_three_monitors_is_stored_once_and_warned_once(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def test_one_certificate_shared_by_three_monitors_is_stored_once_and_warned_once(store_url):
+    store = Database(store_url)
     names = ["shop", "api", "images"]
     store.monitors.sync({name: f"https://{name}.test/" for name in names})
     notices = []
@@ -76,8 +76,8 @@ def test_one_certificate_shared_by_three_monitors_is_stored_once_and_warned_once
     assert warnings[0].places == ("shop: shop.test:443 at 127.0.0.2",)
 
 
-def test_a_rotation_is_announced_once_even_when_a_cdn_alternates_old_and_new(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def test_a_rotation_is_announced_once_even_when_a_cdn_alternates_old_and_new(store_url):
+    store = Database(store_url)
     store.monitors.sync({"shop": "https://shop.test/"})
     old = certificate("01" * 32, "shop.test", "127.0.0.2", 3.0)
     new = certificate("02" * 32, "shop.test", "127.0.0.2", 89.0)
@@ -94,8 +94,8 @@ def test_a_rotation_is_announced_once_even_when_a_cdn_alternates_old_and_new(tmp
     ]
 
 
-def test_the_inventory_lists_soonest_expiry_first_with_days_left(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def test_the_inventory_lists_soonest_expiry_first_with_days_left(store_url):
+    store = Database(store_url)
     store.monitors.sync({"a": "https://a.test/", "b": "https://b.test/"})
     store.monitors.record("a", verdict(T0, certificate("0a" * 32, "a.test", "127.0.0.2", 60.0)), 2)
     store.monitors.record("b", verdict(T0, certificate("0b" * 32, "b.test", "127.0.0.3", 10.0)), 2)
@@ -104,8 +104,8 @@ def test_the_inventory_lists_soonest_expiry_first_with_days_left(tmp_path):
     assert entries[0].latest.monitor == "b" and entries[0].places[0].address == "127.0.0.3"
 
 
-def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(empty_store_url):
+    url = empty_store_url
     engine = make_engine(url)
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -115,8 +115,8 @@ def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_p
         connection.execute(
             sa.text(
                 "INSERT INTO monitors (id, name, target, source, active, status, failures) VALUES "
-                "(1, 'shop', 'https://shop.test/', 'config', 1, 'up', 0), "
-                "(2, 'api', 'https://api.test/', 'config', 1, 'up', 0)"
+                "(1, 'shop', 'https://shop.test/', 'config', TRUE, 'up', 0), "
+                "(2, 'api', 'https://api.test/', 'config', TRUE, 'up', 0)"
             )
         )
         for monitor_id, address in ((1, "127.0.0.2"), (2, "127.0.0.3")):
@@ -137,8 +137,8 @@ def test_upgrading_from_the_first_schema_keeps_every_certificate_and_place(tmp_p
     assert iso(entry.first_seen) == "2026-11-02T00:00:00Z"
 
 
-def test_ronda_certs_prints_the_inventory_as_a_table_json_and_csv(tmp_path):
-    url = f"sqlite:///{tmp_path / 'r.db'}"
+def test_ronda_certs_prints_the_inventory_as_a_table_json_and_csv(store_url):
+    url = store_url
     store = Database(url)
     store.monitors.sync({"shop": "https://shop.test/", "api": "https://api.test/"})
     store.monitors.record("shop", verdict(T0, certificate("0a" * 32, "shop.test", "127.0.0.2", 60.0)), 2)

@@ -29,8 +29,8 @@ DASHBOARD = Path(__file__).parent.parent / "contrib" / "grafana" / "ronda-dashbo
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[AppClient]:
-    store = recorded_store(tmp_path)
+def client(tmp_path: Path, store_url: str) -> Iterator[AppClient]:
+    store = recorded_store(tmp_path, store_url)  # /metrics reads its gauges from either store
     ctx = WebContext(
         store,
         TOKEN,

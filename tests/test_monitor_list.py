@@ -18,13 +18,13 @@ TOKEN = "monitor-list-token-0123456789"
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def _client(tmp_path) -> tuple[AppClient, Database]:
+def _client(store_url: str) -> tuple[AppClient, Database]:
     monitors = [
         {"name": f"shop-{i:02d}", "url": f"https://shop-{i:02d}.test/", "tags": ["shops"] if i % 2 else []}
         for i in range(10)
     ] + [{"name": "mail_relay", "url": "tcp://relay.test:25"}]
     config = Config.model_validate({"server": {"token": TOKEN}, "monitors": monitors})
-    db = Database(f"sqlite:///{tmp_path / 'list.db'}")
+    db = Database(store_url)
     db.monitors.sync({m.name: m.target_url() for m in config.monitors})
     for i in (3, 4, 7):  # three shops down
         verdict = Verdict(f"https://shop-{i:02d}.test/", "down", "tcp_refused", "refused", AT, 1.0, ())
@@ -38,8 +38,8 @@ def _names(answer) -> list[str]:
     return [monitor["name"] for monitor in answer.json()]
 
 
-def test_the_list_narrows_by_status_tag_and_text_and_pages_with_a_next_link(tmp_path):
-    client, db = _client(tmp_path)
+def test_the_list_narrows_by_status_tag_and_text_and_pages_with_a_next_link(store_url):
+    client, db = _client(store_url)
     try:
         assert len(_names(client.get("/api/v1/monitors"))) == 11, "no parameter: every monitor, as before"
         assert "link" not in client.get("/api/v1/monitors").headers

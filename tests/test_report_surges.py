@@ -65,8 +65,8 @@ def backfill(store: Database, weeks: int = 4) -> None:
 class World:
     """A store with weeks of history, the real app, and the real watch, on one clock."""
 
-    def __init__(self, tmp_path) -> None:
-        self.db = Database(f"sqlite:///{tmp_path}/ronda.db")
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
         self.db.monitors.sync(TARGETS)
         for name in TARGETS:
             self.db.monitors.record(name, verdict(name, "up", NOW - timedelta(weeks=5)), 2)
@@ -125,7 +125,16 @@ class World:
 
 @pytest.fixture
 def world(tmp_path):
-    world = World(tmp_path)
+    world = World(f"sqlite:///{tmp_path}/ronda.db")
+    yield world
+    world.close()
+
+
+@pytest.fixture
+def world_on_each_store(store_url):
+    """The world on SQLite and on PostgreSQL, for the tests that read what the stores count
+    differently (seconds since the epoch: ronda/storage/report_counts.py)."""
+    world = World(store_url)
     yield world
     world.close()
 
@@ -139,7 +148,8 @@ def test_the_usual_number_of_reports_raises_nothing(world):
     assert world.notices == [] and world.incidents("app") == []
 
 
-def test_a_surge_while_the_probes_pass_opens_a_user_reported_incident_and_says_so(world):
+def test_a_surge_while_the_probes_pass_opens_a_user_reported_incident_and_says_so(world_on_each_store):
+    world = world_on_each_store
     world.minutes(10, 3)  # 30 in ten minutes where 2 are usual
     opened = [n for n in world.notices if n.event is Event.OPENED]
     assert len(opened) == 1 and opened[0].signal == "reports"
@@ -254,7 +264,8 @@ def test_the_status_page_charts_the_day_of_reports_against_the_band_with_the_top
     assert "Stati Uniti" in italian
 
 
-def test_the_api_lists_reports_surges_and_a_services_day_behind_the_token(world):
+def test_the_api_lists_reports_surges_and_a_services_day_behind_the_token(world_on_each_store):
+    world = world_on_each_store
     world.minutes(10, 3)
     assert world.browser.get("/api/v1/surges").status_code == 401
     headers = {"Authorization": "Bearer a-token-long-enough-123"}
@@ -305,3 +316,27 @@ def test_ronda_run_watches_the_reports_of_every_monitor_a_status_page_offers_pus
         assert sorted(service.reports.services()) == ["app", "backup"]
     finally:
         service.close()
+
+
+def test_a_report_in_the_last_second_of_a_quarter_hour_is_charted_in_that_quarter(store_url):
+    """Each store counts a report in the bar its time falls in, to the microsecond: the bars
+    group by whole seconds since the epoch, truncated, never rounded up into the next bar."""
+    store = Database(store_url)
+    try:
+        store.monitors.sync(TARGETS)
+        config = Config.model_validate({"monitors": [{"name": name, "url": url} for name, url in TARGETS.items()]})
+        clock = Clock()
+        browser = Browser(store, config, clock=clock)
+        for address, at in (
+            ("198.51.100.1", NOW - timedelta(minutes=30, microseconds=400_000)),  # 14:29:59.6
+            ("198.51.100.2", NOW - timedelta(minutes=30)),  # 14:30:00.0
+        ):
+            clock.at, browser.address = at, address
+            assert browser.post("/api/v1/reports", json={"service": "app", "problem": "app_error"}).status_code == 202
+        clock.at = NOW - timedelta(minutes=20)
+        headers = {"Authorization": "Bearer a-token-long-enough-123"}
+        chart = browser.get("/api/v1/services/app/reports", headers=headers).json()
+        counted = [(bar["start"], bar["count"]) for bar in chart["bars"] if bar["count"]]
+        assert counted == [("2026-12-02T14:15:00Z", 1), ("2026-12-02T14:30:00Z", 1)]
+    finally:
+        store.close()

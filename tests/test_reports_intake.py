@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,12 +27,22 @@ def db(tmp_path):
     return tmp_path / "r.db"
 
 
-@pytest.fixture
-def store(db):
-    store = Database(f"sqlite:///{db}")
+def _filled(url: str) -> Iterator[Database]:
+    store = Database(url)
     fill(store, datetime.now(UTC))
     yield store
     store.close()
+
+
+@pytest.fixture
+def store(db):
+    yield from _filled(f"sqlite:///{db}")
+
+
+@pytest.fixture
+def store_on_each_store(store_url):
+    """A store on SQLite and on PostgreSQL, for the tests of what the intake reads back."""
+    yield from _filled(store_url)
 
 
 @pytest.fixture
@@ -261,7 +272,8 @@ def test_a_lone_surrogate_is_422_naming_the_field_not_a_server_error(browser, st
     assert reports(store) == []
 
 
-def test_a_repeat_within_the_window_is_not_counted_and_after_it_is(store):
+def test_a_repeat_within_the_window_is_not_counted_and_after_it_is(store_on_each_store):
+    store = store_on_each_store
     browser, clock = clocked(store, window="1h")
     assert send(browser).json() == {"accepted": True, "counted": True}
     clock.advance(minutes=40)
@@ -279,8 +291,9 @@ def test_a_repeat_within_the_window_is_not_counted_and_after_it_is(store):
     assert [r.service for r in reports(store)] == ["shop", "api", "shop"]
 
 
-def test_a_repeat_over_midnight_is_still_the_same_reporter(store):
+def test_a_repeat_over_midnight_is_still_the_same_reporter(store_on_each_store):
     """The salt changes at midnight; the dedupe look-up still knows yesterday's hash."""
+    store = store_on_each_store
     browser, clock = clocked(store, window="1h")
     clock.at = datetime(2026, 12, 1, 23, 50, tzinfo=UTC)
     assert send(browser).json()["counted"] is True
@@ -403,7 +416,8 @@ def test_the_raw_address_is_nowhere_in_the_database(store, db):
         assert address.encode("utf-16-le") not in raw
 
 
-def test_reports_older_than_keep_are_pruned_and_younger_ones_stay(store):
+def test_reports_older_than_keep_are_pruned_and_younger_ones_stay(store_on_each_store):
+    store = store_on_each_store
     browser, clock = clocked(store, keep="30d")
 
     def old(service: str, days: float) -> None:

@@ -8,7 +8,6 @@ accounts of an older ronda their roles."""
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -430,43 +429,51 @@ def test_the_clis_role_names_are_the_stores():
 # -- the migration --------------------------------------------------------------------------
 
 
-def test_accounts_of_an_older_ronda_keep_what_they_could_do(tmp_path):
+def test_accounts_of_an_older_ronda_keep_what_they_could_do(empty_store_url):
     """0007: an admin stays admin, every other user becomes an editor (before roles, anyone
     could change monitors); tokens take their user's role, the config token's ones admin."""
-    path = tmp_path / "old.db"
     from alembic import command
     from alembic.config import Config as AlembicConfig
-    from sqlalchemy import create_engine
+    from sqlalchemy import inspect, text
 
-    from ronda.storage.db import MIGRATIONS
+    from ronda.storage.db import MIGRATIONS, make_engine
 
-    engine = create_engine(f"sqlite:///{path}")
+    engine = make_engine(empty_store_url)
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0006")
-    with sqlite3.connect(path) as db:
-        at = "2026-12-01 00:00:00"
-        db.execute("INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ('ann', 'x', 1, ?)", (at,))
-        db.execute("INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ('ben', 'x', 0, ?)", (at,))
-        for name, user in (("ann's", 1), ("ben's", 2), ("config's", None)):
-            db.execute(
-                "INSERT INTO api_tokens (name, token_hash, prefix, user_id, created_at) VALUES (?, ?, 'p', ?, ?)",
-                (name, name, user, at),
+        at = {"at": "2026-12-01 00:00:00"}
+        for user in ("'ann', 'x', TRUE", "'ben', 'x', FALSE"):
+            connection.execute(
+                text(f"INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ({user}, :at)"), at
             )
-        db.execute("INSERT INTO web_sessions (token_hash, user_id, csrf_token, verified, created_at, expires_at) "
-                   "VALUES ('s', 2, 'c', 1, ?, ?)", (at, at))  # fmt: skip
+        for name, user in (("ann's", 1), ("ben's", 2), ("config's", None)):
+            connection.execute(
+                text(
+                    "INSERT INTO api_tokens (name, token_hash, prefix, user_id, created_at) "
+                    "VALUES (:name, :name, 'p', :user, :at)"
+                ),
+                {"name": name, "user": user, **at},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO web_sessions (token_hash, user_id, csrf_token, verified, created_at, expires_at) "
+                "VALUES ('s', 2, 'c', TRUE, :at, :at)"
+            ),
+            at,
+        )
     migrate(engine)
-    engine.dispose()
-    store = Database(f"sqlite:///{path}")
+    store = Database(empty_store_url)
     try:
         assert [(e.user.username, e.user.role) for e in store.accounts.users()] == [("ann", "admin"), ("ben", "editor")]
         tokens = {t.name: t.role for t in store.accounts.tokens()}
         assert tokens == {"ann's": "admin", "ben's": "editor", "config's": "admin"}
     finally:
         store.close()
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM web_sessions").fetchone() == (1,), "no session lost on the way"
-        columns = [row[1] for row in db.execute("PRAGMA table_info(users)")]
-        assert "is_admin" not in columns and "role" in columns
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM web_sessions")) == 1, "no session lost on the way"
+        columns = [column["name"] for column in inspect(connection).get_columns("users")]
+    engine.dispose()
+    assert "is_admin" not in columns and "role" in columns

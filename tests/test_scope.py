@@ -76,8 +76,8 @@ def feed(store: Database, policy: Policy, rounds: list[dict[str, str]]) -> list[
 
 
 @pytest.fixture
-def store(tmp_path) -> Database:
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def store(store_url: str) -> Database:
+    store = Database(store_url)
     store.monitors.sync({"db": "tcp://db.test:5432"})
     return store
 

@@ -23,9 +23,9 @@ from tests.support import TOKEN, RondaProcess, config_text, free_port, wait_for
 
 @pytest.fixture
 def write_config(tmp_path: Path, ca_file: str) -> Callable[..., Path]:
-    def write(monitors: str, notify: str = "[]", canaries: str = "[]") -> Path:
+    def write(monitors: str, notify: str = "[]", canaries: str = "[]", storage: str = "sqlite:///ronda.db") -> Path:
         path = tmp_path / "ronda.yaml"
-        path.write_text(config_text(free_port(), ca_file, monitors, notify, canaries))
+        path.write_text(config_text(free_port(), ca_file, monitors, notify, canaries, storage))
         return path
 
     return write
@@ -51,8 +51,9 @@ def shop_monitor(server: WebServer) -> str:
     )
 
 
-def test_an_outage_opens_one_incident_that_resolves_with_its_duration(shop, write_config, receiver, world_loop):
-    ronda = RondaProcess(write_config(shop_monitor(shop), notify=f"[{receiver.url}]")).start()
+def test_an_outage_opens_one_incident_that_resolves_with_its_duration(shop, write_config, receiver, store_url):
+    """On each store ronda supports: `storage: sqlite:///...` and `storage: postgresql://...`."""
+    ronda = RondaProcess(write_config(shop_monitor(shop), notify=f"[{receiver.url}]", storage=store_url)).start()
     try:
         wait_for("shop up", lambda: ronda.api("/api/v1/monitors")[0]["status"] == "up")
         shop.default = Reply(status=503, body=b"busy")

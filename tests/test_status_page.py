@@ -29,8 +29,8 @@ INTERNAL = [*TARGETS.values(), "internal.test", "10.20.30.40", "10.20.30.41"]
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def store(store_url: str):
+    store = Database(store_url)
     yield store
     store.close()
 

@@ -21,15 +21,15 @@ def verdict(status: str, at: datetime, cause: str | None = None) -> Verdict:
     return Verdict("https://shop.test/", status, cause, "summary", at, 12.5, ("127.0.0.1",), findings=findings)  # type: ignore[arg-type]
 
 
-def test_the_migrations_build_exactly_the_models_schema(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def test_the_migrations_build_exactly_the_models_schema(empty_store_url):
+    store = Database(empty_store_url)
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
 
 
-def test_verdicts_state_and_incidents_survive_reopening(tmp_path):
-    url = f"sqlite:///{tmp_path / 'r.db'}"
+def test_verdicts_state_and_incidents_survive_reopening(store_url):
+    url = store_url
     store = Database(url)
     store.monitors.sync({"shop": "https://shop.test/"})
     notices = []
@@ -55,8 +55,8 @@ def test_verdicts_state_and_incidents_survive_reopening(tmp_path):
     assert incident.updates[-1].message == "resolved after 1 min 2 s"
 
 
-def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list(store_url):
+    store = Database(store_url)
     store.monitors.sync({"shop": "https://shop.test/", "old": "tcp://old.test:22"})
     store.monitors.record("old", verdict("up", T0), 2)
     store.monitors.sync({"shop": "https://shop.test/"})
@@ -64,8 +64,8 @@ def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list
     assert len(store.monitors.results("old", 10)) == 1
 
 
-def test_an_incident_inside_maintenance_is_marked_planned_and_sends_nothing(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def test_an_incident_inside_maintenance_is_marked_planned_and_sends_nothing(store_url):
+    store = Database(store_url)
     store.monitors.sync({"shop": "https://shop.test/"})
     notices = []
     for i in range(3):
@@ -80,8 +80,8 @@ def test_an_incident_inside_maintenance_is_marked_planned_and_sends_nothing(tmp_
     assert len(store.monitors.results("shop", 10)) == 4, "checks go on and are stored"
 
 
-def test_a_degraded_incident_that_turns_down_is_announced_once_as_escalated(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def test_a_degraded_incident_that_turns_down_is_announced_once_as_escalated(store_url):
+    store = Database(store_url)
     store.monitors.sync({"shop": "https://shop.test/"})
     events = []
     for i, status in enumerate(["degraded", "degraded", "down", "down"]):
@@ -95,7 +95,7 @@ def test_a_degraded_incident_that_turns_down_is_announced_once_as_escalated(tmp_
     assert "escalated" in [u.kind for u in incident.updates]
 
 
-def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_only_itself(tmp_path):
+def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_only_itself(store_url, tmp_path):
     policy = Policy(confirm=2)
     down = "tcp_refused"
     good = [
@@ -106,9 +106,9 @@ def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_
         Arrival("shop", verdict("up", T0 + timedelta(seconds=2)), policy),
     ]
     bad = Arrival("gone", verdict("up", T0), policy)  # no such monitor: a defect upstream
-    stores = {}
-    for way in ("batch", "one by one"):
-        store = stores[way] = Database(f"sqlite:///{tmp_path / way}.db")
+    # The batch on each store (a bad arrival rolls back to its savepoint), one by one on SQLite.
+    stores = {"batch": Database(store_url), "one by one": Database(f"sqlite:///{tmp_path / 'alone.db'}")}
+    for store in stores.values():
         store.monitors.sync({"shop": "https://shop.test/", "api": "https://api.test/"})
     outcomes = stores["batch"].monitors.record_many([*good[:3], bad, *good[3:]])
     assert [type(o).__name__ for o in outcomes] == ["list", "list", "list", "NoResultFound", "list", "list"]

@@ -77,8 +77,8 @@ def verdict(status: str, at: datetime, latency: float | None, warned: bool = Fal
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Database(f"sqlite:///{tmp_path / 'r.db'}")
+def store(store_url: str):
+    store = Database(store_url)
     store.monitors.sync({"shop": "https://shop.test/", "other": "https://other.test/", "new": "https://new.test/"})
     for age, status, latency, warned in sorted(CHECKS, key=lambda c: c[0], reverse=True):  # oldest first
         store.monitors.record("shop", verdict(status, NOW - age, latency, warned), 3)

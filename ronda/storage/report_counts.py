@@ -40,7 +40,10 @@ class ReportCounts:
 
     def _epoch(self) -> ColumnElement[Any]:
         if self._dialect == "postgresql":
-            return cast(func.extract("epoch", ReportRow.received_at), BigInteger)
+            # EXTRACT gives fractional seconds, and a cast to an integer rounds them: a report
+            # at 14:29:59.6 would count in the 14:30 bucket. floor() truncates, as SQLite's
+            # strftime('%s') does.
+            return cast(func.floor(func.extract("epoch", ReportRow.received_at)), BigInteger)
         return cast(func.strftime("%s", ReportRow.received_at), Integer)
 
     def per_bucket(self, service: str, since: datetime, until: datetime, seconds: int) -> dict[int, int]:
