@@ -69,10 +69,12 @@ class StoreCollector(Collector):
         gauges: Gauges,
         scheduler_stats: Callable[[], dict[str, float]],
         connectivity: Callable[[], dict[str, Any]],
-        scheduler_lag: Callable[[], LagHistogram] = LagHistogram,
-        scope: Scope = Scope(),
+        scheduler_lag: Callable[[], LagHistogram],
+        scope: Scope,
+        counts: Callable[[], dict[str, int]],  # monitors by status
     ) -> None:
         self.gauges = gauges
+        self.counts = counts
         self.scheduler_stats = scheduler_stats
         self.connectivity = connectivity
         self.scheduler_lag = scheduler_lag
@@ -85,9 +87,10 @@ class StoreCollector(Collector):
             "1 while ronda itself reaches the outside (its canaries answer), 0 while it is cut off",
             value=1.0 if self.connectivity()["online"] else 0.0,
         )
-        monitors = self.gauges.monitors()
-        yield _monitor_counts(monitors)
-        yield from _monitor_families([monitor for monitor in monitors if self.scope.keeps(monitor.name)])
+        # Only the monitors whose series are asked for are read: the totals are one count.
+        monitors = self.gauges.monitors(self.scope.names) if self.scope.per_monitor else []
+        yield _monitor_counts(self.counts())
+        yield from _monitor_families(monitors)
         yield self._certificates()
         yield from self._incidents()
         yield from self._outbox()
@@ -155,11 +158,11 @@ def _bound(seconds: float) -> str:
     return "+Inf" if seconds == math.inf else repr(seconds)
 
 
-def _monitor_counts(monitors: list[MonitorReading]) -> GaugeMetricFamily:
+def _monitor_counts(by_status: dict[str, int]) -> GaugeMetricFamily:
     """How many monitors are in each status: the one series a large setup needs always."""
     counts = GaugeMetricFamily("ronda_monitors", "Monitors in each status", labels=["status"])
     for status in STATUSES:
-        counts.add_metric([status], sum(1 for monitor in monitors if monitor.status == status))
+        counts.add_metric([status], by_status.get(status, 0))
     return counts
 
 
@@ -216,7 +219,10 @@ def metrics_registry(
     scope: Scope = Scope(),
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store.gauges, scheduler_stats, connectivity, scheduler_lag, scope))
+    collector = StoreCollector(
+        store.gauges, scheduler_stats, connectivity, scheduler_lag, scope, store.monitors.count_by_status
+    )
+    registry.register(collector)
     return registry
 
 
