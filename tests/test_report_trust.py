@@ -19,7 +19,7 @@ FORGED = [f"203.0.113.{i}" for i in range(1, 41)]
 
 @pytest.fixture
 def world(tmp_path):
-    world = World(tmp_path)
+    world = World(f"sqlite:///{tmp_path}/ronda.db")
     yield world
     world.close()
 
