@@ -125,7 +125,7 @@ def address_of(listen: str) -> tuple[str, int]:
 class ServerConfig(_Strict):
     listen: str = "127.0.0.1:8080"
     # Where the checks run: "process", a probe worker of their own, which no flood of
-    # requests on `listen` can slow; "thread", a thread of this process (about 50 MiB less).
+    # requests on `listen` can slow; "thread", a thread of this process (about 60 MiB less).
     checks: Literal["process", "thread"] = "process"
     # A listener of its own for /healthz alone (a supervisor's or load balancer's probe),
     # served where the checks run, so that a flood on `listen` cannot delay its answer.
