@@ -64,7 +64,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bench.https_throughput import machine, tree_cpu_seconds, with_children
-from bench.soak import read_metrics
+from bench.soak import proc_status, read_metrics
 
 TOKEN = "flood-bench-token-0123456789"
 SERVICES = 100  # monitors on the status page: the services reports name
@@ -177,12 +177,7 @@ def start_ronda(config: Path, port: int) -> subprocess.Popen[bytes]:
 
 def rss_mib(pid: int) -> float:
     """The resident memory of ronda and its probe worker, together."""
-    total = 0
-    for each in with_children(pid):
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
+    return sum(int(proc_status(each)["VmRSS"].split()[0]) for each in with_children(pid)) / 1024
 
 
 # -- a small HTTP/1.1 client: httpx alone would be the bottleneck ------------------------------

@@ -20,7 +20,6 @@ touches.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import socket
@@ -79,7 +78,6 @@ class Worker:
         )
         self.beat = time.monotonic()  # the service's latest beat
         self._unhandled = asyncio.Semaphore(UNHANDLED)
-        self._sent = 0
         self._orders: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._rechecks: set[asyncio.Task[None]] = set()
 
@@ -89,8 +87,7 @@ class Worker:
         UNHANDLED verdicts wait for the service do the checks wait with them, so a stuck
         service cannot fill this process's memory."""
         await self._unhandled.acquire()
-        self._sent += 1
-        self.out.send("verdict", self._sent, job.name, verdict)
+        self.out.send("verdict", job.name, verdict)
 
     async def _connectivity_changed(self, online: bool, why: str, at: datetime) -> None:
         self.out.send("connectivity", online, why, at)
@@ -180,8 +177,7 @@ def main(argv: list[str]) -> int:
     health = socket.socket(fileno=int(argv[1])) if len(argv) > 1 else None
     trimmer = Trimmer().start()
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            eventloop.run(serve(channel, health))
+        eventloop.run(serve(channel, health))
     finally:
         trimmer.stop()
     return 0

@@ -51,7 +51,6 @@ class WorkerEngine:
         self._jobs: dict[str, Job] = {}
         self._health: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._reader: asyncio.StreamReader | None = None
         self._out: Outgoing | None = None
         self._sending: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None  # takes the worker's messages till it ends
@@ -147,16 +146,15 @@ class WorkerEngine:
             [sys.executable, "-m", "ronda.node.worker", *map(str, passed)], pass_fds=passed, stdin=subprocess.DEVNULL
         )
         theirs.close()
-        self._reader, writer = await asyncio.open_connection(sock=ours)
+        reader, writer = await asyncio.open_connection(sock=ours)
         self._out = Outgoing(writer)
         self._sending = asyncio.create_task(self._out.run(), name="to the probe worker")
         self._out.send("setup", setup)
-        self._listening = asyncio.create_task(self._listen(), name="from the probe worker")
+        self._listening = asyncio.create_task(self._listen(reader), name="from the probe worker")
 
-    async def _listen(self) -> None:
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
         """Take the worker's messages until it closes its end."""
-        assert self._reader is not None
-        while (message := await receive(self._reader)) is not None:
+        while (message := await receive(reader)) is not None:
             self._take(message)
         self._let_go()
 
@@ -179,8 +177,8 @@ class WorkerEngine:
     def _take(self, message: Message) -> None:
         kind = message[0]
         if kind == "verdict":
-            _, number, name, verdict = message
-            self._handle(number, self._jobs.get(name), verdict)
+            _, name, verdict = message
+            self._handle(self._jobs.get(name), verdict)
         elif kind == "state":
             _, self._alive, stats, counts, total, self._connectivity = message
             self._count(stats, counts, total)
@@ -203,7 +201,7 @@ class WorkerEngine:
         self._lag.counts = [before + now for before, now in zip(lag_before.counts, counts, strict=True)]
         self._lag.total = lag_before.total + total
 
-    def _handle(self, number: int, job: Job | None, verdict: Verdict) -> None:
+    def _handle(self, job: Job | None, verdict: Verdict) -> None:
         worker = self._out  # the answer goes to the worker that asked, not to a successor
 
         async def handle() -> None:
@@ -214,7 +212,7 @@ class WorkerEngine:
                 log.exception("the verdict on %s could not be handled", job.name if job else "?")
             finally:
                 if worker is not None:
-                    worker.send("handled", number)
+                    worker.send("handled")
 
         self._spawn(handle())
 
