@@ -652,6 +652,23 @@ class NotifyChannel(_Strict):
         return value
 
 
+class Retention(_Strict):
+    """How long history is kept (ronda/storage/history.py). Raw verdicts (every check's
+    whole answer) are the bulk; the hour and day rollups are a few hundred bytes a monitor
+    a day. Changes of state and incidents are kept for good."""
+
+    raw: Duration = default.RETENTION_RAW
+    hourly: Duration = default.RETENTION_HOURLY  # the uptime windows up to 90 days read hours
+    daily: Duration | None = None  # None: for good (the 90-day bars read days)
+
+    @field_validator("hourly", "daily")
+    @classmethod
+    def _ninety_days_at_least(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and value < default.RETENTION_HOURLY:
+            raise ValueError(f"{info.field_name} rollups must be kept 90 days at least (90d): uptime reads them")
+        return value
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     storage: str = "sqlite:///ronda.db"
@@ -671,6 +688,7 @@ class Config(_Strict):
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     status_pages: list[StatusPage] = Field(default_factory=list)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    retention: Retention = Field(default_factory=Retention)
 
     @field_validator("storage")
     @classmethod

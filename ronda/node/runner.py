@@ -40,6 +40,7 @@ from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_addres
 from ronda.service.engine import CheckEngine, LoopThread
 from ronda.service.first_admin import create_first_admin
 from ronda.service.handover import hand_over
+from ronda.service.history_keeper import HistoryKeeper
 from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.recorder import Recorder
@@ -200,6 +201,9 @@ class Service:
             clock=clock,
         )
 
+        # Verdicts rolled up into hours and days, and aged out (retention:).
+        self.history = HistoryKeeper(self.db.history, self._writer, lambda: self.config.retention, clock)
+
     def _check_engine(self) -> CheckEngine | WorkerEngine:
         """Where the checks run (server.checks); their verdicts are handled back here. An
         injected clock keeps them in this process, the one place that clock reaches."""
@@ -300,6 +304,7 @@ class Service:
         checks = asyncio.create_task(self.engine.run(), name="checks")
         heartbeats = asyncio.create_task(self.push.run(), name="heartbeats")
         reports = asyncio.create_task(self.reports.run(), name="reports")
+        keeping = asyncio.create_task(self.history.run(), name="history")
         beating = asyncio.create_task(self._beat(), name="service loop")
         serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
         sending = asyncio.create_task(self.sender.run(), name="notifications")
@@ -313,9 +318,10 @@ class Service:
             health_listener.close()
         checks.cancel()
         reports.cancel()
+        keeping.cancel()
         heartbeats.cancel()
         beating.cancel()
-        await asyncio.gather(checks, serving, heartbeats, beating, return_exceptions=True)
+        await asyncio.gather(checks, serving, heartbeats, beating, keeping, return_exceptions=True)
         await self._stop_sending(sending)
         listener.close()
         for task in (checks, serving):

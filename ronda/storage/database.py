@@ -18,6 +18,7 @@ from ronda.clock import Clock, system_clock
 from ronda.storage.accounts import Accounts
 from ronda.storage.db import make_engine, migrate
 from ronda.storage.gauges import Gauges
+from ronda.storage.history import History
 from ronda.storage.incidents import Incidents, Notice
 from ronda.storage.inventory import Certificates
 from ronda.storage.monitor_specs import MonitorSpecs
@@ -49,6 +50,7 @@ class Database:
         self.outbox = Ledger(sessions)
         self.accounts = Accounts(sessions, clock=clock)
         self.gauges = Gauges(sessions)  # what /metrics reads
+        self.history = History(sessions)  # rollups and retention
 
     def close(self) -> None:
         self.reports.write_pending()  # reports accepted and not yet written: a clean stop keeps them

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+RESULT_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -49,7 +51,7 @@ class MonitorRow(Base):
     since: Mapped[datetime | None]
     failures: Mapped[int] = mapped_column(default=0)  # consecutive failed checks
     failing_since: Mapped[datetime | None]
-    last_result_id: Mapped[int | None] = mapped_column(Integer)
+    last_result_id: Mapped[int | None] = mapped_column(RESULT_ID)
     open_incident_id: Mapped[int | None] = mapped_column(Integer)
     successes: Mapped[int] = mapped_column(default=0, server_default="0")  # consecutive good checks
     changes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # recent status changes
@@ -64,6 +66,8 @@ class MonitorRow(Base):
     # A push monitor's secret (its URL is /push/{token}) and when its job last said it started.
     push_token: Mapped[str | None] = mapped_column(String(64))  # unique: ix_monitors_push_token
     push_started_at: Mapped[datetime | None]
+    # Its first check ever: kept here because raw verdicts age out (retention.raw).
+    first_checked_at: Mapped[datetime | None]
 
 
 class ResultRow(Base):
@@ -72,7 +76,9 @@ class ResultRow(Base):
     # rows that carry a whole verdict (halves GET .../uptime, bench/uptime_query.py).
     __table_args__ = (Index("ix_results_monitor_time", "monitor_id", "checked_at", "status", "latency_ms"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # 64 bits: 100,000 monitors each minute pass 2^31 verdicts in 15 days. (SQLite's
+    # integers are 64 bits already, and its row ids must be declared INTEGER.)
+    id: Mapped[int] = mapped_column(RESULT_ID, primary_key=True)
     monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
     checked_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16))
@@ -80,6 +86,36 @@ class ResultRow(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     verdict: Mapped[dict[str, Any]]
     vantage: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
+
+
+class RollupRow(Base):
+    """A monitor's verdicts of one hour or one UTC day, counted (ronda/storage/history.py):
+    what uptime, the bars and the charts read once raw verdicts age out."""
+
+    __tablename__ = "rollups"
+    __table_args__ = (Index("ix_rollups_span_start", "span", "start"),)  # pruning by age
+
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True)
+    span: Mapped[str] = mapped_column(String(8), primary_key=True)  # hour | day
+    start: Mapped[datetime] = mapped_column(primary_key=True)
+    checks: Mapped[int]
+    up: Mapped[int]
+    degraded: Mapped[int]
+    down: Mapped[int]
+    answered: Mapped[int]  # checks not down with a latency: what the latency figures cover
+    latency_sum: Mapped[float] = mapped_column(Float)
+    latency_min: Mapped[float | None] = mapped_column(Float)
+    latency_max: Mapped[float | None] = mapped_column(Float)
+    buckets: Mapped[dict[str, Any]]  # the answered latencies' histogram (ronda/storage/histogram.py)
+
+
+class MarkRow(Base):
+    """How far the rollups and the pruning of verdicts have come (ronda/storage/history.py)."""
+
+    __tablename__ = "marks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)  # a result id, or a time in seconds since the epoch
 
 
 class IncidentRow(Base):

@@ -16,6 +16,7 @@ from ronda.defaults import STORED_VERDICT_BYTES
 from ronda.records import ConnectivityEntry, DayFigures, MonitorRecord, UptimeReport
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import Reading, assess_scope
+from ronda.storage.history import Marks, fold_late, read_marks
 from ronda.storage.incidents import Notice, follow
 from ronda.storage.inventory import remember
 from ronda.storage.models import ConnectivityRow, IncidentRow, MonitorRow, ResultRow
@@ -107,7 +108,7 @@ class Monitors:
         judged = Policy(confirm=policy) if isinstance(policy, int) else policy
         arrival = Arrival(name, verdict, judged, planned, offline)
         with self._sessions.begin() as session:
-            return self._apply(session, arrival)
+            return self._apply(session, arrival, read_marks(session, lock="share"))
 
     def record_many(self, arrivals: Sequence[Arrival]) -> list[list[Notice] | Exception]:
         """Several verdicts in one transaction: one commit for all, where one each set the
@@ -116,7 +117,8 @@ class Monitors:
         lost: its place in the answer holds the exception, the others their notices."""
         try:
             with self._sessions.begin() as session:
-                return [self._apply(session, arrival) for arrival in arrivals]
+                marks = read_marks(session, lock="share")
+                return [self._apply(session, arrival, marks) for arrival in arrivals]
         except Exception:
             if len(arrivals) == 1:
                 raise
@@ -124,12 +126,14 @@ class Monitors:
         for arrival in arrivals:
             try:
                 with self._sessions.begin() as session:
-                    outcomes.append(self._apply(session, arrival))
+                    outcomes.append(self._apply(session, arrival, read_marks(session, lock="share")))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
-    def _apply(self, session: Session, arrival: Arrival) -> list[Notice]:
+    def _apply(self, session: Session, arrival: Arrival, marks: Marks) -> list[Notice]:
+        """Store the verdict and what it does; `marks`: how far history is rolled up, read
+        with a share lock, so that a verdict for an hour already rolled up is added to it."""
         name, verdict, policy = arrival.name, arrival.verdict, arrival.policy
         monitor = session.scalars(select(MonitorRow).where(MonitorRow.name == name).with_for_update()).one()
         result = ResultRow(
@@ -143,6 +147,9 @@ class Monitors:
         )
         session.add(result)
         session.flush()
+        fold_late(session, marks, monitor.id, verdict.status, verdict.checked_at, verdict.latency_ms)
+        if monitor.first_checked_at is None or verdict.checked_at < monitor.first_checked_at:
+            monitor.first_checked_at = verdict.checked_at  # kept: raw verdicts age out
         if verdict.onvif and verdict.onvif.get("device"):  # kept while the device is unreachable
             monitor.device = verdict.onvif["device"]
         if verdict.kept is not None:  # what the probe keeps for the next check, across restarts
@@ -249,17 +256,14 @@ class Monitors:
             return window_figures(session, monitor_id, since, until).uptime
 
     def first_checks(self, names: list[str]) -> dict[str, datetime]:
-        """When each monitor was first checked (the index answers MIN directly)."""
+        """When each monitor was first checked (kept with the monitor: verdicts age out)."""
         with self._sessions() as session:
             rows = session.execute(
-                select(MonitorRow.name, func.min(ResultRow.checked_at))
-                .join(ResultRow, ResultRow.monitor_id == MonitorRow.id)
-                .where(MonitorRow.name.in_(names))
-                .group_by(MonitorRow.name)
+                select(MonitorRow.name, MonitorRow.first_checked_at).where(
+                    MonitorRow.name.in_(names), MonitorRow.first_checked_at.is_not(None)
+                )
             )
-            # MIN() keeps the column's type, so the zone is back; parse_iso only guards a
-            # driver that hands back text.
-            return {name: as_utc(parse_iso(at) if isinstance(at, str) else at) for name, at in rows if at is not None}
+            return {name: as_utc(at) for name, at in rows if at is not None}
 
 
 def _monitor_row(session: Session, name: str) -> MonitorRow:

@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, sel
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.rules.surge import HOUR_S, LONG_HALVES, Counts, History, Sources, hour_number
-from ronda.storage.models import MonitorRow, ReportRow, ResultRow
+from ronda.storage.models import MonitorRow, ReportRow
 from ronda.verdict import as_utc
 
 SHARE_WINDOW = timedelta(days=28)  # regions' shares are learned from this much of the past
@@ -80,11 +80,7 @@ class ReportCounts:
                 ).all()
             )
             first_report = session.scalar(select(func.min(ReportRow.received_at)).where(ReportRow.service == service))
-            first_check = session.scalar(
-                select(func.min(ResultRow.checked_at))
-                .join(MonitorRow, MonitorRow.id == ResultRow.monitor_id)
-                .where(MonitorRow.name == service)
-            )
+            first_check = session.scalar(select(MonitorRow.first_checked_at).where(MonitorRow.name == service))
         known = [as_utc(at) for at in (first_report, first_check) if at is not None]
         start = hour_number(min(known)) if known else hour_number(now)
         return History(start, hourly, {region: int(n) for region, n in regions.items()})
