@@ -39,12 +39,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ronda.records import DayFigures, Latency, UptimeReport, WindowFigures
 from ronda.storage import histogram
-from ronda.storage.history import HOUR, Tally, day_of, hour_of, least, most, read_marks
+from ronda.storage.history import DAY, HOUR, Tally, day_of, hour_of, read_marks
 from ronda.storage.models import ResultRow, RollupRow
 
 WINDOWS: dict[str, timedelta] = {
@@ -66,9 +66,37 @@ def window_figures(session: Session, monitor_id: int, since: datetime, until: da
     """Counts, percentages and response times of the checks in (since, until]: the hour
     rollups of the whole hours inside, and the raw verdicts of the rest (see `_split`)."""
     split = _split(session, since, until)
-    rolled = _rolled_figures(session, monitor_id, split)
-    raw_part = and_(ResultRow.monitor_id == monitor_id, split.raw)
+    figures = _rolled_figures(session, monitor_id, split)
     answered = and_(ResultRow.status != "down", ResultRow.latency_ms.is_not(None))
+    for part in split.raw:  # one query per range: an OR of ranges makes SQLite read them all
+        figures.add(_raw_figures(session, and_(ResultRow.monitor_id == monitor_id, part), answered), False)
+    in_window = and_(ResultRow.monitor_id == monitor_id, ResultRow.checked_at > since, ResultRow.checked_at <= until)
+    if split.exact:
+        ranked = _percentiles(session, and_(in_window, answered), figures.answered)
+    else:
+        for part in split.raw:
+            latencies = session.scalars(
+                select(ResultRow.latency_ms).where(ResultRow.monitor_id == monitor_id, part, answered)
+            )
+            histogram.add(figures.buckets, (ms for ms in latencies if ms is not None))
+        ranked = _bucket_percentiles(figures.buckets)
+    average = None if not figures.answered else figures.latency_sum / figures.answered
+    latency = {"avg": average, "min": figures.latency_min, "max": figures.latency_max} | ranked
+    rounded = {key: None if value is None else round(float(value), 1) for key, value in latency.items()}
+    return WindowFigures(
+        since=since,
+        checks=figures.checks,
+        up=figures.up,
+        degraded=figures.degraded,
+        down=figures.down,
+        uptime=_percent(figures.checks - figures.down, figures.checks),
+        availability_strict=_percent(figures.up, figures.checks),
+        latency_ms=Latency(**rounded),
+    )
+
+
+def _raw_figures(session: Session, where: ColumnElement[bool], answered: ColumnElement[bool]) -> Tally:
+    """The counts and latency sums of the raw verdicts `where` selects, in one aggregate."""
     answered_latency = case((answered, ResultRow.latency_ms))  # NULL otherwise: aggregates skip it
     row = session.execute(
         select(
@@ -80,46 +108,26 @@ def window_figures(session: Session, monitor_id: int, since: datetime, until: da
             func.sum(answered_latency),
             func.min(answered_latency),
             func.max(answered_latency),
-        ).where(raw_part)
+        ).where(where)
     ).one()
-    checks, up, degraded, down, n_answered, total, low, high = (
-        _sum(rolled.checks, row[0]), _sum(rolled.up, row[1]), _sum(rolled.degraded, row[2]),
-        _sum(rolled.down, row[3]), _sum(rolled.answered, row[4]), _sum(rolled.latency_sum, row[5]),
-        least(rolled.latency_min, row[6]), most(rolled.latency_max, row[7]),
+    checks, up, degraded, down, n_answered, total, low, high = row
+    return Tally(
+        checks=int(checks), up=int(up or 0), degraded=int(degraded or 0), down=int(down or 0),
+        answered=int(n_answered), latency_sum=float(total or 0.0), latency_min=low, latency_max=high,
     )  # fmt: skip
-    in_window = and_(ResultRow.monitor_id == monitor_id, ResultRow.checked_at > since, ResultRow.checked_at <= until)
-    if split.exact:
-        ranked = _percentiles(session, and_(in_window, answered), int(n_answered))
-    else:
-        latencies = session.scalars(select(ResultRow.latency_ms).where(raw_part, answered))
-        ranked = _bucket_percentiles(histogram.add(rolled.buckets, (ms for ms in latencies if ms is not None)))
-    average = None if not n_answered else total / n_answered
-    latency = {"avg": average, "min": low, "max": high} | ranked
-    rounded = {key: None if value is None else round(float(value), 1) for key, value in latency.items()}
-    checks = int(checks)
-    return WindowFigures(
-        since=since,
-        checks=checks,
-        up=int(up),
-        degraded=int(degraded),
-        down=int(down),
-        uptime=_percent(checks - int(down), checks),
-        availability_strict=_percent(int(up), checks),
-        latency_ms=Latency(**rounded),
-    )
 
 
 @dataclass(frozen=True)
 class Split:
     """Where a window's figures come from: the hour rollups of [hours_from, hours_until),
-    and the raw verdicts `raw` selects (the partial hours at either end, and those not yet
-    rolled up). `exact`: every raw verdict of the window is still kept, so percentiles can
-    be exact; otherwise they come from the histograms and the window starts on its first
-    hour (the verdicts before are gone)."""
+    and the raw verdicts of the `raw` ranges (the partial hour at the start, and from the
+    rollups' mark on). `exact`: every raw verdict of the window is still kept, so
+    percentiles can be exact; otherwise they come from the histograms and the window starts
+    on its first hour (the verdicts before are gone)."""
 
     hours_from: datetime
     hours_until: datetime
-    raw: ColumnElement[bool]
+    raw: list[ColumnElement[bool]]
     exact: bool
 
 
@@ -128,43 +136,52 @@ def _split(session: Session, since: datetime, until: datetime) -> Split:
     exact = marks.raw_from is None or since >= marks.raw_from
     hours_from = hour_of(since) + HOUR if exact else hour_of(since)
     rolled_until = marks.rolled_until or hours_from
-    hours_until = max(min(hour_of(until), rolled_until), hours_from)
-    raw = or_(
+    hours_until = min(hour_of(until), rolled_until)
+    if hours_until <= hours_from:  # no whole hour rolled up: the window is raw verdicts alone
+        return Split(hours_from, hours_from, [and_(ResultRow.checked_at > since, ResultRow.checked_at <= until)], exact)
+    raw = [
         and_(ResultRow.checked_at > since, ResultRow.checked_at < hours_from),
         and_(ResultRow.checked_at >= hours_until, ResultRow.checked_at <= until),
-    )
+    ]
     return Split(hours_from, hours_until, raw, exact)
 
 
 def _rolled_figures(session: Session, monitor_id: int, split: Split) -> Tally:
-    """The sums of the monitor's hour rollups in the split's whole hours (their histograms
-    only when percentiles are read from them)."""
+    """The sums of the monitor's rollups over the split's whole hours: day rows for the
+    whole days among them (complete, since every hour before the mark is rolled up), hour
+    rows at either end; their histograms only when percentiles are read from them."""
     rolled = Tally()
     if split.hours_until <= split.hours_from:
         return rolled
+    first_day = day_of(split.hours_from - HOUR) + DAY  # the first midnight at or after hours_from
+    last_day = day_of(split.hours_until)
+    if first_day >= last_day:  # no whole day inside: hours alone
+        spans = [("hour", split.hours_from, split.hours_until)]
+    else:
+        spans = [("hour", split.hours_from, first_day), ("day", first_day, last_day)]
+        spans.append(("hour", last_day, split.hours_until))
     columns: list[Any] = [RollupRow.checks, RollupRow.up, RollupRow.degraded, RollupRow.down, RollupRow.answered]
     columns += [RollupRow.latency_sum, RollupRow.latency_min, RollupRow.latency_max]
     if not split.exact:
         columns.append(RollupRow.buckets)
-    rows = session.execute(
-        select(*columns).where(
-            RollupRow.monitor_id == monitor_id,
-            RollupRow.span == "hour",
-            RollupRow.start >= split.hours_from,
-            RollupRow.start < split.hours_until,
+    for span, since, until in spans:
+        if since >= until:
+            continue
+        rows = session.execute(
+            select(*columns).where(
+                RollupRow.monitor_id == monitor_id,
+                RollupRow.span == span,
+                RollupRow.start >= since,
+                RollupRow.start < until,
+            )
         )
-    )
-    for row in rows:
-        rolled.add(row, with_buckets=not split.exact)
+        for row in rows:
+            rolled.add(row, with_buckets=not split.exact)
     return rolled
 
 
 def _bucket_percentiles(buckets: histogram.Buckets) -> dict[str, float | None]:
     return {name: histogram.percentile(buckets, p) for name, p in PERCENTILES.items()}
-
-
-def _sum(a: float, b: float | None) -> float:
-    return a + (b or 0)
 
 
 def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
