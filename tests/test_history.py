@@ -14,14 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from ronda.config.schema import Config, Retention
 from ronda.rules.incidents import Policy
 from ronda.service.history_keeper import HistoryKeeper, Round
-from ronda.storage import history
+from ronda.storage import history, partitions
 from ronda.storage.database import Database
-from ronda.storage.history import hour_of
+from ronda.storage.history import day_of, hour_of
 from ronda.storage.models import ResultRow, RollupRow
 from ronda.storage.monitors import Arrival
 from ronda.verdict import Verdict
@@ -82,6 +83,11 @@ def prune(store: Database, keep: timedelta) -> int:
         if last is None:
             return deleted
         after = last
+
+
+def pruned_before(store: Database, before: datetime) -> datetime:
+    """What pruning at `before` deletes up to: PostgreSQL drops whole days' tables."""
+    return day_of(before) if store.engine.dialect.name == "postgresql" else before
 
 
 def brute(since: datetime) -> dict[str, object]:
@@ -154,13 +160,14 @@ def test_pruning_deletes_old_verdicts_and_keeps_the_figures_counts_and_the_lates
 
     roll_all(store)
     deleted = prune(store, timedelta(days=3))
-    old = [at for at, _, _ in CHECKS if at < NOW - timedelta(days=3)]
+    cutoff = pruned_before(store, NOW - timedelta(days=3))
+    old = [at for at, _, _ in CHECKS if at < cutoff]
     assert deleted == len(old)
     with store.engine.connect() as connection:
         left = connection.scalar(select(func.count()).select_from(ResultRow))
     assert left == len(CHECKS) - len(old) + 1
     assert store.monitors.results("quiet", 5), "a monitor's latest verdict stays, however old"
-    assert store.history.marks().raw_from == NOW - timedelta(days=3)
+    assert store.history.marks().raw_from == cutoff
     assert prune(store, timedelta(days=3)) == 0
 
     assert store.monitors.results("shop", 5) == latest
@@ -191,8 +198,9 @@ def test_the_keeper_rolls_up_and_prunes_by_the_configured_retention(store):
 
     done = asyncio.run(one_round())
     assert done.rolled > 0
-    assert done.deleted == sum(1 for at, _, _ in CHECKS if at < NOW - timedelta(days=2))
-    assert store.history.marks().raw_from == NOW - timedelta(days=2)
+    cutoff = pruned_before(store, NOW - timedelta(days=2))
+    assert done.deleted == sum(1 for at, _, _ in CHECKS if at < cutoff)
+    assert store.history.marks().raw_from == cutoff
     assert asyncio.run(one_round()) == Round(rolled=0, deleted=0)
 
 
@@ -231,3 +239,31 @@ def test_figures_hold_at_every_step_of_rolling_an_hour_a_chunk_at_a_time(store, 
         [day] = [d for d in store.monitors.daily(name, NOW, days=14) if d.day == at.date()]
         expected = sum(1 for when, status, _ in CHECKS if when.date() == at.date() and status == "down")
         assert day.down == (expected if name == "shop" else 0) + 1, name
+
+
+def test_postgresql_keeps_verdicts_by_day_and_drops_whole_days(postgres_url):
+    store = Database(postgres_url)
+    try:
+        store.monitors.sync({"shop": "https://shop.test/", "quiet": "https://quiet.test/"})
+        store.monitors.record("quiet", verdict("up", NOW - timedelta(days=6), 3.0), 2)  # its latest
+        for at, status, latency in sorted(CHECKS[: 6 * 144]):
+            store.monitors.record("shop", verdict(status, at, latency), Policy(confirm=3))
+        with store.engine.begin() as session:
+            assert partitions.partitioned(Session(bind=session))
+        before = figures(store)
+        with Session(store.engine) as session, session.begin():  # the rows sit in the default partition until then
+            assert partitions.make_days(session, (NOW - timedelta(days=6)).date(), NOW.date()) == 7
+        with store.engine.connect() as connection:
+            in_default = connection.scalar(text(f"SELECT count(*) FROM {partitions.DEFAULT}"))
+            in_days = connection.scalar(text(f"SELECT count(*) FROM {partitions.PREFIX}20261123"))
+        assert (in_default, in_days) == (0, 144)
+        assert figures(store) == before
+        roll_all(store)
+        prune(store, timedelta(days=2))
+        with Session(store.engine) as session:
+            assert partitions.days(session)[0] == datetime(2026, 11, 23).date()  # the days before are dropped
+        assert store.monitors.results("quiet", 1), "its latest verdict moved out of the dropped day"
+        assert figures(store)["24h"] == before["24h"]
+        assert store.history.prepare(NOW) == 2  # yesterday to two days ahead: tomorrow and the day after were missing
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from ronda.rules.incidents import Policy
+from ronda.storage import partitions
 from ronda.storage.database import Database
 from ronda.storage.models import Base
 from ronda.storage.monitors import Arrival
@@ -24,8 +25,15 @@ def verdict(status: str, at: datetime, cause: str | None = None) -> Verdict:
 def test_the_migrations_build_exactly_the_models_schema(empty_store_url):
     store = Database(empty_store_url)
     with store.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        # PostgreSQL's day tables of verdicts are partitions of `results`, made as days come
+        # (ronda/storage/partitions.py): no model describes them.
+        context = MigrationContext.configure(connection, opts={"include_name": not_a_partition})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def not_a_partition(name: str | None, kind: str, _parent: object) -> bool:
+    return not (kind == "table" and name is not None and name.startswith(("results_p", partitions.DEFAULT)))
 
 
 def test_verdicts_state_and_incidents_survive_reopening(store_url):

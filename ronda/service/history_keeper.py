@@ -47,9 +47,11 @@ class HistoryKeeper:
             await asyncio.sleep(self.every)
 
     async def round(self, now: datetime | None = None) -> Round:
-        """Roll up every hour due, then prune by the retention, as of `now`."""
+        """Make the coming days' tables, roll up every hour due, then prune by the
+        retention, as of `now`."""
         loop = asyncio.get_running_loop()
         now = now or self.clock()
+        await loop.run_in_executor(self.writer, self.history.prepare, now)  # PostgreSQL's day tables
         rolled = 0
         while await loop.run_in_executor(self.writer, self.history.roll, now):
             rolled += 1

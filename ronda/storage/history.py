@@ -28,12 +28,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.expression import TableClause
 
-from ronda.storage import histogram
+from ronda.storage import histogram, partitions
 from ronda.storage.models import MarkRow, MonitorRow, ResultRow, RollupRow
 from ronda.verdict import as_utc
 
@@ -167,29 +168,45 @@ class History:
                 _set_mark(session, "rolling_monitor", 0)
             return True
 
+    def prepare(self, now: datetime) -> int:
+        """On PostgreSQL, make the verdicts' day tables from yesterday to two days ahead;
+        how many were made (ronda/storage/partitions.py)."""
+        with self._sessions.begin() as session:
+            if not partitions.partitioned(session):
+                return 0
+            today = day_of(now).date()
+            return partitions.make_days(session, today - timedelta(days=1), today + timedelta(days=2))
+
     def prune(self, before: datetime, after_monitor: int = 0) -> tuple[int, int | None]:
         """Delete the verdicts of the next chunk of monitors after `after_monitor` that were
         checked before `before` and are rolled up, none a monitor's latest. Return how many,
-        and the last monitor of the chunk (None: every monitor is done, `raw_from` is set)."""
+        and the last monitor of the chunk (None: every monitor is done, `raw_from` is set).
+        On PostgreSQL whole days go: the first call drops the tables of the days before
+        `before`, and the chunks delete only what the default partition holds of them."""
         with self._sessions.begin() as session:
             marks = read_marks(session)
             if marks.rolled_until is None:
                 return 0, None
             cutoff = min(before, marks.rolled_until)
+            results, dropped = cast(TableClause, ResultRow.__table__), 0
+            if partitions.partitioned(session):
+                cutoff, results = day_of(cutoff), partitions.default_results
+                if after_monitor == 0:
+                    dropped = partitions.drop_days_before(session, cutoff.date())
             chunk = _monitors_after(session, after_monitor)
             if not chunk:
                 if marks.raw_from is None or cutoff > marks.raw_from:
                     _set_mark(session, "raw_from", math.floor(cutoff.timestamp()))
-                return 0, None
+                return dropped, None
             latest = select(MonitorRow.last_result_id).where(
                 MonitorRow.id.in_(chunk), MonitorRow.last_result_id.is_not(None)
             )
             result = session.execute(
-                delete(ResultRow).where(
-                    ResultRow.monitor_id.in_(chunk), ResultRow.checked_at < cutoff, ResultRow.id.not_in(latest)
+                delete(results).where(
+                    results.c.monitor_id.in_(chunk), results.c.checked_at < cutoff, results.c.id.not_in(latest)
                 )
             )
-            return int(getattr(result, "rowcount", 0) or 0), chunk[-1]
+            return dropped + int(getattr(result, "rowcount", 0) or 0), chunk[-1]
 
     def prune_rollups(self, hours_before: datetime, days_before: datetime | None) -> None:
         """Delete hour rollups of hours before `hours_before`, day rollups before `days_before`."""

@@ -54,6 +54,7 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name != "sqlite":  # SQLite's integers are 64 bits already
         op.alter_column("results", "id", type_=sa.BigInteger())
+        op.execute("ALTER SEQUENCE results_id_seq AS bigint")  # a serial's sequence stops at 2^31 - 1
         op.alter_column("monitors", "last_result_id", type_=sa.BigInteger())
 
 
@@ -61,6 +62,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         op.alter_column("monitors", "last_result_id", type_=sa.Integer())
         op.alter_column("results", "id", type_=sa.Integer())
+        op.execute("ALTER SEQUENCE results_id_seq AS integer")
         op.drop_column("monitors", "first_checked_at")
     else:
         op.execute("ALTER TABLE monitors DROP COLUMN first_checked_at")
