@@ -21,10 +21,10 @@ from ronda.config.schema import Config, Retention
 from ronda.rules.incidents import Policy
 from ronda.service.history_keeper import HistoryKeeper, Round
 from ronda.storage import history, partitions
+from ronda.storage.arrivals import Arrival
 from ronda.storage.database import Database
 from ronda.storage.history import day_of, hour_of
 from ronda.storage.models import ResultRow, RollupRow
-from ronda.storage.monitors import Arrival
 from ronda.verdict import Verdict
 
 NOW = datetime(2026, 11, 25, 12, 7, 30, tzinfo=UTC)  # not on the hour: windows start mid-hour

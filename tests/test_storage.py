@@ -9,9 +9,9 @@ from alembic.migration import MigrationContext
 
 from ronda.rules.incidents import Policy
 from ronda.storage import partitions
+from ronda.storage.arrivals import Arrival
 from ronda.storage.database import Database
 from ronda.storage.models import Base
-from ronda.storage.monitors import Arrival
 from ronda.verdict import Finding, Verdict, iso
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -119,7 +119,7 @@ def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_
     for store in stores.values():
         store.monitors.sync({"shop": "https://shop.test/", "api": "https://api.test/"})
     outcomes = stores["batch"].monitors.record_many([*good[:3], bad, *good[3:]])
-    assert [type(o).__name__ for o in outcomes] == ["list", "list", "list", "NoResultFound", "list", "list"]
+    assert [type(o).__name__ for o in outcomes] == ["list", "list", "list", "UnknownMonitor", "list", "list"]
     batched = [n.event.value for o in outcomes if isinstance(o, list) for n in o]
     alone = [n.event.value for a in good for n in stores["one by one"].monitors.record(a.name, a.verdict, policy)]
     assert batched == alone and "opened" in batched

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from ronda.storage.arrivals import UnknownMonitor
 from ronda.storage.database import Database
-from ronda.storage.monitors import UnknownMonitor
 from ronda.verdict import Finding, Verdict, iso
 from ronda.web.app import create_app
 from ronda.web.context import WebContext

@@ -47,9 +47,9 @@ from ronda.service.recorder import Recorder
 from ronda.service.report_watch import ReportWatch, watch_settings
 from ronda.service.scheduler import Job, Scheduler
 from ronda.service.write_behind import WriteBehind
+from ronda.storage.arrivals import Arrival
 from ronda.storage.database import Database
 from ronda.storage.incidents import IncidentNotice, Notice
-from ronda.storage.monitors import Arrival
 from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 
 from ronda.service.write_behind import WriteBehind
+from ronda.storage.arrivals import Arrival
 from ronda.storage.incidents import Notice
-from ronda.storage.monitors import Arrival
 
 RecordMany = Callable[[Sequence[Arrival]], list[list[Notice] | Exception]]
 Waiting = tuple[Arrival, asyncio.Future[list[Notice]]]

@@ -12,20 +12,16 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ronda.defaults import STORED_VERDICT_BYTES
 from ronda.records import ConnectivityEntry, DayFigures, MonitorRecord, UptimeReport
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
-from ronda.rules.scope import Reading, assess_scope
-from ronda.storage.history import Marks, fold_late, read_marks
+from ronda.rules.scope import assess_scope
+from ronda.storage.arrivals import Arrival, Prepared, UnknownMonitor, prepare
+from ronda.storage.history import fold_late
 from ronda.storage.incidents import Notice, follow
 from ronda.storage.inventory import remember
 from ronda.storage.models import ConnectivityRow, IncidentRow, MonitorRow, ResultRow
 from ronda.storage.stats import daily_uptime, daily_uptime_many, uptime_report, window_figures
-from ronda.verdict import Verdict, as_utc, compact, iso, parse_iso
-
-
-class UnknownMonitor(LookupError):
-    pass
+from ronda.verdict import Verdict, as_utc, iso, parse_iso
 
 
 @dataclass(frozen=True)
@@ -58,17 +54,6 @@ class Selection:
         if self.after is not None:
             query = query.where(MonitorRow.name > self.after)
         return query.limit(self.limit) if self.limit is not None else query
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A verdict to store, with how to judge it (see Monitors.record)."""
-
-    name: str
-    verdict: Verdict
-    policy: Policy
-    planned: bool = False
-    offline: bool = False
 
 
 class Monitors:
@@ -108,7 +93,7 @@ class Monitors:
         judged = Policy(confirm=policy) if isinstance(policy, int) else policy
         arrival = Arrival(name, verdict, judged, planned, offline)
         with self._sessions.begin() as session:
-            return self._apply(session, arrival, read_marks(session, lock="share"))
+            return self._apply_all(session, [arrival])[0]
 
     def record_many(self, arrivals: Sequence[Arrival]) -> list[list[Notice] | Exception]:
         """Several verdicts in one transaction: one commit for all, where one each set the
@@ -117,8 +102,7 @@ class Monitors:
         lost: its place in the answer holds the exception, the others their notices."""
         try:
             with self._sessions.begin() as session:
-                marks = read_marks(session, lock="share")
-                return [self._apply(session, arrival, marks) for arrival in arrivals]
+                return list(self._apply_all(session, arrivals))
         except Exception:
             if len(arrivals) == 1:
                 raise
@@ -126,45 +110,42 @@ class Monitors:
         for arrival in arrivals:
             try:
                 with self._sessions.begin() as session:
-                    outcomes.append(self._apply(session, arrival, read_marks(session, lock="share")))
+                    outcomes.append(self._apply_all(session, [arrival])[0])
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
-    def _apply(self, session: Session, arrival: Arrival, marks: Marks) -> list[Notice]:
-        """Store the verdict and what it does; `marks`: how far history is rolled up, read
-        with a share lock, so that a verdict for an hour already rolled up is added to it."""
+    def _apply_all(self, session: Session, arrivals: Sequence[Arrival]) -> list[list[Notice]]:
+        """Store the verdicts (ronda/storage/arrivals.py reads and writes in bulk), then
+        judge each in order."""
+        prepared = prepare(session, arrivals)
+        return [self._apply(session, arrival, prepared, i) for i, arrival in enumerate(arrivals)]
+
+    def _apply(self, session: Session, arrival: Arrival, prepared: Prepared, index: int) -> list[Notice]:
+        """What the stored verdict does: the monitor's state, its incidents, the certificates
+        it saw, history already rolled up; the notices people must hear."""
         name, verdict, policy = arrival.name, arrival.verdict, arrival.policy
-        monitor = session.scalars(select(MonitorRow).where(MonitorRow.name == name).with_for_update()).one()
-        result = ResultRow(
-            monitor_id=monitor.id,
-            checked_at=verdict.checked_at,
-            status=verdict.status,
-            cause=verdict.cause,
-            latency_ms=verdict.latency_ms,
-            verdict=compact(verdict.to_json(), STORED_VERDICT_BYTES),  # whatever the target sent
-            vantage=verdict.vantage,
-        )
-        session.add(result)
-        session.flush()
-        fold_late(session, marks, monitor.id, verdict.status, verdict.checked_at, verdict.latency_ms)
+        monitor, result_id = prepared.monitors[name], prepared.result_ids[index]
+        fold_late(session, prepared.marks, monitor.id, verdict.status, verdict.checked_at, verdict.latency_ms)
         if monitor.first_checked_at is None or verdict.checked_at < monitor.first_checked_at:
             monitor.first_checked_at = verdict.checked_at  # kept: raw verdicts age out
         if verdict.onvif and verdict.onvif.get("device"):  # kept while the device is unreachable
             monitor.device = verdict.onvif["device"]
         if verdict.kept is not None:  # what the probe keeps for the next check, across restarts
             monitor.known = {"target": verdict.target, "kept": verdict.kept}
-        readings = _latest_readings(session, monitor.id, verdict.checked_at - policy.fresh_for)
+        readings = prepared.readings(monitor.id, verdict.checked_at - policy.fresh_for, result_id)
         scope = assess_scope(readings, policy.quorum)
         status, cause = (scope.status, verdict.cause or scope.cause) if scope.failing else ("up", None)
-        transition = advance(_state_of(session, monitor), status, cause, verdict.checked_at, policy)
+        transition = advance(_state_of(session, monitor, prepared), status, cause, verdict.checked_at, policy)
         if arrival.offline:
             opening = (Event.OPENED, Event.REOPENED)
             transition = Transition(transition.state, tuple(e for e in transition.events if e not in opening))
-        _save_state(monitor, transition.state, result.id)
+        _save_state(monitor, transition.state, result_id)
         notices: list[Notice] = [*follow(session, monitor, transition, verdict, scope, status, arrival.planned, policy)]
+        if transition.events:
+            prepared.changed.add(monitor.id)  # its last resolved incident may have moved
         notices += remember(session, monitor, verdict)
-        if self._outbox is not None:  # here, so that a crash cannot keep the event and lose the notice
+        if self._outbox is not None and notices:  # here, so that a crash cannot keep the event and lose the notice
             self._outbox(session, notices)
         return notices
 
@@ -291,16 +272,11 @@ def _record(session: Session, row: MonitorRow, last_check: dict[str, Any] | None
     )
 
 
-def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:
+def _state_of(session: Session, monitor: MonitorRow, prepared: Prepared) -> MonitorState:
     incident = session.get(IncidentRow, monitor.open_incident_id) if monitor.open_incident_id else None
     if incident is not None and incident.signal == "reports":
         incident = None  # users' reports opened it: the probes have no incident of their own to resolve
-    last_resolved = session.scalars(
-        select(IncidentRow.resolved_at)
-        .where(IncidentRow.monitor_id == monitor.id, IncidentRow.status == "resolved")
-        .order_by(IncidentRow.resolved_at.desc())
-        .limit(1)
-    ).first()
+    last_resolved = prepared.last_resolved(session, monitor.id)
     return MonitorState(
         status=monitor.status,
         cause=monitor.cause,
@@ -314,19 +290,6 @@ def _state_of(session: Session, monitor: MonitorRow) -> MonitorState:
         incident_flapping=bool(incident and incident.flapping),
         resolved_at=last_resolved,
     )
-
-
-def _latest_readings(session: Session, monitor_id: int, since: datetime) -> list[Reading]:
-    """Each vantage point's latest verdict on the monitor, if recent enough to count."""
-    rows = session.execute(
-        select(ResultRow.vantage, ResultRow.status, ResultRow.cause)
-        .where(ResultRow.monitor_id == monitor_id, ResultRow.checked_at >= since)
-        .order_by(ResultRow.checked_at.desc(), ResultRow.id.desc())
-    )
-    latest: dict[str, Reading] = {}
-    for vantage, status, cause in rows:
-        latest.setdefault(vantage, Reading(vantage, status, cause))
-    return list(latest.values())
 
 
 def _save_state(monitor: MonitorRow, state: MonitorState, result_id: int) -> None:

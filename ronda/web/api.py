@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ronda.storage.arrivals import UnknownMonitor
 from ronda.storage.incidents import HumanStatus, UnknownIncident
-from ronda.storage.monitors import Selection, UnknownMonitor
+from ronda.storage.monitors import Selection
 from ronda.web import examples
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext

@@ -24,8 +24,9 @@ from ronda.rules.public_status import PROBLEM_WORDS
 from ronda.rules.surge import Surge
 from ronda.service.monitors import MonitorError, UnknownMonitorName
 from ronda.service.report_watch import watch_settings
+from ronda.storage.arrivals import UnknownMonitor
 from ronda.storage.incidents import HumanStatus, UnknownIncident
-from ronda.storage.monitors import Selection, UnknownMonitor
+from ronda.storage.monitors import Selection
 from ronda.storage.surges import Surges
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
