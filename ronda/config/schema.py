@@ -470,8 +470,8 @@ def with_defaults(monitor: M, defaults: Defaults) -> M:
     definition (what the API stores and shows), and filling again from other defaults (a
     reload, paths made absolute) replaces what was filled before."""
     unset = [key for key in monitor.from_defaults if key not in monitor.model_fields_set]
-    if not unset:
-        return monitor
+    if all(getattr(monitor, key) == getattr(defaults, key) for key in unset):
+        return monitor  # filled from these defaults already: a config reused has 100,000 of them
     values = dict(monitor) | {key: getattr(defaults, key) for key in unset}
     return monitor.model_construct(_fields_set=set(monitor.model_fields_set), **values)
 

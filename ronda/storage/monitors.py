@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.records import ConnectivityEntry, DayFigures, MonitorRecord, UptimeReport
@@ -70,18 +70,38 @@ class Monitors:
         longer configured are kept, with their history, as inactive. The file is the source
         of truth for what it names: an API monitor of the same name becomes the file's."""
         with self._sessions.begin() as session:
-            rows = {row.name: row for row in session.scalars(select(MonitorRow))}
-            for name, target in monitors.items():
-                row = rows.get(name)
-                if row is None:
-                    session.add(
-                        MonitorRow(name=name, target=target, source="config", active=True, status="unknown", failures=0)
+            # In bulk (Core statements, no ORM object per monitor): at 100,000 monitors this
+            # runs at every start and reload.
+            stored = {
+                name: (monitor_id, target, active, source, spec is not None)
+                for monitor_id, name, target, active, source, spec in session.execute(
+                    select(
+                        MonitorRow.id,
+                        MonitorRow.name,
+                        MonitorRow.target,
+                        MonitorRow.active,
+                        MonitorRow.source,
+                        MonitorRow.spec,
                     )
-                else:
-                    row.target, row.active, row.source, row.spec = target, True, "config", None
-            for name, row in rows.items():
-                if name not in monitors and row.source == "config":
-                    row.active = False
+                )
+            }
+            new = [
+                {"name": name, "target": target, "source": "config", "active": True, "status": "unknown", "failures": 0}
+                for name, target in monitors.items()
+                if name not in stored
+            ]
+            changed = [
+                {"id": row[0], "target": target, "active": True, "source": "config", "spec": None}
+                for name, target in monitors.items()
+                if (row := stored.get(name)) is not None and row[1:] != (target, True, "config", False)
+            ]
+            gone = [row[0] for name, row in stored.items() if name not in monitors and row[3] == "config" and row[2]]
+            if new:
+                session.execute(insert(MonitorRow), new)
+            if changed:
+                session.execute(update(MonitorRow), changed)
+            if gone:
+                session.execute(update(MonitorRow).where(MonitorRow.id.in_(gone)).values(active=False))
 
     def record(
         self, name: str, verdict: Verdict, policy: Policy | int, planned: bool = False, offline: bool = False
