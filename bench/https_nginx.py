@@ -334,6 +334,9 @@ def ronda_round(args: argparse.Namespace, ca: str, round_no: int, nginx_pid: int
         "--names", str(args.names), "--fail-share", str(args.fail_share), "--ca", ca,
         "--checks", str(args.checks), "--concurrency", str(args.concurrency),
     ]  # fmt: skip
+    if args.py_spy:  # where ronda's time goes: a flame graph per round (py-spy's own cost included)
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        command[3:3] = [spy, "record", "--native", "-r", "200", "-f", "raw", "-o", f"{args.py_spy}.{round_no}.txt", "--"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     farm_before = nginx_cpu(nginx_pid)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -493,6 +496,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", choices=["ecdsa", "rsa"], default="ecdsa", help="the farm's key type (default ecdsa)")
     parser.add_argument("--names", type=int, default=NAMES, help=f"names in the farm (default {NAMES})")
     parser.add_argument("--fail-share", type=float, default=0.0, help="share of names serving an expired certificate")
+    parser.add_argument("--py-spy", metavar="PREFIX", help="profile ronda's rounds with py-spy into PREFIX.N.txt")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ronda-round", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pki", help=argparse.SUPPRESS)
