@@ -336,14 +336,16 @@ def ronda_round(args: argparse.Namespace, ca: str, round_no: int, nginx_pid: int
     ]  # fmt: skip
     if args.py_spy:  # where ronda's time goes: a flame graph per round (py-spy's own cost included)
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        command[3:3] = [spy, "record", "--native", "-r", "200", "-f", "raw", "-o", f"{args.py_spy}.{round_no}.txt", "--"]
+        out = f"{args.py_spy}.{round_no}.txt"
+        command[3:3] = [spy, "record", "--native", "-r", "200", "-f", "raw", "-o", out, "--"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     farm_before = nginx_cpu(nginx_pid)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     farm_after = nginx_cpu(nginx_pid)
     if done.returncode != 0:
         raise SystemExit(f"ronda's round failed:\n{done.stdout}{done.stderr}")
-    r = Round(**json.loads(done.stdout.strip().splitlines()[-1]))
+    said = [line for line in done.stdout.splitlines() if line.startswith("{")]  # py-spy talks too
+    r = Round(**json.loads(said[-1]))
     # nginx's CPU is taken around the whole child (warm-up included): shown, not compared.
     return Result("ronda", round_no, r.checks, r.wall, r.cpu, farm_after - farm_before, 0.0)
 
@@ -476,7 +478,8 @@ def honest_main(args: argparse.Namespace) -> None:
     if args.only != "ronda" and Path(args.blackbox_bin).exists():
         print(f"blackbox_exporter: {blackbox_version(args.blackbox_bin)}, GOMAXPROCS=1")
     print(
-        f"farm: nginx, {args.names} names ({name_of(0)} .. {name_of(args.names - 1)}) each with its own {args.key} chain, "
+        f"farm: nginx, {args.names} names ({name_of(0)} .. {name_of(args.names - 1)}), "
+        f"each with its own {args.key} chain, "
         f"resolved through the namespace's /etc/hosts; {args.fail_share:.0%} of them serve an expired certificate; "
         f"{args.rounds} rounds of {args.checks} checks per tool, {args.concurrency} at a time; "
         f"probers pinned to CPU {PROBER_CPU}, nginx and the driver to CPU {FARM_CPU}",
