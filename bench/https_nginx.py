@@ -14,7 +14,7 @@
   checks done.
 
 Run as root from the repository root: `python3 -m bench.https_throughput` (see
-docs/benchmarks.md). Certificates are cached in $TMPDIR/ronda-bench-https-pki-KEY, since 600
+docs/benchmarks.md). Certificates are cached in $TMPDIR/ronda-bench-https-pki-v2-KEY, since 600
 RSA keys take a while to make.
 """
 
@@ -48,6 +48,7 @@ from bench.https_throughput import (
     find_blackbox,
     free_port,
     machine,
+    machine_busy_seconds,
     print_table,
     proc_cpu_seconds,
     run_pool,
@@ -125,7 +126,7 @@ def _cert(subject: str, key, issuer: str, issuer_key, ca: bool, start: dt.dateti
 def make_pki(kind: str, names: int, fail_share: float) -> Path:
     """root.pem; per name NAME.pem (leaf then intermediate) and NAME.key; NAME-expired.pem
     and .key for the failing names. Made once per key kind, then reused."""
-    directory = Path(tempfile.gettempdir()) / f"ronda-bench-https-pki-{kind}"
+    directory = Path(tempfile.gettempdir()) / f"ronda-bench-https-pki-v2-{kind}"
     directory.mkdir(exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     root_key = None
@@ -137,7 +138,7 @@ def make_pki(kind: str, names: int, fail_share: float) -> Path:
             "bench farm root",
             root_key,
             True,
-            now - dt.timedelta(days=1),
+            now - dt.timedelta(days=400),
             now + dt.timedelta(days=3650),
         )
         _write(directory / "root.pem", root, root_key)
@@ -163,7 +164,7 @@ def make_pki(kind: str, names: int, fail_share: float) -> Path:
                 "bench farm root",
                 root_key,
                 True,
-                now - dt.timedelta(days=1),
+                now - dt.timedelta(days=365),
                 now + dt.timedelta(days=3000),
             )
             _write(inter_path, inter, inter_key)
@@ -289,6 +290,8 @@ class Round:
     wall: float
     cpu: float
     failed: int  # checks that found the expected certificate failure
+    farm: float  # nginx's CPU seconds over the same interval
+    machine: float  # the whole machine's busy CPU seconds over the same interval
 
 
 def ronda_round_main(args: argparse.Namespace) -> None:
@@ -320,9 +323,13 @@ async def _ronda_round(args: argparse.Namespace) -> Round:
         failed += n in bad
 
     await run_pool(len(targets), args.concurrency, check)
-    failed, start_wall, start_cpu = 0, time.perf_counter(), time.process_time()
+    failed = 0
+    farm, machine = nginx_cpu(args.nginx_pid), machine_busy_seconds()
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
     await run_pool(args.checks, args.concurrency, check)
-    done = Round(args.checks, time.perf_counter() - start_wall, time.process_time() - start_cpu, failed)
+    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    farm, machine = nginx_cpu(args.nginx_pid) - farm, machine_busy_seconds() - machine
+    done = Round(args.checks, wall, cpu, failed, farm, machine)
     if wrong:
         raise SystemExit(f"ronda: {len(wrong)} verdicts not as expected, e.g.:\n  " + "\n  ".join(wrong[:5]))
     return done
@@ -332,22 +339,26 @@ def ronda_round(args: argparse.Namespace, ca: str, round_no: int, nginx_pid: int
     command = [
         "taskset", "-c", str(PROBER_CPU), sys.executable, "-m", "bench.https_throughput", "--ronda-round",
         "--names", str(args.names), "--fail-share", str(args.fail_share), "--ca", ca,
-        "--checks", str(args.checks), "--concurrency", str(args.concurrency),
+        "--checks", str(args.checks), "--concurrency", str(args.concurrency), "--nginx-pid", str(nginx_pid),
     ]  # fmt: skip
     if args.py_spy:  # where ronda's time goes: a flame graph per round (py-spy's own cost included)
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         out = f"{args.py_spy}.{round_no}.txt"
         command[3:3] = [spy, "record", "--native", "-r", "200", "-f", "raw", "-o", out, "--"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    farm_before = nginx_cpu(nginx_pid)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    farm_after = nginx_cpu(nginx_pid)
     if done.returncode != 0:
         raise SystemExit(f"ronda's round failed:\n{done.stdout}{done.stderr}")
     said = [line for line in done.stdout.splitlines() if line.startswith("{")]  # py-spy talks too
     r = Round(**json.loads(said[-1]))
-    # nginx's CPU is taken around the whole child (warm-up included): shown, not compared.
-    return Result("ronda", round_no, r.checks, r.wall, r.cpu, farm_after - farm_before, 0.0)
+    if r.failed != expected_failures(args):
+        raise SystemExit(f"ronda found {r.failed} failing certificates, expected {expected_failures(args)}")
+    return Result("ronda", round_no, r.checks, r.wall, r.cpu, r.farm, max(r.machine - r.cpu - r.farm, 0.0))
+
+
+def expected_failures(args: argparse.Namespace) -> int:
+    """How many of a round's checks meet a failing certificate (round-robin over the names)."""
+    return sum(failing(i % args.names, args.fail_share) for i in range(args.checks))
 
 
 # ---------------------------------------------------------------------------- the exporter's rounds
@@ -407,16 +418,21 @@ async def exporter_round(args: argparse.Namespace, pid: int, port: int, round_no
         if len([f for f in pool.failures if f.split(": ", 1)[0] in bad]) != len(bad) or unexpected():
             await pool.require_success()
         pool.failures.clear()
-        before = (time.perf_counter(), proc_cpu_seconds(pid), nginx_cpu(nginx_pid))
+        own = time.process_time()
+        before = (time.perf_counter(), proc_cpu_seconds(pid), nginx_cpu(nginx_pid), machine_busy_seconds())
         await run_pool(args.checks, args.concurrency, probe)
-        after = (time.perf_counter(), proc_cpu_seconds(pid), nginx_cpu(nginx_pid))
+        after = (time.perf_counter(), proc_cpu_seconds(pid), nginx_cpu(nginx_pid), machine_busy_seconds())
+        own = time.process_time() - own
         if unexpected():
             pool.failures[:] = unexpected()
             await pool.require_success()
+        if len(pool.failures) != expected_failures(args):
+            raise SystemExit(f"the exporter failed {len(pool.failures)} probes, expected {expected_failures(args)}")
     finally:
         pool.close()
-    wall, cpu, farm = (a - b for a, b in zip(after, before, strict=True))
-    return Result("blackbox", round_no, args.checks, wall, cpu, farm, 0.0)
+    wall, cpu, farm, machine = (a - b for a, b in zip(after, before, strict=True))
+    other = max(machine - cpu - farm - own, 0.0)
+    return Result("blackbox", round_no, args.checks, wall, cpu, farm, other, driver_cpu=own)
 
 
 # ---------------------------------------------------------------------------- main
@@ -504,6 +520,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ronda-round", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pki", help=argparse.SUPPRESS)
     parser.add_argument("--ca", help=argparse.SUPPRESS)
+    parser.add_argument("--nginx-pid", type=int, help=argparse.SUPPRESS)
 
 
 __all__ = ["BLACKBOX_BIN", "add_arguments", "honest_main", "ronda_round_main"]
