@@ -579,23 +579,57 @@ def print_summary(results: list[Result], unit: str = "check") -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--servers", type=int, default=32, help="HTTPS servers in the farm (default 32)")
-    parser.add_argument("--checks", type=int, default=2000, help="measured checks per tool and round (default 2000)")
+    parser.add_argument("--servers", type=int, default=32, help="legacy: HTTPS servers in the farm (default 32)")
+    parser.add_argument(
+        "--legacy", action="store_true", help="the old, flattering mode: ronda's own Python farm, IP literals"
+    )
+    parser.add_argument("--checks", type=int, help="measured checks per tool and round (default 1500; legacy 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="checks in flight at once (default 16)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per tool, medians reported (3)")
+    parser.add_argument(
+        "--rounds", type=int, help="alternating rounds per tool, medians reported (default 5; legacy 3)"
+    )
     parser.add_argument("--only", choices=["ronda", "blackbox"], help="measure one tool only")
     parser.add_argument("--port", type=int, default=8443, help="the farm's port on every address (default 8443)")
     parser.add_argument("--blackbox-bin", default=BLACKBOX_BIN, help=f"the exporter's binary (default {BLACKBOX_BIN})")
     parser.add_argument("--farm", action="store_true", help=argparse.SUPPRESS)  # internal: be the farm process
     parser.add_argument("--ca-out", help=argparse.SUPPRESS)  # internal: where the farm writes its CA
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.checks is None:
+        args.checks = 2000 if args.legacy else 1500
+    if args.rounds is None:
+        args.rounds = 3 if args.legacy else 5
     if min(args.checks, args.concurrency, args.rounds) < 1:
         parser.error("--checks, --concurrency and --rounds must be at least 1")
     return args
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bench.https_nginx import add_arguments as honest_arguments
+
+    honest_arguments(parser)
+
+
+def honest_main(args: argparse.Namespace) -> None:
+    from bench.https_nginx import honest_main as run
+
+    run(args)
+
+
+def ronda_round_main(args: argparse.Namespace) -> None:
+    from bench.https_nginx import ronda_round_main as run
+
+    run(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.ronda_round:
+        ronda_round_main(args)
+        return
+    if not args.legacy and not args.farm:
+        honest_main(args)
+        return
     if args.farm:
         asyncio.run(serve_farm(args.servers, args.port, args.ca_out))
         return

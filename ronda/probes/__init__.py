@@ -26,12 +26,14 @@ for record in PROBES.values():
     if record.facts is not None:
         FACTS.setdefault(record.facts, record)  # a status page's module does not speak for "http"
 del record
+_RANK = {key: i for i, key in enumerate(FACTS)}  # built once: in_order runs twice a check
 
 
 def in_order(facts: dict[str, Facts]) -> dict[str, Facts]:
     """A check's facts in the registry's order (a key no probe declares goes last)."""
-    rank = {key: i for i, key in enumerate(FACTS)}
-    return dict(sorted(facts.items(), key=lambda item: rank.get(item[0], len(rank))))
+    if len(facts) < 2:
+        return dict(facts)
+    return dict(sorted(facts.items(), key=lambda item: _RANK.get(item[0], len(_RANK))))
 
 
 def schemes_of(record: ProbeScheme) -> str:

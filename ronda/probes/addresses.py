@@ -12,16 +12,22 @@ from collections.abc import Awaitable, Callable
 
 from ronda.defaults import ADDRESSES_PER_NAME
 from ronda.probes.base import Observation
+from ronda.probes.dnscache import DnsCache
 from ronda.probes.resolve import resolve_host
 from ronda.target import CheckOptions
 
 
 async def each_address(
-    obs: Observation, options: CheckOptions, deadline: float, check: Callable[[str], Awaitable[None]]
+    obs: Observation,
+    options: CheckOptions,
+    deadline: float,
+    check: Callable[[str], Awaitable[None]],
+    cache: DnsCache | None = None,
 ) -> None:
-    """Resolve the target's host, record its addresses, and run `check` on all of them at once."""
+    """Resolve the target's host (through `cache`, when given: ronda/probes/dnscache.py),
+    record its addresses, and run `check` on all of them at once."""
     target = obs.target
-    resolution = await resolve_host(target.host, target.port, options, deadline)
+    resolution = await resolve_host(target.host, target.port, options, deadline, cache)
     if resolution.error:
         obs.problem(resolution.error, resolution.detail)
         return

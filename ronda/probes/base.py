@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ronda.clock import Clock, system_clock
+from ronda.probes.dnscache import DnsCache
 from ronda.target import CheckOptions, Target
 from ronda.tlscontexts import TlsContexts
 from ronda.verdict import CertificateInfo, Finding
@@ -28,6 +29,7 @@ class ProbeContext:
     tls: TlsContexts = field(default_factory=TlsContexts)
     clock: Clock = system_clock
     fetch_cache: dict[str, tuple[float, bytes]] = field(default_factory=dict)  # url -> (expires, body)
+    dns: DnsCache = field(default_factory=DnsCache)  # address lookups kept for their TTL, shared
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 Verification is never turned off silently: the handshake verifies against the system
 store plus the CA file, and only when that fails do we connect again permissively, to
-read and report the certificate the server actually serves.
+read and report the certificate the server actually serves. When the same chain failed at
+the last check, one handshake that does not abort on it reads it again, and OpenSSL's
+error on that very chain is reused (ronda/tlscontexts.py, KnownFailures).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ronda.certs.session import TlsSession
-from ronda.tlscontexts import TlsClient, TlsContexts
+from ronda.tlscontexts import KnownFailure, Served, TlsClient, TlsContexts
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,15 @@ async def open_tls(
 ) -> Connection | Failure:
     """TCP (and a STARTTLS prelude) plus a verified handshake; when verification fails,
     or the handshake is refused by our TLS library's policy, a permissive one to read the
-    certificate, with the error kept on the session."""
+    certificate, with the error kept on the session. A chain that failed verification at
+    the last check and is served again costs one handshake (tlscontexts.KnownFailures)."""
+    endpoint = (client, server_name, address, port)
+    known = contexts.known_failures.get(endpoint)
+    if known is not None:
+        again = await _known_failure(address, port, server_name, contexts, client, deadline, prelude, known)
+        if again is not None:
+            return again
+        contexts.known_failures.forget(endpoint)
     conn = await _open_plain(address, port, deadline, prelude)
     if isinstance(conn, Failure):
         return conn
@@ -136,9 +146,46 @@ async def open_tls(
     if isinstance(conn, Failure):
         return conn
     second = await _handshake(conn, server_name, contexts.permissive(client), deadline, verify_error)
-    if isinstance(second, Connection) and second.tls is not None and first is not None:
-        second.tls.handshake_error = first.detail
+    if isinstance(second, Connection) and second.tls is not None:
+        if first is not None:
+            second.tls.handshake_error = first.detail
+        elif verify_error is not None:
+            contexts.known_failures.remember(endpoint, _served(second.tls), verify_error)
     return second if isinstance(second, Connection) or first is None else first
+
+
+async def _known_failure(
+    address: str,
+    port: int,
+    server_name: str,
+    contexts: TlsContexts,
+    client: TlsClient,
+    deadline: float,
+    prelude: Prelude | None,
+    known: KnownFailure,
+) -> Connection | Failure | None:
+    """One handshake under the verifying policy, not aborted by the certificate: the
+    connection with OpenSSL's known error when the server serves the chain that failed,
+    a failure to connect as it is, or None when the full path must run (another chain,
+    or a handshake the policy refuses)."""
+    conn = await _open_plain(address, port, deadline, prelude)
+    if isinstance(conn, Failure):
+        return conn
+    try:
+        done = await _handshake(conn, server_name, contexts.lenient(client), deadline, known.verify_error)
+    except Exception:
+        conn.close()
+        raise
+    if isinstance(done, Failure):
+        return done if not done.retry_permissively else None
+    if done.tls is not None and _served(done.tls) == known.served:
+        return done
+    done.close()
+    return None
+
+
+def _served(session: TlsSession) -> Served:
+    return session.leaf_der, tuple(session.chain_ders)
 
 
 async def _handshake(

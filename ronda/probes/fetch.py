@@ -21,7 +21,7 @@ async def fetch_url(url: str, options: CheckOptions, ctx: ProbeContext, deadline
     """The body of a 200 answer for `url`, or None (any failure: these fetches only help
     to explain, so their failures are not findings of their own)."""
     hop = hop_for(url)
-    resolution = await resolve_host(hop.host, hop.port, options, deadline)
+    resolution = await resolve_host(hop.host, hop.port, options, deadline, ctx.dns)
     if resolution.error or not resolution.addresses:
         return None
     address = resolution.addresses[0]

@@ -54,7 +54,7 @@ async def follow(
         seen.add(next_url)
         next_hop = hop_for(next_url)
         if (next_hop.host, next_hop.port) != (hop.host, hop.port):
-            resolved = await resolve_host(next_hop.host, next_hop.port, options, deadline)
+            resolved = await resolve_host(next_hop.host, next_hop.port, options, deadline, ctx.dns)
             if resolved.error:
                 detail = f"redirect to {next_url}: {resolved.detail}"
                 obs.problem(resolved.error, detail, address=origin, host=next_hop.host)

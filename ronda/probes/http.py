@@ -40,7 +40,7 @@ async def fetch_at_each_address(
         if answer is not None:
             answers[address] = answer
 
-    await each_address(obs, options, deadline, fetch)
+    await each_address(obs, options, deadline, fetch, ctx.dns)
     return answers
 
 

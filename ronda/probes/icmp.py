@@ -52,7 +52,7 @@ async def probe_icmp(
             # Ping has no port: the finding names the address only.
             obs.findings.append(Finding(problem[0], problem[1], target.host, address))
 
-    await each_address(obs, options, deadline, check)
+    await each_address(obs, options, deadline, check, ctx.dns)
     if echoes:  # none when the name did not resolve
         obs.facts["icmp"] = echo_report([(address, *echoes[address]) for address in obs.addresses])
         rtts = [rtt for _, round_trips in echoes.values() for rtt in round_trips]

@@ -96,7 +96,7 @@ async def probe_onvif(
         if report is not None:
             reports[address] = report
 
-    await each_address(obs, options, deadline, check)
+    await each_address(obs, options, deadline, check, ctx.dns)
     obs.latency_ms = obs.elapsed_ms()
     if reports:
         obs.facts["onvif"] = next(reports[a] for a in obs.addresses if a in reports)

@@ -17,6 +17,7 @@ import dns.rdatatype
 import dns.resolver
 
 from ronda.hosts import ascii_host, is_ip_address
+from ronda.probes.dnscache import DnsCache
 from ronda.probes.system_dns import SYSTEM
 from ronda.target import CheckOptions
 
@@ -27,19 +28,23 @@ class Resolution:
     error: str | None = None  # a dns_* cause code when no address was found
     detail: str = ""
     records: tuple[str, ...] = ()  # the answer's text, for dns:// checks
+    ttl: float = 0.0  # seconds the answer may be kept (the smallest TTL along its CNAME chain)
 
 
 # When A and AAAA fail differently, the most telling error wins.
 _ERROR_ORDER = ("dns_nxdomain", "dns_servfail", "dns_timeout", "dns_no_answer")
 
 
-async def resolve_host(host: str, port: int, options: CheckOptions, deadline: float) -> Resolution:
+async def resolve_host(
+    host: str, port: int, options: CheckOptions, deadline: float, cache: DnsCache | None = None
+) -> Resolution:
     """The addresses behind host:port, or a dns_* error saying why there are none, or
     target_not_allowed when any of them is one the check may not reach (options.reach):
     after resolution, so a name that points somewhere private is refused at every check.
     (The nameserver is the operator's, from the config's defaults, or the monitor's own,
-    judged when the monitor is added.)"""
-    resolution = await _resolve(host, port, options, deadline)
+    judged when the monitor is added.) `cache`: answers kept for their TTL and lookups
+    shared (ronda/probes/dnscache.py); None asks every time."""
+    resolution = await _resolve(host, port, options, deadline, cache)
     for address in resolution.addresses:
         refused = options.reach.refused_address(address)
         if refused:
@@ -51,7 +56,7 @@ async def resolve_host(host: str, port: int, options: CheckOptions, deadline: fl
 NOT_ALLOWED = "target_not_allowed"
 
 
-async def _resolve(host: str, port: int, options: CheckOptions, deadline: float) -> Resolution:
+async def _resolve(host: str, port: int, options: CheckOptions, deadline: float, cache: DnsCache | None) -> Resolution:
     if is_ip_address(host):
         return Resolution((str(ipaddress.ip_address(host)),))
     pinned = _pinned(options.resolve, host, port)
@@ -64,19 +69,56 @@ async def _resolve(host: str, port: int, options: CheckOptions, deadline: float)
     hosts = () if options.nameserver else SYSTEM.hosts(host)
     if hosts:
         return Resolution(hosts)
-    answers = await asyncio.gather(*(_lookup(host, rdtype, options, deadline) for rdtype in ("A", "AAAA")))
+    answers = await asyncio.gather(*(_kept_lookup(host, rdtype, options, deadline, cache) for rdtype in ("A", "AAAA")))
     addresses = tuple(dict.fromkeys(a for answer in answers for a in answer.records))
     if addresses:
         return Resolution(addresses)
     return min(answers, key=lambda r: _ERROR_ORDER.index(r.error or "dns_no_answer"))
 
 
+async def _kept_lookup(
+    name: str, rdtype: str, options: CheckOptions, deadline: float, cache: DnsCache | None
+) -> Resolution:
+    """_lookup, through `cache` when there is one: keyed by everything the answer depends on
+    (the nameserver, or the system configuration's nameservers and search list)."""
+    if cache is None:
+        return await _lookup(name, rdtype, options, deadline)
+    if options.nameserver:
+        key: tuple[object, ...] = ("nameserver", options.nameserver, name, rdtype)
+        server = f"{options.nameserver[0]}:{options.nameserver[1]}"
+    else:
+        resolver = SYSTEM.resolver()
+        configuration = (tuple(map(str, resolver.nameservers)), tuple(map(str, resolver.search)), resolver.ndots)
+        key = ("system", configuration, name, rdtype)
+        server = _system_words(resolver)
+
+    async def ask() -> tuple[Resolution, float]:
+        answer = await _lookup(name, rdtype, options, deadline)
+        return answer, answer.ttl
+
+    lifetime = max(deadline - time.monotonic(), 0.001)
+    try:
+        # A lookup under way for another check runs to that check's deadline: wait no longer
+        # than this one's (a moment more, so that a query of its own says why it ended).
+        async with asyncio.timeout(lifetime + _GRACE):
+            return await cache.lookup(key, ask)
+    except TimeoutError:
+        return Resolution(error="dns_timeout", detail=f"{server} did not answer for {name} within {lifetime:.1f}s")
+
+
+_GRACE = 0.05
+
+
+def _system_words(resolver: dns.asyncresolver.Resolver) -> str:
+    servers = ", ".join(str(server) for server in resolver.nameservers[:3])
+    return f"the system resolver ({servers})"
+
+
 async def _lookup(name: str, rdtype: str, options: CheckOptions, deadline: float) -> Resolution:
     if options.nameserver:
         return await query(name, rdtype, options.nameserver, deadline)
     resolver = SYSTEM.resolver()
-    servers = ", ".join(str(server) for server in resolver.nameservers[:3])
-    return await ask(resolver, f"the system resolver ({servers})", name, rdtype, deadline, search=True)
+    return await ask(resolver, _system_words(resolver), name, rdtype, deadline, search=True)
 
 
 def _pinned(resolve: dict[tuple[str, int], tuple[str, ...]], host: str, port: int) -> tuple[str, ...]:
@@ -121,8 +163,26 @@ async def ask(
         return Resolution(error="dns_servfail", detail=f"{server} gave no usable answer for {name}: {exc}")
     records = tuple(rdata.to_text() for rdata in answer) if answer.rrset else ()
     if not records:
-        return Resolution(error="dns_no_answer", detail=f"{name} has no {rdtype} records at {server}")
-    return Resolution(records, records=records)
+        no_answer = f"{name} has no {rdtype} records at {server}"
+        return Resolution(error="dns_no_answer", detail=no_answer, ttl=_negative_ttl(answer))
+    return Resolution(records, records=records, ttl=_ttl(answer))
+
+
+def _negative_ttl(answer: dns.resolver.Answer) -> float:
+    """How long a name's lack of records of a type holds (RFC 2308: the SOA's TTL and
+    minimum, the smaller); 0 when the answer carries no SOA, and it is not kept."""
+    for rrset in answer.response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return float(min(rrset.ttl, rrset[0].minimum))
+    return 0.0
+
+
+def _ttl(answer: dns.resolver.Answer) -> float:
+    """The smallest TTL along the answer's CNAME chain, which is how long it holds."""
+    chained = getattr(answer, "chaining_result", None)
+    if chained is not None:
+        return float(chained.minimum_ttl)
+    return float(answer.rrset.ttl) if answer.rrset is not None else 0.0
 
 
 def _first_line(exc: Exception) -> str:

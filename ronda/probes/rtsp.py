@@ -116,7 +116,7 @@ async def probe_rtsp(
         finally:
             conn.close()
 
-    await each_address(obs, options, deadline, check)
+    await each_address(obs, options, deadline, check, ctx.dns)
     answered = [reports[a] for a in obs.addresses if a in reports and reports[a].status is not None]
     if answered:  # the first address that spoke RTSP; findings name the others
         obs.facts["rtsp"] = answered[0].to_json()

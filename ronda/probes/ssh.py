@@ -99,7 +99,7 @@ async def probe_ssh(
         if expected is not None and server.fingerprint != expected:
             obs.problem("ssh_host_key_changed", f"{where}: {changed_words(server, named)}", address=address)
 
-    await each_address(obs, options, deadline, check)
+    await each_address(obs, options, deadline, check, ctx.dns)
     obs.latency_ms = obs.elapsed_ms()
     shown = [servers[a] for a in obs.addresses if a in servers]
     if shown:  # the first address that completed the exchange; findings name the others

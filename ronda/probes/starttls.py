@@ -282,7 +282,7 @@ async def probe_service_tls(
         if failure is not None:
             obs.problem(failure.code, f"{where}: {failure.detail}", address=address)
 
-    await each_address(obs, options, deadline, check)
+    await each_address(obs, options, deadline, check, ctx.dns)
 
 
 SCHEME = ProbeScheme(probe_service_tls)

@@ -179,7 +179,7 @@ async def _check_host(ctx: ProbeContext, options: CheckOptions, url: str, deadli
             detail = f"{url} at {address} answered {answer.status} {answer.reason}".rstrip()
             obs.problem(code, detail, address=address, host=hop.host, port=hop.port)
 
-    await each_address(obs, options, deadline, at)
+    await each_address(obs, options, deadline, at, ctx.dns)
     first = next((answers[a] for a in obs.addresses if a in answers), None)
     return HostCheck(url, obs, first)
 
@@ -188,7 +188,7 @@ async def _fetch(ctx: ProbeContext, options: CheckOptions, url: str, deadline: f
     """A stylesheet's content from the first address of its host; failures are not
     findings here (the page's own host is checked by the page, others by _check_host)."""
     hop = hop_for(url)
-    resolved = await resolve_host(hop.host, hop.port, options, deadline)
+    resolved = await resolve_host(hop.host, hop.port, options, deadline, ctx.dns)
     if resolved.error:
         return None
     scratch = Observation(Target(url=url, scheme=hop.scheme, host=hop.host, port=hop.port, path=hop.path))

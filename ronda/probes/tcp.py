@@ -18,7 +18,7 @@ async def probe_tcp(
         else:
             conn.close()
 
-    await each_address(obs, options, deadline, check)
+    await each_address(obs, options, deadline, check, ctx.dns)
 
 
 SCHEME = ProbeScheme(probe_tcp)

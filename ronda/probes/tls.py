@@ -124,7 +124,7 @@ async def probe_tls(
         if conn is not None:
             conn.close()
 
-    await each_address(obs, options, deadline, check)
+    await each_address(obs, options, deadline, check, ctx.dns)
 
 
 SCHEME = ProbeScheme(probe_tls)

@@ -124,7 +124,7 @@ async def probe_websocket(
         finally:
             conn.close()
 
-    await each_address(obs, options, deadline, check)
+    await each_address(obs, options, deadline, check, ctx.dns)
     handshakes = [o.handshake_ms for o in outcomes.values() if o.handshake_ms is not None]
     # The slowest address's handshake: the figure --max-latency and perfdata's time= judge.
     obs.latency_ms = max(handshakes) if handshakes else None

@@ -21,6 +21,10 @@ class Zone:
     servfail: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
     late: dict[str, float] = field(default_factory=dict)  # name -> seconds before its answer leaves
+    ttl: int = 60  # of every record served
+    # With a number, answers without records (NXDOMAIN, no data) carry the zone's SOA, whose
+    # minimum (RFC 2308) says how long a resolver may keep the negative answer; None: no SOA.
+    negative_ttl: int | None = None
 
     def set(self, name: str, rdtype: str, *values: str) -> None:
         self.records[(_norm(name), rdtype.upper())] = list(values)
@@ -97,9 +101,18 @@ class DnsServer(asyncio.DatagramProtocol):
             return response
         if not self.zone.exists(name):
             response.set_rcode(dns.rcode.NXDOMAIN)
-            return response
+            return self._negative(response, name)
         rdtype = dns.rdatatype.to_text(question.rdtype)
         values = self.zone.records.get((name, rdtype))
         if values:
-            response.answer.append(dns.rrset.from_text_list(name, 60, dns.rdataclass.IN, rdtype, values))
+            response.answer.append(dns.rrset.from_text_list(name, self.zone.ttl, dns.rdataclass.IN, rdtype, values))
+            return response
+        return self._negative(response, name)
+
+    def _negative(self, response: dns.message.Message, name: str) -> dns.message.Message:
+        ttl = self.zone.negative_ttl
+        if ttl is not None:
+            apex = name.split(".", 1)[1] or "."
+            soa = f"ns.{apex} hostmaster.{apex} 1 3600 600 86400 {ttl}"
+            response.authority.append(dns.rrset.from_text(apex, ttl, dns.rdataclass.IN, "SOA", soa))
         return response
