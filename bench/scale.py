@@ -17,9 +17,14 @@ there is, so what is measured is ronda). Measured per size:
   (the whole list) and one page of it (`?limit=100`), and one `GET /metrics`, whole and with
   `?per_monitor=false`, at the end.
 
+`--stores sqlite,postgresql` runs each size on each store: PostgreSQL is a throwaway
+cluster on a loopback port (Debian's `postgresql`, as the tests start it), one fresh database
+per size, its growth read from `pg_database_size`. `--plot FILE.png` draws how each figure
+grows with the monitors, a line per store (matplotlib: `pip install .[bench]`).
+
 Run from the repository root (one size takes about `--minutes` plus an interval):
 
-    python3 -m bench.scale [--sizes 1000,10000] [--interval 60] [--minutes 3]
+    python3 -m bench.scale [--sizes 1000,10000] [--interval 60] [--minutes 3] [--stores sqlite] [--plot scale.png]
 """
 
 from __future__ import annotations
@@ -35,13 +40,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import sqlalchemy
 
 from bench.flood import free_port_range, http, rss_mib
 from bench.https_throughput import machine, tree_cpu_seconds
 from bench.soak import Buckets, lag_quantile, max_lag, read_metrics
+from tests.postgres import Cluster
 
 TOKEN = "scale-bench-token-0123456789"
 ADMIN_PASSWORD = "scale-bench-admin-password"
@@ -60,10 +68,10 @@ def serve_target(port: int) -> None:
     asyncio.run(main())
 
 
-def config_text(monitors: int, interval: float, port: int, target: int, db: Path) -> str:
+def config_text(monitors: int, interval: float, port: int, target: int, storage: str) -> str:
     lines = [
         f"server:\n  listen: 127.0.0.1:{port}\n  health_listen: 127.0.0.1:{port + 1}\n  token: {TOKEN}\n",
-        f"storage: sqlite:///{db}\ncanaries: []\ngateway: none\n",
+        f"storage: {storage}\ncanaries: []\ngateway: none\n",
         f"defaults:\n  interval: {interval:g}s\n  timeout: 5s\n",
         "monitors:\n",
     ]
@@ -104,6 +112,7 @@ def timed(port: int, path: str) -> float:
 
 @dataclass
 class Size:
+    store: str
     monitors: int
     start_s: float
     checks_per_s: float
@@ -122,11 +131,45 @@ class Size:
     totals_s: float
 
 
-def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) -> Size:
+class Store:
+    """Where a size's verdicts go, and how much is there."""
+
+    def __init__(self, kind: str, folder: Path, cluster: Cluster | None) -> None:
+        self.kind, self.folder, self.cluster = kind, folder, cluster
+        self.db, self.url = folder / "unused.db", ""
+
+    def fresh(self, monitors: int) -> str:
+        """A new, empty store for one size; its URL."""
+        if self.cluster is None:
+            self.db = self.folder / f"ronda-{monitors}.db"
+            return f"sqlite:///{self.db}"
+        self.url = self.cluster.url(self.cluster.new_database())
+        return self.url
+
+    def rows(self) -> int:
+        if self.cluster is None:
+            with contextlib.closing(sqlite3.connect(self.db)) as connection:
+                return int(connection.execute("SELECT count(*) FROM results").fetchone()[0])
+        return int(str(self._scalar("SELECT count(*) FROM results")))
+
+    def bytes(self) -> int:
+        if self.cluster is None:
+            return sum(path.stat().st_size for path in self.db.parent.glob(self.db.name + "*"))
+        return int(str(self._scalar("SELECT pg_database_size(current_database())")))
+
+    def _scalar(self, query: str) -> object:
+        engine = sqlalchemy.create_engine(self.url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql(query).scalar()
+        finally:
+            engine.dispose()
+
+
+def measure(monitors: int, args: argparse.Namespace, target: int, store: Store) -> Size:
     port = free_port_range(2)
-    db = folder / f"ronda-{monitors}.db"
-    config = folder / f"ronda-{monitors}.yaml"
-    config.write_text(config_text(monitors, args.interval, port, target, db))
+    config = store.folder / f"ronda-{store.kind}-{monitors}.yaml"
+    config.write_text(config_text(monitors, args.interval, port, target, store.fresh(monitors)))
     launched = time.monotonic()
     with running(config) as proc:
         while True:
@@ -139,16 +182,17 @@ def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) 
         start_s = time.monotonic() - launched
         time.sleep(max(args.interval - start_s, 0) + 5)  # every monitor checked once: on its grid
         checks0, lag0 = scrape(port)
-        cpu0, rows0, bytes0, began = tree_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic()
+        cpu0, rows0, bytes0, began = tree_cpu_seconds(proc.pid), store.rows(), store.bytes(), time.monotonic()
         time.sleep(args.minutes * 60)
         checks1, lag1 = scrape(port)
-        cpu1, rows1, bytes1, wall = tree_cpu_seconds(proc.pid), rows(db), size_of(db), time.monotonic() - began
+        cpu1, rows1, bytes1, wall = tree_cpu_seconds(proc.pid), store.rows(), store.bytes(), time.monotonic() - began
         rss = rss_mib(proc.pid)
         board_s, api_s = timed(port, "/"), timed(port, "/api/v1/monitors")
         page_s = timed(port, "/api/v1/monitors?limit=100")
         metrics_s, totals_s = timed(port, "/metrics"), timed(port, "/metrics?per_monitor=false")
     hour = 3600 / wall
     return Size(
+        store.kind,
         monitors,
         start_s,
         (checks1 - checks0) / wall,
@@ -168,29 +212,61 @@ def measure(monitors: int, args: argparse.Namespace, target: int, folder: Path) 
     )
 
 
-def rows(db: Path) -> int:
-    with contextlib.closing(sqlite3.connect(db)) as connection:
-        return int(connection.execute("SELECT count(*) FROM results").fetchone()[0])
-
-
-def size_of(db: Path) -> int:
-    return sum(path.stat().st_size for path in db.parent.glob(db.name + "*"))
+def kib_per_monitor(size: Size, base: Size) -> float:
+    """Resident memory per monitor beyond the smallest size's (the fixed base)."""
+    if size is base:
+        return float("nan")
+    return (size.rss_mib - base.rss_mib) * 1024 / (size.monitors - base.monitors)
 
 
 def print_table(sizes: list[Size]) -> None:
-    base = sizes[0]
     print(
-        f"{'monitors':>9}{'start s':>9}{'checks/s':>10}{'due/s':>8}{'lag p50':>9}{'lag p99':>9}{'worst':>7}"
-        f"{'CPU':>6}{'RSS MiB':>9}{'KiB/mon':>9}{'rows/h':>10}{'MB/h':>8}{'board s':>8}{'API s':>7}{'page s':>7}"
-        f"{'metrics s':>10}{'totals s':>9}"
+        f"{'store':>11}{'monitors':>9}{'start s':>9}{'checks/s':>10}{'due/s':>8}{'lag p50':>9}{'lag p99':>9}"
+        f"{'worst':>7}{'CPU':>6}{'RSS MiB':>9}{'KiB/mon':>9}{'rows/h':>10}{'MB/h':>8}{'board s':>8}{'API s':>7}"
+        f"{'page s':>7}{'metrics s':>10}{'totals s':>9}"
     )
     for s in sizes:
-        extra = (s.rss_mib - base.rss_mib) * 1024 / (s.monitors - base.monitors) if s is not base else float("nan")
+        base = next(b for b in sizes if b.store == s.store)
         print(
-            f"{s.monitors:>9,}{s.start_s:>9.1f}{s.checks_per_s:>10.1f}{s.due_per_s:>8.1f}{s.p50:>8.3f}s{s.p99:>8.3f}s"
-            f"{s.worst:>7}{s.cpu:>6.0%}{s.rss_mib:>9.0f}{extra:>9.1f}{s.rows_per_h:>10,.0f}{s.mb_per_h:>8.0f}"
-            f"{s.board_s:>8.2f}{s.api_s:>7.2f}{s.page_s:>7.2f}{s.metrics_s:>10.2f}{s.totals_s:>9.2f}"
+            f"{s.store:>11}{s.monitors:>9,}{s.start_s:>9.1f}{s.checks_per_s:>10.1f}{s.due_per_s:>8.1f}"
+            f"{s.p50:>8.3f}s{s.p99:>8.3f}s{s.worst:>7}{s.cpu:>6.0%}{s.rss_mib:>9.0f}{kib_per_monitor(s, base):>9.1f}"
+            f"{s.rows_per_h:>10,.0f}{s.mb_per_h:>8.0f}{s.board_s:>8.2f}{s.api_s:>7.2f}{s.page_s:>7.2f}"
+            f"{s.metrics_s:>10.2f}{s.totals_s:>9.2f}"
         )
+
+
+FIGURES: dict[str, Callable[[Size], float]] = {  # what the plot draws: a title, and the figure of a size
+    "start to first check (s)": lambda s: s.start_s,
+    "check lag p99 (s)": lambda s: s.p99,
+    "CPU (share of one core)": lambda s: s.cpu,
+    "resident memory (MiB)": lambda s: s.rss_mib,
+    "store growth (MB/h)": lambda s: s.mb_per_h,
+    "dashboard board (s)": lambda s: s.board_s,
+    "API page of 100 (s)": lambda s: s.page_s,
+    "/metrics whole (s)": lambda s: s.metrics_s,
+}
+
+
+def plot(sizes: list[Size], path: Path) -> None:
+    """One panel per figure, monitors on a log axis, a line per store."""
+    import matplotlib  # optional (the `bench` extra): imported only when a plot is asked for
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 4, figsize=(16, 7), constrained_layout=True)
+    for ax, (title, value) in zip(axes.flat, FIGURES.items(), strict=True):
+        for store in dict.fromkeys(s.store for s in sizes):
+            mine = [s for s in sizes if s.store == store]
+            ax.plot([s.monitors for s in mine], [value(s) for s in mine], marker="o", label=store)
+        ax.set_xscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("monitors")
+        ax.grid(True, alpha=0.3)
+    axes.flat[0].legend()
+    figure.suptitle(f"ronda run as monitors grow ({machine()})")
+    figure.savefig(path, dpi=100)
+    print(f"plot: {path}")
 
 
 def main() -> None:
@@ -198,8 +274,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--interval", type=float, default=60.0)
     parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--stores", default="sqlite", help="sqlite, postgresql or both, comma-separated")
+    parser.add_argument("--plot", type=Path, help="a PNG of each figure against the monitors")
     args = parser.parse_args()
-    print(f"machine: {machine()}; tcp:// monitors every {args.interval:g} s on one loopback listener, SQLite")
+    print(f"machine: {machine()}; tcp:// monitors every {args.interval:g} s on one loopback listener; {args.stores}")
     target = free_port_range(1)
     farm = multiprocessing.Process(target=serve_target, args=(target,), daemon=True)
     farm.start()
@@ -207,12 +285,33 @@ def main() -> None:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", target), timeout=1):
             break
         time.sleep(0.1)
+    sizes: list[Size] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="ronda-scale-") as tmp:
-            sizes = [measure(int(n), args, target, Path(tmp)) for n in args.sizes.split(",")]
+        with tempfile.TemporaryDirectory(prefix="ronda-scale-") as tmp, contextlib.ExitStack() as stack:
+            folder = Path(tmp)
+            for kind in args.stores.split(","):
+                cluster = stack.enter_context(postgres(folder)) if kind == "postgresql" else None
+                store = Store(kind, folder, cluster)
+                sizes += [measure(int(n), args, target, store) for n in args.sizes.split(",")]
     finally:
         farm.terminate()
     print_table(sizes)
+    if args.plot:
+        plot(sizes, args.plot)
+
+
+@contextlib.contextmanager
+def postgres(folder: Path) -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster, as the tests start one (tests/postgres.py)."""
+    root = folder / "postgres"
+    root.mkdir()
+    folder.chmod(0o711)  # the server runs as the postgres user: it must reach its folder
+    root.chmod(0o777)
+    cluster = Cluster(root).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":
