@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import struct
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,12 +178,32 @@ class Talker:
         writer.close()
 
 
+class Resetter(Talker):
+    """Says its words, waits for the client's first bytes, and hangs up with a reset (RST), as
+    a server does that closes with the client's bytes unread."""
+
+    async def _talk(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(self.words)
+        await writer.drain()
+        await reader.read(1)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+
 def test_garbage_then_a_hang_up_is_protocol_error(serve, check):
     talker = serve(Talker(b"\x00\xffgarbage\r\n"))
     verdict = check(f"ssh://127.0.0.1:{talker.port}")
     assert (verdict.status, verdict.cause) == ("down", "protocol_error")
     quoted = repr("\x00\ufffdgarbage\r\n")
     assert f"127.0.0.1: not an SSH server: it said {quoted} and failed the key exchange (" in verdict.summary
+
+
+def test_garbage_then_a_reset_is_protocol_error_at_once(serve, check):
+    resetter = serve(Resetter(b"\x00\xffgarbage\r\n"))
+    verdict = check(f"ssh://127.0.0.1:{resetter.port}", timeout=30)
+    assert (verdict.status, verdict.cause) == ("down", "protocol_error")
+    assert "not an SSH server: it said" in verdict.summary
+    assert "in time" not in verdict.summary, "a reset ends the exchange: nothing waits for the timeout"
 
 
 def test_an_ssh_1_server_is_protocol_error(serve, check):

@@ -22,6 +22,7 @@ on. Every address behind the name must show that key, as OpenSSH's known_hosts e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -197,14 +198,18 @@ def _client_options() -> asyncssh.SSHClientConnectionOptions:
 
 
 async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, heard: bytearray | None) -> None:
-    """Copy one direction of the relay until its end; the first HEARD bytes are kept in `heard`."""
-    while data := await source.read(1 << 14):
-        if heard is not None and len(heard) < HEARD:
-            heard += data[: HEARD - len(heard)]
-        sink.write(data)
-        await sink.drain()
-    if sink.can_write_eof():
-        sink.write_eof()
+    """Copy one direction of the relay until its end; the first HEARD bytes are kept in `heard`.
+    A reset ends it as a close does: the sink hears the end of the stream either way, or
+    asyncssh would wait for the check's timeout on a server that hung up long before."""
+    with contextlib.suppress(ConnectionError):  # reset by the peer: an end all the same
+        while data := await source.read(1 << 14):
+            if heard is not None and len(heard) < HEARD:
+                heard += data[: HEARD - len(heard)]
+            sink.write(data)
+            await sink.drain()
+    with contextlib.suppress(OSError):  # the sink's end may be gone already
+        if sink.can_write_eof():
+            sink.write_eof()
 
 
 def _identification(heard: bytes | bytearray) -> str | None:
