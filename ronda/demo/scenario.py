@@ -54,7 +54,9 @@ class DemoWorld:
         self.cycle = cycle
         self.surging: str | None = None  # the service whose users report a problem right now
         self.pki = LocalPKI()
-        self.zone = Zone()
+        # Names here break and come back within seconds, so their records say to keep them one
+        # second: resolvers (ronda's among them) keep an answer as long as its TTL says.
+        self.zone = Zone(ttl=1)
         self.dns = DnsServer("127.0.0.1", 0, self.zone)
         now = system_clock()  # the world's own clock: its certificates are dated by it
         # One good and one expired certificate per name, made once: a renewal swaps the
