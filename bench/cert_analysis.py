@@ -39,7 +39,7 @@ import cryptography
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from bench.https_throughput import machine
+from bench.probers import machine
 from ronda.certs.analysis import CertReport, analyze
 from ronda.certs.inspect import read_certificate
 from ronda.certs.paths import forget_paths

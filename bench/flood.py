@@ -63,7 +63,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from bench.https_throughput import machine, tree_cpu_seconds, with_children
+from bench.https_throughput import tree_cpu_seconds, with_children
+from bench.probers import machine
 from bench.soak import proc_status, read_metrics
 
 TOKEN = "flood-bench-token-0123456789"

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
-from bench.https_throughput import (
+from bench.probers import (
     BLACKBOX_BIN,
     ROOT,
     ExporterPool,

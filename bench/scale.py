@@ -47,7 +47,8 @@ from pathlib import Path
 import sqlalchemy
 
 from bench.flood import free_port_range, http, rss_mib
-from bench.https_throughput import machine, tree_cpu_seconds
+from bench.https_throughput import tree_cpu_seconds
+from bench.probers import machine
 from bench.soak import Buckets, lag_quantile, max_lag, read_metrics
 from tests.postgres import Cluster
 
@@ -260,6 +261,7 @@ def plot(sizes: list[Size], path: Path) -> None:
             mine = [s for s in sizes if s.store == store]
             ax.plot([s.monitors for s in mine], [value(s) for s in mine], marker="o", label=store)
         ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
         ax.set_title(title)
         ax.set_xlabel("monitors")
         ax.grid(True, alpha=0.3)

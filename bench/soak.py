@@ -63,17 +63,8 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.https_throughput import (
-    ROOT,
-    die_with_parent,
-    free_port,
-    machine,
-    machine_busy_seconds,
-    tree_cpu_seconds,
-    wait_for_line,
-    watch_parent,
-    with_children,
-)
+from bench.https_throughput import tree_cpu_seconds, wait_for_line, watch_parent, with_children
+from bench.probers import ROOT, die_with_parent, free_port, machine, machine_busy_seconds
 from ronda import eventloop
 from ronda.world.web import Reply, WebServer
 

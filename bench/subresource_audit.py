@@ -39,24 +39,26 @@ from statistics import median
 from typing import Any
 
 from bench.https_throughput import (
+    alternate_rounds,
+    farm_hosts,
+    module_farm,
+    print_summary,
+    result,
+    serve_until_released,
+    snapshot,
+    stop_on_sigterm,
+)
+from bench.probers import (
     BLACKBOX_BIN,
     PHASE_LIMIT,
     ExporterPool,
     Result,
-    alternate_rounds,
     blackbox_version,
-    farm_hosts,
     find_blackbox,
     machine,
-    module_farm,
-    print_summary,
     print_table,
     require_success,
-    result,
     run_pool,
-    serve_until_released,
-    snapshot,
-    stop_on_sigterm,
 )
 from ronda import eventloop
 from ronda.check import run_check

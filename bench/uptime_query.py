@@ -44,7 +44,7 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import Index, and_, event, func, insert, select, text, update
 
-from bench.https_throughput import machine
+from bench.probers import machine
 from ronda.records import UptimeReport
 from ronda.storage.database import Database
 from ronda.storage.models import MonitorRow, ResultRow

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlalchemy
 
-from bench.https_throughput import machine
+from bench.probers import machine
 from ronda.rules.incidents import Policy
 from ronda.storage.arrivals import Arrival
 from ronda.storage.database import Database
