@@ -171,7 +171,7 @@ class Service:
         self.listeners = listeners or []
         self.live = LiveHub()  # open dashboards hear each verdict at once
         self.token = config.server.token or secrets.token_urlsafe(24)
-        self._failing: dict[str, bool] = {}  # each monitor's latest check, for the failing share
+        self._failing: set[str] = set()  # monitors whose latest check failed, for the failing share
         self._web: WebContext | None = None
         self._turned = time.monotonic()  # the service loop's latest turn: see `turning`
         self._reloads: set[asyncio.Task[object]] = set()
@@ -248,7 +248,7 @@ class Service:
         self.outbox.settings = self.sender.settings = settings_for(config)
         self.sender.channels = {channel.name: channel for channel in channels}
         names = {monitor.name for monitor in config.monitors}
-        self._failing = {name: failing for name, failing in self._failing.items() if name in names}
+        self._failing &= names
         if self._web is not None:
             self._web.config = config
 
@@ -264,8 +264,11 @@ class Service:
 
     async def _on_verdict(self, job: Job | PushJob, verdict: Verdict) -> None:
         planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
-        self._failing[job.name] = verdict.status != "up"
-        await self.engine.recheck_if_many_fail(sum(self._failing.values()), len(self.engine.jobs))
+        if verdict.status == "up":
+            self._failing.discard(job.name)
+        else:
+            self._failing.add(job.name)
+        await self.engine.recheck_if_many_fail(len(self._failing), self.engine.job_count)
         offline = not self.engine.online
         notices = await self.recorder.record(Arrival(job.name, verdict, job.policy, planned, offline))
         self.live.publish({"kind": "verdict", "monitor": job.name, "status": verdict.status, "cause": verdict.cause})

@@ -71,6 +71,10 @@ class WorkerEngine:
     def jobs(self) -> list[Job]:
         return list(self._jobs.values())
 
+    @property
+    def job_count(self) -> int:
+        return len(self._jobs)
+
     def alive(self) -> bool:
         return self._alive and time.monotonic() - self._reported < ALIVE_WITHIN
 

@@ -110,6 +110,10 @@ class CheckEngine:
     def jobs(self) -> list[Job]:
         return self.scheduler.jobs
 
+    @property
+    def job_count(self) -> int:
+        return self.scheduler.job_count
+
     def alive(self) -> bool:
         return self.scheduler.alive()
 

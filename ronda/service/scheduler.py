@@ -184,6 +184,10 @@ class Scheduler:
     def jobs(self) -> list[Job]:
         return list(self._jobs.values())
 
+    @property
+    def job_count(self) -> int:
+        return len(self._jobs)
+
     async def run(self) -> None:
         """Run until cancelled."""
         try:

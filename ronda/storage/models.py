@@ -302,6 +302,7 @@ class ReportRow(Base):
     __table_args__ = (
         Index("ix_reports_service_time", "service", "received_at"),
         Index("ix_reports_reporter", "reporter_hash", "service", "received_at"),
+        Index("ix_reports_time_service", "received_at", "service"),  # the services reported lately
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

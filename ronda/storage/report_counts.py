@@ -85,6 +85,18 @@ class ReportCounts:
         start = hour_number(min(known)) if known else hour_number(now)
         return History(start, hourly, {region: int(n) for region, n in regions.items()})
 
+    def services_reported(self, since: datetime, until: datetime) -> set[str]:
+        """The services with a report in (since, until]."""
+        self._before_read()
+        with self._sessions() as session:
+            return set(
+                session.scalars(
+                    select(ReportRow.service)
+                    .where(ReportRow.received_at > since, ReportRow.received_at <= until)
+                    .distinct()
+                )
+            )
+
     def window(self, service: str, now: datetime, half: timedelta) -> Counts:
         """The reports of the two halves of (now - 2 half, now], in total and per region, and
         of the halves before them for the longer look (surge.LONG_HALVES in all)."""
