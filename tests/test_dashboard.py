@@ -75,6 +75,9 @@ def test_each_tile_has_ninety_daily_bars_with_today_coloured(store):
     bars = tile[tile.index('class="bars"') : tile.index("</div>", tile.index('class="bars"'))]
     assert bars.count("<span class=") == 90
     assert bars.rsplit("<span", 1)[1].startswith(' class="down"')
+    first, today = bars.split("<span")[1], bars.rsplit("<span", 1)[1]
+    assert re.search(r'title="\d{4}-\d\d-\d\d: no checks"', first), "a day before the first check"
+    assert re.search(r'title="\d{4}-\d\d-\d\d: \d{1,3}\.\d\d%"', today), "the day and its uptime"
 
 
 def test_a_monitor_page_shows_its_uptime_incident_and_latest_checks(store):

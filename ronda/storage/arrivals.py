@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -40,9 +41,8 @@ class Arrival:
     offline: bool = False
 
 
-@dataclass(frozen=True)
-class Recent:
-    """A stored verdict, as far as readings need it."""
+class Recent(NamedTuple):
+    """A stored verdict, as far as readings need it (a tuple: a batch reads thousands)."""
 
     id: int
     checked_at: datetime
@@ -101,7 +101,10 @@ def prepare(session: Session, arrivals: Sequence[Arrival]) -> Prepared:
         if name not in monitors:
             raise UnknownMonitor(name)
     rows = [_result_row(monitors[arrival.name].id, arrival.verdict) for arrival in arrivals]
-    stored = insert(ResultRow).returning(ResultRow.id, sort_by_parameter_order=True)
+    # Core's insert of the table, not the ORM's bulk insert: the same statement, without
+    # the ORM's bookkeeping per row (a tenth of the writer's time at 1,700 verdicts a second).
+    results = ResultRow.__table__
+    stored = insert(results).returning(results.c.id, sort_by_parameter_order=True)
     result_ids = list(session.scalars(stored, rows))
     monitor_ids = [row.id for row in monitors.values()]
     since = min(arrival.verdict.checked_at - arrival.policy.fresh_for for arrival in arrivals)
@@ -134,8 +137,8 @@ def _recent(session: Session, monitor_ids: list[int], since: datetime) -> dict[i
         .order_by(ResultRow.checked_at.desc(), ResultRow.id.desc())
     )
     recent: dict[int, list[Recent]] = defaultdict(list)
-    for monitor_id, result_id, checked_at, vantage, status, cause in rows:
-        recent[monitor_id].append(Recent(result_id, checked_at, vantage, status, cause))
+    for monitor_id, *row in rows:
+        recent[monitor_id].append(Recent._make(row))
     return recent
 
 

@@ -10,7 +10,6 @@ them in step), so an install needs no build step and no compiling at start.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -21,10 +20,8 @@ from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup, escape
 
-from ronda.records import DayFigures
-from ronda.web.templating import make_templates
+from ronda.web.templating import day_bars, make_templates
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "ronda"
@@ -76,20 +73,11 @@ def templates_for(locale: str) -> Jinja2Templates:
         day=lambda value: day(value, locale),
         span=lambda seconds: span(seconds, locale),
         percent=lambda value: percent(value, locale),
-        day_bars=lambda days, no_data: day_bars(days, no_data, locale),
+        day_bars=lambda days, no_data: day_bars(
+            days, no_data, lambda value: day(value, locale), lambda value: percent(value, locale)
+        ),
     )
     return templates
-
-
-def day_bars(days: Sequence[DayFigures], no_data: str, locale: str) -> Markup:
-    """A component's uptime bars, one span per day titled with its day and uptime. Written
-    here rather than as a loop in the template: a page of 1,000 components has 90,000 of
-    them, and Jinja's loop was most of the page's making."""
-    spans = []
-    for d in days:
-        words = no_data if d.uptime is None else f"{percent(d.uptime, locale)}%"
-        spans.append(f'<span class="{escape(d.status)}" title="{escape(day(d.day, locale))}: {escape(words)}"></span>')
-    return Markup("".join(spans))
 
 
 # A status page shows 90 days of bars per component, each titled with its day and uptime:
