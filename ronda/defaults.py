@@ -39,3 +39,7 @@ NOTIFY_STORM_WAIT = 5.0  # how long an opening waits for others to join its dige
 # windows read 90 days of them), day rollups for good.
 RETENTION_RAW = 3 * 86400.0
 RETENTION_HOURLY = 90 * 86400.0
+
+# /metrics: series of each monitor's own while a scrape covers at most this many monitors
+# (ten series each; 5,000 scrape in about half a second, 100,000 took 6 s and 43 MB).
+METRICS_PER_MONITOR_LIMIT = 5_000

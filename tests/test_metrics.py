@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from pydantic import ValidationError
 
 from ronda import __version__
 from ronda.config.schema import Config
@@ -283,3 +284,34 @@ def test_a_large_setup_scrapes_one_tag_or_only_the_totals(tagged_client):
         assert value(text, "ronda_incidents_open") == value(every, "ronda_incidents_open")
     assert tagged_client.get("/metrics?tag=nobody-has-it").status_code == 200
     assert _monitor_series(tagged_client.get("/metrics?tag=nobody-has-it").text) == set()
+
+
+def test_past_the_limit_a_scrape_has_the_totals_and_says_how_many_were_left_out(tmp_path):
+    store = recorded_store(tmp_path)
+    tags = {"shop": ["web"], "images": ["web"], "api": ["backend"], "fresh": []}
+    config = Config.model_validate(
+        {
+            "server": {"metrics_per_monitor_limit": 3},
+            "monitors": [{"name": name, "url": f"https://{name}.test/", "tags": tag} for name, tag in tags.items()],
+        }
+    )
+    client = AppClient(
+        create_app(WebContext(store, TOKEN, config=config)), headers={"authorization": f"Bearer {TOKEN}"}
+    )
+    try:
+        unasked = client.get("/metrics").text
+        assert _monitor_series(unasked) == set(), "four monitors, a limit of three: the totals only"
+        assert value(unasked, "ronda_metrics_monitors_left_out") == 4
+        assert value(unasked, "ronda_monitors", status="up") == 1
+        web = client.get("/metrics?tag=web").text
+        assert _monitor_series(web) == {"shop", "images"}, "a tag of two is within the limit"
+        assert value(web, "ronda_metrics_monitors_left_out") == 0
+        every = client.get("/metrics?per_monitor=true").text
+        assert _monitor_series(every) == {"shop", "api", "images", "fresh"}, "asked for all: all"
+    finally:
+        store.close()
+
+
+def test_the_limit_is_checked_where_it_is_set():
+    with pytest.raises(ValidationError, match="metrics_per_monitor_limit"):
+        Config.model_validate({"server": {"metrics_per_monitor_limit": -1}})

@@ -141,6 +141,11 @@ class ServerConfig(_Strict):
     allow_private_targets: bool = True
     allowed_private_networks: list[str] = Field(default_factory=list)  # allowed all the same: 10.20.0.0/16
     file_roots: list[str] = Field(default_factory=list)
+    # /metrics has series of each monitor's own only while a scrape covers at most this many
+    # monitors (ten series each: at 100,000 a scrape was 43 MB and 6 s); past it, the totals,
+    # and `ronda_metrics_monitors_left_out` says how many. Scrape by tag (`/metrics?tag=db`),
+    # ask for all (`?per_monitor=true`), or raise this.
+    metrics_per_monitor_limit: int = Field(default=default.METRICS_PER_MONITOR_LIMIT, ge=0)
 
     @field_validator("allowed_private_networks")
     @classmethod

@@ -54,13 +54,24 @@ class Scope:
     """Which monitors a scrape has series of their own for: all (the default), those of a set
     of names (a tag's: `/metrics?tag=db`), or none (`/metrics?per_monitor=false`). At tens of
     thousands of monitors the per-monitor series are most of a scrape's size and time; the
-    totals (`ronda_monitors`, incidents, the scheduler's) are always there."""
+    totals (`ronda_monitors`, incidents, the scheduler's) are always there. `left_out`: the
+    monitors whose series a scrape past `server.metrics_per_monitor_limit` did without."""
 
     per_monitor: bool = True
     names: frozenset[str] | None = None  # None: every monitor
+    left_out: int = 0
 
     def keeps(self, name: str) -> bool:
         return self.per_monitor and (self.names is None or name in self.names)
+
+
+def scope_for(asked: bool | None, names: frozenset[str] | None, monitors: int, limit: int) -> Scope:
+    """The scrape's scope: as asked (`per_monitor` true or false), or, asked nothing, series
+    per monitor while the scrape covers at most `limit` monitors."""
+    covered = len(names) if names is not None else monitors
+    if asked is None and covered > limit:
+        return Scope(False, names, left_out=covered)
+    return Scope(asked is not False, names)
 
 
 class StoreCollector(Collector):
@@ -90,6 +101,11 @@ class StoreCollector(Collector):
         # Only the monitors whose series are asked for are read: the totals are one count.
         monitors = self.gauges.monitors(self.scope.names) if self.scope.per_monitor else []
         yield _monitor_counts(self.counts())
+        yield GaugeMetricFamily(
+            "ronda_metrics_monitors_left_out",
+            "Monitors without series of their own in this scrape, past server.metrics_per_monitor_limit",
+            value=self.scope.left_out,
+        )
         yield from _monitor_families(monitors)
         yield self._certificates()
         yield from self._incidents()
@@ -241,9 +257,14 @@ def metrics_router(ctx: WebContext, auth: Auth) -> APIRouter:
     def metrics(
         accept: str | None = Header(None, include_in_schema=False),
         tag: str | None = Query(None, max_length=200, description="per-monitor series only for this tag"),
-        per_monitor: bool = Query(True, description="false: no series per monitor, only the totals"),
+        per_monitor: bool | None = Query(
+            None,
+            description="true: series for every monitor; false: only the totals; unset: series per monitor "
+            "while the scrape covers at most server.metrics_per_monitor_limit monitors",
+        ),
     ) -> Response:
-        scope = Scope(per_monitor, ctx.tagged(tag))
+        limit = ctx.config.server.metrics_per_monitor_limit
+        scope = scope_for(per_monitor, ctx.tagged(tag), len(ctx.config.monitors), limit)
         registry = metrics_registry(ctx.db, ctx.scheduler_stats, ctx.connectivity, ctx.scheduler_lag, scope)
         encode, content_type = choose_encoder(accept or "")
         return Response(encode(registry), media_type=content_type)
