@@ -45,6 +45,8 @@ from bench.probers import (
     apt,
     blackbox_version,
     die_with_parent,
+    exporter,
+    exporter_config,
     find_blackbox,
     free_port,
     machine,
@@ -52,7 +54,6 @@ from bench.probers import (
     print_table,
     proc_cpu_seconds,
     run_pool,
-    wait_listening,
 )
 
 NAMES = 200
@@ -364,44 +365,6 @@ def expected_failures(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- the exporter's rounds
 
 
-def exporter_config(directory: Path, ca: str) -> Path:
-    path = directory / "blackbox.yml"
-    path.write_text(
-        "modules:\n  http_2xx:\n    prober: http\n    timeout: 10s\n    http:\n"
-        "      preferred_ip_protocol: ip4\n      ip_protocol_fallback: false\n"
-        f"      valid_status_codes: [200]\n      tls_config:\n        ca_file: {ca}\n"
-    )
-    return path
-
-
-@contextlib.contextmanager
-def exporter(binary: str, config: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    command = [
-        "taskset",
-        "-c",
-        str(PROBER_CPU),
-        binary,
-        f"--config.file={config}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=warn",
-    ]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=dict(os.environ, GOMAXPROCS="1"), preexec_fn=die_with_parent,
-        )  # fmt: skip
-    try:
-        wait_listening(proc, port, str(log), timeout=15)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 async def exporter_round(args: argparse.Namespace, pid: int, port: int, round_no: int, nginx_pid: int) -> Result:
     urls = [f"https://{name_of(i)}/" for i in range(args.names)]
     bad = {urls[i] for i in range(args.names) if failing(i, args.fail_share)}
@@ -450,7 +413,7 @@ def inside_main(args: argparse.Namespace) -> None:
         nginx = stack.enter_context(nginx_process(find_nginx(), config, prefix))
         port = free_port()
         bb = (
-            stack.enter_context(exporter(blackbox, exporter_config(prefix, ca), port, prefix / "bb.log"))
+            stack.enter_context(exporter(blackbox, exporter_config(prefix, ca), port, prefix / "bb.log", PROBER_CPU))
             if blackbox
             else None
         )

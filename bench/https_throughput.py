@@ -45,6 +45,8 @@ from bench.probers import (
     Result,
     blackbox_version,
     die_with_parent,
+    exporter,
+    exporter_config,
     find_blackbox,
     free_port,
     machine,
@@ -54,7 +56,6 @@ from bench.probers import (
     rate_digits,
     require_success,
     run_pool,
-    wait_listening,
 )
 from ronda import eventloop
 
@@ -255,41 +256,6 @@ async def bench_ronda(plan: Plan, round_no: int) -> Result:
 # ---------------------------------------------------------------------------- blackbox_exporter
 
 
-def write_blackbox_config(directory: str, ca_path: str) -> str:
-    path = os.path.join(directory, "blackbox.yml")
-    Path(path).write_text(
-        "modules:\n"
-        "  http_2xx:\n"
-        "    prober: http\n"
-        "    timeout: 10s\n"
-        "    http:\n"
-        "      preferred_ip_protocol: ip4\n"
-        "      valid_status_codes: [200]\n"
-        "      tls_config:\n"
-        f"        ca_file: {ca_path}\n"
-    )
-    return path
-
-
-@contextlib.contextmanager
-def exporter_process(binary: str, config: str, port: int, log_path: str) -> Iterator[subprocess.Popen[bytes]]:
-    command = [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
-        )
-    try:
-        wait_listening(proc, port, log_path, timeout=15)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 async def bench_blackbox(plan: Plan, exporter_pid: int, port: int, round_no: int) -> Result:
     urls = plan.urls
     pool = ExporterPool(port, plan.concurrency)
@@ -446,15 +412,15 @@ def alternate_rounds(
     with the `http_2xx` module, and blackbox_round(round_no, exporter_pid, port) drives it."""
     results: list[Result] = []
     with contextlib.ExitStack() as stack:
-        exporter, port = None, free_port()
+        running, port = None, free_port()
         if blackbox:
-            config = write_blackbox_config(tmp, ca_path)
-            exporter = stack.enter_context(exporter_process(blackbox, config, port, os.path.join(tmp, "bb.log")))
+            config = exporter_config(Path(tmp), ca_path)
+            running = stack.enter_context(exporter(blackbox, config, port, Path(tmp) / "bb.log"))
         for round_no in range(1, rounds + 1):
             if ronda_round is not None:
                 results.append(ronda_round(round_no))
-            if exporter is not None:
-                results.append(blackbox_round(round_no, exporter.pid, port))
+            if running is not None:
+                results.append(blackbox_round(round_no, running.pid, port))
     return results
 
 

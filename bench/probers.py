@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -209,6 +209,44 @@ class ExporterClient:
         if self._streams is not None:
             self._streams[1].close()
             self._streams = None
+
+
+def exporter_config(directory: Path, ca: str) -> Path:
+    """blackbox_exporter's module for the HTTPS benches: IPv4 (the farms listen on it), no
+    fallback to IPv6 (nothing to fall back to), 200 expected, the farm's CA trusted."""
+    path = directory / "blackbox.yml"
+    path.write_text(
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 10s\n    http:\n"
+        "      preferred_ip_protocol: ip4\n      ip_protocol_fallback: false\n"
+        f"      valid_status_codes: [200]\n      tls_config:\n        ca_file: {ca}\n"
+    )
+    return path
+
+
+@contextlib.contextmanager
+def exporter(
+    binary: str, config: Path, port: int, log: Path, cpu: int | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """blackbox_exporter serving `config` on `port`; `cpu`: pinned there, with GOMAXPROCS=1
+    (the honest bench's setup), else free to use every core (the legacy bench's)."""
+    pinned = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    command = [*pinned, binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+    env = dict(os.environ, GOMAXPROCS="1") if cpu is not None else None
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+            preexec_fn=die_with_parent,
+        )  # fmt: skip
+    try:
+        wait_listening(proc, port, str(log), timeout=15)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def probe_path(url: str, debug: bool = False) -> str:

@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -208,7 +208,7 @@ class Service:
         """Where the checks run (server.checks); their verdicts are handled back here. An
         injected clock keeps them in this process, the one place that clock reaches."""
         if self.config.server.checks == "process" and self.clock is system_clock:
-            return WorkerEngine(self._worker_setup, self._on_verdict, self._connectivity_changed, self.clock())
+            return WorkerEngine(self._worker_setup, self._on_verdicts, self._connectivity_changed, self.clock())
         probing = ProbeContext(clock=self.clock)
         checks = LoopThread("ronda-checks")
         scheduler = Scheduler([], checks.homeward(self._on_verdict), context=probing)  # jobs: at start
@@ -263,17 +263,33 @@ class Service:
             await self.monitors.reload_now()
 
     async def _on_verdict(self, job: Job | PushJob, verdict: Verdict) -> None:
-        planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
-        if verdict.status == "up":
-            self._failing.discard(job.name)
-        else:
-            self._failing.add(job.name)
-        await self.engine.recheck_if_many_fail(len(self._failing), self.engine.job_count)
+        """A verdict to store and act on; raises what storing it raised."""
+        (outcome,) = await self._on_verdicts([(job, verdict)])
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+    async def _on_verdicts(self, batch: Sequence[tuple[Job | PushJob, Verdict]]) -> list[BaseException | None]:
+        """Verdicts to store and act on, together (a burst from the probe worker): each
+        one's exception, or None once it is stored and its notices announced."""
         offline = not self.engine.online
-        notices = await self.recorder.record(Arrival(job.name, verdict, job.policy, planned, offline))
-        self.live.publish({"kind": "verdict", "monitor": job.name, "status": verdict.status, "cause": verdict.cause})
-        for notice in notices:
-            self._announce(notice)
+        arrivals = []
+        for job, verdict in batch:
+            planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
+            if verdict.status == "up":
+                self._failing.discard(job.name)
+            else:
+                self._failing.add(job.name)
+            arrivals.append(Arrival(job.name, verdict, job.policy, planned, offline))
+        await self.engine.recheck_if_many_fail(len(self._failing), self.engine.job_count)
+        outcomes = await self.recorder.record_all(arrivals)
+        for (job, verdict), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                continue
+            event = {"kind": "verdict", "monitor": job.name, "status": verdict.status, "cause": verdict.cause}
+            self.live.publish(event)
+            for notice in outcome:
+                self._announce(notice)
+        return [outcome if isinstance(outcome, BaseException) else None for outcome in outcomes]
 
     async def _connectivity_changed(self, online: bool, why: str, at: datetime) -> None:
         loop = asyncio.get_running_loop()

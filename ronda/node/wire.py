@@ -1,6 +1,8 @@
 """Messages between `ronda run` and its probe worker, over the socket pair they share.
 
-A message is a tuple, pickled, after its length (4 bytes, big-endian). Pickle, because
+A message is a tuple. What one side has to send at once (a burst: dozens of verdicts at
+100,000 monitors) goes as one frame: the list of messages, pickled in one call, after its
+length (4 bytes, big-endian); one pickle and one read per burst, not per message. Pickle, because
 both ends are the same ronda, one the child of the other, and the socket pair is theirs
 alone: no one else can write to it, and jobs and verdicts cross as the objects they are.
 A probe agent across a network (one that is not ronda's own child) must never be read
@@ -23,23 +25,20 @@ Message = tuple[Any, ...]
 
 
 def frame(messages: list[Message]) -> bytes:
-    """Several messages as one write: a burst of verdicts costs one system call."""
-    parts = []
-    for message in messages:
-        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        parts += [_LENGTH.pack(len(body)), body]
-    return b"".join(parts)
+    """Several messages as one frame: a burst of verdicts costs one pickle and one write."""
+    body = pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(body)) + body
 
 
-async def receive(reader: asyncio.StreamReader) -> Message | None:
-    """The next message; None when the other end has closed."""
+async def receive(reader: asyncio.StreamReader) -> list[Message] | None:
+    """The next burst of messages, in the order sent; None when the other end has closed."""
     try:
         head = await reader.readexactly(_LENGTH.size)
         (length,) = _LENGTH.unpack(head)
-        message: Message = pickle.loads(await reader.readexactly(length))
+        messages: list[Message] = pickle.loads(await reader.readexactly(length))
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
-    return message
+    return messages
 
 
 class Outgoing:

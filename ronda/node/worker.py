@@ -139,10 +139,12 @@ async def serve(channel: socket.socket, health: socket.socket | None) -> None:
     first = await receive(reader)
     if first is None:
         return
-    setup: WorkerSetup = first[1]
+    setup: WorkerSetup = first[0][1]
     setup_logging(quiet=setup.quiet)
     outgoing = Outgoing(writer)
     worker = Worker(setup, outgoing)
+    for message in first[1:]:  # the orders sent with the setup
+        worker.on_message(message)
     async with asyncio.TaskGroup() as group:
         tasks = [
             group.create_task(outgoing.run(), name="to the service"),
@@ -153,8 +155,9 @@ async def serve(channel: socket.socket, health: socket.socket | None) -> None:
         ]
         if health is not None:
             tasks.append(group.create_task(_serve_health(health, worker), name="health"))
-        while (message := await receive(reader)) is not None:
-            worker.on_message(message)
+        while (burst := await receive(reader)) is not None:
+            for message in burst:
+                worker.on_message(message)
         for task in tasks:  # the service has gone: so do the checks
             task.cancel()
     outgoing.close()

@@ -33,7 +33,8 @@ RESTART_PAUSE = 1.0  # seconds before a dead worker's successor starts: a crash 
 STOP_WAIT = 5.0  # seconds a stopping worker gets to end its checks before it is killed
 ALIVE_WITHIN = 5.0  # seconds since the worker's latest report for it to count as alive
 
-OnVerdict = Callable[[Job, Verdict], Awaitable[None]]
+# Verdicts to store, together: each one's exception, or None when it was handled.
+OnVerdicts = Callable[[list[tuple[Job, Verdict]]], Awaitable[list[BaseException | None]]]
 OnConnectivity = Callable[[bool, str, datetime], Awaitable[None]]
 
 
@@ -41,12 +42,12 @@ class WorkerEngine:
     def __init__(
         self,
         setup: Callable[[], WorkerSetup],  # called (in a thread) for each worker started
-        on_verdict: OnVerdict,
+        on_verdicts: OnVerdicts,
         on_connectivity: OnConnectivity,
         started: datetime,  # when the service started: "online since", until the worker says
     ) -> None:
         self._setup = setup
-        self._on_verdict = on_verdict
+        self._on_verdicts = on_verdicts
         self._on_connectivity = on_connectivity
         self._jobs: dict[str, Job] = {}
         self._health: socket.socket | None = None
@@ -158,8 +159,15 @@ class WorkerEngine:
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
         """Take the worker's messages until it closes its end."""
-        while (message := await receive(reader)) is not None:
-            self._take(message)
+        while (burst := await receive(reader)) is not None:
+            verdicts = []
+            for message in burst:
+                if message[0] == "verdict":
+                    verdicts.append(message)
+                else:
+                    self._take(message)
+            if verdicts:
+                self._handle(verdicts)
         self._let_go()
 
     def _let_go(self) -> None:
@@ -180,10 +188,7 @@ class WorkerEngine:
 
     def _take(self, message: Message) -> None:
         kind = message[0]
-        if kind == "verdict":
-            _, name, verdict = message
-            self._handle(self._jobs.get(name), verdict)
-        elif kind == "state":
+        if kind == "state":
             _, self._alive, stats, counts, total, self._connectivity = message
             self._count(stats, counts, total)
             self._reported = time.monotonic()
@@ -205,18 +210,24 @@ class WorkerEngine:
         self._lag.counts = [before + now for before, now in zip(lag_before.counts, counts, strict=True)]
         self._lag.total = lag_before.total + total
 
-    def _handle(self, job: Job | None, verdict: Verdict) -> None:
-        worker = self._out  # the answer goes to the worker that asked, not to a successor
+    def _handle(self, verdicts: list[Message]) -> None:
+        """A burst of ("verdict", name, verdict) messages, handled together in one task."""
+        worker = self._out  # the answers go to the worker that asked, not to a successor
+        # A monitor removed since is dropped, as remove promises.
+        batch = [(job, verdict) for _, name, verdict in verdicts if (job := self._jobs.get(name)) is not None]
 
         async def handle() -> None:
             try:
-                if job is not None:  # else removed since: dropped, as remove promises
-                    await self._on_verdict(job, verdict)
+                outcomes = await self._on_verdicts(batch) if batch else []
+                for (job, _), outcome in zip(batch, outcomes, strict=True):
+                    if outcome is not None:
+                        log.error("the verdict on %s could not be handled", job.name, exc_info=outcome)
             except Exception:
-                log.exception("the verdict on %s could not be handled", job.name if job else "?")
+                log.exception("a burst of %d verdicts could not be handled", len(batch))
             finally:
                 if worker is not None:
-                    worker.send("handled")
+                    for _ in verdicts:
+                        worker.send("handled")
 
         self._spawn(handle())
 

@@ -125,27 +125,18 @@ async def open_tls(
         if again is not None:
             return again
         contexts.known_failures.forget(endpoint)
-    conn = await _open_plain(address, port, deadline, prelude)
-    if isinstance(conn, Failure):
-        return conn
     first: Connection | Failure | None = None
     verify_error: tuple[int, str] | None = None
     try:
-        first = await _handshake(conn, server_name, contexts.verifying(client), deadline, None)
+        first = await _connected(address, port, server_name, contexts.verifying(client), deadline, prelude, None)
     except ssl.SSLCertVerificationError as exc:
-        conn.close()
         verify_error = (exc.verify_code, exc.verify_message)
-    except Exception:
-        conn.close()
-        raise
     if isinstance(first, Connection) or (isinstance(first, Failure) and not first.retry_permissively):
         return first
     # Verification failed or our TLS policy refused the handshake: read what the server
     # serves anyway, so the verdict can name what is wrong with it.
-    conn = await _open_plain(address, port, deadline, prelude)
-    if isinstance(conn, Failure):
-        return conn
-    second = await _handshake(conn, server_name, contexts.permissive(client), deadline, verify_error)
+    permissive = contexts.permissive(client)
+    second = await _connected(address, port, server_name, permissive, deadline, prelude, verify_error)
     if isinstance(second, Connection) and second.tls is not None:
         if first is not None:
             second.tls.handshake_error = first.detail
@@ -168,20 +159,36 @@ async def _known_failure(
     connection with OpenSSL's known error when the server serves the chain that failed,
     a failure to connect as it is, or None when the full path must run (another chain,
     or a handshake the policy refuses)."""
-    conn = await _open_plain(address, port, deadline, prelude)
-    if isinstance(conn, Failure):
-        return conn
-    try:
-        done = await _handshake(conn, server_name, contexts.lenient(client), deadline, known.verify_error)
-    except Exception:
-        conn.close()
-        raise
+    lenient = contexts.lenient(client)
+    done = await _connected(address, port, server_name, lenient, deadline, prelude, known.verify_error)
     if isinstance(done, Failure):
         return done if not done.retry_permissively else None
     if done.tls is not None and _served(done.tls) == known.served:
         return done
     done.close()
     return None
+
+
+async def _connected(
+    address: str,
+    port: int,
+    server_name: str,
+    context: ssl.SSLContext,
+    deadline: float,
+    prelude: Prelude | None,
+    verify_error: tuple[int, str] | None,
+) -> Connection | Failure:
+    """A new connection (and its prelude) and a handshake under `context`: the connection,
+    or why it failed. A verification error is raised as _handshake raises it, and nothing is
+    left open whatever is raised."""
+    conn = await _open_plain(address, port, deadline, prelude)
+    if isinstance(conn, Failure):
+        return conn
+    try:
+        return await _handshake(conn, server_name, context, deadline, verify_error)
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _served(session: TlsSession) -> Served:

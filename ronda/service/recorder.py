@@ -37,13 +37,22 @@ class Recorder:
 
     async def record(self, arrival: Arrival) -> list[Notice]:
         """Store the verdict with the others gathered meanwhile; its notices."""
-        done: asyncio.Future[list[Notice]] = asyncio.get_running_loop().create_future()
+        (outcome,) = await self.record_all([arrival])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def record_all(self, arrivals: Sequence[Arrival]) -> list[list[Notice] | BaseException]:
+        """Store these verdicts with the others gathered meanwhile: each one's notices, or
+        why it could not be stored (the others are stored all the same)."""
+        loop = asyncio.get_running_loop()
+        waiting: list[Waiting] = [(arrival, loop.create_future()) for arrival in arrivals]
         with self._lock:
-            self._waiting.append((arrival, done))
-            first = len(self._waiting) == 1
+            first = not self._waiting
+            self._waiting += waiting
         if first:
-            done.get_loop().call_later(LINGER, self._behind.wake)
-        return await done
+            loop.call_later(LINGER, self._behind.wake)
+        return await asyncio.gather(*(done for _, done in waiting), return_exceptions=True)
 
     def _write(self) -> None:
         """On the writer thread."""

@@ -145,6 +145,12 @@ def fold_late(
 class History:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._partitioned: bool | None = None  # asked once: migrations run before the store opens
+
+    def _is_partitioned(self, session: Session) -> bool:
+        if self._partitioned is None:
+            self._partitioned = partitions.partitioned(session)
+        return self._partitioned
 
     def marks(self) -> Marks:
         with self._sessions() as session:
@@ -172,7 +178,7 @@ class History:
         """On PostgreSQL, make the verdicts' day tables from yesterday to two days ahead;
         how many were made (ronda/storage/partitions.py)."""
         with self._sessions.begin() as session:
-            if not partitions.partitioned(session):
+            if not self._is_partitioned(session):
                 return 0
             today = day_of(now).date()
             return partitions.make_days(session, today - timedelta(days=1), today + timedelta(days=2))
@@ -189,7 +195,7 @@ class History:
                 return 0, None
             cutoff = min(before, marks.rolled_until)
             results, dropped = cast(TableClause, ResultRow.__table__), 0
-            if partitions.partitioned(session):
+            if self._is_partitioned(session):
                 cutoff, results = day_of(cutoff), partitions.default_results
                 if after_monitor == 0:
                     dropped = partitions.drop_days_before(session, cutoff.date())

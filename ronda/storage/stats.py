@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from ronda.records import DayFigures, Latency, UptimeReport, WindowFigures
 from ronda.storage import histogram
-from ronda.storage.history import DAY, HOUR, Tally, day_of, hour_of, read_marks
+from ronda.storage.history import DAY, HOUR, Marks, Tally, day_of, hour_of, read_marks
 from ronda.storage.models import ResultRow, RollupRow
 
 WINDOWS: dict[str, timedelta] = {
@@ -59,14 +59,18 @@ PERCENTILES: dict[str, int] = {"p50": 50, "p95": 95}
 
 def uptime_report(session: Session, monitor: str, monitor_id: int, now: datetime) -> UptimeReport:
     """Every window's figures up to `now` (aware), keyed by window name."""
-    windows = {name: window_figures(session, monitor_id, now - span, now) for name, span in WINDOWS.items()}
+    marks = read_marks(session)  # once for the four windows
+    windows = {name: window_figures(session, monitor_id, now - span, now, marks) for name, span in WINDOWS.items()}
     return UptimeReport(monitor, now, windows)
 
 
-def window_figures(session: Session, monitor_id: int, since: datetime, until: datetime) -> WindowFigures:
+def window_figures(
+    session: Session, monitor_id: int, since: datetime, until: datetime, marks: Marks | None = None
+) -> WindowFigures:
     """Counts, percentages and response times of the checks in (since, until]: the hour
-    rollups of the whole hours inside, and the raw verdicts of the rest (see `_split`)."""
-    split = _split(session, since, until)
+    rollups of the whole hours inside, and the raw verdicts of the rest (see `_split`).
+    `marks`: how far history is rolled up, when the caller has read them already."""
+    split = _split(marks or read_marks(session), since, until)
     figures = _rolled_figures(session, monitor_id, split)
     answered = and_(ResultRow.status != "down", ResultRow.latency_ms.is_not(None))
     for part in split.raw:  # one query per range: an OR of ranges makes SQLite read them all
@@ -132,8 +136,7 @@ class Split:
     exact: bool
 
 
-def _split(session: Session, since: datetime, until: datetime) -> Split:
-    marks = read_marks(session)
+def _split(marks: Marks, since: datetime, until: datetime) -> Split:
     exact = marks.raw_from is None or since >= marks.raw_from
     hours_from = hour_of(since) + HOUR if exact else hour_of(since)
     rolled_until = marks.rolled_until or hours_from
