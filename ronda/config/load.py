@@ -321,4 +321,6 @@ def _relative_to(config: Config, base: Path) -> Config:
         else m
         for m in config.monitors
     ]
+    if defaults == config.defaults:  # no path among the defaults: what monitors took from them holds
+        return config.model_copy(update={"storage": storage, "monitors": monitors})
     return config.model_copy(update={"storage": storage, "defaults": defaults}).with_monitors(monitors)
