@@ -101,6 +101,44 @@ def test_monitors_of_one_interval_fall_due_across_the_whole_interval(web):
     assert sum(gap < interval / 2 for gap in gaps) >= len(gaps) // 4, sorted(gaps)
 
 
+class _RecordingJitter(random.Random):
+    """Every draw at its lowest (first checks at once), each draw's upper bound kept."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.bounds: list[float] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.bounds.append(b)
+        return a
+
+
+@pytest.mark.parametrize(("monitors", "first_within"), [(3, 3.0), (3_000, 6.0), (20_000, 30.0)])
+def test_many_monitors_starting_at_once_spread_their_first_checks(monitors, first_within):
+    """A few monitors are first checked within 3 s; many at once (ronda's start at 100,000)
+    at most FIRST_PER_SECOND a second, up to one interval, not all in the same 3 s."""
+    interval = 30.0
+    jobs = [_job(f"m{i}", "tcp://127.0.0.1:1", interval) for i in range(monitors)]
+    jitter = _RecordingJitter()
+
+    async def nothing(job: Job, verdict: Verdict) -> None:
+        pass
+
+    async def start_and_stop() -> None:
+        scheduler = Scheduler([], nothing, rng=jitter)
+        task = asyncio.create_task(scheduler.run())
+        await asyncio.sleep(0)
+        await scheduler.replace(jobs)  # as the probe worker gets its monitors
+        while len(jitter.bounds) < 2 * monitors:  # each loop draws its first check and its grid
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(start_and_stop())
+    first, grid = jitter.bounds[0::2], jitter.bounds[1::2]
+    assert set(first) == {first_within} and set(grid) == {interval}
+
+
 def test_a_recheck_is_not_counted_late_by_its_own_wait(web):
     """The lag histogram (/metrics) counts how late each check started against its due time;
     a re-check is due `recheck` after the check that started it, not at that check's slot."""

@@ -36,6 +36,19 @@ from ronda.verdict import Verdict
 
 log = logging.getLogger("ronda.scheduler")
 
+# A monitor's first check comes soon after it starts, spread over FIRST_WITHIN seconds; when
+# many start at once (ronda's start, a large reload), over as long as keeps their first
+# checks to FIRST_PER_SECOND, up to an interval: 100,000 first checks in 3 s were a backlog
+# that took minutes to clear, every check late behind it.
+FIRST_WITHIN = 3.0
+FIRST_PER_SECOND = 500.0
+
+
+def first_spread(starting: int) -> float:
+    """Seconds over which the first checks of `starting` monitors are spread (before the
+    cap of each one's interval)."""
+    return max(FIRST_WITHIN, starting / FIRST_PER_SECOND)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -194,15 +207,16 @@ class Scheduler:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 group.create_task(self._beat())  # also keeps the group open for newcomers
+                spread = first_spread(len(self._jobs))
                 for name in self._jobs:
-                    self._start(name)
+                    self._start(name, spread)
         finally:
             self._group = None
             self._tasks.clear()
 
-    def _start(self, name: str) -> None:
+    def _start(self, name: str, spread: float) -> None:
         if self._group is not None:
-            self._tasks[name] = self._group.create_task(self._loop(name), name=f"monitor:{name}")
+            self._tasks[name] = self._group.create_task(self._loop(name, spread), name=f"monitor:{name}")
 
     async def remove(self, names: Iterable[str]) -> tuple[str, ...]:
         """Stop these monitors' loops and wait until they have stopped: a check in flight
@@ -222,8 +236,10 @@ class Scheduler:
         await self.remove(changes.removed)
         await _cancel([task for name in changes.restarted if (task := self._tasks.pop(name, None)) is not None])
         self._jobs = wanted
-        for name in (*changes.added, *changes.restarted):
-            self._start(name)
+        starting = (*changes.added, *changes.restarted)
+        spread = first_spread(len(starting))
+        for name in starting:
+            self._start(name, spread)
         return changes
 
     async def _beat(self) -> None:
@@ -231,13 +247,13 @@ class Scheduler:
             self.heartbeat = time.monotonic()
             await asyncio.sleep(1)
 
-    async def _loop(self, name: str) -> None:
+    async def _loop(self, name: str, spread: float) -> None:
         job = self._jobs[name]
         # The first check comes soon (a newcomer wants to see state at once), spread over
-        # at most the first few seconds. The grid after it has a phase of its own, spread
+        # `spread` seconds (first_spread). The grid after it has a phase of its own, spread
         # over the whole interval: were the first check the phase, every monitor would fall
         # due in the same few seconds of each interval and wait on each other for slots.
-        start = time.monotonic() + self._rng.uniform(0, min(job.interval, 3.0))
+        start = time.monotonic() + self._rng.uniform(0, min(job.interval, spread))
         due = start - self._rng.uniform(0, job.interval)  # the grid's slot before the first check
         confirming = Confirmation(job.policy)
         rechecked = True  # the first check is off the grid: slots it spans are not lost
