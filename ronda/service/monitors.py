@@ -227,6 +227,8 @@ class MonitorManager:
     @property
     def effective(self) -> Config:
         """The file's config with the API's monitors after its own: what the service runs."""
+        if not self.api:  # the file's alone, filled from its defaults as it was read
+            return self.file
         api = [with_paths_from(m, self.base) for m in self.api.values()]
         return self.file.with_monitors([*self.file.monitors, *api])
 
