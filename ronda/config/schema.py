@@ -477,8 +477,11 @@ def with_defaults(monitor: M, defaults: Defaults) -> M:
     unset = [key for key in monitor.from_defaults if key not in monitor.model_fields_set]
     if all(getattr(monitor, key) == getattr(defaults, key) for key in unset):
         return monitor  # filled from these defaults already: a config reused has 100,000 of them
-    values = dict(monitor) | {key: getattr(defaults, key) for key in unset}
-    return monitor.model_construct(_fields_set=set(monitor.model_fields_set), **values)
+    # A copy with those fields replaced, as model_copy(update=) makes it but without marking
+    # them set (model_construct, rebuilding every field, was most of loading 100,000 monitors).
+    filled = monitor.model_copy()
+    filled.__dict__.update({key: getattr(defaults, key) for key in unset})
+    return filled
 
 
 def _cron_expression(value: str) -> str:
