@@ -54,6 +54,7 @@ from bench.probers import (
     print_table,
     proc_cpu_seconds,
     run_pool,
+    stop,
 )
 
 NAMES = 200
@@ -269,12 +270,7 @@ def nginx_process(binary: str, config: Path, prefix: Path) -> Iterator[subproces
             time.sleep(0.05)
         yield proc
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10, signal.SIGQUIT)  # nginx's graceful stop
 
 
 def nginx_cpu(master: int) -> float:

@@ -56,6 +56,7 @@ from bench.probers import (
     rate_digits,
     require_success,
     run_pool,
+    stop,
 )
 from ronda import eventloop
 
@@ -165,11 +166,7 @@ def stop_farm(proc: subprocess.Popen[bytes]) -> int | None:
     assert proc.stdin is not None and proc.stdout is not None
     with contextlib.suppress(OSError):
         proc.stdin.close()  # the farm's cue to stop
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc, 10, None)
     said = proc.stdout.read().decode(errors="replace").split()
     return int(said[1]) if said[:1] == ["served"] else None
 

@@ -155,6 +155,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen[bytes], grace: float, sig: int | None = signal.SIGTERM) -> None:
+    """Ask `proc` to end (`sig`; None: the caller has asked already, say by closing its
+    stdin), give it `grace` seconds, then kill it; it has ended when this returns."""
+    if sig is not None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_listening(proc: subprocess.Popen[bytes], port: int, log_path: str, timeout: float) -> None:
     give_up = time.monotonic() + timeout
     while time.monotonic() < give_up:
@@ -241,12 +253,7 @@ def exporter(
         wait_listening(proc, port, str(log), timeout=15)
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10)
 
 
 def probe_path(url: str, debug: bool = False) -> str:

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.probers import stop
 
 TOKEN = "bench-public-pages-token-0123"
 ENDPOINTS = (
@@ -267,11 +268,7 @@ async def main(args: argparse.Namespace) -> None:
                 print(report(row), flush=True)
                 await asyncio.sleep(2)  # let a backlog drain before the next
         finally:
-            ronda.send_signal(signal.SIGTERM)
-            try:
-                ronda.wait(30)
-            except subprocess.TimeoutExpired:
-                ronda.kill()
+            stop(ronda, 30)
             log.close()
             server.close()
     print(

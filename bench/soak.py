@@ -64,7 +64,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.https_throughput import tree_cpu_seconds, wait_for_line, watch_parent, with_children
-from bench.probers import ROOT, die_with_parent, free_port, machine, machine_busy_seconds
+from bench.probers import ROOT, die_with_parent, free_port, machine, machine_busy_seconds, stop
 from ronda import eventloop
 from ronda.world.web import Reply, WebServer
 
@@ -193,11 +193,7 @@ def farm_process(args: argparse.Namespace) -> Iterator[dict[str, object]]:
     finally:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.close()  # the farm's cue to stop
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 30, None)
         with contextlib.suppress(ValueError):
             counted.update(json.loads(proc.stdout.read() or b"{}"))
 
@@ -253,12 +249,7 @@ def ronda_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
 def stop_ronda(proc: subprocess.Popen[bytes]) -> float:
     """SIGTERM, and the seconds ronda took to exit (killed after 60)."""
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc, 60)
     return time.monotonic() - started
 
 
