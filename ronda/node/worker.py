@@ -99,8 +99,9 @@ class Worker:
         """A message from the service. Orders are carried out one at a time, in order (a
         `remove` after a `replace` finds what the replace left); the rest at once."""
         kind = message[0]
-        if kind == "handled":
-            self._unhandled.release()
+        if kind == "handled":  # ("handled", how many verdicts)
+            for _ in range(message[1]):
+                self._unhandled.release()
         elif kind == "beat":
             self.beat = time.monotonic()
         elif kind == "recheck":

@@ -226,8 +226,7 @@ class WorkerEngine:
                 log.exception("a burst of %d verdicts could not be handled", len(batch))
             finally:
                 if worker is not None:
-                    for _ in verdicts:
-                        worker.send("handled")
+                    worker.send("handled", len(verdicts))
 
         self._spawn(handle())
 

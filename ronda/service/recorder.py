@@ -35,13 +35,6 @@ class Recorder:
         self._waiting: list[Waiting] = []
         self._behind = WriteBehind(self._write, writer, "verdicts")
 
-    async def record(self, arrival: Arrival) -> list[Notice]:
-        """Store the verdict with the others gathered meanwhile; its notices."""
-        (outcome,) = await self.record_all([arrival])
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
     async def record_all(self, arrivals: Sequence[Arrival]) -> list[list[Notice] | BaseException]:
         """Store these verdicts with the others gathered meanwhile: each one's notices, or
         why it could not be stored (the others are stored all the same)."""

@@ -70,7 +70,7 @@ def window_figures(
     """Counts, percentages and response times of the checks in (since, until]: the hour
     rollups of the whole hours inside, and the raw verdicts of the rest (see `_split`).
     `marks`: how far history is rolled up, when the caller has read them already."""
-    split = _split(marks or read_marks(session), since, until)
+    split = _split(marks if marks is not None else read_marks(session), since, until)
     figures = _rolled_figures(session, monitor_id, split)
     answered = and_(ResultRow.status != "down", ResultRow.latency_ms.is_not(None))
     for part in split.raw:  # one query per range: an OR of ranges makes SQLite read them all
@@ -266,14 +266,14 @@ def daily_uptime_many(
     )
     for monitor_id, at, checks, degraded, down in rows:
         count(monitor_id, at, checks, degraded, down)
-    dates = [first.date() + timedelta(days=offset) for offset in range(days)]
+    dates = [(day, day.isoformat()) for day in (first.date() + timedelta(days=offset) for offset in range(days))]
     return {monitor_id: _buckets(days_found, dates) for monitor_id, days_found in found.items()}
 
 
-def _buckets(found: dict[str, list[int]], dates: list[date]) -> list[DayFigures]:
-    # The days without checks are the same for every monitor: made once (the board draws
-    # 200 monitors' 90 days, a status page a thousand's).
-    return [_day(date, *found[date.isoformat()]) if date.isoformat() in found else _no_checks(date) for date in dates]
+def _buckets(found: dict[str, list[int]], dates: list[tuple[date, str]]) -> list[DayFigures]:
+    # The days and their keys, and the days without checks, are the same for every monitor:
+    # made once (the board draws 200 monitors' 90 days, a status page a thousand's).
+    return [_day(day, *counts) if (counts := found.get(key)) else _no_checks(day) for day, key in dates]
 
 
 def _day(date: date, checks: int, degraded: int, down: int) -> DayFigures:
