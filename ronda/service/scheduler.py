@@ -1,14 +1,16 @@
 """Runs every monitor at its interval, forever, without drift or pile-up.
 
-Each monitor has its own loop with a fixed random phase (jitter), so a hundred monitors
-with the same interval do not all fire in the same instant. Due times are computed
+Each monitor has a fixed random phase (jitter), so a hundred monitors with the same
+interval do not all fire in the same instant. One dispatcher takes the next due check from
+a heap when a slot is free, and a check is a task only while it runs: at 100,000 monitors a
+sleeping task per monitor cost a kilobyte each and a timer wake-up per check. Due times are computed
 from the schedule, not from when the last check ended, so checks do not drift; a check
 that overruns its slot skips the missed slots instead of running them back to back.
 A semaphore bounds how many checks run at once, and every check is bounded by its own
 timeout, so a slow or hostile target only ever costs its own slot.
 
 The jobs can change while it runs (`replace`, `remove`): a monitor that is checked the same
-way keeps its loop, so its phase and its confirmation state, and takes new judging
+way keeps its plan, so its phase and its confirmation state, and takes new judging
 settings (policy, tags, re-check pace) from its next verdict; one checked differently
 (target, options, interval) starts over; one removed is cancelled, its check in flight
 included, and no verdict of it is handed on after `remove` returns.
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
+import itertools
 import logging
 import math
 import random
@@ -50,7 +54,7 @@ def first_spread(starting: int) -> float:
     return max(FIRST_WITHIN, starting / FIRST_PER_SECOND)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     name: str
     target: Target
@@ -160,6 +164,18 @@ class Confirmation:
         return True
 
 
+class _Plan:
+    """Where one monitor stands on its grid: the state its checks carry from one to the next."""
+
+    __slots__ = ("confirming", "due", "rechecked", "token")
+
+    def __init__(self, due: float, policy: Policy, token: int) -> None:
+        self.due = due  # the grid's latest slot
+        self.confirming = Confirmation(policy)
+        self.rechecked = True  # the first check is off the grid: slots it spans are not lost
+        self.token = token  # marks this plan's entry in the heap; a new plan makes old entries stale
+
+
 class Scheduler:
     def __init__(
         self,
@@ -171,7 +187,12 @@ class Scheduler:
         rng: random.Random | None = None,
     ) -> None:
         self._jobs = {job.name: job for job in jobs}  # the current definition of each monitor
-        self._tasks: dict[str, asyncio.Task[None]] = {}  # each monitor's loop, while running
+        self._plans: dict[str, _Plan] = {}  # each monitor's place on its grid, while running
+        self._due: list[tuple[float, int, str]] = []  # (start, plan token, monitor): a heap
+        self._running: dict[str, asyncio.Task[None]] = {}  # checks in flight, by monitor
+        self._tokens = itertools.count()
+        self._wake = asyncio.Event()  # set when a check falls due sooner than the dispatcher waits
+        self._waiting_until = math.inf
         self._group: asyncio.TaskGroup | None = None
         self.on_verdict = on_verdict
         self.context = context or ProbeContext()
@@ -206,40 +227,62 @@ class Scheduler:
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                group.create_task(self._beat())  # also keeps the group open for newcomers
-                spread = first_spread(len(self._jobs))
-                for name in self._jobs:
-                    self._start(name, spread)
+                group.create_task(self._beat())
+                self._start(self._jobs, first_spread(len(self._jobs)))
+                await self._dispatch(group)
         finally:
             self._group = None
-            self._tasks.clear()
+            self._plans.clear()
+            self._due.clear()
+            self._running.clear()
 
-    def _start(self, name: str, spread: float) -> None:
-        if self._group is not None:
-            self._tasks[name] = self._group.create_task(self._loop(name, spread), name=f"monitor:{name}")
+    def _start(self, names: Iterable[str], spread: float) -> None:
+        """Give these monitors a new plan: a first check soon (a newcomer wants to see state
+        at once), spread over `spread` seconds (first_spread), and a grid whose phase is
+        spread over the whole interval: were the first check the phase, every monitor would
+        fall due in the same few seconds of each interval and wait on each other for slots."""
+        if self._group is None:
+            return
+        now = time.monotonic()
+        for name in names:
+            job = self._jobs[name]
+            start = now + self._rng.uniform(0, min(job.interval, spread))
+            plan = _Plan(start - self._rng.uniform(0, job.interval), job.policy, next(self._tokens))
+            self._plans[name] = plan
+            self._plan_next(name, plan, start)
+
+    def _plan_next(self, name: str, plan: _Plan, start: float) -> None:
+        heapq.heappush(self._due, (start, plan.token, name))
+        if start < self._waiting_until:
+            self._wake.set()
 
     async def remove(self, names: Iterable[str]) -> tuple[str, ...]:
-        """Stop these monitors' loops and wait until they have stopped: a check in flight
-        is cancelled and its verdict never reaches `on_verdict`."""
+        """Stop checking these monitors and wait until their checks in flight have stopped:
+        such a check is cancelled and its verdict never reaches `on_verdict`."""
         gone = tuple(name for name in names if name in self._jobs)
-        stopping = [task for name in gone if (task := self._tasks.pop(name, None)) is not None]
         for name in gone:
             del self._jobs[name]
-        await _cancel(stopping)
+        await self._stop(gone)
         return gone
+
+    async def _stop(self, names: Iterable[str]) -> None:
+        stopping = []
+        for name in names:
+            self._plans.pop(name, None)  # its entry in the heap is stale from now on
+            if (task := self._running.pop(name, None)) is not None:
+                stopping.append(task)
+        await _cancel(stopping)
 
     async def replace(self, jobs: Iterable[Job]) -> Changes:
         """Make `jobs` the scheduler's jobs (see the module's docstring for what each kind
-        of change does). Returns once removed and restarted loops have stopped."""
+        of change does). Returns once removed and restarted checks have stopped."""
         wanted = {job.name: job for job in jobs}
         changes = changes_between(self._jobs, wanted)
         await self.remove(changes.removed)
-        await _cancel([task for name in changes.restarted if (task := self._tasks.pop(name, None)) is not None])
+        await self._stop(changes.restarted)
         self._jobs = wanted
         starting = (*changes.added, *changes.restarted)
-        spread = first_spread(len(starting))
-        for name in starting:
-            self._start(name, spread)
+        self._start(starting, first_spread(len(starting)))
         return changes
 
     async def _beat(self) -> None:
@@ -247,44 +290,76 @@ class Scheduler:
             self.heartbeat = time.monotonic()
             await asyncio.sleep(1)
 
-    async def _loop(self, name: str, spread: float) -> None:
-        job = self._jobs[name]
-        # The first check comes soon (a newcomer wants to see state at once), spread over
-        # `spread` seconds (first_spread). The grid after it has a phase of its own, spread
-        # over the whole interval: were the first check the phase, every monitor would fall
-        # due in the same few seconds of each interval and wait on each other for slots.
-        start = time.monotonic() + self._rng.uniform(0, min(job.interval, spread))
-        due = start - self._rng.uniform(0, job.interval)  # the grid's slot before the first check
-        confirming = Confirmation(job.policy)
-        rechecked = True  # the first check is off the grid: slots it spans are not lost
+    async def _dispatch(self, group: asyncio.TaskGroup) -> None:
+        """Start each check when it falls due and a slot is free, earliest due first."""
         while True:
-            await asyncio.sleep(max(start - time.monotonic(), 0))
-            job = self._jobs[name]  # its policy and tags may have changed since; its checks not
-            confirming.policy = job.policy
-            verdict = await self._run_one(job, start)
+            await self._slots.acquire()  # released when the check ends (_run_one)
+            try:
+                start, name, plan = await self._next_due()
+            except BaseException:
+                self._slots.release()
+                raise
+            self._running[name] = group.create_task(self._check_once(name, plan, start))
+
+    async def _next_due(self) -> tuple[float, str, _Plan]:
+        loop = asyncio.get_running_loop()
+        while True:
             now = time.monotonic()
-            if verdict is not None and confirming.observe(verdict.status != "up"):
-                # A change not yet confirmed: look again within seconds, not a whole interval;
-                # the regular slots resume after it, on the same grid. The re-check's lag is
-                # measured from its own due time, not from the slot that started it.
-                start = now + min(job.recheck, job.interval)
-                rechecked = True
-                continue
-            due, missed = next_due(due, job.interval, now)
-            start = due
-            if not rechecked:  # slots passed during re-checks were used, not lost
-                self.slots_skipped += missed
-            rechecked = False
+            while self._due:
+                start, token, name = self._due[0]
+                plan = self._plans.get(name)
+                if plan is None or plan.token != token:  # removed or restarted since
+                    heapq.heappop(self._due)
+                    continue
+                if start > now:
+                    break
+                heapq.heappop(self._due)
+                return start, name, plan
+            self._waiting_until = self._due[0][0] if self._due else math.inf
+            self._wake.clear()
+            timer = loop.call_later(self._waiting_until - now, self._wake.set) if self._due else None
+            try:
+                await self._wake.wait()
+            finally:
+                self._waiting_until = -math.inf  # while not waiting, nothing needs to wake it
+                if timer is not None:
+                    timer.cancel()
+
+    async def _check_once(self, name: str, plan: _Plan, start: float) -> None:
+        """One check of a monitor and, unless the monitor is gone or restarted meanwhile,
+        the plan of its next one."""
+        job = self._jobs[name]  # its policy and tags may have changed since; its checks not
+        plan.confirming.policy = job.policy
+        verdict = await self._run_one(job, start)
+        now = time.monotonic()
+        if self._plans.get(name) is not plan:
+            return
+        del self._running[name]
+        if verdict is not None and plan.confirming.observe(verdict.status != "up"):
+            # A change not yet confirmed: look again within seconds, not a whole interval;
+            # the regular slots resume after it, on the same grid. The re-check's lag is
+            # measured from its own due time, not from the slot that started it.
+            plan.rechecked = True
+            self._plan_next(name, plan, now + min(job.recheck, job.interval))
+            return
+        plan.due, missed = next_due(plan.due, job.interval, now)
+        if not plan.rechecked:  # slots passed during re-checks were used, not lost
+            self.slots_skipped += missed
+        plan.rechecked = False
+        self._plan_next(name, plan, plan.due)
 
     async def _run_one(self, job: Job, due: float) -> Verdict | None:
         try:
-            # The slot bounds the checks in flight, not the verdicts being stored: it is
-            # free again before the verdict is handed on, so a slow store (or a busy
-            # service loop) delays this monitor's next check at most, never the others'.
-            async with self._slots:
+            # The slot (taken by the dispatcher) bounds the checks in flight, not the verdicts
+            # being stored: it is free again before the verdict is handed on, so a slow store
+            # (or a busy service loop) delays this monitor's next check at most, never the
+            # others'.
+            try:
                 self.lag_seconds = max(time.monotonic() - due, 0.0)
                 self.lag.observe(self.lag_seconds)
                 verdict = await self._check(job)
+            finally:
+                self._slots.release()
             if verdict is None:
                 return None
             self.checks_run += 1
