@@ -19,7 +19,7 @@ from ronda.schemes import SCHEMES
 from ronda.tlscontexts import TlsClient
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     url: str
     scheme: str
@@ -33,14 +33,14 @@ class Target:
     password: str | None = field(default=None, repr=False)  # never in `url`
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expectations:
     status: int | None = None  # None: any 2xx or 3xx answer is fine
     text: str | None = None
     max_latency: float | None = None  # seconds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckOptions:
     """How to check: every field has the contract's default."""
 

@@ -11,10 +11,11 @@ import pytest
 from ronda.config.load import load_config
 from ronda.config.schema import CheckMonitor, Config, Defaults, PushMonitor, StatusPageMonitor, parse_monitor
 from ronda.errors import ConfigError
-from ronda.node.runner import job_for
+from ronda.node.runner import job_for, jobs_for
 from ronda.notify.outbox import OutboxSettings, settings_for
 from ronda.rules.incidents import Policy
 from ronda.service.monitors import spec_of
+from ronda.service.scheduler import Job
 from ronda.target import CheckOptions
 from ronda.world.pki import LocalPKI
 from tests.support import config_error
@@ -81,6 +82,29 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
     job = job_for(config.monitors[0], config)
     assert (job.interval, job.policy.confirm, job.options.timeout) == (0.5, 1, 2.0)
     assert job.options.nameserver == ("127.0.0.1", 5353)
+
+
+def test_monitors_checked_alike_share_their_options_and_no_others_do(tmp_path):
+    """The jobs of a config share what is alike (100,000 copies of one CheckOptions were
+    60 MB), and only that: a monitor differing in any way keeps its own settings."""
+    config = load_config(
+        write(
+            tmp_path,
+            "defaults: {timeout: 3s}\nmonitors:\n"
+            "  - {name: a, url: 'tcp://a.test:1'}\n"
+            "  - {name: b, url: 'tcp://b.test:1'}\n"
+            "  - {name: slow, url: 'tcp://c.test:1', timeout: 9s}\n"
+            "  - {name: pinned, url: 'tcp://d.test:1', resolve: {'d.test:1': ['127.0.0.4']}}\n"
+            "  - {name: child, url: 'tcp://e.test:1', depends_on: [a]}\n",
+        ),
+        {},
+    )
+    a, b, slow, pinned, child = (job for job in jobs_for(config) if isinstance(job, Job))
+    assert a.options is b.options and a.policy is b.policy
+    assert (a.target.host, b.target.host) == ("a.test", "b.test")
+    assert (a.options.timeout, slow.options.timeout, pinned.options.timeout) == (3.0, 9.0, 3.0)
+    assert a.options.resolve == {} and pinned.options.resolve == {("d.test", 1): ("127.0.0.4",)}
+    assert (a.policy.parents, child.policy.parents) == ((), ("a",))
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ronda import eventloop
 from ronda.clock import Clock, system_clock
@@ -100,49 +100,87 @@ def canary_options(config: Config) -> CheckOptions:
 
 def jobs_for(config: Config) -> list[Job | PushJob]:
     """Every monitor of `config`, ready to run. The dependency map is made once for all of
-    them: made per monitor, it made start-up quadratic (10,000 monitors: 4 minutes)."""
+    them: made per monitor, it made start-up quadratic (10,000 monitors: 4 minutes). Monitors
+    checked and judged alike share one CheckOptions and one Policy (`shared`): at 100,000
+    monitors a copy each was 60 MB, in the service and again in its probe worker."""
     parents = dependency_map(config.monitors)
-    return [job_for(monitor, config, parents) for monitor in config.monitors]
+    shared: dict[Hashable, Any] = {}
+    return [job_for(monitor, config, parents, shared) for monitor in config.monitors]
 
 
-def job_for(monitor: Monitor, config: Config, parents: Mapping[str, list[str]] | None = None) -> Job | PushJob:
+def job_for(
+    monitor: Monitor,
+    config: Config,
+    parents: Mapping[str, list[str]] | None = None,
+    shared: dict[Hashable, Any] | None = None,
+) -> Job | PushJob:
     """A monitor of `config` (its defaults filled in as it was loaded), ready for the
     scheduler (or, for a push monitor, for the watch of push monitors). `parents`: the
-    config's dependency map, when the caller has it already."""
+    config's dependency map, when the caller has it already; `shared`: what jobs made
+    before this one may share with it."""
     if monitor.kind == "push":
         return push_job_for(monitor, config)
+    shared = {} if shared is None else shared
     policy = Policy(
         confirm=monitor.confirm,
         recover=monitor.recover,
         quorum=monitor.quorum,
         alert_local=monitor.alert_local,
-        parents=ancestors(monitor.name, dependency_map(config.monitors) if parents is None else parents),
+        parents=tuple(ancestors(monitor.name, dependency_map(config.monitors) if parents is None else parents)),
     )
     return Job(
         monitor.name,
         parse_target(monitor.target_url()),  # kind statuspage: the statuspage+ probe
-        check_options(monitor),
+        check_options(monitor, shared),
         monitor.interval,
-        policy,
+        shared.setdefault(policy, policy),
         monitor.recheck,
         tuple(monitor.tags),
     )
 
 
-def check_options(monitor: CheckMonitor | StatusPageMonitor) -> CheckOptions:
-    """How a monitor is checked, as `ronda check` takes it."""
+def check_options(monitor: CheckMonitor | StatusPageMonitor, shared: dict[Hashable, Any] | None = None) -> CheckOptions:
+    """How a monitor is checked, as `ronda check` takes it; from `shared` when a monitor
+    made before it is checked alike (a CheckOptions holds a dict, so it cannot be its own
+    key: the key is what it is made from)."""
     resolve = dict(parse_resolve(f"{hostport}:{','.join(addrs)}") for hostport, addrs in monitor.resolve.items())
-    # A status page has no assets and takes no messages; made in one go (100,000 at start).
-    page: dict[str, Any] = (
-        {}
-        if isinstance(monitor, StatusPageMonitor)
-        else {
-            "subresources": monitor.subresources,
-            "subresource_hosts": monitor.subresource_hosts,
-            "send": monitor.send,
-            "subprotocol": monitor.subprotocol,
-        }
+    if shared is None:
+        return _options(monitor, resolve)
+    key = (CheckOptions, *_options_made_from(monitor), tuple(resolve.items()))
+    options = shared.get(key)
+    if options is None:
+        options = shared[key] = _options(monitor, resolve)
+    return cast(CheckOptions, options)
+
+
+PAGE_OPTIONS = ("subresources", "subresource_hosts", "send", "subprotocol")  # a status page has none of them
+
+
+def _page_options(monitor: CheckMonitor | StatusPageMonitor) -> dict[str, Any]:
+    if isinstance(monitor, StatusPageMonitor):
+        return {}
+    return {option: getattr(monitor, option) for option in PAGE_OPTIONS}
+
+
+def _options_made_from(monitor: CheckMonitor | StatusPageMonitor) -> tuple[Hashable, ...]:
+    """What of a monitor goes into its CheckOptions (but its --resolve pins)."""
+    return (
+        monitor.timeout,
+        monitor.ca_file,
+        monitor.nameserver,
+        monitor.cert_warn_days,
+        (monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
+        monitor.client_cert,
+        monitor.client_key,
+        monitor.deployed_from,
+        monitor.acme_directory,
+        *_page_options(monitor).values(),
     )
+
+
+def _options(
+    monitor: CheckMonitor | StatusPageMonitor, resolve: dict[tuple[str, int], tuple[str, ...]]
+) -> CheckOptions:
     return CheckOptions(
         timeout=monitor.timeout,
         ca_file=monitor.ca_file,
@@ -154,7 +192,7 @@ def check_options(monitor: CheckMonitor | StatusPageMonitor) -> CheckOptions:
         client_key=monitor.client_key,
         deployed_from=monitor.deployed_from,
         acme_directory=monitor.acme_directory,
-        **page,
+        **_page_options(monitor),
     )
 
 

@@ -32,7 +32,7 @@ class Event(StrEnum):
     SIGNAL_JOINED = "signal_joined"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Policy:
     """How eagerly a monitor's state turns into incidents."""
 
