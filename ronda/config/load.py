@@ -8,6 +8,7 @@ are paths, which the map turns back into lines.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import re
@@ -142,12 +143,10 @@ def _describe(reader: _Reader, error: Any) -> tuple[int | None, str | None, str]
 
 def _check_dependencies(reader: _Reader, config: Config) -> None:
     """depends_on names existing monitors and never leads back to where it started."""
-    names = {monitor.name for monitor in config.monitors}
-    tags = {f"tag:{tag}" for monitor in config.monitors for tag in monitor.tags}
-    parents = dependency_map(config.monitors)
+    known, parents = dependency_index(config.monitors)
     for index, monitor in enumerate(config.monitors):
         where: Path_ = ("monitors", index, "depends_on")
-        unknown = [name for name in monitor.depends_on if name not in names | tags]
+        unknown = [name for name in monitor.depends_on if name not in known]
         if unknown:
             missing = unknown[0]
             tag = missing.removeprefix("tag:")
@@ -157,6 +156,17 @@ def _check_dependencies(reader: _Reader, config: Config) -> None:
             path = " -> ".join(dependency_cycle(monitor.name, parents))
             message = f"{monitor.name!r} depends on itself through {path}"
             raise ConfigError(reader.path, [(reader.line_of(where), field_name(where), message)])
+
+
+DependencyIndex = tuple[set[str], dict[str, list[str]]]
+
+
+def dependency_index(monitors: Sequence[Monitor]) -> DependencyIndex:
+    """What depends_on may name among `monitors` (names, `tag:` entries) and each one's
+    parents: made once for all the monitors a caller asks about (made per monitor, it was
+    quadratic: 100,000 monitors at a reload)."""
+    known = {m.name for m in monitors} | {f"tag:{tag}" for m in monitors for tag in m.tags}
+    return known, dependency_map(monitors)
 
 
 def dependency_map(monitors: Sequence[Monitor]) -> dict[str, list[str]]:
@@ -176,12 +186,12 @@ def dependency_map(monitors: Sequence[Monitor]) -> dict[str, list[str]]:
 
 def ancestors(name: str, parents: Mapping[str, list[str]]) -> tuple[str, ...]:
     """Every monitor `name` depends on, nearest first (breadth first), each once."""
-    seen: list[str] = []
-    frontier = list(parents.get(name, []))
+    seen: dict[str, None] = {}  # ordered, and a lookup that does not walk the list
+    frontier = collections.deque(parents.get(name, []))
     while frontier:
-        current = frontier.pop(0)
+        current = frontier.popleft()
         if current not in seen:
-            seen.append(current)
+            seen[current] = None
             frontier += parents.get(current, [])
     return tuple(seen)
 

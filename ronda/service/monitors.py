@@ -24,7 +24,14 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from ronda.config.load import MONITOR_FILE_KEYS, ancestors, dependency_cycle, dependency_map, load_config
+from ronda.config.load import (
+    MONITOR_FILE_KEYS,
+    DependencyIndex,
+    ancestors,
+    dependency_cycle,
+    dependency_index,
+    load_config,
+)
 from ronda.config.schema import Config, Monitor, PushMonitor, parse_monitor
 from ronda.errors import UsageError
 from ronda.reach import Reach
@@ -86,17 +93,20 @@ class InvalidMonitor(MonitorError):
 # -- checks across monitors (pydantic checks each monitor alone) ----------------------------
 
 
-def dependency_problems(monitor: Monitor, monitors: Sequence[Monitor]) -> list[Problem]:
+def dependency_problems(
+    monitor: Monitor, monitors: Sequence[Monitor], among: DependencyIndex | None = None
+) -> list[Problem]:
     """`monitor.depends_on` names monitors (or tags) among `monitors`, and leads nowhere back
-    to `monitor`. The messages are those of a config file's depends_on."""
-    names = {m.name for m in monitors}
-    tags = {f"tag:{tag}" for m in monitors for tag in m.tags}
+    to `monitor`. The messages are those of a config file's depends_on. `among`: what
+    `dependency_index(monitors)` gives, when the caller asks about many monitors."""
+    if not monitor.depends_on:
+        return []  # names nothing, so nothing missing, and no way back to itself
+    known, parents = among or dependency_index(monitors)
     for entry in monitor.depends_on:
-        if entry not in names | tags:
+        if entry not in known:
             tag = entry.removeprefix("tag:")
             words = f"no monitor has the tag {tag!r}" if tag != entry else f"no monitor named {entry!r}"
             return [Problem("depends_on", words)]
-    parents = dependency_map(monitors)
     if monitor.name in ancestors(monitor.name, parents):
         path = " -> ".join(dependency_cycle(monitor.name, parents))
         return [Problem("depends_on", f"{monitor.name!r} depends on itself through {path}")]
@@ -383,8 +393,9 @@ class MonitorManager:
 
     def _warn_dangling(self) -> None:
         monitors = self.effective.monitors
+        among = dependency_index(monitors) if any(m.depends_on for m in self.api.values()) else None
         for monitor in self.api.values():
-            for problem in dependency_problems(monitor, monitors):
+            for problem in dependency_problems(monitor, monitors, among):
                 log.warning("monitor %s (from the API): %s: %s", monitor.name, problem.field, problem.message)
 
 
