@@ -84,6 +84,17 @@ def test_per_monitor_settings_override_the_defaults(tmp_path):
     assert job.options.nameserver == ("127.0.0.1", 5353)
 
 
+def test_a_monitor_is_found_by_name_in_the_config_it_belongs_to(tmp_path):
+    """The index behind monitor_named is the config's own: a copy running other monitors
+    (the API's added) finds those, and the original still finds only its own."""
+    config = load_config(write(tmp_path, "monitors:\n  - {name: a, url: 'tcp://a.test:1', tags: [web]}\n"), {})
+    assert config.monitor_named("a").tags == ["web"]
+    added = parse_monitor({"name": "b", "url": "tcp://b.test:1"})
+    running = config.with_monitors([*config.monitors, added])
+    assert running.monitor_named("b").name == "b" and running.monitor_named("a").name == "a"
+    assert config.monitor_named("b") is None and config.monitor_named("nobody") is None
+
+
 def test_monitors_checked_alike_share_their_options_and_no_others_do(tmp_path):
     """The jobs of a config share what is alike (100,000 copies of one CheckOptions were
     60 MB), and only that: a monitor differing in any way keeps its own settings."""

@@ -69,7 +69,10 @@ class ReportWatch:
         settings = self.settings()
         since = now - LONG_HALVES * settings.surge.half
         reported = await loop.run_in_executor(self.writer, self.counts.services_reported, since, now)
-        for service in sorted(set(self.services()) & (reported | set(self._under_way))):
+        candidates = reported | set(self._under_way)
+        if not candidates:  # the usual round: nothing to assess, no need for the list of services
+            return
+        for service in sorted(candidates.intersection(self.services())):
             notices = await loop.run_in_executor(self.writer, self._assess, service, now, settings)
             for notice in notices:
                 self.announce(notice)

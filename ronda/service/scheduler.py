@@ -146,6 +146,8 @@ class Confirmation:
     """Tracks whether a monitor's latest change of state (failing, or working again) still
     needs confirming checks; the scheduler re-checks quickly while it does."""
 
+    __slots__ = ("policy", "settled_failing", "streak")  # one per monitor: 100,000 in the worker
+
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.settled_failing = False
