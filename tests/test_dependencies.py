@@ -76,6 +76,23 @@ def test_a_child_failing_on_its_own_opens_its_own_incident(store):
     assert store.incidents.recent()[0].monitor == "site0"
 
 
+def test_a_failing_child_joins_the_incident_of_its_nearest_parent_that_has_one(store):
+    store.monitors.sync(
+        {"dns": "dns://x.test", "cdn": "https://cdn.test/", **{n: f"https://{n}.test/" for n in CHILDREN}}
+    )
+    alone = Policy(confirm=1)
+    assert [n.event.value for n in store.monitors.record("cdn", verdict("down", T0), alone)] == ["opened"]
+    assert [n.event.value for n in store.monitors.record("dns", verdict("down", T0), alone)] == ["opened"]
+    store.monitors.record("site5", verdict("up", T0), alone)
+    later = T0 + timedelta(seconds=5)
+    assert store.monitors.record("site0", verdict("down", later), Policy(confirm=1, parents=("cdn", "dns"))) == []
+    assert store.monitors.record("site1", verdict("down", later), Policy(confirm=1, parents=("site5", "dns"))) == []
+    joined = {
+        i.monitor: [u.message.split(",")[0] for u in i.updates if u.kind == "joined"] for i in store.incidents.recent()
+    }
+    assert joined == {"cdn": ["site0"], "dns": ["site1"]}, "the nearest with an incident; one without is passed over"
+
+
 def test_ancestors_are_found_nearest_first():
     parents = {"site": ["cdn"], "cdn": ["dns"], "dns": []}
     assert ancestors("site", parents) == ("cdn", "dns")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -467,6 +467,18 @@ def parse_monitor(data: Any) -> Monitor:
     return _MONITOR.validate_python(data)
 
 
+T = TypeVar("T")
+
+
+Made = tuple[list[Any], T]  # what _once_per made, and the list it made it from
+
+
+def _once_per(items: list[Any], made: Made[T] | None, make: Callable[[list[Any]], T]) -> Made[T]:
+    """`make(items)`, kept beside the list it was made from and made again only for another
+    list: a copy of a model with other items (model_copy copies private attributes)."""
+    return made if made is not None and made[0] is items else (items, make(items))
+
+
 M = TypeVar("M", bound=_MonitorBase)
 
 
@@ -510,6 +522,13 @@ class MaintenanceWindow(_Strict):
     end: datetime | None = Field(default=None, validate_default=True)
     monitors: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    _named: tuple[list[Any], frozenset[str]] | None = PrivateAttr(default=None)  # names()
+
+    def names(self, monitor: str) -> bool:
+        """Whether `monitors` names this monitor: asked for every verdict and every component
+        of a page, of a set made once (a window may name thousands)."""
+        self._named = _once_per(self.monitors, self._named, frozenset)
+        return monitor in self._named[1]
 
     @field_validator("timezone")
     @classmethod
@@ -726,10 +745,8 @@ class Config(_Strict):
         """The monitor called `name`, from an index made once per list of monitors: a status
         page scanned the whole list for each of its components (1,000 components of 100,000
         monitors: 10^8 comparisons). A copy with other monitors makes its own index."""
-        index = self._by_name
-        if index is None or index[0] is not self.monitors:
-            index = self._by_name = (self.monitors, {monitor.name: monitor for monitor in self.monitors})
-        return index[1].get(name)
+        self._by_name = _once_per(self.monitors, self._by_name, lambda monitors: {m.name: m for m in monitors})
+        return self._by_name[1].get(name)
 
     def with_monitors(self, monitors: Sequence[Monitor]) -> Config:
         """This config running `monitors` (the API's among them), each filled from its

@@ -119,7 +119,7 @@ def job_for(
     config's dependency map, when the caller has it already; `shared`: what jobs made
     before this one may share with it."""
     if monitor.kind == "push":
-        return push_job_for(monitor, config)
+        return push_job_for(monitor, config, parents)
     shared = {} if shared is None else shared
     policy = Policy(
         confirm=monitor.confirm,

@@ -35,7 +35,7 @@ def covers(window: Window, monitor_name: str, monitor_tags: Sequence[str]) -> bo
     """Whether `window` is for this monitor: named, sharing a tag, or for everyone."""
     if not window.monitors and not window.tags:
         return True
-    return monitor_name in window.monitors or any(tag in window.tags for tag in monitor_tags)
+    return window.names(monitor_name) or any(tag in window.tags for tag in monitor_tags)
 
 
 def occurrence(window: Window, at: datetime) -> tuple[datetime, datetime] | None:
@@ -59,7 +59,7 @@ def active_window(
 
     `at` is an instant; a naive one is taken as UTC, as the store does."""
     for window in windows:
-        if covers(window, monitor_name, monitor_tags) and occurrence(window, at) is not None:
+        if occurrence(window, at) is not None and covers(window, monitor_name, monitor_tags):  # the cheaper first
             return window
     return None
 

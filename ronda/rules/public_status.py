@@ -9,7 +9,7 @@ and the cause's category; only what people wrote (human updates) is shown as wri
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -179,7 +179,7 @@ def update_status(update: PublicUpdate, before: str) -> str:
 _CAUSE_NOW = re.compile(r"^cause is now ([a-z0-9_]+)")
 
 
-def public_words(update: PublicUpdate, shown: Sequence[str], _: Gettext) -> str | None:
+def public_words(update: PublicUpdate, shown: Collection[str], _: Gettext) -> str | None:
     """What a visitor reads for one timeline entry, translated; None to leave it out.
 
     Automatic entries are retold from their kind: their stored message quotes the
@@ -213,7 +213,7 @@ AUTOMATIC_WORDS = {
 }
 
 
-def incident_title(incident: PublicIncident, shown: Sequence[str], _: Gettext) -> str:
+def incident_title(incident: PublicIncident, shown: Collection[str], _: Gettext) -> str:
     """Named after the first of its monitors the page shows: one that opened it may be on
     no page, and its name stays private."""
     service = next((name for name in incident.monitors if name in shown), incident.monitors[0])

@@ -96,7 +96,8 @@ def changes_between(old: Mapping[str, Job], new: Mapping[str, Job]) -> Changes:
     removed = tuple(name for name in old if name not in new)
     changed = [name for name in new if name in old and new[name] != old[name]]
     restarted = tuple(name for name in changed if not checked_alike(old[name], new[name]))
-    updated = tuple(name for name in changed if name not in restarted)
+    starting_over = set(restarted)  # a set: a reload may restart 100,000
+    updated = tuple(name for name in changed if name not in starting_over)
     return Changes(added, removed, restarted, updated)
 
 

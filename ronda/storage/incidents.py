@@ -357,14 +357,18 @@ def rescope(session: Session, monitor: MonitorRow, scope: Scope, at: datetime) -
 
 
 def _parent_incident(session: Session, parents: tuple[str, ...]) -> IncidentRow | None:
-    """The open incident of the nearest monitor this one depends on, if any."""
-    for name in parents:
-        row = session.scalars(select(MonitorRow).where(MonitorRow.name == name)).one_or_none()
-        if row is not None and row.open_incident_id is not None:
-            incident = session.get(IncidentRow, row.open_incident_id)
-            if incident is not None and incident.monitor_id == row.id:
-                return incident
-    return None
+    """The open incident of the nearest monitor this one depends on, if any. One query for
+    all of them: `tag:` in depends_on may make thousands of parents, and a query each cost a
+    mass outage, when dependencies matter most, a query per parent per child."""
+    if not parents:
+        return None
+    open_ones = session.execute(
+        select(MonitorRow.name, IncidentRow)
+        .join(IncidentRow, IncidentRow.id == MonitorRow.open_incident_id)
+        .where(MonitorRow.name.in_(parents), IncidentRow.monitor_id == MonitorRow.id)
+    ).all()
+    by_parent = {name: incident for name, incident in open_ones}
+    return next((by_parent[name] for name in parents if name in by_parent), None)
 
 
 def _parent_failing(session: Session, parents: tuple[str, ...]) -> bool:

@@ -146,7 +146,8 @@ class PushLinks:
 
     def urls(self, names: set[str]) -> dict[str, str]:
         """Each push monitor's URL among `names`, by name."""
-        pushed = {m.name for m in self.ctx.config.monitors if m.kind == "push"} & names
+        config = self.ctx.config  # names looked up, not every monitor walked: a page of 100
+        pushed = {name for name in names if (m := config.monitor_named(name)) is not None and m.kind == "push"}
         tokens = self.records.tokens(pushed) if pushed else {}
         return {name: f"{self.ctx.config.server.base_url}/push/{token}" for name, token in tokens.items()}
 

@@ -52,13 +52,13 @@ def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
         entries = []
         for update in incident.updates:
             status = update_status(update, status)
-            words = public_words(update, view.names, _)
+            words = public_words(update, view.shown, _)
             if words is not None:
                 entries.append({"at": update.at, "status": status, "words": words, "human": update.kind == "human"})
         out.append(
             {
                 "id": incident.id,
-                "title": incident_title(incident, view.names, _),
+                "title": incident_title(incident, view.shown, _),
                 "status": human_status(incident),
                 "open": incident.status == "open",
                 "severity": incident.severity,
@@ -66,7 +66,7 @@ def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
                 "resolved_at": incident.resolved_at,
                 "duration_s": incident.duration_s,
                 "planned": incident.planned,
-                "components": [name for name in incident.monitors if name in view.names],
+                "components": [name for name in incident.monitors if name in view.shown],
                 "updates": list(reversed(entries)),  # newest first, as status pages show them
             }
         )
