@@ -91,6 +91,7 @@ def _forget_apps():
 
 def test_a_status_change_shows_on_the_page_once_the_refresh_bound_has_passed(ctx, clock):
     assert shop_state(get(ctx, "/status").text) == "Major outage"
+    assert "operational" not in get(ctx, "/badge/shop/status.svg").text
     recover_shop(ctx, clock())
     kept = get(ctx, "/status").text
     assert shop_state(kept) == "Major outage", "within the refresh bound the kept page is served"

@@ -132,6 +132,9 @@ class PublicViews:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.kept = Kept(ctx)
+        # The components of the views with these serials: made again only when a view is, not
+        # per badge asked for (every component of every page, on the loop, per request).
+        self._components: tuple[Hashable, dict[str, Component]] | None = None
 
     async def view(self, slug: str | None) -> Made[View] | None:
         page = find_page(self.ctx.config, slug)
@@ -152,11 +155,14 @@ class PublicViews:
             made = await self.view(page.slug)
             if made is not None:
                 views.append(made)
-        found: dict[str, Component] = {}
-        for made in views:
-            for component in made.value.components:
-                found.setdefault(component.name, component)
-        return found, tuple(made.serial for made in views)
+        serials = tuple(made.serial for made in views)
+        if self._components is None or self._components[0] != serials:
+            found: dict[str, Component] = {}
+            for made in views:
+                for component in made.value.components:
+                    found.setdefault(component.name, component)
+            self._components = (serials, found)
+        return self._components[1], serials
 
 
 def answer(
