@@ -12,6 +12,7 @@ from ronda.storage import partitions
 from ronda.storage.arrivals import Arrival
 from ronda.storage.database import Database
 from ronda.storage.models import Base
+from ronda.storage.monitors import Selection
 from ronda.verdict import Finding, Verdict, iso
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -61,6 +62,23 @@ def test_verdicts_state_and_incidents_survive_reopening(store_url):
     assert iso(incident.resolved_at) == "2026-11-25T12:01:03Z"
     assert [u.kind for u in incident.updates] == ["detected", "confirmed", "resolved"]
     assert incident.updates[-1].message == "resolved after 1 min 2 s"
+
+
+def test_questions_about_more_monitors_than_a_statement_takes_parameters_are_answered(store_url):
+    """PostgreSQL binds at most 65,535 parameters in a statement: 100,000 monitors (the whole
+    API list, a status page of every monitor, a config cut down) go past it, and the whole
+    list of 100,000 answered 500 on PostgreSQL. 70,000 names are asked about here."""
+    store = Database(store_url)
+    many = {f"m{i:05d}": "tcp://m.test:1" for i in range(70_000)}
+    store.monitors.sync(many)
+    store.monitors.record("m00001", verdict("down", T0, "tcp_refused"), 1)
+    names = list(many)
+    assert store.monitors.first_checks(names) == {"m00001": T0}
+    assert [i.monitors for i in store.incidents.public(names, T0 - timedelta(days=1))] == [("m00001",)]
+    assert "m00001" in store.monitors.daily_many(names, T0, days=1)
+    assert len(store.monitors.active(Selection(names=frozenset(names)))) == 70_000
+    store.monitors.sync({"m00001": "tcp://m.test:1"})  # 69,999 leave at once
+    assert [m.name for m in store.monitors.active()] == ["m00001"]
 
 
 def test_a_monitor_removed_from_the_config_keeps_its_history_but_leaves_the_list(store_url):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import ColumnElement, Engine, bindparam, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ronda.errors import ServiceError
 
@@ -25,6 +27,13 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
+
+
+def among(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN values` for a list of any length: the values are written into the SQL when
+    it runs rather than bound one parameter each. PostgreSQL takes at most 65,535 parameters
+    in a statement and SQLite 32,766 (or 250,000, as built): 100,000 monitors pass both."""
+    return column.in_(bindparam(None, list(values), type_=column.type, expanding=True, literal_execute=True))
 
 
 def shown(url: str) -> str:

@@ -19,6 +19,7 @@ from ronda.records import IncidentRecord, PublicIncident, PublicUpdate, Timeline
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition
 from ronda.rules.scope import Scope
 from ronda.rules.surge import Assessment, Level, Step, Surge
+from ronda.storage.db import among
 from ronda.storage.inventory import CertificateNotice
 from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdateRow, MonitorRow, ReportSurgeRow
 from ronda.verdict import Verdict
@@ -114,13 +115,13 @@ class Incidents:
         """Incidents of these monitors (or that one of them joined), open or resolved
         after `resolved_since`, newest first: what a status page may show."""
         with self._sessions() as session:
-            ids = list(session.scalars(select(MonitorRow.id).where(MonitorRow.name.in_(names))))
+            ids = list(session.scalars(select(MonitorRow.id).where(among(MonitorRow.name, names))))
             if not ids:
                 return []
-            joined = select(IncidentMonitorRow.incident_id).where(IncidentMonitorRow.monitor_id.in_(ids))
+            joined = select(IncidentMonitorRow.incident_id).where(among(IncidentMonitorRow.monitor_id, ids))
             rows = session.scalars(
                 select(IncidentRow)
-                .where(or_(IncidentRow.monitor_id.in_(ids), IncidentRow.id.in_(joined)))
+                .where(or_(among(IncidentRow.monitor_id, ids), IncidentRow.id.in_(joined)))
                 .where(or_(IncidentRow.status == "open", IncidentRow.resolved_at >= resolved_since))
                 .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
                 .limit(200)
@@ -365,7 +366,7 @@ def _parent_incident(session: Session, parents: tuple[str, ...]) -> IncidentRow 
     open_ones = session.execute(
         select(MonitorRow.name, IncidentRow)
         .join(IncidentRow, IncidentRow.id == MonitorRow.open_incident_id)
-        .where(MonitorRow.name.in_(parents), IncidentRow.monitor_id == MonitorRow.id)
+        .where(among(MonitorRow.name, parents), IncidentRow.monitor_id == MonitorRow.id)
     ).all()
     by_parent = {name: incident for name, incident in open_ones}
     return next((by_parent[name] for name in parents if name in by_parent), None)
@@ -374,7 +375,7 @@ def _parent_incident(session: Session, parents: tuple[str, ...]) -> IncidentRow 
 def _parent_failing(session: Session, parents: tuple[str, ...]) -> bool:
     if not parents:
         return False
-    statuses = session.scalars(select(MonitorRow.status).where(MonitorRow.name.in_(parents)))
+    statuses = session.scalars(select(MonitorRow.status).where(among(MonitorRow.name, parents)))
     return any(status not in ("up", "unknown") for status in statuses)
 
 

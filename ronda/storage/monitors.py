@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, TableClause, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, TableClause, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.records import ConnectivityEntry, DayFigures, MonitorRecord, UptimeReport
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import assess_scope
 from ronda.storage.arrivals import Arrival, Prepared, UnknownMonitor, prepare
+from ronda.storage.db import among
 from ronda.storage.history import fold_late
 from ronda.storage.incidents import Notice, follow
 from ronda.storage.inventory import remember
@@ -42,7 +43,7 @@ class Selection:
         if self.names is not None:
             # Written into the SQL rather than bound one by one: SQLite takes at most 32,766
             # parameters, and a tag may name more monitors than that.
-            query = query.where(MonitorRow.name.in_(bindparam("names", sorted(self.names), literal_execute=True)))
+            query = query.where(among(MonitorRow.name, sorted(self.names)))
         if self.text:
             pattern = "%" + self.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             query = query.where(
@@ -102,7 +103,7 @@ class Monitors:
             if changed:
                 session.execute(update(MonitorRow), changed)
             if gone:
-                session.execute(update(MonitorRow).where(MonitorRow.id.in_(gone)).values(active=False))
+                session.execute(update(MonitorRow).where(among(MonitorRow.id, gone)).values(active=False))
 
     def record(
         self, name: str, verdict: Verdict, policy: Policy | int, planned: bool = False, offline: bool = False
@@ -203,7 +204,7 @@ class Monitors:
             ids = [row.last_result_id for row in rows if row.last_result_id]
             last: dict[int, dict[str, Any]] = {}
             if ids:
-                found = session.execute(select(ResultRow.id, ResultRow.verdict).where(ResultRow.id.in_(ids)))
+                found = session.execute(select(ResultRow.id, ResultRow.verdict).where(among(ResultRow.id, ids)))
                 last = {result_id: verdict for result_id, verdict in found}
             return [_record(session, row, last.get(row.last_result_id or 0)) for row in rows]
 
@@ -243,7 +244,7 @@ class Monitors:
     def daily_many(self, names: list[str], now: datetime, days: int = 90) -> dict[str, list[DayFigures]]:
         """`daily` of each of these monitors, in one read; unknown names are left out."""
         with self._sessions() as session:
-            rows = session.execute(select(MonitorRow.id, MonitorRow.name).where(MonitorRow.name.in_(names)))
+            rows = session.execute(select(MonitorRow.id, MonitorRow.name).where(among(MonitorRow.name, names)))
             ids: dict[int, str] = {monitor_id: name for monitor_id, name in rows}
             if not ids:
                 return {}
@@ -262,7 +263,7 @@ class Monitors:
         with self._sessions() as session:
             rows = session.execute(
                 select(MonitorRow.name, MonitorRow.first_checked_at).where(
-                    MonitorRow.name.in_(names), MonitorRow.first_checked_at.is_not(None)
+                    among(MonitorRow.name, names), MonitorRow.first_checked_at.is_not(None)
                 )
             )
             return {name: as_utc(at) for name, at in rows if at is not None}

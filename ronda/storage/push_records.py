@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.storage.db import among
 from ronda.storage.models import MonitorRow, ResultRow
 from ronda.verdict import parse_iso
 
@@ -47,7 +48,7 @@ class PushRecords:
         one it has, else a new one. A written secret another monitor held (one removed since,
         say: the active ones are checked to differ) moves to this one."""
         with self._sessions.begin() as session:
-            rows = {row.name: row for row in session.scalars(select(MonitorRow).where(MonitorRow.name.in_(wanted)))}
+            rows = {row.name: row for row in session.scalars(select(MonitorRow).where(among(MonitorRow.name, wanted)))}
             tokens: dict[str, str] = {}
             for name, written in wanted.items():
                 row = rows[name]
@@ -67,7 +68,7 @@ class PushRecords:
         with self._sessions() as session:
             rows = session.execute(
                 select(MonitorRow.name, MonitorRow.push_token).where(
-                    MonitorRow.name.in_(names), MonitorRow.push_token.is_not(None)
+                    among(MonitorRow.name, names), MonitorRow.push_token.is_not(None)
                 )
             )
             return {name: token for name, token in rows if token is not None}

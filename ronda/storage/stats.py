@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from ronda.records import DayFigures, Latency, UptimeReport, WindowFigures
 from ronda.storage import histogram
+from ronda.storage.db import among
 from ronda.storage.history import DAY, HOUR, Marks, Tally, day_of, hour_of, read_marks
 from ronda.storage.models import ResultRow, RollupRow
 
@@ -240,7 +241,7 @@ def daily_uptime_many(
     for span, since, until in (("day", first, day_of(rolled_until)), ("hour", day_of(rolled_until), rolled_until)):
         rows = session.execute(
             select(RollupRow.monitor_id, RollupRow.start, RollupRow.checks, RollupRow.degraded, RollupRow.down).where(
-                RollupRow.monitor_id.in_(monitor_ids),
+                among(RollupRow.monitor_id, monitor_ids),
                 RollupRow.span == span,
                 RollupRow.start >= since,
                 RollupRow.start < until,
@@ -258,7 +259,7 @@ def daily_uptime_many(
             _count_where(ResultRow.status == "down"),
         )
         .where(
-            ResultRow.monitor_id.in_(monitor_ids),
+            among(ResultRow.monitor_id, monitor_ids),
             ResultRow.checked_at >= rolled_until,
             ResultRow.checked_at <= now,
         )
