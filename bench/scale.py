@@ -108,9 +108,13 @@ def scrape(port: int) -> tuple[float, Buckets]:
 
 
 def timed(port: int, path: str) -> float:
+    """Seconds to answer GET `path`; NaN, said loudly, for an answer other than 200: one
+    endpoint failing at one size must not lose the figures of every other."""
     began = time.monotonic()
     status, _ = asyncio.run(http(port, "GET", path, headers=f"Authorization: Bearer {TOKEN}\r\n"))
-    assert status == 200, (path, status)
+    if status != 200:
+        print(f"FAILED: GET {path} answered {status}", file=sys.stderr, flush=True)
+        return float("nan")
     return time.monotonic() - began
 
 
@@ -243,19 +247,22 @@ def kib_per_monitor(size: Size, base: Size) -> float:
     return (size.rss_mib - base.rss_mib) * 1024 / (size.monitors - base.monitors)
 
 
-def print_table(sizes: list[Size]) -> None:
-    print(
-        f"{'store':>11}{'monitors':>9}{'start s':>9}{'checks/s':>10}{'due/s':>8}{'lag p50':>9}{'lag p99':>9}"
-        f"{'worst':>7}{'busy p99':>9}{'CPU':>6}{'RSS MiB':>9}{'KiB/mon':>9}{'rows/h':>10}{'MB/h':>8}{'board s':>8}"
-        f"{'API s':>7}{'page s':>7}{'metrics s':>10}{'every s':>8}{'totals s':>9}"
-    )
+def print_table(sizes: list[Size], among: list[Size], header: bool = True) -> None:
+    """`sizes` as rows (KiB per monitor beyond the smallest size of `among` on its store)."""
+    if header:
+        print(
+            f"{'store':>11}{'monitors':>9}{'start s':>9}{'checks/s':>10}{'due/s':>8}{'lag p50':>9}{'lag p99':>9}"
+            f"{'worst':>7}{'busy p99':>9}{'CPU':>6}{'RSS MiB':>9}{'KiB/mon':>9}{'rows/h':>10}{'MB/h':>8}{'board s':>8}"
+            f"{'API s':>7}{'page s':>7}{'metrics s':>10}{'every s':>8}{'totals s':>9}"
+        )
     for s in sizes:
-        base = next(b for b in sizes if b.store == s.store)
+        base = next(b for b in among if b.store == s.store)
         print(
             f"{s.store:>11}{s.monitors:>9,}{s.start_s:>9.1f}{s.checks_per_s:>10.1f}{s.due_per_s:>8.1f}"
             f"{s.p50:>8.3f}s{s.p99:>8.3f}s{s.worst:>7}{s.busy_p99:>8.3f}s{s.cpu:>6.0%}{s.rss_mib:>9.0f}"
             f"{kib_per_monitor(s, base):>9.1f}{s.rows_per_h:>10,.0f}{s.mb_per_h:>8.0f}{s.board_s:>8.2f}{s.api_s:>7.2f}"
-            f"{s.page_s:>7.2f}{s.metrics_s:>10.2f}{s.every_s:>8.2f}{s.totals_s:>9.2f}"
+            f"{s.page_s:>7.2f}{s.metrics_s:>10.2f}{s.every_s:>8.2f}{s.totals_s:>9.2f}",
+            flush=True,
         )
 
 
@@ -320,10 +327,13 @@ def main() -> None:
             for kind in args.stores.split(","):
                 cluster = stack.enter_context(postgres(folder)) if kind == "postgresql" else None
                 store = Store(kind, folder, cluster)
-                sizes += [measure(int(n), args, target, store) for n in args.sizes.split(",")]
+                for n in args.sizes.split(","):
+                    sizes.append(measure(int(n), args, target, store))
+                    print_table(sizes[-1:], sizes, header=len(sizes) == 1)  # as it comes: a run is long
     finally:
         farm.terminate()
-    print_table(sizes)
+    print()
+    print_table(sizes, sizes)
     if args.plot:
         plot(sizes, args.plot)
 
