@@ -76,6 +76,23 @@ def test_one_certificate_shared_by_three_monitors_is_stored_once_and_warned_once
     assert warnings[0].places == ("shop: shop.test:443 at 127.0.0.2",)
 
 
+def test_a_monitor_s_certificates_are_those_served_to_it_each_with_all_its_places(store_url):
+    """What a monitor's page lists: read for that monitor, not filtered from everyone's."""
+    store = Database(store_url)
+    store.monitors.sync({name: f"https://{name}.test/" for name in ("shop", "api", "mail")})
+    wildcard = certificate("aa" * 32, "shop.test", "127.0.0.2", 40.0)
+    own = certificate("bb" * 32, "shop.test", "127.0.0.3", 20.0)
+    store.monitors.record("shop", verdict(T0, wildcard, own), 2)
+    store.monitors.record("api", verdict(T0, certificate("aa" * 32, "api.test", "127.0.0.4", 40.0)), 2)
+    store.monitors.record("mail", verdict(T0, certificate("cc" * 32, "mail.test", "127.0.0.5", 60.0)), 2)
+    shop = store.certificates.inventory(T0, monitor="shop")
+    assert [c.fingerprint_sha256 for c in shop] == ["bb" * 32, "aa" * 32], "soonest expiry first"
+    assert {p.monitor for p in shop[1].places} == {"shop", "api"}, "the shared one with every place"
+    assert [c.fingerprint_sha256 for c in store.certificates.inventory(T0, monitor="api")] == ["aa" * 32]
+    assert store.certificates.inventory(T0, monitor="nobody") == []
+    assert len(store.certificates.inventory(T0)) == 3
+
+
 def test_a_rotation_is_announced_once_even_when_a_cdn_alternates_old_and_new(store_url):
     store = Database(store_url)
     store.monitors.sync({"shop": "https://shop.test/"})

@@ -250,8 +250,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
         now = ctx.clock()
         results = ctx.db.monitors.results(name, CHART_POINTS)
         points, top_ms = latency_chart(results)
-        served = [c for c in ctx.db.certificates.inventory(now) if any(p.monitor == name for p in c.places)]
-        certificates = [certificate_json(c) for c in served]
+        certificates = [certificate_json(c) for c in ctx.db.certificates.inventory(now, monitor=name)]
         incidents = [incident_json(i) for i in ctx.db.incidents.recent(limit=20, monitor=name)]
         return render(
             request,

@@ -12,6 +12,7 @@ from ronda.config.schema import StatusPage
 from ronda.records import DayFigures, MonitorRecord, PublicIncident
 from ronda.rules.maintenance import next_windows
 from ronda.rules.public_status import Overall, component_state, in_maintenance, members, overall, window_members
+from ronda.storage.monitors import Selection
 from ronda.web.context import WebContext
 
 RESOLVED_SHOWN = timedelta(days=14)  # resolved incidents stay on the page this long
@@ -79,8 +80,12 @@ class View:
 def gather(ctx: WebContext, page: StatusPage, now: datetime) -> View:
     """The page's view in a few reads, whatever the number of monitors (every monitor's
     day bars in one): it is made in a worker thread, then kept (ronda/web/public_cache.py)."""
-    stored = {m.name: m for m in ctx.db.monitors.active()}
-    names = members(page, ctx.config, list(stored))
+    if page.monitors or page.tags:  # its own monitors read, not all 100,000 with their verdicts
+        names = members(page, ctx.config, [])
+        stored = {m.name: m for m in ctx.db.monitors.active(Selection(names=frozenset(names)))}
+    else:  # the page of every monitor
+        stored = {m.name: m for m in ctx.db.monitors.active()}
+        names = members(page, ctx.config, list(stored))
     first = ctx.db.monitors.first_checks(names)
     days = ctx.db.monitors.daily_many([name for name in names if name in stored], now, DAYS)
     components = [
