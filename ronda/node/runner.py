@@ -120,13 +120,13 @@ def job_for(
     before this one may share with it."""
     if monitor.kind == "push":
         return push_job_for(monitor, config, parents)
-    shared = {} if shared is None else shared
+    shared = {} if shared is None else shared  # one job alone shares with nobody
     policy = Policy(
         confirm=monitor.confirm,
         recover=monitor.recover,
         quorum=monitor.quorum,
         alert_local=monitor.alert_local,
-        parents=tuple(ancestors(monitor.name, dependency_map(config.monitors) if parents is None else parents)),
+        parents=ancestors(monitor.name, dependency_map(config.monitors) if parents is None else parents),
     )
     return Job(
         monitor.name,
@@ -139,13 +139,11 @@ def job_for(
     )
 
 
-def check_options(monitor: CheckMonitor | StatusPageMonitor, shared: dict[Hashable, Any] | None = None) -> CheckOptions:
+def check_options(monitor: CheckMonitor | StatusPageMonitor, shared: dict[Hashable, Any]) -> CheckOptions:
     """How a monitor is checked, as `ronda check` takes it; from `shared` when a monitor
     made before it is checked alike (a CheckOptions holds a dict, so it cannot be its own
     key: the key is what it is made from)."""
     resolve = dict(parse_resolve(f"{hostport}:{','.join(addrs)}") for hostport, addrs in monitor.resolve.items())
-    if shared is None:
-        return _options(monitor, resolve)
     key = (CheckOptions, *_options_made_from(monitor), tuple(resolve.items()))
     options = shared.get(key)
     if options is None:

@@ -3,8 +3,8 @@
 Each monitor has a fixed random phase (jitter), so a hundred monitors with the same
 interval do not all fire in the same instant. One dispatcher takes the next due check from
 a heap when a slot is free, and a check is a task only while it runs: at 100,000 monitors a
-sleeping task per monitor cost a kilobyte each and a timer wake-up per check. Due times are computed
-from the schedule, not from when the last check ended, so checks do not drift; a check
+sleeping task per monitor cost a kilobyte each and a timer wake-up per check. Due times are
+computed from the schedule, not from when the last check ended, so checks do not drift; a check
 that overruns its slot skips the missed slots instead of running them back to back.
 A semaphore bounds how many checks run at once, and every check is bounded by its own
 timeout, so a slow or hostile target only ever costs its own slot.

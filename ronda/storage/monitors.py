@@ -40,9 +40,7 @@ class Selection:
     def applied(self, query: Select[Any]) -> Select[Any]:
         if self.status is not None:
             query = query.where(MonitorRow.status == self.status)
-        if self.names is not None:
-            # Written into the SQL rather than bound one by one: SQLite takes at most 32,766
-            # parameters, and a tag may name more monitors than that.
+        if self.names is not None:  # a tag may name more monitors than a statement binds
             query = query.where(among(MonitorRow.name, sorted(self.names)))
         if self.text:
             pattern = "%" + self.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
