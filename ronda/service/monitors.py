@@ -27,13 +27,13 @@ from pydantic import ValidationError
 from ronda.config.load import (
     MONITOR_FILE_KEYS,
     DependencyIndex,
-    ancestors,
-    dependency_cycle,
     dependency_index,
+    dependency_problem,
     load_config,
 )
 from ronda.config.schema import Config, Monitor, PushMonitor, parse_monitor
 from ronda.errors import UsageError
+from ronda.memory import gc_paused
 from ronda.reach import Reach
 from ronda.service.push import PushJob, Watchers, monitor_target
 from ronda.service.scheduler import Changes, Job
@@ -99,18 +99,8 @@ def dependency_problems(
     """`monitor.depends_on` names monitors (or tags) among `monitors`, and leads nowhere back
     to `monitor`. The messages are those of a config file's depends_on. `among`: what
     `dependency_index(monitors)` gives, when the caller asks about many monitors."""
-    if not monitor.depends_on:
-        return []  # names nothing, so nothing missing, and no way back to itself
-    known, parents = among or dependency_index(monitors)
-    for entry in monitor.depends_on:
-        if entry not in known:
-            tag = entry.removeprefix("tag:")
-            words = f"no monitor has the tag {tag!r}" if tag != entry else f"no monitor named {entry!r}"
-            return [Problem("depends_on", words)]
-    if monitor.name in ancestors(monitor.name, parents):
-        path = " -> ".join(dependency_cycle(monitor.name, parents))
-        return [Problem("depends_on", f"{monitor.name!r} depends on itself through {path}")]
-    return []
+    problem = dependency_problem(monitor, among or dependency_index(monitors)) if monitor.depends_on else None
+    return [] if problem is None else [Problem("depends_on", problem)]
 
 
 def token_problems(monitor: Monitor, monitors: Sequence[Monitor]) -> list[Problem]:
@@ -252,12 +242,13 @@ class MonitorManager:
         """Every monitor's job (of `effective`, the running settings by default); the API's
         are checked within the config's reach (the file's go anywhere)."""
         reach = reach_of(self.file)
-        return [
-            dataclasses.replace(job, options=dataclasses.replace(job.options, reach=reach))
-            if isinstance(job, Job) and job.name in self.api
-            else job
-            for job in self._make_jobs(effective or self.effective)
-        ]
+        with gc_paused():  # 100,000 jobs that live on: collections walked them, again and again
+            return [
+                dataclasses.replace(job, options=dataclasses.replace(job.options, reach=reach))
+                if isinstance(job, Job) and job.name in self.api
+                else job
+                for job in self._make_jobs(effective or self.effective)
+            ]
 
     async def start(self) -> None:
         """Bind to the running loop and hand the scheduler its first jobs."""
