@@ -227,12 +227,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ronda.config.load import load_config
-    from ronda.memory import Trimmer, limit_arenas
+    from ronda.memory import Trimmer, limit_arenas, made_apart
     from ronda.node.runner import serve
 
     # Before any thread starts: the arenas of threads made later are the ones limited.
     limit_arenas()
-    config = load_config(args.config)
+    config = made_apart(load_config, args.config)
     trimmer = Trimmer().start()
     try:
         return serve(config, args.config)

@@ -23,6 +23,9 @@ class ConfigError(RondaError):
         self.problems = list(problems)
         super().__init__("\n".join(self.describe(line, field, message) for line, field, message in problems))
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, list[tuple[int | None, str | None, str]]]]:
+        return ConfigError, (self.path, self.problems)  # whole across a process (memory.made_apart)
+
     def describe(self, line: int | None, field: str | None, message: str) -> str:
         where = self.path if line is None else f"{self.path}:{line}"
         return f"{where}: {field}: {message}" if field else f"{where}: {message}"

@@ -24,11 +24,16 @@ MALLOC_ARENA_MAX or GLIBC_TUNABLES itself keeps its own choice.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
 import logging
 import os
+import pickle
 import platform
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, TypeVar, cast
 
 log = logging.getLogger("ronda")
 
@@ -37,6 +42,7 @@ ARENAS = 2
 # on a heap like ronda's, 60 ms after a burst left 30,000 holes, so not much more often.
 TRIM_EVERY = 60.0
 M_ARENA_MAX = -8  # glibc's malloc.h
+T = TypeVar("T")
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -91,3 +97,75 @@ class Trimmer:
                 trim()
             except Exception:  # never worth stopping ronda for
                 log.exception("returning free memory to the system failed")
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a bulk of objects that live on is made (a config of
+    100,000 monitors, their rows, their jobs). Each collection the allocations trigger walks
+    every object made so far, none of them garbage: loading 100,000 monitors took 3.7 s with
+    collections, 1.6 s without. What cycles the block leaves are collected after it. A block
+    inside another, or in another thread, leaves collection to the outermost one."""
+    global _pausing, _enabled_before
+    with _pause_lock:
+        _pausing += 1
+        if _pausing == 1:
+            _enabled_before = gc.isenabled()  # one who turned it off for good keeps it off
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pausing -= 1
+            if _pausing == 0 and _enabled_before:
+                gc.enable()
+
+
+_pausing = 0  # blocks under gc_paused, in every thread
+_enabled_before = True
+_pause_lock = threading.Lock()
+
+
+def made_apart(make: Callable[..., T], *args: Any) -> T:
+    """`make(*args)`, made in a forked child and handed back pickled, so that this process
+    holds what it made packed together, without the holes of what making it took.
+
+    CPython's allocator gives memory back only in whole 1 MiB arenas, so a burst of objects
+    that die (a config's YAML nodes and raw values) among others that live on (its monitors)
+    keeps the burst's peak resident for good: 2.9 KB a monitor where the monitors need
+    1.0 KB. Unpickling makes only what lives on (100,000 monitors: 0.5 s more).
+
+    Only while this process has one thread (a fork copies only the caller's thread, and the
+    locks others hold); without fork, or should the child die, it is made here. An exception
+    `make` raises is raised here, if it pickles (else the making is done again, here)."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return make(*args)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        _make_and_hand_back(make, args, write_end)  # never returns
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as source:
+        handed = source.read()
+    os.waitpid(child, 0)
+    if not handed:
+        return make(*args)
+    with gc_paused():
+        made, value = pickle.loads(handed)
+    if not made:
+        raise value
+    return cast(T, value)
+
+
+def _make_and_hand_back(make: Callable[..., Any], args: tuple[Any, ...], write_end: int) -> NoReturn:
+    try:
+        try:
+            outcome: tuple[bool, Any] = (True, make(*args))
+        except Exception as exc:
+            outcome = (False, exc)
+        handed = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_end, "wb") as out:
+            out.write(handed)
+    finally:
+        os._exit(0)  # no atexit, no buffers of the parent's flushed twice

@@ -118,6 +118,29 @@ def test_monitors_checked_alike_share_their_options_and_no_others_do(tmp_path):
     assert (a.policy.parents, child.policy.parents) == ((), ("a",))
 
 
+def test_monitors_leaving_a_setting_unset_share_one_value_and_still_show_their_own_definition(tmp_path):
+    """What monitors leave unset is one object for all of them (pydantic made each its own
+    lists, `expect` and set of names: half a monitor's memory), yet each still dumps just what
+    it wrote, and a copy that changes one leaves the others as they were."""
+    config = load_config(
+        write(
+            tmp_path,
+            "monitors:\n"
+            "  - {name: a, url: 'http://a.test/'}\n"
+            "  - {name: b, url: 'http://b.test/'}\n"
+            "  - {name: c, url: 'http://c.test/', expect: {status: 204}, tags: [web]}\n",
+        ),
+        {},
+    )
+    a, b, c = config.monitors
+    assert a.expect is b.expect and a.tags is b.tags and a.model_fields_set is b.model_fields_set
+    assert c.expect is not a.expect and c.expect.status == 204 and c.tags == ["web"] and a.tags == []
+    assert a.model_dump(exclude_unset=True) == {"name": "a", "url": "http://a.test/"}
+    tagged = a.model_copy(update={"tags": ["db"]})
+    assert tagged.model_fields_set == {"name", "url", "tags"} and tagged.tags == ["db"]
+    assert b.model_dump(exclude_unset=True) == {"name": "b", "url": "http://b.test/"} and b.tags == []
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -4,6 +4,7 @@ reports' dedupe) keep at most their bound while still refusing what they exist t
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import subprocess
@@ -12,7 +13,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ronda.memory import trim
+from ronda.memory import gc_paused, made_apart, trim
 from ronda.web.intake import RecentReporters
 from ronda.web.ratelimit import SlidingWindowLimiter
 
@@ -45,10 +46,11 @@ def test_trim_gives_back_what_a_thread_freed_behind_one_block_it_kept():
     assert len(kept[0]) >= 4000
 
 
-def run_python(code: str, **env: str) -> str:
+def run_python(code: str, args: list[str] | None = None, **env: str) -> str:
     environment = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
     environment |= {"PYTHONPATH": str(ROOT), **env}
-    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+    command = [sys.executable, "-c", code, *(args or [])]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
     return result.stdout.strip()
 
 
@@ -106,3 +108,63 @@ def test_the_dedupe_forgets_reporters_once_their_window_passed():
     for i in range(3000):
         recent.counted(reporter(i), "shop", start + timedelta(seconds=i), 600)
     assert len(recent) == 600, "the reporters of the last ten minutes only"
+
+
+def test_collection_is_paused_inside_the_outermost_block_only_and_an_operators_choice_stands():
+    assert gc.isenabled()
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "the inner block left collection to the outer one"
+    assert gc.isenabled()
+    gc.disable()  # someone turned it off for good
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def _made_by() -> int:
+    return os.getpid()
+
+
+MADE_APART = """
+import os, sys, threading
+from ronda.config.load import load_config
+from ronda.memory import made_apart
+config = made_apart(load_config, sys.argv[1])
+monitor = config.monitors[0]
+print(monitor.name, monitor.timeout, monitor.tags, threading.active_count(), made_apart(os.getpid) != os.getpid())
+try:
+    made_apart(load_config, sys.argv[2])
+except Exception as exc:
+    print(type(exc).__name__, exc.problems, exc)
+"""
+
+
+def test_a_config_made_apart_comes_back_whole_from_a_child_and_so_does_its_error(tmp_path):
+    """`ronda run` loads its config in a forked child (what the loading leaves behind stays
+    there): the config the child made is the one the file says, and a wrong file is the same
+    ConfigError, naming file, line and field, as loading it here."""
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("defaults: {timeout: 3s}\nmonitors:\n  - {name: a, url: 'tcp://a.test:1', tags: [web]}\n")
+    bad.write_text("monitors:\n  - name: a\n")
+    made, failed = run_python(MADE_APART, args=[str(good), str(bad)]).splitlines()
+    assert made == "a 3.0 ['web'] 1 True", "made in another process, and whole"
+    expected = [(2, "monitors[0].url", "required but missing")]
+    assert failed == f"ConfigError {expected} {bad}:2: monitors[0].url: required but missing"
+
+
+def test_with_other_threads_running_a_config_is_made_here_not_in_a_fork():
+    """A fork copies only the caller's thread (and the locks the others hold): with threads
+    running, made_apart makes the value in this process."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert made_apart(_made_by) == os.getpid()
+    finally:
+        stop.set()
+        other.join()

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, TableClause, func, insert, or_, select, update
+from sqlalchemy import Select, column, func, insert, or_, select, table, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ronda.memory import gc_paused
 from ronda.records import ConnectivityEntry, DayFigures, MonitorRecord, UptimeReport
 from ronda.rules.incidents import Event, MonitorState, Policy, Transition, advance
 from ronda.rules.scope import assess_scope
@@ -55,6 +56,10 @@ class Selection:
         return query.limit(self.limit) if self.limit is not None else query
 
 
+_NEW_COLUMNS = ("name", "target", "source", "active", "status", "failures")
+_NEW_MONITOR = table("monitors", *(column(name) for name in _NEW_COLUMNS))
+
+
 class Monitors:
     def __init__(
         self, sessions: sessionmaker[Session], outbox: Callable[[Session, list[Notice]], None] | None = None
@@ -68,7 +73,7 @@ class Monitors:
         """Make the stored monitors those of the config (name -> target); monitors no
         longer configured are kept, with their history, as inactive. The file is the source
         of truth for what it names: an API monitor of the same name becomes the file's."""
-        with self._sessions.begin() as session:
+        with gc_paused(), self._sessions.begin() as session:
             # In bulk (Core statements, no ORM object per monitor): at 100,000 monitors this
             # runs at every start and reload.
             stored = {
@@ -96,8 +101,10 @@ class Monitors:
             ]
             gone = [row[0] for name, row in stored.items() if name not in monitors and row[3] == "config" and row[2]]
             if new:
-                # Core, not the ORM's bulk insert: no bookkeeping per row (100,000: 2 s -> 1.2 s)
-                session.execute(insert(cast(TableClause, MonitorRow.__table__)), new)
+                # Core on a bare table of just these columns, not the ORM's bulk insert: no
+                # bookkeeping per row, and `changes` takes the server's "[]" rather than a
+                # Python list to serialise per row (100,000: 2 s -> 0.5 s).
+                session.execute(insert(_NEW_MONITOR), new)
             if changed:
                 session.execute(update(MonitorRow), changed)
             if gone:
