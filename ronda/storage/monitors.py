@@ -57,6 +57,8 @@ class Selection:
 
 
 _NEW_COLUMNS = ("name", "target", "source", "active", "status", "failures")
+_INSERTED_AT_ONCE = 5_000
+_NEW_VALUES = {"source": "config", "active": True, "status": "unknown", "failures": 0}  # every new row's
 _NEW_MONITOR = table("monitors", *(column(name) for name in _NEW_COLUMNS))
 
 
@@ -89,22 +91,20 @@ class Monitors:
                     )
                 )
             }
-            new = [
-                {"name": name, "target": target, "source": "config", "active": True, "status": "unknown", "failures": 0}
-                for name, target in monitors.items()
-                if name not in stored
-            ]
+            new = [(name, target) for name, target in monitors.items() if name not in stored]
             changed = [
                 {"id": row[0], "target": target, "active": True, "source": "config", "spec": None}
                 for name, target in monitors.items()
                 if (row := stored.get(name)) is not None and row[1:] != (target, True, "config", False)
             ]
             gone = [row[0] for name, row in stored.items() if name not in monitors and row[3] == "config" and row[2]]
-            if new:
-                # Core on a bare table of just these columns, not the ORM's bulk insert: no
-                # bookkeeping per row, and `changes` takes the server's "[]" rather than a
-                # Python list to serialise per row (100,000: 2 s -> 0.5 s).
-                session.execute(insert(_NEW_MONITOR), new)
+            # Core on a bare table of just these columns, not the ORM's bulk insert: no
+            # bookkeeping per row, and `changes` takes the server's "[]" rather than a Python
+            # list to serialise per row (100,000: 2 s -> 0.5 s). In slices, so that the rows'
+            # parameters never all live at once (100,000: 40 MB at once).
+            for first in range(0, len(new), _INSERTED_AT_ONCE):
+                rows = [{"name": name, "target": target} for name, target in new[first : first + _INSERTED_AT_ONCE]]
+                session.execute(insert(_NEW_MONITOR).values(_NEW_VALUES), rows)
             if changed:
                 session.execute(update(MonitorRow), changed)
             if gone:
