@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -139,6 +140,24 @@ def test_monitors_leaving_a_setting_unset_share_one_value_and_still_show_their_o
     tagged = a.model_copy(update={"tags": ["db"]})
     assert tagged.model_fields_set == {"name", "url", "tags"} and tagged.tags == ["db"]
     assert b.model_dump(exclude_unset=True) == {"name": "b", "url": "http://b.test/"} and b.tags == []
+
+
+def test_a_config_pickled_across_processes_comes_back_equal_and_still_sharing(tmp_path):
+    """`ronda run` gets its config pickled from the child that loaded it: the monitors come
+    back equal, each with the names it set, and still sharing what they left unset."""
+    config = load_config(
+        write(
+            tmp_path,
+            "monitors:\n  - {name: a, url: 'http://a.test/'}\n  - {name: b, url: 'http://b.test/', tags: [x]}\n",
+        ),
+        {},
+    )
+    back = pickle.loads(pickle.dumps(config))
+    assert back == config and back.monitors == config.monitors
+    a, b = back.monitors
+    assert type(a) is type(config.monitors[0]) and a.expect is b.expect
+    assert b.model_dump(exclude_unset=True) == {"name": "b", "url": "http://b.test/", "tags": ["x"]}
+    assert a.model_copy(update={"tags": ["y"]}).tags == ["y"] and a.tags == []
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ def test_sighup_adds_and_removes_monitors_and_an_open_incident_survives(config, 
     finally:
         code, output = ronda.stop()
     assert code == 0 and "Traceback" not in output, output
-    assert "config reloaded" in output
+    assert "config reloaded" in output and "added new; removed old" in output, output
 
 
 def test_post_reload_restarts_a_changed_monitor_with_its_new_settings(config, web):

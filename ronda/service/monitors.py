@@ -337,6 +337,8 @@ class MonitorManager:
             await self.scheduler.remove(gone)  # first: no verdict of theirs after this
             await self._db(self.db.monitors.sync, _targets(config.monitors))
             changes = await self._apply()
+            # Those removed were stopped above, so the replace saw them gone: say them too.
+            changes = dataclasses.replace(changes, removed=tuple(sorted(gone)) + changes.removed)
             self._warn_dangling()
             log.info("config reloaded from %s: %s", self.path, _described(changes))
             return changes
