@@ -254,16 +254,32 @@ class _MonitorBase(_Strict):
     tags: list[str] = Field(default_factory=list)  # for routing notices and selecting maintenance windows
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as its values and the names it set: `ronda run` unpickles 100,000 monitors
-        from the child that loaded them (memory.made_apart), and pydantic's own way made and
-        dropped a state dict for each, 130 bytes a monitor left resident among them."""
-        return _remade, (type(self), self.__dict__, self.__pydantic_fields_set__)
+        """Pickled as its kind and set of names written (one tuple for all monitors alike)
+        and its values: `ronda run` unpickles 100,000 monitors from the child that loaded
+        them (memory.made_apart), and an unpickler keeps each tuple and dict it reads until
+        it ends. pydantic's own way read a state dict and a tuple for each: 190 bytes a
+        monitor, left resident among them as holes."""
+        fields_set = self.__pydantic_fields_set__
+        made = _REMADE_AS.get((type(self), id(fields_set)))
+        if made is None or made[1] is not fields_set:
+            made = (type(self), fields_set)
+            if len(_REMADE_AS) < _FIELDS_SETS_KEPT:  # a set of its own (not shared) is not kept
+                _REMADE_AS[(type(self), id(fields_set))] = made
+        return _remade, made, self.__dict__
+
+    def __setstate__(self, values: dict[str, Any]) -> None:
+        object.__setattr__(self, "__dict__", values)  # what __reduce__ pickled
 
 
-def _remade(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
-    """A monitor from what `__reduce__` kept, as pydantic's own unpickling makes it."""
+# The arguments a kind of monitor with a set of names written is remade from, by the set's
+# id (and the set itself, which keeps that id its own): few, as the sets are (_FIELDS_SETS).
+_REMADE_AS: dict[tuple[type, int], tuple[type[_MonitorBase], set[str]]] = {}
+
+
+def _remade(model: type[M], fields_set: set[str]) -> M:
+    """A monitor of `model` without its values yet (`__setstate__` gives them), as pydantic's
+    own unpickling makes it."""
     monitor = model.__new__(model)
-    object.__setattr__(monitor, "__dict__", values)
     object.__setattr__(monitor, "__pydantic_fields_set__", fields_set)
     object.__setattr__(monitor, "__pydantic_extra__", None)  # extra="forbid": never any
     object.__setattr__(monitor, "__pydantic_private__", None)  # monitors have no private attributes

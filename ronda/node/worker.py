@@ -33,7 +33,7 @@ from ronda import eventloop
 from ronda.logs import setup_logging
 from ronda.memory import Trimmer, limit_arenas
 from ronda.node.server import embedded_server
-from ronda.node.wire import Outgoing, receive
+from ronda.node.wire import Outgoing, from_columns, receive
 from ronda.probes.base import ProbeContext
 from ronda.service.connectivity import Connectivity
 from ronda.service.scheduler import Job, Scheduler
@@ -115,7 +115,7 @@ class Worker:
         while True:
             kind, number, *args = await self._orders.get()
             if kind == "replace":
-                await self.scheduler.replace(args[0])
+                await self.scheduler.replace(from_columns(args[0]))
             elif kind == "remove":
                 await self.scheduler.remove(args[0])
             elif kind == "canaries":

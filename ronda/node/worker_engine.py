@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from ronda.node.wire import Message, Outgoing, receive
+from ronda.node.wire import Message, Outgoing, in_columns, receive
 from ronda.node.worker import WorkerSetup
 from ronda.service.connectivity import many_failing
 from ronda.service.scheduler import Changes, Job, LagHistogram, changes_between
@@ -103,7 +103,7 @@ class WorkerEngine:
         wanted = {job.name: job for job in jobs}
         changes = changes_between(self._jobs, wanted)
         self._jobs = wanted
-        await self._order("replace", list(wanted.values()))
+        await self._order("replace", in_columns(list(wanted.values())))
         return changes
 
     async def remove(self, names: Iterable[str]) -> tuple[str, ...]:
@@ -136,7 +136,7 @@ class WorkerEngine:
                 await asyncio.sleep(RESTART_PAUSE)
                 await self._start_worker()
                 self._stats["worker_restarts"] += 1
-                await self._order("replace", list(self._jobs.values()))
+                await self._order("replace", in_columns(list(self._jobs.values())))
         finally:
             beating.cancel()
             await self._stop_worker()
