@@ -33,8 +33,7 @@ Message = tuple[Any, ...]
 
 def frame(messages: list[Message]) -> bytes:
     """Several messages as one frame: a burst of verdicts costs one pickle and one write."""
-    with gc_paused():  # 100,000 jobs at start: collections walked them all, again and again
-        body = pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)
+    body = pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)
     return _LENGTH.pack(len(body)) + body
 
 
@@ -112,7 +111,8 @@ def in_columns(jobs: Sequence[Job]) -> JobColumns:
 
 def from_columns(columns: JobColumns) -> list[Job]:
     alike = columns.alike
-    return [
-        Job(name, target, *alike[at])
-        for name, target, at in zip(columns.names, columns.targets, columns.settings, strict=True)
-    ]
+    with gc_paused():  # 100,000 jobs that live on: collections walked them, again and again
+        return [
+            Job(name, target, *alike[at])
+            for name, target, at in zip(columns.names, columns.targets, columns.settings, strict=True)
+        ]

@@ -56,10 +56,9 @@ class Selection:
         return query.limit(self.limit) if self.limit is not None else query
 
 
-_NEW_COLUMNS = ("name", "target", "source", "active", "status", "failures")
 _INSERTED_AT_ONCE = 5_000
 _NEW_VALUES = {"source": "config", "active": True, "status": "unknown", "failures": 0}  # every new row's
-_NEW_MONITOR = table("monitors", *(column(name) for name in _NEW_COLUMNS))
+_NEW_MONITOR = table("monitors", *(column(name) for name in ("name", "target", *_NEW_VALUES)))
 
 
 class Monitors:
