@@ -12,6 +12,7 @@ import pytest
 from ronda.config.load import load_config
 from ronda.config.schema import CheckMonitor, Config, Defaults, PushMonitor, StatusPageMonitor, parse_monitor
 from ronda.errors import ConfigError
+from ronda.memory import repacked
 from ronda.node.runner import job_for, jobs_for
 from ronda.notify.outbox import OutboxSettings, settings_for
 from ronda.rules.incidents import Policy
@@ -156,6 +157,8 @@ def test_a_config_pickled_across_processes_comes_back_equal_and_still_sharing(tm
     assert back == config and back.monitors == config.monitors
     a, b = back.monitors
     assert type(a) is type(config.monitors[0]) and a.expect is b.expect
+    assert a.interval is b.interval and a.timeout is b.timeout  # pickle makes each float anew
+    assert repacked(config) == config  # what a reload runs on: the same trip, in this process
     assert b.model_dump(exclude_unset=True) == {"name": "b", "url": "http://b.test/", "tags": ["x"]}
     assert a.model_copy(update={"tags": ["y"]}).tags == ["y"] and a.tags == []
 

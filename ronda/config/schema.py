@@ -268,8 +268,20 @@ class _MonitorBase(_Strict):
         return _remade, made, self.__dict__
 
     def __setstate__(self, values: dict[str, Any]) -> None:
-        object.__setattr__(self, "__dict__", values)  # what __reduce__ pickled
+        """What __reduce__ pickled, set value by value, not as the unpickled dict: CPython then
+        keeps them beside the keys all monitors of the kind share (a dict of 25 names of its
+        own is 832 bytes; the values alone, 216). pydantic reads them as `__dict__` all the same.
+        Pickle makes each float anew: equal ones (a duration from `defaults:`) are shared again."""
+        for name, value in values.items():
+            if type(value) is float and len(_FLOATS) < _FLOATS_KEPT:
+                value = _FLOATS.setdefault(value, value)
+            object.__setattr__(self, name, value)
 
+
+# Floats monitors remade in this process share, by value: intervals, timeouts and the like,
+# few in any config. Past the bound a float is kept as it came.
+_FLOATS: dict[float, float] = {}
+_FLOATS_KEPT = 4096
 
 # The arguments a kind of monitor with a set of names written is remade from, by the set's
 # id (and the set itself, which keeps that id its own): few, as the sets are (_FIELDS_SETS).

@@ -33,7 +33,7 @@ from ronda.config.load import (
 )
 from ronda.config.schema import Config, Monitor, PushMonitor, parse_monitor
 from ronda.errors import UsageError
-from ronda.memory import gc_paused
+from ronda.memory import gc_paused, repacked
 from ronda.reach import Reach
 from ronda.service.push import PushJob, Watchers, monitor_target
 from ronda.service.scheduler import Changes, Job
@@ -321,7 +321,7 @@ class MonitorManager:
             raise NotAvailable("ronda was started without a config file, so there is none to re-read")
         async with self._lock:
             try:
-                config = await asyncio.get_running_loop().run_in_executor(None, load_config, self.path)
+                config = await asyncio.get_running_loop().run_in_executor(None, _loaded_compact, self.path)
             except Exception as exc:
                 log.error("config not reloaded, still running on the previous one:\n%s", exc)
                 raise
@@ -390,6 +390,11 @@ class MonitorManager:
         for monitor in self.api.values():
             for problem in dependency_problems(monitor, monitors, among):
                 log.warning("monitor %s (from the API): %s: %s", monitor.name, problem.field, problem.message)
+
+
+def _loaded_compact(path: str) -> Config:
+    """The config at `path`, its monitors as compact as those `ronda run` started with."""
+    return repacked(load_config(path))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
