@@ -208,6 +208,36 @@ def test_a_failing_parent_in_the_file_takes_in_its_api_child(tmp_path, ca_file, 
         ronda.stop()
 
 
+def test_a_monitor_added_with_a_tag_becomes_a_parent_of_those_depending_on_the_tag(tmp_path, ca_file, web):
+    """An API change hands on only the monitors it touches, and those that depend on any:
+    a running child takes a parent that arrived after it."""
+    gateway, cdn, app = web(), web(), web()
+    path = tmp_path / "ronda.yaml"
+    path.write_text(config_text(free_port(), ca_file, f"  - {{name: gateway, url: '{gateway.url()}', tags: [edge]}}\n"))
+    ronda = RondaProcess(path).start()
+    try:
+        child = {"name": "app", "url": app.url(), "depends_on": ["tag:edge"]}
+        assert ronda.send("POST", "/api/v1/monitors", child).status_code == 201
+        wait_for("app checked", lambda: results(ronda, "app"))
+        assert (
+            ronda.send("POST", "/api/v1/monitors", {"name": "cdn", "url": cdn.url(), "tags": ["edge"]}).status_code
+            == 201
+        )
+        wait_for("cdn checked", lambda: results(ronda, "cdn"))
+        cdn.default = Reply(status=503)
+        [incident] = wait_for("the cdn's incident", lambda: ronda.api("/api/v1/incidents?open=true"))
+        app.default = Reply(status=503)
+
+        def joined() -> list[dict[str, Any]]:
+            [current] = ronda.api("/api/v1/incidents?open=true")
+            return [u for u in current["updates"] if u["kind"] == "joined"]
+
+        wait_for("app joins the cdn's incident", joined)
+        assert [i["monitor"] for i in ronda.api("/api/v1/incidents")] == ["cdn"] == [incident["monitor"]]
+    finally:
+        ronda.stop()
+
+
 def test_without_a_running_service_the_routes_say_so_and_every_route_is_documented(tmp_path):
     store = Database(f"sqlite:///{tmp_path / 'r.db'}")
     try:

@@ -398,6 +398,23 @@ def test_the_push_url_is_shown_to_people_signed_in_and_never_on_the_status_page(
         stopped_cleanly(ronda)
 
 
+def test_an_api_monitor_that_becomes_a_push_monitor_is_checked_no_more_and_takes_calls(tmp_path, ca_file, web):
+    site = web()
+    ronda = start(tmp_path, ca_file, push_monitor("backup", "1d", "1h"))
+    try:
+        assert ronda.send("POST", "/api/v1/monitors", {"name": "job", "url": site.url()}).status_code == 201
+        wait_for("checked at its URL", lambda: latest(ronda, "job"))
+        put = ronda.send("PUT", "/api/v1/monitors/job", {"name": "job", "kind": "push", "period": "1d", "grace": "1h"})
+        assert put.status_code == 200, put.text
+        assert httpx.post(f"{put.json()['push_url']}/fail", content="disk full").status_code == 200
+        wait_for("its call counted", lambda: latest(ronda, "job")["cause"] == "job_failed")
+        checked = site.requests
+        time.sleep(1)  # five intervals of the checks it had
+        assert site.requests == checked, "a push monitor is not checked at its old URL"
+    finally:
+        stopped_cleanly(ronda)
+
+
 def test_server_public_url_makes_the_push_url(tmp_path, ca_file):
     path = tmp_path / "ronda.yaml"
     text = config_text(free_port(), ca_file, push_monitor("backup", "1d", "1h"))

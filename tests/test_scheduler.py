@@ -244,6 +244,24 @@ def test_an_unchanged_monitor_keeps_its_loop_while_another_changes(web):
     _running(scheduler, body)
 
 
+def test_an_update_adds_and_changes_only_the_jobs_it_names(web):
+    server = web()
+    seen = _Recorder()
+    slow = _job("slow", server.url(), interval=3600)  # one check at once, the next in an hour
+    scheduler = Scheduler([slow, _job("fast", server.url())], seen, rng=_NoJitter())
+
+    async def body() -> None:
+        await _until("both checked", lambda: seen.of("slow") and seen.of("fast"))
+        changes = await scheduler.update([_job("fast", server.url("/other")), _job("new", server.url("/new"))])
+        assert changes == Changes(added=("new",), restarted=("fast",))
+        assert sorted(job.name for job in scheduler.jobs) == ["fast", "new", "slow"]
+        await _until("the new one checked", lambda: server.url("/new") in seen.of("new"))
+        await _until("the changed one checked anew", lambda: server.url("/other") in seen.of("fast"))
+        assert len(seen.of("slow")) == 1, "left as it was: its next check is still an hour away"
+
+    _running(scheduler, body)
+
+
 def test_a_new_policy_is_taken_without_starting_over(web):
     server = web()
     seen = _Recorder()

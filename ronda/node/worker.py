@@ -116,6 +116,8 @@ class Worker:
             kind, number, *args = await self._orders.get()
             if kind == "replace":
                 await self.scheduler.replace(from_columns(args[0]))
+            elif kind == "update":
+                await self.scheduler.update(from_columns(args[0]))
             elif kind == "remove":
                 await self.scheduler.remove(args[0])
             elif kind == "canaries":

@@ -106,6 +106,14 @@ class WorkerEngine:
         await self._order("replace", in_columns(list(wanted.values())))
         return changes
 
+    async def update(self, jobs: Iterable[Job]) -> Changes:
+        """Add or change these jobs only: the worker is sent them, not all."""
+        wanted = {job.name: job for job in jobs}
+        changes = changes_between({name: self._jobs[name] for name in wanted if name in self._jobs}, wanted)
+        self._jobs |= wanted
+        await self._order("update", in_columns(list(wanted.values())))
+        return changes
+
     async def remove(self, names: Iterable[str]) -> tuple[str, ...]:
         """Stop these monitors' checks. From now on their verdicts are dropped here, and once
         this returns the worker has stopped their loops."""

@@ -138,6 +138,9 @@ class CheckEngine:
     async def replace(self, jobs: Iterable[Job]) -> Changes:
         return await self.thread.call(self.scheduler.replace(list(jobs)))
 
+    async def update(self, jobs: Iterable[Job]) -> Changes:
+        return await self.thread.call(self.scheduler.update(list(jobs)))
+
     async def remove(self, names: Iterable[str]) -> tuple[str, ...]:
         return await self.thread.call(self.scheduler.remove(list(names)))
 

@@ -309,6 +309,8 @@ class ProbedJobs(Protocol):
 
     async def replace(self, jobs: Iterable[Job]) -> Changes: ...
 
+    async def update(self, jobs: Iterable[Job]) -> Changes: ...
+
     async def remove(self, names: Iterable[str]) -> tuple[str, ...]: ...
 
 
@@ -335,6 +337,22 @@ class Watchers:
             removed=probed.removed + pushed.removed,
             restarted=probed.restarted + pushed.restarted,
             updated=probed.updated + pushed.updated,
+        )
+
+    async def update(self, jobs: Iterable[Job | PushJob]) -> Changes:
+        """Add or change these monitors only, whatever their kind was before."""
+        jobs = list(jobs)
+        probed = [job for job in jobs if isinstance(job, Job)]
+        pushed = {job.name: job for job in jobs if isinstance(job, PushJob)}
+        # A monitor that changed kind leaves the other side first, as in replace.
+        left = (*await self.scheduler.remove(pushed), *await self.push.remove(job.name for job in probed))
+        checked = await self.scheduler.update(probed)
+        watched = await self.push.replace([*self.push.jobs, *pushed.values()]) if pushed else Changes()
+        return Changes(
+            added=tuple(name for name in checked.added + watched.added if name not in left),
+            removed=(),
+            restarted=checked.restarted + watched.restarted + tuple(name for name in left),
+            updated=checked.updated + watched.updated,
         )
 
     async def remove(self, names: Iterable[str]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ that overruns its slot skips the missed slots instead of running them back to ba
 A semaphore bounds how many checks run at once, and every check is bounded by its own
 timeout, so a slow or hostile target only ever costs its own slot.
 
-The jobs can change while it runs (`replace`, `remove`): a monitor that is checked the same
+The jobs can change while it runs (`replace`, `update`, `remove`): a monitor that is checked the same
 way keeps its plan, so its phase and its confirmation state, and takes new judging
 settings (policy, tags, re-check pace) from its next verdict; one checked differently
 (target, options, interval) starts over; one removed is cancelled, its check in flight
@@ -284,11 +284,22 @@ class Scheduler:
         wanted = {job.name: job for job in jobs}
         changes = changes_between(self._jobs, wanted)
         await self.remove(changes.removed)
+        await self._take(wanted, changes)
+        return changes
+
+    async def update(self, jobs: Iterable[Job]) -> Changes:
+        """Add these jobs or change them, and leave every other as it is: what one monitor
+        added through the API costs, whatever the number of the others."""
+        wanted = {job.name: job for job in jobs}
+        changes = changes_between({name: self._jobs[name] for name in wanted if name in self._jobs}, wanted)
+        await self._take(self._jobs | wanted, changes)
+        return changes
+
+    async def _take(self, jobs: dict[str, Job], changes: Changes) -> None:
         await self._stop(changes.restarted)
-        self._jobs = wanted
+        self._jobs = jobs
         starting = (*changes.added, *changes.restarted)
         self._start(starting, first_spread(len(starting)))
-        return changes
 
     async def _beat(self) -> None:
         while True:
