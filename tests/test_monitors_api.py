@@ -183,6 +183,23 @@ def test_dependencies_reach_across_the_file_and_the_api(ronda, web):
     assert in_use.status_code == 409 and "'report'" in in_use.json()["detail"]
 
 
+def parent_then_child_fail(
+    ronda: RondaProcess, parent: WebServer, child: WebServer
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parent's server fails, then the child's: the parent's incident, once open, and
+    the update that says the child joined it."""
+    parent.default = Reply(status=503)
+    [incident] = wait_for("the parent's incident", lambda: ronda.api("/api/v1/incidents?open=true"))
+    child.default = Reply(status=503)
+
+    def joined() -> list[dict[str, Any]]:
+        [current] = ronda.api("/api/v1/incidents?open=true")
+        return [u for u in current["updates"] if u["kind"] == "joined"]
+
+    [update] = wait_for("the child joins the parent's incident", joined)
+    return incident, update
+
+
 def test_a_failing_parent_in_the_file_takes_in_its_api_child(tmp_path, ca_file, web):
     gateway, app = web(), web()
     path = tmp_path / "ronda.yaml"
@@ -192,15 +209,7 @@ def test_a_failing_parent_in_the_file_takes_in_its_api_child(tmp_path, ca_file, 
         child = {"name": "app", "url": app.url(), "depends_on": ["gateway"]}
         assert ronda.send("POST", "/api/v1/monitors", child).status_code == 201
         wait_for("app checked", lambda: results(ronda, "app"))
-        gateway.default = Reply(status=503)
-        [incident] = wait_for("the gateway's incident", lambda: ronda.api("/api/v1/incidents?open=true"))
-        app.default = Reply(status=503)
-
-        def joined() -> list[dict[str, Any]]:
-            [current] = ronda.api("/api/v1/incidents?open=true")
-            return [u for u in current["updates"] if u["kind"] == "joined"]
-
-        [update] = wait_for("app joins the gateway's incident", joined)
+        incident, update = parent_then_child_fail(ronda, gateway, app)
         assert "app, which depends on it, fails too" in update["message"]
         assert [i["monitor"] for i in ronda.api("/api/v1/incidents")] == ["gateway"], "one incident, not two"
         assert incident["monitor"] == "gateway"
@@ -224,15 +233,7 @@ def test_a_monitor_added_with_a_tag_becomes_a_parent_of_those_depending_on_the_t
             == 201
         )
         wait_for("cdn checked", lambda: results(ronda, "cdn"))
-        cdn.default = Reply(status=503)
-        [incident] = wait_for("the cdn's incident", lambda: ronda.api("/api/v1/incidents?open=true"))
-        app.default = Reply(status=503)
-
-        def joined() -> list[dict[str, Any]]:
-            [current] = ronda.api("/api/v1/incidents?open=true")
-            return [u for u in current["updates"] if u["kind"] == "joined"]
-
-        wait_for("app joins the cdn's incident", joined)
+        incident, _ = parent_then_child_fail(ronda, cdn, app)
         assert [i["monitor"] for i in ronda.api("/api/v1/incidents")] == ["cdn"] == [incident["monitor"]]
     finally:
         ronda.stop()

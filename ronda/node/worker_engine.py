@@ -24,7 +24,7 @@ from typing import Any
 from ronda.node.wire import Message, Outgoing, in_columns, receive
 from ronda.node.worker import WorkerSetup
 from ronda.service.connectivity import many_failing
-from ronda.service.scheduler import Changes, Job, LagHistogram, changes_between
+from ronda.service.scheduler import Changes, Job, LagHistogram, changes_between, changes_of_update
 from ronda.verdict import Verdict, iso
 
 log = logging.getLogger("ronda")
@@ -109,7 +109,7 @@ class WorkerEngine:
     async def update(self, jobs: Iterable[Job]) -> Changes:
         """Add or change these jobs only: the worker is sent them, not all."""
         wanted = {job.name: job for job in jobs}
-        changes = changes_between({name: self._jobs[name] for name in wanted if name in self._jobs}, wanted)
+        changes = changes_of_update(self._jobs, wanted)
         self._jobs |= wanted
         await self._order("update", in_columns(list(wanted.values())))
         return changes

@@ -28,7 +28,6 @@ from ronda.config.load import (
     MONITOR_FILE_KEYS,
     DependencyIndex,
     dependency_index,
-    dependency_map,
     dependency_problem,
     load_config,
 )
@@ -208,7 +207,6 @@ class MonitorManager:
         self._lock = asyncio.Lock()  # one change at a time: each reads what the last one left
         # What `effective` made last, and of what (the file, and the API's monitors by identity).
         self._effective: tuple[list[Config | Monitor], Config] | None = None
-        self._names_of: tuple[Config, frozenset[str]] | None = None  # the file's monitors' names
         store.monitors.sync(_targets(config.monitors))  # before reading specs: the file wins a name
         self.unchecked: set[str] = set()  # stored API monitors no longer valid: fixed by PUT
         self.api = self._stored_monitors()
@@ -244,14 +242,9 @@ class MonitorManager:
 
     def source(self, name: str) -> str | None:
         """Whose monitor `name` is: "config", "api", or None when there is none."""
-        if name in self._file_names():
+        if self.file.monitor_named(name) is not None:
             return "config"
         return "api" if name in self.api or name in self.unchecked else None
-
-    def _file_names(self) -> frozenset[str]:
-        if self._names_of is None or self._names_of[0] is not self.file:
-            self._names_of = self.file, frozenset(m.name for m in self.file.monitors)
-        return self._names_of[1]
 
     def jobs(self, effective: Config | None = None, only: Collection[str] | None = None) -> list[Job | PushJob]:
         """Every monitor's job (of `effective`, the running settings by default; of those
@@ -368,8 +361,8 @@ class MonitorManager:
         if touched is None:
             changes = await self.scheduler.replace(self.jobs(effective))
         else:
-            dependents = dependency_map(effective.monitors)
-            changes = await self.scheduler.update(self.jobs(effective, touched | dependents.keys()))
+            dependents = {monitor.name for monitor in effective.monitors if monitor.depends_on}
+            changes = await self.scheduler.update(self.jobs(effective, touched | dependents))
         self._adopt(effective)
         return changes
 

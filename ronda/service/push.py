@@ -351,7 +351,7 @@ class Watchers:
         return Changes(
             added=tuple(name for name in checked.added + watched.added if name not in left),
             removed=(),
-            restarted=checked.restarted + watched.restarted + tuple(name for name in left),
+            restarted=checked.restarted + watched.restarted + left,
             updated=checked.updated + watched.updated,
         )
 

@@ -9,11 +9,11 @@ that overruns its slot skips the missed slots instead of running them back to ba
 A semaphore bounds how many checks run at once, and every check is bounded by its own
 timeout, so a slow or hostile target only ever costs its own slot.
 
-The jobs can change while it runs (`replace`, `update`, `remove`): a monitor that is checked the same
-way keeps its plan, so its phase and its confirmation state, and takes new judging
-settings (policy, tags, re-check pace) from its next verdict; one checked differently
-(target, options, interval) starts over; one removed is cancelled, its check in flight
-included, and no verdict of it is handed on after `remove` returns.
+The jobs can change while it runs (`replace` all, `update` some, `remove`): a monitor that is
+checked the same way keeps its plan, so its phase and its confirmation state, and takes new
+judging settings (policy, tags, re-check pace) from its next verdict; one checked
+differently (target, options, interval) starts over; one removed is cancelled, its check in
+flight included, and no verdict of it is handed on after `remove` returns.
 """
 
 from __future__ import annotations
@@ -98,6 +98,11 @@ def changes_between(old: Mapping[str, Job], new: Mapping[str, Job]) -> Changes:
     starting_over = set(restarted)  # a set: a reload may restart 100,000
     updated = tuple(name for name in changed if name not in starting_over)
     return Changes(added, removed, restarted, updated)
+
+
+def changes_of_update(old: Mapping[str, Job], new: Mapping[str, Job]) -> Changes:
+    """What adding or changing the jobs `new` among `old` does, leaving the others be."""
+    return changes_between({name: old[name] for name in new if name in old}, new)
 
 
 def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
@@ -291,7 +296,7 @@ class Scheduler:
         """Add these jobs or change them, and leave every other as it is: what one monitor
         added through the API costs, whatever the number of the others."""
         wanted = {job.name: job for job in jobs}
-        changes = changes_between({name: self._jobs[name] for name in wanted if name in self._jobs}, wanted)
+        changes = changes_of_update(self._jobs, wanted)
         await self._take(self._jobs | wanted, changes)
         return changes
 
