@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from ronda import __version__, defaults, eventloop
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", action="store_true", help="print CSV, one row per certificate and place")
 
     _add_user_commands(commands)
+    _add_agent_commands(commands)
 
     from ronda.discover.command import add_arguments as discover_arguments
 
@@ -179,6 +182,42 @@ def _add_user_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     role.add_argument("name")
     role.add_argument("role", choices=ROLE_NAMES)
     _storage_options(role)
+
+
+def _add_agent_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    agent = commands.add_parser("agent", help="run a probe agent: check what a hub assigns, send it the verdicts")
+    agent.add_argument("--hub", required=True, metavar="URL", help="the hub's address: https://ronda.example")
+    token = agent.add_mutually_exclusive_group()
+    token.add_argument("--token", metavar="TOKEN", help="this agent's token (or RONDA_AGENT_TOKEN, or --token-file)")
+    token.add_argument("--token-file", metavar="FILE", help="read the token from this file's first line")
+    agent.add_argument("--region", metavar="REGION", help="the region it is in (the hub goes by the token's)")
+    agent.add_argument("--name", metavar="NAME", help="its name (the hub goes by the token's)")
+    agent.add_argument(
+        "--data",
+        default="ronda-agent",
+        metavar="DIR",
+        help="where verdicts wait while the hub is away (default ./ronda-agent)",
+    )
+    agent.add_argument("--max-buffer", default="256MiB", metavar="SIZE", help="at most this much kept there")
+    agent.add_argument(
+        "--canary",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a target that works whenever this agent's own network does (repeatable)",
+    )
+    agent.add_argument("--hub-ca", metavar="FILE", help="trust the hub's certificate from this CA file")
+
+    agents = commands.add_parser("agents", help="the hub's probe agents: add (a token), list, revoke")
+    actions = agents.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    add = actions.add_parser("add", help="add an agent: prints its token, once")
+    add.add_argument("name")
+    add.add_argument("--region", required=True, help="the region it checks from, such as eu-south")
+    _storage_options(add)
+    _storage_options(actions.add_parser("list", help="list the agents, with when each was last heard from"))
+    revoke = actions.add_parser("revoke", help="revoke an agent's token: the hub refuses it from its next call")
+    revoke.add_argument("name")
+    _storage_options(revoke)
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
@@ -311,6 +350,77 @@ def _cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_token(args: argparse.Namespace) -> str:
+    """--token, --token-file or RONDA_AGENT_TOKEN (a file or the environment keep it out of
+    the process list)."""
+    if args.token_file:
+        try:
+            return Path(args.token_file).read_text().splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise UsageError(f"--token-file {args.token_file}: cannot read a token ({exc})") from None
+    token = args.token or os.environ.get("RONDA_AGENT_TOKEN", "")
+    if not token:
+        raise UsageError("an agent needs its token: --token, --token-file or RONDA_AGENT_TOKEN")
+    return str(token)
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    from ronda.agent.runner import AgentSettings, serve_agent
+
+    if not args.hub.startswith(("http://", "https://")):
+        raise UsageError(f"--hub {args.hub}: expected the hub's http:// or https:// address")
+    try:
+        max_buffer = int(TypeAdapter(ByteSize).validate_python(args.max_buffer))
+    except ValidationError:
+        raise UsageError(f"--max-buffer {args.max_buffer}: expected a size such as 256MiB") from None
+    for url in args.canary:
+        parse_target(url)  # a bad canary is bad input now, not a silent agent later
+    settings = AgentSettings(
+        hub=args.hub,
+        token=_agent_token(args),
+        data=Path(args.data),
+        name=args.name,
+        region=args.region,
+        canaries=args.canary,
+        hub_ca=args.hub_ca,
+        max_buffer=max_buffer,
+    )
+    return serve_agent(settings)
+
+
+def _cmd_agents(args: argparse.Namespace) -> int:
+    from ronda.clock import system_clock
+    from ronda.service.agent_hub import SILENT_AFTER
+    from ronda.storage.agents import AgentError
+    from ronda.storage.database import Database
+    from ronda.verdict import iso
+
+    store = Database(_storage_url(args))
+    try:
+        agents = store.agents
+        if args.action == "add":
+            secret, agent = agents.add(args.name, args.region)
+            print(f"added the agent {agent.name} in {agent.region}; its token (shown once):")
+            print(secret)
+        elif args.action == "revoke":
+            if agents.revoke(args.name) is None:
+                raise UsageError(f"no agent named {args.name!r}")
+            print(f"revoked {args.name}: the hub refuses it from its next call")
+        else:
+            now = system_clock()
+            for agent in agents.all():
+                seen = iso(agent.last_seen_at) if agent.last_seen_at else "never"
+                state = "revoked" if agent.revoked_at else ("silent" if agent.silent(now, SILENT_AFTER) else "live")
+                print(f"{agent.name}\t{agent.region}\t{state}\tlast seen {seen}\t{agent.prefix}…")
+    except AgentError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    return 0
+
+
 def _cmd_discover(args: argparse.Namespace) -> int:
     from ronda.discover.command import run
 
@@ -335,6 +445,8 @@ COMMANDS = {
     "run": _cmd_run,
     "certs": _cmd_certs,
     "user": _cmd_user,
+    "agent": _cmd_agent,
+    "agents": _cmd_agents,
     "discover": _cmd_discover,
     "demo": _cmd_demo,
 }

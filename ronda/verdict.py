@@ -229,3 +229,83 @@ def _more(rest: list[Any], kind: str) -> dict[str, Any]:
 
 def _size(data: dict[str, Any]) -> int:
     return len(json.dumps(data, separators=(",", ":"), default=str))
+
+
+# -- reading a verdict's JSON back: what a probe agent sends its hub (ronda/agent/) -----------
+
+_VERDICT_KEYS = frozenset(
+    {"target", "status", "cause", "summary", "checked_at", "latency_ms", "addresses", "vantage"}
+    | {"findings", "warnings", "certificates"}
+)
+_STATUSES = ("up", "degraded", "down")
+
+
+def verdict_from_json(data: dict[str, Any]) -> Verdict:
+    """The Verdict `to_json` wrote (times to the second, as it writes them). Any other key
+    holding an object is a protocol's facts, the rest extra. Raises ValueError naming the
+    key that is missing or wrong."""
+    try:
+        status = data["status"]
+        if status not in _STATUSES:
+            raise ValueError(f"status: expected one of {', '.join(_STATUSES)}, got {status!r}")
+        latency = data.get("latency_ms")
+        rest = {key: value for key, value in data.items() if key not in _VERDICT_KEYS}
+        return Verdict(
+            target=str(data["target"]),
+            status=status,
+            cause=None if data.get("cause") is None else str(data["cause"]),
+            summary=str(data.get("summary", "")),
+            checked_at=as_utc(parse_iso(str(data["checked_at"]))),
+            latency_ms=None if latency is None else float(latency),
+            addresses=tuple(str(a) for a in data.get("addresses", ())),
+            facts={key: value for key, value in rest.items() if isinstance(value, dict)},
+            findings=tuple(_finding(f) for f in data.get("findings", ())),
+            warnings=tuple(_finding(w) for w in data.get("warnings", ())),
+            certificates=tuple(_certificate(c) for c in data.get("certificates", ())),
+            extra={key: value for key, value in rest.items() if not isinstance(value, dict)},
+            vantage=str(data.get("vantage", "local")),
+        )
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]}: missing") from None
+    except (TypeError, AttributeError) as exc:
+        raise ValueError(f"not a verdict: {exc}") from None
+
+
+def _finding(data: dict[str, Any]) -> Finding:
+    severity = data.get("severity")
+    return Finding(
+        code=str(data["code"]),
+        detail=str(data.get("detail", "")),
+        host=data.get("host"),
+        address=data.get("address"),
+        port=None if data.get("port") is None else int(data["port"]),
+        severity=severity if severity in ("degraded", "down") else None,
+    )
+
+
+def _chain_entry(data: dict[str, Any]) -> ChainEntry:
+    return ChainEntry(
+        subject=str(data["subject"]),
+        issuer=str(data["issuer"]),
+        not_before=as_utc(parse_iso(data["not_before"])),
+        not_after=as_utc(parse_iso(data["not_after"])),
+        fetched=bool(data.get("fetched", False)),
+    )
+
+
+def _certificate(data: dict[str, Any]) -> CertificateInfo:
+    return CertificateInfo(
+        host=str(data["host"]),
+        address=str(data["address"]),
+        port=int(data["port"]),
+        subject=str(data["subject"]),
+        issuer=str(data["issuer"]),
+        serial=str(data["serial"]),
+        sans=tuple(str(name) for name in data.get("sans", ())),
+        not_before=as_utc(parse_iso(data["not_before"])),
+        not_after=as_utc(parse_iso(data["not_after"])),
+        days_left=float(data["days_left"]),
+        fingerprint_sha256=str(data["fingerprint_sha256"]),
+        chain=tuple(_chain_entry(entry) for entry in data.get("chain", ())),
+        problems=tuple(str(problem) for problem in data.get("problems", ())),
+    )

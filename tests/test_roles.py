@@ -31,10 +31,11 @@ from tests.test_openapi import Operation, anonymous_request, filled_path, operat
 TOKEN = "roles-config-token-0123"
 PASSWORD = "correct horse battery"
 PUBLIC = None
+AGENT_ONLY = "agent"  # a probe agent's own routes: its token only, every person refused (401)
 
 # The least role of each route: None for anyone (the public pages, the login, push URLs,
 # users' reports). Keep it in step with the routers: a route missing here fails the walk.
-MINIMUM: dict[tuple[str, str], Role | None] = {
+MINIMUM: dict[tuple[str, str], Role | str | None] = {
     # public
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/api/openapi.json"): PUBLIC,
@@ -110,6 +111,12 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("GET", "/users"): "admin",
     ("POST", "/users"): "admin",
     ("POST", "/users/{name}/role"): "admin",
+    ("GET", "/api/v1/agents"): "viewer",
+    ("POST", "/api/v1/agents"): "admin",
+    ("DELETE", "/api/v1/agents/{name}"): "admin",
+    # probe agents, with their own tokens
+    ("GET", "/api/v1/agent/assignment"): AGENT_ONLY,
+    ("POST", "/api/v1/agent/verdicts"): AGENT_ONLY,
 }
 
 
@@ -183,6 +190,10 @@ def test_each_role_and_no_one_get_exactly_what_the_table_allows(app, tokens):
                 response = open_stream(app, headers)  # an endless stream: only the start of its answer
             else:
                 response = anonymous_request(AppClient(app, headers), schema, op)
+            if minimum == AGENT_ONLY:
+                if response.status_code != 401:
+                    wrong.append(f"{method} {path} as {caller or 'no one'}: {response.status_code}, not 401")
+                continue
             allowed = minimum is None or (caller is not None and ROLES.index(caller) >= ROLES.index(minimum))
             if allowed == refused(response):
                 wrong.append(f"{method} {filled_path(op)} as {caller or 'no one'}: {response.status_code}")

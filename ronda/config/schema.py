@@ -70,6 +70,25 @@ def _quorum(value: object) -> int | float:
 
 Quorum = Annotated[int | float, BeforeValidator(_quorum)]
 
+LOCAL_REGION = "local"  # the hub's own checks, as a region a monitor may name
+REGION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"  # eu-south, us-east-1: an agent's region (ronda/agent/)
+
+
+def _regions(value: list[str] | None) -> list[str] | None:
+    """Where a monitor is checked from: region names (an agent's, or `local` for the hub),
+    each once; None (unset): from everywhere."""
+    if value is None:
+        return None
+    if not value:
+        raise ValueError("expected at least one region (leave it out to check from every region)")
+    for region in value:
+        if not re.fullmatch(REGION_PATTERN, region):
+            raise ValueError(f"{region!r} is not a region name: lower-case letters, digits and -, such as eu-south")
+    return list(dict.fromkeys(value))
+
+
+Regions = Annotated[list[str] | None, AfterValidator(_regions)]
+
 
 def _gateway(value: object) -> str:
     """auto (the default route's gateway), none, or an IP address (written canonically)."""
@@ -217,6 +236,7 @@ class Defaults(_Strict):
     recheck: Duration = default.RECHECK  # how soon to look again while a change of state is unconfirmed
     quorum: Quorum = default.QUORUM  # vantage points (2) or share of them ("50%") that must fail to open an incident
     alert_local: bool = default.ALERT_LOCAL  # announce failures only one vantage point of several sees
+    regions: Regions = None  # where monitors are checked from: agents' regions and `local`; unset: all
     cert_warn_days: float = Field(default=default.CERT_WARN_DAYS, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None
@@ -307,6 +327,7 @@ class _Probed(_MonitorBase):
     timeout: Duration = default.TIMEOUT
     recheck: Duration = default.RECHECK
     quorum: Quorum = default.QUORUM
+    regions: Regions = None
     cert_warn_days: float = Field(default=default.CERT_WARN_DAYS, gt=0)
     ca_file: str | None = None
     client_cert: str | None = None

@@ -36,6 +36,7 @@ from ronda.probes.base import ProbeContext
 from ronda.rules.incidents import Policy
 from ronda.rules.maintenance import active_window
 from ronda.rules.public_status import in_maintenance, public_monitors
+from ronda.service.agent_hub import AgentHub, AgentJobs
 from ronda.service.connectivity import ROUTE_TABLE, Connectivity, gateway_address
 from ronda.service.engine import CheckEngine, LoopThread
 from ronda.service.first_admin import create_first_admin
@@ -138,7 +139,16 @@ def job_for(
         shared.setdefault(policy, policy),
         monitor.recheck,
         tuple(monitor.tags),
+        _shared_regions(monitor.regions, shared),
     )
+
+
+def _shared_regions(regions: list[str] | None, shared: dict[Hashable, Any]) -> tuple[str, ...] | None:
+    """A monitor's regions as a tuple that monitors with the same regions share."""
+    if regions is None:
+        return None
+    key = ("regions", *regions)
+    return cast(tuple[str, ...], shared.setdefault(key, tuple(regions)))
 
 
 def check_options(monitor: CheckMonitor | StatusPageMonitor, shared: dict[Hashable, Any]) -> CheckOptions:
@@ -229,7 +239,9 @@ class Service:
         # Accepted reports wait in memory and are written in batches by the writer thread.
         self.db.reports.wake = WriteBehind(self.db.reports.write_pending, self._writer, "users' reports").wake
         self.push = PushMonitors(self.db.push, self._writer, self._on_verdict, clock)  # jobs call in
-        watchers = Watchers(self.engine, self.push)
+        self.agent_jobs = AgentJobs()  # every probed monitor, for the probe agents to share out
+        self.agent_hub = AgentHub(self.db.agents, self.agent_jobs, lambda: self.config, self._store, clock)
+        watchers = Watchers(self.engine, self.push, self.agent_jobs)
         self.monitors = MonitorManager(config, config_path, self.db, watchers, self._writer, jobs_for, self._adopt)
         self.reports = ReportWatch(
             self.db.reports.counts,
@@ -276,7 +288,8 @@ class Service:
 
     @property
     def jobs(self) -> list[Job]:
-        return self.engine.jobs
+        """Every probed monitor: those the hub checks itself, then those only agents check."""
+        return [*self.engine.jobs, *(job for job in self.agent_jobs.jobs if not job.local)]
 
     def _adopt(self, config: Config) -> None:
         """Run with these settings from now on (the file's, with the API's monitors): where
@@ -310,18 +323,23 @@ class Service:
             raise outcome
 
     async def _on_verdicts(self, batch: Sequence[tuple[Job | PushJob, Verdict]]) -> list[BaseException | None]:
-        """Verdicts to store and act on, together (a burst from the probe worker): each
-        one's exception, or None once it is stored and its notices announced."""
-        offline = not self.engine.online
-        arrivals = []
+        """The hub's own verdicts to store and act on, together (a burst from the probe
+        worker): each one's exception, or None once it is stored and its notices announced."""
         for job, verdict in batch:
-            planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
             if verdict.status == "up":
                 self._failing.discard(job.name)
             else:
                 self._failing.add(job.name)
-            arrivals.append(Arrival(job.name, verdict, job.policy, planned, offline))
         await self.engine.recheck_if_many_fail(len(self._failing), self.engine.job_count)
+        return await self._store(batch, offline=not self.engine.online)
+
+    async def _store(self, batch: Sequence[tuple[Job | PushJob, Verdict]], offline: bool) -> list[BaseException | None]:
+        """Verdicts to store and act on, the hub's or an agent's; `offline`: made while their
+        vantage point's own network was cut off, so their failures open no incident."""
+        arrivals = []
+        for job, verdict in batch:
+            planned = active_window(self.config.maintenance, job.name, job.tags, verdict.checked_at) is not None
+            arrivals.append(Arrival(job.name, verdict, job.policy, planned, offline))
         outcomes = await self.recorder.record_all(arrivals)
         for (job, verdict), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -412,6 +430,7 @@ class Service:
             live=self.live,
             monitors=self.monitors,
             push=self.push,
+            agents=self.agent_hub,
             clock=self.clock,
         )
         return self._web

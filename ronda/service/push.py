@@ -315,46 +315,67 @@ class ProbedJobs(Protocol):
 
 
 class Watchers:
-    """The probed monitors' scheduler and the push monitors' watch, as one: what the
-    monitor manager hands each monitor to, and stops."""
+    """The probed monitors' scheduler, the push monitors' watch and the agents' monitors, as
+    one: what the monitor manager hands each monitor to, and stops. The scheduler gets only
+    the monitors the hub checks itself (Job.local); `agents`, when given, every probed one."""
 
-    def __init__(self, scheduler: ProbedJobs, push: PushMonitors) -> None:
+    def __init__(self, scheduler: ProbedJobs, push: PushMonitors, agents: ProbedJobs | None = None) -> None:
         self.scheduler = scheduler
         self.push = push
+        self.agents = agents
 
     @property
     def jobs(self) -> list[Job | PushJob]:
-        return [*self.scheduler.jobs, *self.push.jobs]
+        remote = [job for job in self.agents.jobs if not job.local] if self.agents is not None else []
+        return [*self.scheduler.jobs, *remote, *self.push.jobs]
 
     async def replace(self, jobs: Iterable[Job | PushJob]) -> Changes:
         jobs = list(jobs)
+        probed = [job for job in jobs if isinstance(job, Job)]
         # Probes first: a monitor that became a push monitor is no longer checked when its
         # calls start to count.
-        probed = await self.scheduler.replace(job for job in jobs if isinstance(job, Job))
+        checked = await self.scheduler.replace(job for job in probed if job.local)
+        remote = await self.agents.replace(probed) if self.agents is not None else Changes()
         pushed = await self.push.replace(job for job in jobs if isinstance(job, PushJob))
-        return Changes(
-            added=probed.added + pushed.added,
-            removed=probed.removed + pushed.removed,
-            restarted=probed.restarted + pushed.restarted,
-            updated=probed.updated + pushed.updated,
-        )
+        return merged(checked, remote, pushed)
 
     async def update(self, jobs: Iterable[Job | PushJob]) -> Changes:
         """Add or change these monitors only, whatever their kind was before."""
         jobs = list(jobs)
         probed = [job for job in jobs if isinstance(job, Job)]
         pushed = {job.name: job for job in jobs if isinstance(job, PushJob)}
-        # A monitor that changed kind leaves the other side first, as in replace.
-        left = (*await self.scheduler.remove(pushed), *await self.push.remove(job.name for job in probed))
-        checked = await self.scheduler.update(probed)
+        # A monitor that changed kind (or stopped being checked here) leaves the other side
+        # first, as in replace.
+        not_here = [*pushed, *(job.name for job in probed if not job.local)]
+        left = (*await self.scheduler.remove(not_here), *await self.push.remove(job.name for job in probed))
+        if self.agents is not None:
+            left += await self.agents.remove(pushed)
+        checked = await self.scheduler.update(job for job in probed if job.local)
+        remote = await self.agents.update(probed) if self.agents is not None else Changes()
         watched = await self.push.replace([*self.push.jobs, *pushed.values()]) if pushed else Changes()
+        together = merged(checked, remote, watched)
         return Changes(
-            added=tuple(name for name in checked.added + watched.added if name not in left),
+            added=tuple(name for name in together.added if name not in left),
             removed=(),
-            restarted=checked.restarted + watched.restarted + left,
-            updated=checked.updated + watched.updated,
+            restarted=tuple(dict.fromkeys(together.restarted + left)),
+            updated=together.updated,
         )
 
     async def remove(self, names: Iterable[str]) -> tuple[str, ...]:
         names = list(names)
-        return (*await self.scheduler.remove(names), *await self.push.remove(names))
+        remote = await self.agents.remove(names) if self.agents is not None else ()
+        return tuple(dict.fromkeys((*await self.scheduler.remove(names), *remote, *await self.push.remove(names))))
+
+
+def merged(*parts: Changes) -> Changes:
+    """Several parts' changes as one: a monitor one part lost and another gained (it moved
+    from the hub's checks to the agents', or became a push monitor) was restarted."""
+    added = [name for part in parts for name in part.added]
+    removed = [name for part in parts for name in part.removed]
+    moved = set(added) & set(removed)
+    return Changes(
+        added=tuple(dict.fromkeys(name for name in added if name not in moved)),
+        removed=tuple(dict.fromkeys(name for name in removed if name not in moved)),
+        restarted=tuple(dict.fromkeys([*(n for part in parts for n in part.restarted), *sorted(moved)])),
+        updated=tuple(dict.fromkeys(name for part in parts for name in part.updated)),
+    )

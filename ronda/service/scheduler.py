@@ -31,6 +31,7 @@ from typing import Any
 
 from ronda import defaults
 from ronda.check import run_check
+from ronda.config.schema import LOCAL_REGION
 from ronda.errors import RondaError
 from ronda.probes.base import ProbeContext
 from ronda.rules.incidents import Policy
@@ -62,6 +63,12 @@ class Job:
     policy: Policy = field(default_factory=Policy)
     recheck: float = defaults.RECHECK  # seconds to a re-check while a change of state is unconfirmed
     tags: tuple[str, ...] = ()
+    regions: tuple[str, ...] | None = None  # where it is checked from (agents' regions, local); None: all
+
+    @property
+    def local(self) -> bool:
+        """Whether the hub checks it itself, as well as any agents."""
+        return self.regions is None or LOCAL_REGION in self.regions
 
 
 OnVerdict = Callable[[Job, Verdict], Awaitable[None]]

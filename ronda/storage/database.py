@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.clock import Clock, system_clock
 from ronda.storage.accounts import Accounts
+from ronda.storage.agents import Agents
 from ronda.storage.db import make_engine, migrate
 from ronda.storage.gauges import Gauges
 from ronda.storage.history import History
@@ -51,6 +52,7 @@ class Database:
         self.accounts = Accounts(sessions, clock=clock)
         self.gauges = Gauges(sessions)  # what /metrics reads
         self.history = History(sessions)  # rollups and retention
+        self.agents = Agents(sessions, clock=clock)  # probe agents and their tokens
 
     def close(self) -> None:
         self.reports.write_pending()  # reports accepted and not yet written: a clean stop keeps them

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -334,3 +335,25 @@ class ReportSurgeRow(Base):
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     incident_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class AgentRow(Base):
+    """A probe agent the hub accepts verdicts from (ronda/agent/): its name and region come
+    from here, never from what it claims; its token is stored as its SHA-256, shown once."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    region: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(20))  # the token's first characters, to tell tokens apart
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]  # its latest call: older than the silence limit, a lost vantage point
+    address: Mapped[str | None] = mapped_column(String(64))  # where that call came from
+    # Whether its connectivity canaries answer (its own network works), as it last said.
+    online: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    offline_since: Mapped[datetime | None]
+    offline_detail: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(String(32))  # the ronda it runs

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ronda import __version__
 from ronda.web.accounts import accounts_router, form_expired_handler
+from ronda.web.agents_api import agent_calling, agents_router
 from ronda.web.api import api_router
 from ronda.web.auth import Auth, FormExpired, LoginRequired
 from ronda.web.authfirst import CredentialsFirst
@@ -50,7 +51,9 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.add_middleware(ReportLane, posts=posts)
     app.add_middleware(SecurityHeaders, https=public_url.startswith("https://"))
     auth = Auth(ctx.db, ctx.token, public_url=ctx.config.server.public_url)
-    app.add_middleware(CredentialsFirst, auth=auth)  # a stranger's body is never read, let alone parsed
+    app.add_middleware(
+        CredentialsFirst, auth=auth, agent=lambda request: agent_calling(ctx, request)
+    )  # a stranger's body is never read, let alone parsed
     # Added last, so outermost: every other part sees the client the trusted proxy names.
     app.add_middleware(ForwardedFor, trusted=ctx.config.server.trusted_proxies)
 
@@ -75,6 +78,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(confirm_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(reports_api_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(accounts_router(ctx, auth))
+    app.include_router(agents_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(dashboard_router(ctx, auth), max_body_size=limits.max_body)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(metrics_router(ctx, auth), max_body_size=limits.max_body)

@@ -15,24 +15,28 @@ session for requests that send a body.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ronda.web.auth import Auth, LoginRequired, Principal
+from ronda.web.auth import Auth, LoginRequired
 from ronda.web.headers import App, Receive, Scope, Send
 
 # Routes anyone may send a body to; each limits and checks what it reads itself.
 PUBLIC_PATHS = frozenset({"/api/v1/reports", "/login", "/login/totp"})
 PUBLIC_PREFIXES = ("/push/",)
+AGENT_PATHS = "/api/v1/agent/"  # probe agents' own routes: an agent's token, nothing else
 READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})  # no route reads these methods' bodies
 NO_CREDENTIALS = "a valid bearer token (Authorization: Bearer TOKEN) or a login is required"
 
 
 class CredentialsFirst:
-    def __init__(self, app: App, auth: Auth) -> None:
+    def __init__(self, app: App, auth: Auth, agent: Callable[[Request], object | None] | None = None) -> None:
         self.app = app
         self.auth = auth
+        self.agent = agent  # who an agent's request is from (its own routes take only agents' tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in READ_ONLY or not has_body(scope) or is_public(scope["path"]):
@@ -44,7 +48,9 @@ class CredentialsFirst:
             return
         await self.app(scope, receive, send)
 
-    def _who(self, request: Request) -> Principal | None:
+    def _who(self, request: Request) -> object | None:
+        if request.url.path.startswith(AGENT_PATHS):
+            return self.agent(request) if self.agent is not None else None
         try:
             return self.auth.page(request)  # a bearer token, else a verified session's cookie
         except LoginRequired:

@@ -14,6 +14,7 @@ from ronda.storage.database import Database
 from ronda.web.live import LiveHub
 
 if TYPE_CHECKING:
+    from ronda.service.agent_hub import AgentHub
     from ronda.service.monitors import MonitorManager
     from ronda.service.push import PushMonitors
 
@@ -46,6 +47,9 @@ class WebContext:
     monitors: MonitorManager | None = None
     # Takes push monitors' calls (/push/{token}); None where nothing runs them (404 for all).
     push: PushMonitors | None = None
+    # Shares the monitors out to probe agents and takes their verdicts; None where nothing
+    # runs them (the agents' routes answer 503).
+    agents: AgentHub | None = None
     # The wall clock the report intake reads (its dedupe window, rate limits, pruning);
     # tests set it to drive time.
     clock: Clock = system_clock

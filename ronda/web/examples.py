@@ -253,3 +253,31 @@ NO_TOKEN = refusal(
 )
 NO_MONITOR = refusal(404, "No such monitor", "no monitor named 'shop'")
 NO_INCIDENT = refusal(404, "No such incident", "no incident 7")
+
+
+# -- probe agents ------------------------------------------------------------------------------
+
+AGENT: dict[str, Any] = {
+    "name": "milan-1",
+    "region": "eu-south",
+    "vantage": "eu-south/milan-1",
+    "state": "live",
+    "token_prefix": "ronda_agent_k3Xz9Q4a",
+    "created_at": "2026-12-01T09:00:00Z",
+    "last_seen_at": "2026-12-05T10:41:07Z",
+    "address": "198.51.100.20",
+    "online": True,
+    "offline_since": None,
+    "offline_detail": None,
+    "version": "0.1.0",
+    "revoked_at": None,
+    "monitors": 412,
+}
+ASSIGNMENT: dict[str, Any] = {
+    "name": "milan-1",
+    "region": "eu-south",
+    "version": "5d0b6e1f9a2c4b7d8e0f1a2b",
+    "ask_every": 10.0,
+    "monitors": [{"name": "shop", "kind": "check", "url": "https://shop.example/", "interval": 60.0, "timeout": 10.0}],
+}
+BATCH_TAKEN: dict[str, Any] = {"taken": 120, "dropped": []}
