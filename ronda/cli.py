@@ -391,8 +391,12 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_agents(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from ronda.clock import system_clock
-    from ronda.service.agent_hub import SILENT_AFTER
+    from ronda.config.load import load_config
+    from ronda.config.schema import AgentTimes
+    from ronda.service.agent_hub import agent_state
     from ronda.storage.agents import AgentError
     from ronda.storage.database import Database
     from ronda.verdict import iso
@@ -410,9 +414,11 @@ def _cmd_agents(args: argparse.Namespace) -> int:
             print(f"revoked {args.name}: the hub refuses it from its next call")
         else:
             now = system_clock()
+            times = load_config(args.config).agents if args.config else AgentTimes()
+            silent_after = timedelta(seconds=times.silent_after)
             for agent in agents.all():
                 seen = iso(agent.last_seen_at) if agent.last_seen_at else "never"
-                state = "revoked" if agent.revoked_at else ("silent" if agent.silent(now, SILENT_AFTER) else "live")
+                state = agent_state(agent, now, silent_after)
                 print(f"{agent.name}\t{agent.region}\t{state}\tlast seen {seen}\t{agent.prefix}…")
     except AgentError as exc:
         raise UsageError(str(exc)) from None

@@ -46,6 +46,20 @@ def test_scope_and_quorum(failing, quorum, expected):
     assert (scope.failing, scope.scope, scope.regions) == expected
 
 
+@pytest.mark.parametrize(
+    ("failing", "expected"),
+    [({NYC}, ("regional", ("us-east",))), ({"local"}, ("local", ("local",))), ({MILAN}, ("local", ("eu-west",)))],
+    ids=[
+        "the only vantage point of its region failing is regional",
+        "the hub's own vantage point alone is local",
+        "one of a region's two alone is local",
+    ],
+)
+def test_one_failing_vantage_point_is_regional_when_it_is_its_whole_region(failing, expected):
+    scope = assess_scope([reading(v, v in failing) for v in ("local", PARIS, MILAN, NYC)], 1)
+    assert (scope.failing, scope.scope, scope.regions) == (True, *expected)
+
+
 def test_a_single_vantage_point_sees_global_outages():
     assert assess_scope([reading("local", True)], 1).scope == "global"
 
@@ -104,7 +118,7 @@ def test_a_failure_spreading_from_one_vantage_point_to_all_is_one_incident_resco
         "scope is regional (eu-west)",
         "scope is global",
         "scope is regional (eu-west, us-east)",
-        "scope is local",
+        "scope is regional (us-east)",  # nyc is all of us-east
     ]
 
 
@@ -123,3 +137,36 @@ def test_a_regional_outage_names_its_regions(store):
 def test_local_failures_are_announced_when_asked(store):
     events = feed(store, Policy(confirm=1, alert_local=True), [{PARIS: "down", MILAN: "up", NYC: "up"}])
     assert events == [["opened"]]
+
+
+MILAN_AGENT, VIRGINIA_AGENT = "eu-south/milan-1", "us-east/virginia-1"
+
+
+def alternate(store: Database, offline: bool) -> list[str]:
+    """Milan's agent sees the target down (cut off or not), Virginia's sees it up, three
+    rounds after one where both see it up; the events of the notices."""
+    for vantage in (MILAN_AGENT, VIRGINIA_AGENT):
+        store.monitors.record("db", verdict(vantage, "up", T0 - timedelta(seconds=30)), Policy(confirm=1))
+    events = []
+    for i in range(3):
+        at = T0 + timedelta(seconds=30 * i)
+        down = verdict(MILAN_AGENT, "down", at)
+        events += [n.event.value for n in store.monitors.record("db", down, Policy(confirm=1), offline=offline)]
+        up = verdict(VIRGINIA_AGENT, "up", at + timedelta(seconds=1))
+        events += [n.event.value for n in store.monitors.record("db", up, Policy(confirm=1))]
+    return events
+
+
+def test_a_region_whose_agent_fails_alone_opens_a_regional_incident(store):
+    assert alternate(store, offline=False) == ["opened"]
+    [incident] = store.incidents.recent(open_only=True)
+    assert (incident.scope, incident.regions) == ("regional", ("eu-south",))
+
+
+def test_what_a_cut_off_agent_sees_counts_for_nothing(store):
+    """Its failures are kept, but neither its own verdicts nor the others' readings open an
+    incident from them: its own network failed, not the target."""
+    assert alternate(store, offline=True) == []
+    assert store.incidents.recent() == []
+    kept = store.monitors.results("db", limit=10)
+    assert [r["vantage"] for r in kept if r["status"] == "down"] == [MILAN_AGENT] * 3

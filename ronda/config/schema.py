@@ -797,6 +797,24 @@ class Retention(_Strict):
         return value
 
 
+class AgentTimes(_Strict):
+    """How the hub hears its probe agents (ronda/service/agent_hub.py)."""
+
+    ask_every: Duration = Field(default=10.0, gt=0)  # seconds between an agent's questions for its monitors
+    # No word from an agent this long: its monitors go to the others of its region, and it is
+    # shown as a lost vantage point.
+    silent_after: Duration = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _longer_than_asking(self) -> AgentTimes:
+        if self.silent_after < 2 * self.ask_every:
+            raise ValueError(
+                f"silent_after ({self.silent_after:g}s) must be at least twice ask_every ({self.ask_every:g}s): "
+                "an agent would go silent between two of its questions"
+            )
+        return self
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     storage: str = "sqlite:///ronda.db"
@@ -817,6 +835,7 @@ class Config(_Strict):
     status_pages: list[StatusPage] = Field(default_factory=list)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     retention: Retention = Field(default_factory=Retention)
+    agents: AgentTimes = Field(default_factory=AgentTimes)
     _by_name: tuple[list[Monitor], dict[str, Monitor]] | None = PrivateAttr(default=None)  # monitor_named
 
     @field_validator("storage")

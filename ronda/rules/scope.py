@@ -1,10 +1,14 @@
 """How far a failure reaches, from the latest verdict of each vantage point: pure.
 
-`global`: every vantage point that reported recently sees it failing; `regional`: more
-than one but not all (the regions are named: a vantage point "eu-west/paris" is in region
-"eu-west"); `local`: one vantage point of several, which is usually that point's own
-network and is not alerted by default. A single vantage point (the local node, until
-remote agents exist) is all there is, so what it sees is `global`.
+`global`: every vantage point that reported recently sees it failing. `regional`: some
+but not all, naming the regions they are in (a vantage point "eu-west/paris", an agent's, is
+in region "eu-west"); probe agents check each monitor from one agent per region, so one
+region's cut route is one failing vantage point, and that is regional. `local`: one vantage
+point alone, where it cannot speak for a region: the hub's own (`local`), or one agent while
+another of its region sees the target up. That is usually the point's own network, and is not
+alerted by default. A single vantage point (a hub without agents) is all there is, so what it
+sees is `global`. (An agent whose own network is cut off, as its canaries say, is not counted
+at all: ronda/storage/arrivals.py leaves its verdicts out of the readings.)
 
 A quorum decides when failures open an incident: an absolute number of vantage points
 (`quorum: 2`) or a share of those reporting (`quorum: 50%`).
@@ -16,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 SEVERITY_ORDER = {"down": 2, "degraded": 1, "up": 0}
+LOCAL = "local"  # the hub's own vantage point (config.schema.LOCAL_REGION)
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,12 @@ def _scope(failing: list[Reading], latest: list[Reading]) -> str:
         return "none"
     if len(failing) == len(latest):
         return "global"
-    return "local" if len(failing) == 1 else "regional"
+    if len(failing) > 1:
+        return "regional"
+    (alone,) = failing
+    region = region_of(alone.vantage)
+    neighbours_up = any(r.status == "up" and region_of(r.vantage) == region for r in latest)
+    return "local" if region == LOCAL or neighbours_up else "regional"
 
 
 def _regions(failing: list[Reading]) -> tuple[str, ...]:

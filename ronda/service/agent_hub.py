@@ -5,8 +5,8 @@ Assignment: a monitor names the regions it is checked from (`regions:`, unset: a
 region one live agent checks it, the one rendezvous hashing picks (highest random weight: a
 hash of agent and monitor, the largest wins). An agent joining or leaving a region moves only
 the monitors it gains or had, never the others' (a modulo or a sorted list would reshuffle
-them all). An agent is live while it was heard from within SILENT_AFTER; a silent agent's
-monitors go to the others of its region at their next question (ASK_EVERY), and the silent
+them all). An agent is live while it was heard from within `agents.silent_after`; a silent agent's
+monitors go to the others of its region at their next question (`agents.ask_every`), and the silent
 agent is shown as a lost vantage point, never as failing targets: its readings simply age
 out of the monitors' quorum (Policy.fresh_for).
 
@@ -36,8 +36,6 @@ from ronda.verdict import Verdict, verdict_from_json
 
 log = logging.getLogger("ronda")
 
-SILENT_AFTER = timedelta(seconds=30)  # no word from an agent this long: its monitors go to others
-ASK_EVERY = 10.0  # seconds between an agent's questions for its monitors (told to each agent)
 LIVE_FOR = 2.0  # seconds the list of live agents is read once for all questions
 BATCHES_REMEMBERED = 4096  # batch ids kept to take a batch sent twice once
 # What an agent is not told of a monitor: how the hub judges (the agent only checks).
@@ -127,15 +125,19 @@ class AgentHub:
         self._answers: dict[str, tuple[Any, Assignment]] = {}  # agent -> (key, answer)
         self._batches: OrderedDict[str, int] = OrderedDict()  # batch id -> verdicts taken
 
+    @property
+    def silent_after(self) -> timedelta:
+        return timedelta(seconds=self._config().agents.silent_after)
+
     # -- assignment ------------------------------------------------------------------------
 
     def live_agents(self, monotonic: float) -> dict[str, list[str]]:
         """The live agents' names by region, read at most every LIVE_FOR seconds."""
         if self._live is None or monotonic - self._live[0] > LIVE_FOR:
-            now = self._clock()
+            now, silent_after = self._clock(), self.silent_after
             by_region: dict[str, list[str]] = {}
             for agent in self.agents.active():
-                if not agent.silent(now, SILENT_AFTER):
+                if not agent.silent(now, silent_after):
                     by_region.setdefault(agent.region, []).append(agent.name)
             self._live = (monotonic, by_region)
         return self._live[1]
@@ -151,7 +153,7 @@ class AgentHub:
         names = tuple(self._shares(agent.region, live, key).get(agent.name, []))
         specs = [spec for spec in (_spec(config, name) for name in names) if spec is not None]
         version = hashlib.blake2b(json.dumps(specs, sort_keys=True).encode(), digest_size=12).hexdigest()
-        told = {"name": agent.name, "region": agent.region, "version": version, "ask_every": ASK_EVERY}
+        told = {"name": agent.name, "region": agent.region, "version": version, "ask_every": config.agents.ask_every}
         body = json.dumps(told | {"monitors": specs}).encode()
         answer = Assignment(version, names, body)
         self._answers[agent.name] = (key, answer)
@@ -222,6 +224,16 @@ class AgentHub:
                 raise ValueError(f"verdicts[{place}].verdict: {exc}") from None
             arrivals.append((job, dataclasses.replace(verdict, vantage=agent.vantage), entry.get("offline") is True))
         return arrivals, dropped
+
+
+def agent_state(agent: Agent, now: datetime, silent_after: timedelta) -> str:
+    """What an agent is now, in one word: revoked, silent (a lost vantage point), cut-off (its
+    own network fails, as its canaries say), or live."""
+    if agent.revoked_at is not None:
+        return "revoked"
+    if agent.silent(now, silent_after):
+        return "silent"
+    return "live" if agent.online else "cut-off"
 
 
 class StoreFailed(RuntimeError):

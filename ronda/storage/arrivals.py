@@ -49,6 +49,7 @@ class Recent(NamedTuple):
     vantage: str
     status: str
     cause: str | None
+    offline: bool
 
 
 @dataclass
@@ -65,11 +66,15 @@ class Prepared:
 
     def readings(self, monitor_id: int, since: datetime, result_id: int) -> list[Reading]:
         """Each vantage point's latest verdict on the monitor since `since`, as the store
-        held them once verdict `result_id` was stored: none of the batch's later ones."""
+        held them once verdict `result_id` was stored: none of the batch's later ones. A
+        verdict made while its vantage point was cut off counts only as itself (so a cut-off
+        point alone still sees what it sees, and opens nothing), never in another's reading."""
         batch = self._batch
         latest: dict[str, Reading] = {}
         for row in self.recent.get(monitor_id, []):
             if row.checked_at < since or (row.id in batch and row.id > result_id):
+                continue
+            if row.offline and row.id != result_id:
                 continue
             latest.setdefault(row.vantage, Reading(row.vantage, row.status, row.cause))
         return list(latest.values())
@@ -100,7 +105,7 @@ def prepare(session: Session, arrivals: Sequence[Arrival]) -> Prepared:
     for name in names:
         if name not in monitors:
             raise UnknownMonitor(name)
-    rows = [_result_row(monitors[arrival.name].id, arrival.verdict) for arrival in arrivals]
+    rows = [_result_row(monitors[arrival.name].id, arrival.verdict, arrival.offline) for arrival in arrivals]
     stored = insert(ResultRow).returning(ResultRow.id, sort_by_parameter_order=True)
     result_ids = list(session.scalars(stored, rows))
     monitor_ids = [row.id for row in monitors.values()]
@@ -108,7 +113,7 @@ def prepare(session: Session, arrivals: Sequence[Arrival]) -> Prepared:
     return Prepared(marks, monitors, result_ids, _recent(session, monitor_ids, since), _resolved(session, monitor_ids))
 
 
-def _result_row(monitor_id: int, verdict: Verdict) -> dict[str, object]:
+def _result_row(monitor_id: int, verdict: Verdict, offline: bool) -> dict[str, object]:
     return {
         "monitor_id": monitor_id,
         "checked_at": verdict.checked_at,
@@ -117,6 +122,7 @@ def _result_row(monitor_id: int, verdict: Verdict) -> dict[str, object]:
         "latency_ms": verdict.latency_ms,
         "verdict": compact(verdict.to_json(), STORED_VERDICT_BYTES),  # whatever the target sent
         "vantage": verdict.vantage,
+        "offline": offline,
     }
 
 
@@ -129,6 +135,7 @@ def _recent(session: Session, monitor_ids: list[int], since: datetime) -> dict[i
             ResultRow.vantage,
             ResultRow.status,
             ResultRow.cause,
+            ResultRow.offline,
         )
         .where(ResultRow.monitor_id.in_(monitor_ids), ResultRow.checked_at >= since)
         .order_by(ResultRow.checked_at.desc(), ResultRow.id.desc())

@@ -87,6 +87,9 @@ class ResultRow(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     verdict: Mapped[dict[str, Any]]
     vantage: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
+    # Made while its vantage point's own network was cut off (its canaries failed): kept for
+    # the record, never counted among the readings that decide an incident.
+    offline: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
 
 class RollupRow(Base):

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import time
 import zlib
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
-from ronda.service.agent_hub import SILENT_AFTER, AgentHub, StoreFailed
+from ronda.service.agent_hub import AgentHub, StoreFailed, agent_state
 from ronda.storage.agents import Agent, AgentError
 from ronda.verdict import iso
 from ronda.web import examples
@@ -38,22 +39,12 @@ class NewAgent(BaseModel):
     region: str
 
 
-def agent_state(agent: Agent, now: Any) -> str:
-    """What an agent is now, in one word: revoked, silent (a lost vantage point), cut-off (its
-    own network fails: its canaries say so), or live."""
-    if agent.revoked_at is not None:
-        return "revoked"
-    if agent.silent(now, SILENT_AFTER):
-        return "silent"
-    return "live" if agent.online else "cut-off"
-
-
-def agent_json(agent: Agent, now: Any, monitors: int | None = None) -> dict[str, Any]:
+def agent_json(agent: Agent, now: datetime, silent_after: timedelta, monitors: int | None = None) -> dict[str, Any]:
     return {
         "name": agent.name,
         "region": agent.region,
         "vantage": agent.vantage,
-        "state": agent_state(agent, now),
+        "state": agent_state(agent, now, silent_after),
         "token_prefix": agent.prefix,
         "created_at": iso(agent.created_at),
         "last_seen_at": iso(agent.last_seen_at) if agent.last_seen_at else None,
@@ -169,7 +160,7 @@ def agents_router(ctx: WebContext, auth: Auth) -> APIRouter:
             secret, agent = ctx.db.agents.add(new.name, new.region)
         except AgentError as exc:
             raise HTTPException(409 if "already" in str(exc) else 422, detail=str(exc)) from None
-        return agent_json(agent, ctx.clock()) | {"token": secret}
+        return agent_json(agent, ctx.clock(), _silent_after(ctx)) | {"token": secret}
 
     @router.delete(
         "/api/v1/agents/{name}",
@@ -181,7 +172,7 @@ def agents_router(ctx: WebContext, auth: Auth) -> APIRouter:
         agent = ctx.db.agents.revoke(name)
         if agent is None:
             raise HTTPException(404, detail=f"no agent named {name!r}")
-        return agent_json(agent, ctx.clock())
+        return agent_json(agent, ctx.clock(), _silent_after(ctx))
 
     return router
 
@@ -190,4 +181,8 @@ def agents_listed(ctx: WebContext) -> list[dict[str, Any]]:
     """Every agent with its state and how many monitors it checks now."""
     now = ctx.clock()
     counts = ctx.agents.assigned_counts() if ctx.agents is not None else {}
-    return [agent_json(agent, now, counts.get(agent.name)) for agent in ctx.db.agents.all()]
+    return [agent_json(agent, now, _silent_after(ctx), counts.get(agent.name)) for agent in ctx.db.agents.all()]
+
+
+def _silent_after(ctx: WebContext) -> timedelta:
+    return timedelta(seconds=ctx.config.agents.silent_after)

@@ -6,7 +6,9 @@ Create Date: 2026-12-05
 
 Remote probe agents (ronda/agent/) authenticate with a token of their own; the hub keeps
 each one's name, region, token hash, when it was last heard from and whether its own
-network works (its canaries), so that a silent agent reads as a lost vantage point.
+network works (its canaries), so that a silent agent reads as a lost vantage point. A verdict
+made while its vantage point was cut off is marked (`results.offline`): kept, never counted
+among the readings that decide an incident.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ def upgrade() -> None:
         sa.Column("offline_detail", sa.Text, nullable=True),
         sa.Column("version", sa.String(32), nullable=True),
     )
+    op.add_column("results", sa.Column("offline", sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    op.drop_column("results", "offline")
     op.drop_table("agents")
