@@ -28,6 +28,8 @@ class PublicIncident:
     duration_s: float | None
     planned: bool
     updates: tuple[PublicUpdate, ...]  # oldest first
+    regions: tuple[str, ...] = ()  # where it fails, by region of the vantage points
+    working_regions: tuple[str, ...] = ()  # the regions that see it work meanwhile
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class IncidentRecord:
     resolved_at: datetime | None
     duration_s: float | None
     regions: tuple[str, ...]
+    working_regions: tuple[str, ...]  # the regions that saw it work meanwhile
     flapping: bool
     planned: bool  # inside a maintenance window: recorded, never sent
     signal: str  # probes | reports | both: which signal opened it, and whether the other joined

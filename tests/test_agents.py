@@ -238,6 +238,11 @@ def regions_seen(hub: RondaProcess, monitor: str) -> set[str]:
     return {vantage.split("/")[0] for vantage in vantages(hub, monitor)}
 
 
+def from_each_region(hub: RondaProcess, monitor: str) -> list[dict[str, Any]] | None:
+    seen = hub.api(f"/api/v1/monitors/{monitor}/vantages")
+    return seen if {v["region"] for v in seen} == {"local", "eu-south", "us-east"} else None
+
+
 def assigned(hub: RondaProcess) -> dict[str, int]:
     return {name: agent["monitors"] or 0 for name, agent in agents_of(hub).items() if agent["state"] == "live"}
 
@@ -259,6 +264,11 @@ def test_each_region_checks_its_monitors_once_and_a_silent_agent_hands_them_on(h
         "verdicts from the three regions", lambda: regions_seen(hub, "everywhere") == {"local", "eu-south", "us-east"}
     )
     assert seen
+    seen_from = wait_for("latency from each region", lambda: from_each_region(hub, "everywhere"))
+    assert seen_from[0]["vantage"] == "local"  # the hub's own first, then the agents' (eu-south's may be two)
+    assert all(v["status"] == "up" and v["median_ms"] is not None for v in seen_from)
+    page = hub.get("/monitors/everywhere").text
+    assert "From where" in page and "us-east/nyc-1" in page
     for monitor in EU_ONLY:
         assert "local" not in vantages(hub, monitor)
         assert not any(v.startswith("us-east/") for v in vantages(hub, monitor))
@@ -279,6 +289,8 @@ def test_a_revoked_agent_is_refused_from_its_next_call(hub, agents):
     answer = hub.send("GET", "/api/v1/agents/nyc-1")
     assert answer.status_code in (404, 405)
     assert agents_of(hub)["nyc-1"]["state"] == "revoked"
+    page = hub.get("/agents").text
+    assert "nyc-1" in page and "revoked" in page and "milan-1" in page
 
 
 def test_a_person_token_is_no_agent_token(hub):

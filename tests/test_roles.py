@@ -65,6 +65,7 @@ MINIMUM: dict[tuple[str, str], Role | str | None] = {
     ("GET", "/api/v1/monitors/{name}"): "viewer",
     ("GET", "/api/v1/monitors/{name}/results"): "viewer",
     ("GET", "/api/v1/monitors/{name}/uptime"): "viewer",
+    ("GET", "/api/v1/monitors/{name}/vantages"): "viewer",
     ("GET", "/api/v1/incidents"): "viewer",
     ("GET", "/api/v1/certificates"): "viewer",
     ("GET", "/api/v1/notifications"): "viewer",
@@ -112,6 +113,9 @@ MINIMUM: dict[tuple[str, str], Role | str | None] = {
     ("POST", "/users"): "admin",
     ("POST", "/users/{name}/role"): "admin",
     ("GET", "/api/v1/agents"): "viewer",
+    ("GET", "/agents"): "viewer",
+    ("POST", "/agents"): "admin",
+    ("POST", "/agents/{name}/revoke"): "admin",
     ("POST", "/api/v1/agents"): "admin",
     ("DELETE", "/api/v1/agents/{name}"): "admin",
     # probe agents, with their own tokens

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ronda.notify.messages import message_for
 from ronda.rules.incidents import Policy
 from ronda.rules.scope import Reading, assess_scope
 from ronda.storage.database import Database
@@ -160,7 +161,19 @@ def alternate(store: Database, offline: bool) -> list[str]:
 def test_a_region_whose_agent_fails_alone_opens_a_regional_incident(store):
     assert alternate(store, offline=False) == ["opened"]
     [incident] = store.incidents.recent(open_only=True)
-    assert (incident.scope, incident.regions) == ("regional", ("eu-south",))
+    assert (incident.scope, incident.regions, incident.working_regions) == ("regional", ("eu-south",), ("us-east",))
+
+
+def test_the_notice_says_where_it_fails_and_where_it_works(store):
+    notices = []
+    for i in range(2):
+        at = T0 + timedelta(seconds=30 * i)
+        for vantage, status in ((VIRGINIA_AGENT, "up"), (MILAN_AGENT, "down"), ("local", "down")):
+            notices += store.monitors.record("db", verdict(vantage, status, at), Policy(confirm=1))
+    bodies = [message_for(n).body.splitlines() for n in notices]
+    assert [n.event.value for n in notices] == ["opened", "scope_changed"]
+    assert "Down from eu-south, up from us-east." in bodies[0]
+    assert "Down from eu-south and local, up from us-east." in bodies[1]
 
 
 def test_what_a_cut_off_agent_sees_counts_for_nothing(store):

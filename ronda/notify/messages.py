@@ -49,12 +49,28 @@ def incident_message(notice: IncidentNotice, public_url: str | None = None) -> M
         f"{causes.words(cause).capitalize()}.",
         f"Target: {notice.target}",
         f"Scope: {notice.scope}",
+        *where(notice),
         f"Failing since {iso(notice.opened_at)} (incident #{notice.incident_id}).",
     ]
     if public_url:
         lines.append(incident_link(public_url, notice.incident_id))
     title = _FAILING.get(notice.event, "is failing:")
     return Message(f"[ronda] {notice.monitor} {title} {cause}", "\n".join(lines), "failure")
+
+
+def where(notice: IncidentNotice) -> list[str]:
+    """Where it fails and where it works, by region, once there is more than the hub's own
+    vantage point: "Down from eu-south and us-east, up from ap-south." (none: a single node)."""
+    if not notice.regions or (tuple(notice.regions) == ("local",) and not notice.working):
+        return []
+    line = f"{notice.severity.capitalize()} from {_and(notice.regions)}"
+    if notice.working:
+        line += f", up from {_and(notice.working)}"
+    return [line + "."]
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _reported(notice: IncidentNotice, cause: str, public_url: str | None) -> Message:

@@ -36,7 +36,8 @@ class Scope:
     status: str  # the worst status among the failing vantage points, or up
     cause: str | None
     scope: str  # global | regional | local | none
-    regions: tuple[str, ...]
+    regions: tuple[str, ...]  # where it fails
+    working: tuple[str, ...] = ()  # the regions none of whose vantage points see it fail
 
 
 def region_of(vantage: str) -> str:
@@ -52,10 +53,11 @@ def needed(quorum: int | float, reporting: int) -> int:
 
 def assess_scope(latest: list[Reading], quorum: int | float) -> Scope:
     failing = [r for r in latest if r.status != "up"]
+    regions, working = _regions(failing), _working(failing, latest)
     if not failing or len(failing) < needed(quorum, len(latest)):
-        return Scope(False, "up", None, _scope(failing, latest), _regions(failing))
+        return Scope(False, "up", None, _scope(failing, latest), regions, working)
     worst = max(failing, key=lambda r: SEVERITY_ORDER.get(r.status, 2))
-    return Scope(True, worst.status, worst.cause, _scope(failing, latest), _regions(failing))
+    return Scope(True, worst.status, worst.cause, _scope(failing, latest), regions, working)
 
 
 def _scope(failing: list[Reading], latest: list[Reading]) -> str:
@@ -73,3 +75,7 @@ def _scope(failing: list[Reading], latest: list[Reading]) -> str:
 
 def _regions(failing: list[Reading]) -> tuple[str, ...]:
     return tuple(sorted({region_of(r.vantage) for r in failing}))
+
+
+def _working(failing: list[Reading], latest: list[Reading]) -> tuple[str, ...]:
+    return tuple(sorted({region_of(r.vantage) for r in latest} - set(_regions(failing))))

@@ -42,6 +42,8 @@ class IncidentNotice:
     duration_s: float | None = None
     severity: str = "down"
     scope: str = "global"
+    regions: tuple[str, ...] = ()  # where it fails, by region (vantage points: ronda/rules/scope.py)
+    working: tuple[str, ...] = ()  # the regions that see it work meanwhile
     planned: bool = False  # inside a maintenance window: recorded, never sent
     message: str | None = None  # a human update's words
     signal: str = "probes"  # which signal this notice comes from: probes | reports
@@ -155,6 +157,8 @@ def notice(event: Event, incident: IncidentRow, monitor: MonitorRow, **extra: ob
         incident.opened_at,
         severity=incident.severity,
         scope=incident.scope,
+        regions=tuple(incident.regions or ()),
+        working=tuple(incident.working_regions or ()),
         planned=incident.planned,
         **extra,  # type: ignore[arg-type]
     )
@@ -251,6 +255,7 @@ def _open(
         severity=state.status,
         scope=scope.scope,
         regions=list(scope.regions),
+        working_regions=list(scope.working),
         summary=verdict.summary,
         opened_at=opened,
         planned=planned,
@@ -348,6 +353,7 @@ def rescope(session: Session, monitor: MonitorRow, scope: Scope, at: datetime) -
     if incident is None or not scope.failing:
         return None
     regions = list(scope.regions)
+    incident.working_regions = list(scope.working)
     if (incident.scope, incident.regions) == (scope.scope, regions):
         return None
     was = incident.scope
@@ -563,6 +569,8 @@ def _public(session: Session, row: IncidentRow) -> PublicIncident:
         duration_s=row.duration_s,
         planned=row.planned,
         updates=tuple(PublicUpdate(u.at, u.kind, u.status, u.message) for u in updates),
+        regions=tuple(row.regions or ()),
+        working_regions=tuple(row.working_regions or ()),
     )
 
 
@@ -579,6 +587,7 @@ def _record(incident: IncidentRow, monitor: str, updates: list[IncidentUpdateRow
         resolved_at=incident.resolved_at,
         duration_s=incident.duration_s,
         regions=tuple(incident.regions),
+        working_regions=tuple(incident.working_regions or ()),
         flapping=incident.flapping,
         planned=incident.planned,
         signal=incident.signal,

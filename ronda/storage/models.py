@@ -139,6 +139,8 @@ class IncidentRow(Base):
     flapping: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     planned: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # inside maintenance
     regions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # The regions whose vantage points see it work meanwhile (probe agents'; "local" the hub's).
+    working_regions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     announced: Mapped[bool] = mapped_column(default=False, server_default=sa_false())  # people were told of it
     # Which signal opened it: probes (ronda's checks), reports (a surge of users' reports);
     # both once the other signal joined.

@@ -27,6 +27,35 @@ from ronda.verdict import Verdict, as_utc, iso, parse_iso
 
 
 @dataclass(frozen=True)
+class VantageFigures:
+    """A monitor as one vantage point sees it: latest status, checks and latency."""
+
+    vantage: str
+    status: str
+    cause: str | None
+    checked_at: datetime
+    offline: bool  # its latest check was made while that point's own network was cut off
+    checks: int
+    failed: int
+    median_ms: float | None
+
+    @property
+    def region(self) -> str:
+        return self.vantage.split("/", 1)[0]
+
+
+def _vantage_figures(vantage: str, rows: list[Any]) -> VantageFigures:
+    """From a vantage point's rows, newest first."""
+    latest = rows[0]
+    latencies = sorted(row.latency_ms for row in rows if row.latency_ms is not None and row.status == "up")
+    median = latencies[len(latencies) // 2] if latencies else None
+    failed = sum(1 for row in rows if row.status != "up")
+    return VantageFigures(
+        vantage, latest.status, latest.cause, as_utc(latest.checked_at), latest.offline, len(rows), failed, median
+    )
+
+
+@dataclass(frozen=True)
 class Selection:
     """Which monitors a list shows, a page at a time: in a status, among some names (a
     tag's), with a text in the name or target (any case), after a name (the cursor of the
@@ -232,6 +261,25 @@ class Monitors:
                 .limit(limit)
             )
             return [row.verdict for row in rows]
+
+    def vantages(self, name: str, since: datetime) -> list[VantageFigures]:
+        """How the monitor looks from each vantage point since `since`: its latest status and
+        the median latency of its checks there, by vantage point ("local" first)."""
+        with self._sessions() as session:
+            monitor = _monitor_row(session, name)
+            rows = session.execute(
+                select(ResultRow.vantage, ResultRow.checked_at, ResultRow.status, ResultRow.cause)
+                .add_columns(ResultRow.latency_ms, ResultRow.offline)
+                .where(ResultRow.monitor_id == monitor.id, ResultRow.checked_at >= since)
+                .order_by(ResultRow.checked_at.desc(), ResultRow.id.desc())
+            ).all()
+        by_vantage: dict[str, list[Any]] = {}
+        for row in rows:
+            by_vantage.setdefault(row.vantage, []).append(row)
+        return sorted(
+            (_vantage_figures(vantage, seen) for vantage, seen in by_vantage.items()),
+            key=lambda figures: (figures.vantage != "local", figures.vantage),
+        )
 
     def uptime(self, name: str, now: datetime) -> UptimeReport:
         """Uptime and response times over 24 h, 7 d, 30 d and 90 d up to `now`, computed

@@ -15,7 +15,15 @@ from ronda.web import examples
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
-from ronda.web.shapes import certificate_json, connectivity_json, incident_json, outbox_json, uptime_json
+from ronda.web.shapes import (
+    VANTAGE_SPAN,
+    certificate_json,
+    connectivity_json,
+    incident_json,
+    outbox_json,
+    uptime_json,
+    vantage_json,
+)
 
 
 class HumanUpdate(BaseModel):
@@ -106,6 +114,17 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
     def results(name: str, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
         try:
             return store.monitors.results(name, limit)
+        except UnknownMonitor:
+            raise no_monitor(name) from None
+
+    @api.get(
+        "/monitors/{name}/vantages",
+        summary="A monitor from each vantage point (the hub's, each agent's) over the last hour: status, latency",
+        responses=examples.answer([examples.VANTAGE]) | examples.NO_MONITOR,
+    )
+    def vantages(name: str) -> list[dict[str, Any]]:
+        try:
+            return [vantage_json(v) for v in store.monitors.vantages(name, ctx.clock() - VANTAGE_SPAN)]
         except UnknownMonitor:
             raise no_monitor(name) from None
 

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from ronda import __version__
 from ronda.web.accounts import accounts_router, form_expired_handler
 from ronda.web.agents_api import agent_calling, agents_router
+from ronda.web.agents_page import agents_pages
 from ronda.web.api import api_router
 from ronda.web.auth import Auth, FormExpired, LoginRequired
 from ronda.web.authfirst import CredentialsFirst
@@ -79,6 +80,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(reports_api_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(accounts_router(ctx, auth))
     app.include_router(agents_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(agents_pages(ctx, auth), max_body_size=limits.max_body)
     app.include_router(dashboard_router(ctx, auth), max_body_size=limits.max_body)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(metrics_router(ctx, auth), max_body_size=limits.max_body)

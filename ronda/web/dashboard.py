@@ -33,7 +33,7 @@ from ronda.web.context import WebContext
 from ronda.web.public_cache import Kept
 from ronda.web.push import PushLinks
 from ronda.web.report_chart import LEVEL_WORDS, report_chart
-from ronda.web.shapes import certificate_json, incident_json, monitor_json
+from ronda.web.shapes import VANTAGE_SPAN, certificate_json, incident_json, monitor_json, vantage_json
 from ronda.web.templating import make_templates
 
 CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks
@@ -266,6 +266,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
             points=points,
             certificates=certificates,
             incidents=incidents,
+            vantages=[vantage_json(v) for v in ctx.db.monitors.vantages(name, now - VANTAGE_SPAN)],
             run_time=format_duration,  # a push monitor's job: "ran 4 min 12 s"
             reports=report_chart(
                 counts, surges.under_way().get(name), name, now, watch_settings(ctx.config.reports).surge

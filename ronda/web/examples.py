@@ -134,6 +134,7 @@ INCIDENT: dict[str, Any] = {
     "resolved_at": "2026-11-23T18:20:30Z",
     "duration_s": 1260.0,
     "regions": ["local"],
+    "working_regions": [],
     "flapping": False,
     "planned": False,
     "signal": "probes",
@@ -254,6 +255,18 @@ NO_TOKEN = refusal(
 NO_MONITOR = refusal(404, "No such monitor", "no monitor named 'shop'")
 NO_INCIDENT = refusal(404, "No such incident", "no incident 7")
 
+
+VANTAGE: dict[str, Any] = {
+    "vantage": "eu-south/milan-1",
+    "region": "eu-south",
+    "status": "down",
+    "cause": "tls_handshake_failed",
+    "checked_at": "2026-12-05T10:41:07Z",
+    "offline": False,
+    "checks": 60,
+    "failed": 12,
+    "median_ms": 84.2,
+}
 
 # -- probe agents ------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ the same shapes."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from ronda.records import (
@@ -22,6 +23,7 @@ from ronda.records import (
     WindowFigures,
 )
 from ronda.storage.accounts import ApiToken
+from ronda.storage.monitors import VantageFigures
 from ronda.verdict import iso
 
 
@@ -38,6 +40,7 @@ def incident_json(incident: IncidentRecord) -> dict[str, Any]:
         "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
         "duration_s": incident.duration_s,
         "regions": list(incident.regions),
+        "working_regions": list(incident.working_regions),
         "flapping": incident.flapping,
         "planned": incident.planned,
         "signal": incident.signal,
@@ -111,6 +114,23 @@ def uptime_json(report: UptimeReport) -> dict[str, Any]:
 
 def window_json(figures: WindowFigures) -> dict[str, Any]:
     return asdict(figures) | {"since": iso(figures.since)}  # the fields' order is the JSON's
+
+
+VANTAGE_SPAN = timedelta(hours=1)  # how far back a monitor's vantage points are summed up
+
+
+def vantage_json(figures: VantageFigures) -> dict[str, Any]:
+    return {
+        "vantage": figures.vantage,
+        "region": figures.region,
+        "status": figures.status,
+        "cause": figures.cause,
+        "checked_at": iso(figures.checked_at),
+        "offline": figures.offline,
+        "checks": figures.checks,
+        "failed": figures.failed,
+        "median_ms": None if figures.median_ms is None else round(figures.median_ms, 1),
+    }
 
 
 def connectivity_json(entry: ConnectivityEntry) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
-from ronda.config.schema import StatusPage
+from ronda.config.schema import LOCAL_REGION, StatusPage
 from ronda.rules.public_status import (
     HUMAN_STATUS_WORDS,
     NO_DATA,
@@ -67,6 +67,10 @@ def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
                 "duration_s": incident.duration_s,
                 "planned": incident.planned,
                 "components": [name for name in incident.monitors if name in view.shown],
+                # Where it fails and works, by the agents' regions (the hub's own, "local",
+                # says nothing to a visitor).
+                "failing_from": [r for r in incident.regions if r != LOCAL_REGION],
+                "working_from": [r for r in incident.working_regions if r != LOCAL_REGION],
                 "updates": list(reversed(entries)),  # newest first, as status pages show them
             }
         )

@@ -8,7 +8,8 @@ Remote probe agents (ronda/agent/) authenticate with a token of their own; the h
 each one's name, region, token hash, when it was last heard from and whether its own
 network works (its canaries), so that a silent agent reads as a lost vantage point. A verdict
 made while its vantage point was cut off is marked (`results.offline`): kept, never counted
-among the readings that decide an incident.
+among the readings that decide an incident. An incident keeps the regions that see its
+target work meanwhile (`incidents.working_regions`): "down from eu-south, up from us-east".
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def upgrade() -> None:
         sa.Column("version", sa.String(32), nullable=True),
     )
     op.add_column("results", sa.Column("offline", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("incidents", sa.Column("working_regions", sa.JSON, nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
+    op.drop_column("incidents", "working_regions")
     op.drop_column("results", "offline")
     op.drop_table("agents")
