@@ -180,11 +180,17 @@ class Namespace:
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
         return subprocess.run(self.command(args), capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
 
-    def popen(self, args: Sequence[str]) -> subprocess.Popen[str]:
-        """`args` started in the namespace, its output (stdout and stderr) on a pipe."""
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    def popen(self, args: Sequence[str], log: Path | None = None) -> subprocess.Popen[str]:
+        """`args` started in the namespace, its output (stdout and stderr) on a pipe, or in
+        the file `log` (for a process that talks long enough to fill a pipe nobody reads)."""
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200"}
         command = self.command(args)
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+        if log is None:
+            return subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env
+            )
+        with log.open("w") as out:
+            return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
 
     def close(self) -> None:
         assert self._holder.stdin is not None
@@ -192,18 +198,28 @@ class Namespace:
         self._holder.wait(10)
 
 
-def veth_pair(a: Namespace, b: Namespace, a_address: str, b_address: str, prefix: int = 24) -> None:
-    """A virtual wire between `a` (interface veth-a) and `b` (veth-b), with these addresses."""
+def veth_pair(
+    a: Namespace,
+    b: Namespace,
+    a_address: str,
+    b_address: str,
+    prefix: int = 24,
+    names: tuple[str, str] = ("veth-a", "veth-b"),
+) -> None:
+    """A virtual wire between `a` (interface veth-a) and `b` (veth-b), with these addresses;
+    `names` names the two ends otherwise (a namespace with several wires)."""
+    a_end, b_end = names
     for args in (
-        [IP, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", str(b.pid)],
-        [IP, "addr", "add", f"{a_address}/{prefix}", "dev", "veth-a"],
-        [IP, "link", "set", "veth-a", "up"],
+        [IP, "link", "add", a_end, "type", "veth", "peer", "name", b_end, "netns", str(b.pid)],
+        [IP, "addr", "add", f"{a_address}/{prefix}", "dev", a_end],
+        [IP, "link", "set", a_end, "up"],
     ):
-        _must(a.run(args))
-    _must(b.run([IP, "addr", "add", f"{b_address}/{prefix}", "dev", "veth-b"]))
-    _must(b.run([IP, "link", "set", "veth-b", "up"]))
+        must(a.run(args))
+    must(b.run([IP, "addr", "add", f"{b_address}/{prefix}", "dev", b_end]))
+    must(b.run([IP, "link", "set", b_end, "up"]))
 
 
-def _must(done: subprocess.CompletedProcess[str]) -> None:
+def must(done: subprocess.CompletedProcess[str]) -> None:
+    """A command run in a namespace that has to work."""
     if done.returncode != 0:
         raise AssertionError(f"{' '.join(done.args)} failed: {done.stderr.strip()}")

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ SEND_EVERY = 1.0  # seconds between batches while the hub answers
 LONGEST_WAIT = 30.0  # seconds between tries at most while it does not
 BATCH_LIMIT = 500  # verdicts in one batch
 CANARY_INTERVAL = 10.0
+CANARY_FRESH = 2.0  # seconds a canary look stands for this agent's network when a check fails
 
 
 @dataclass(frozen=True)
@@ -98,13 +100,26 @@ class ProbeAgent:
         self.ask_every = 10.0
         self.hub_answers = True  # as of the last call: said in the log when it changes
         self.sent = 0  # verdicts the hub took
+        self._asking_canaries = asyncio.Lock()
         self._hub_back = asyncio.Event()  # set when the hub answers again: the sender stops waiting
 
     async def _on_verdict(self, job: Job, verdict: Verdict) -> None:
+        if verdict.status != "up":
+            await self._canaries_lately()
         entry: dict[str, Any] = {"monitor": job.name, "verdict": verdict.to_json()}
         if not self.connectivity.online:
             entry["offline"] = True
         self.pending.append(entry)
+
+    async def _canaries_lately(self) -> None:
+        """Before a failure is sent, the canaries' word on this agent's own network, at most
+        CANARY_FRESH seconds old: a cut uplink fails every check at once, and the first
+        failures must already say so (the canaries' own round comes every CANARY_INTERVAL)."""
+        if not self.connectivity.canaries:
+            return
+        async with self._asking_canaries:  # one look for a burst of failures
+            if time.monotonic() - self.connectivity.checked > CANARY_FRESH:
+                await self.connectivity.check_once()
 
     async def run(self, stop: asyncio.Event) -> None:
         if self.connectivity.canaries:
