@@ -133,3 +133,29 @@ class MutualTlsServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class BreakableSite:
+    """A web site on loopback: 200 for any GET, or 503 while `broken`."""
+
+    def __init__(self) -> None:
+        self.broken = False
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(503 if site.broken else 200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

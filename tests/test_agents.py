@@ -10,10 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from ronda.storage.agents import AgentError
 from ronda.storage.database import Database
 from ronda.verdict import verdict_from_json
 from ronda.web import examples
+from tests.receivers import BreakableSite
 from tests.support import RondaProcess, die_with_parent, free_port, wait_for
 
 # -- the store's agents ----------------------------------------------------------------------
@@ -116,32 +115,6 @@ def test_a_verdict_without_its_status_is_refused_by_name():
 # -- a hub and its agents, as processes ---------------------------------------------------------
 
 
-class Target:
-    """An HTTP server on loopback that answers 200, or 503 while `broken`."""
-
-    def __init__(self) -> None:
-        self.broken = False
-        target = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(503 if target.broken else 200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 class AgentProcess:
     """`ronda agent` as a user starts it."""
 
@@ -177,7 +150,7 @@ class AgentProcess:
 EU_ONLY = [f"eu-{i}" for i in range(8)]
 
 
-def hub_config(path: Path, port: int, target: Target) -> Path:
+def hub_config(path: Path, port: int, target: BreakableSite) -> Path:
     monitors = "".join(
         f"  - name: {name}\n    url: http://127.0.0.1:{target.port}/{name}\n    regions: [eu-south]\n"
         for name in EU_ONLY
@@ -195,14 +168,14 @@ def hub_config(path: Path, port: int, target: Target) -> Path:
 
 
 @pytest.fixture
-def target() -> Iterator[Target]:
-    target = Target()
+def target() -> Iterator[BreakableSite]:
+    target = BreakableSite()
     yield target
     target.close()
 
 
 @pytest.fixture
-def hub(tmp_path: Path, target: Target) -> Iterator[RondaProcess]:
+def hub(tmp_path: Path, target: BreakableSite) -> Iterator[RondaProcess]:
     hub = RondaProcess(hub_config(tmp_path / "hub.yaml", free_port(), target)).start()
     yield hub
     if hub.proc is not None and hub.proc.poll() is None:

@@ -24,6 +24,7 @@ from ronda import eventloop
 from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
 from ronda.config.schema import CheckMonitor, Config, Monitor, StatusPageMonitor
+from ronda.errors import ServiceError
 from ronda.logs import setup_logging
 from ronda.node.server import EmbeddedServer, embedded_server, listen_socket
 from ronda.node.worker import WorkerSetup
@@ -42,6 +43,7 @@ from ronda.service.engine import CheckEngine, LoopThread
 from ronda.service.first_admin import create_first_admin
 from ronda.service.handover import hand_over
 from ronda.service.history_keeper import HistoryKeeper
+from ronda.service.leadership import HeldUntilLeading, Leadership
 from ronda.service.monitors import MonitorManager
 from ronda.service.push import PushJob, PushMonitors, Watchers, push_job_for
 from ronda.service.recorder import Recorder
@@ -62,6 +64,7 @@ log = logging.getLogger("ronda")
 
 NoticeListener = Callable[[Notice], None]
 TOKEN_FILE = "ronda-token"  # where a run's own API token goes when no terminal reads it
+SHARED_IDLE_WAKE = 2.0  # seconds between the sender's looks at an outbox other hubs write to
 SEND_GRACE = 10.0  # seconds a stopping service waits for a notification in flight
 # Seconds from SIGTERM to the process's end, whatever is still running: past this, work in
 # threads (a hung notification, a file read on a dead mount) is abandoned rather than waited for.
@@ -241,7 +244,13 @@ class Service:
         self.push = PushMonitors(self.db.push, self._writer, self._on_verdict, clock)  # jobs call in
         self.agent_jobs = AgentJobs()  # every probed monitor, for the probe agents to share out
         self.agent_hub = AgentHub(self.db.agents, self.agent_jobs, lambda: self.config, self._store, clock)
-        watchers = Watchers(self.engine, self.push, self.agent_jobs)
+        # Several hubs may share a PostgreSQL store: the one that leads checks, keeps time and
+        # sends notices; the others serve and store (ronda/service/leadership.py).
+        self.leadership = Leadership(self.db.engine)
+        if self.leadership.shared:  # rows another hub wrote wake no one here: look often
+            self.sender.idle_wake = SHARED_IDLE_WAKE
+        self.own_checks = HeldUntilLeading(self.engine)  # the hub's own checks wait for the lead
+        watchers = Watchers(self.own_checks, self.push, self.agent_jobs)
         self.monitors = MonitorManager(config, config_path, self.db, watchers, self._writer, jobs_for, self._adopt)
         self.reports = ReportWatch(
             self.db.reports.counts,
@@ -289,7 +298,7 @@ class Service:
     @property
     def jobs(self) -> list[Job]:
         """Every probed monitor: those the hub checks itself, then those only agents check."""
-        return [*self.engine.jobs, *(job for job in self.agent_jobs.jobs if not job.local)]
+        return [*self.own_checks.jobs, *(job for job in self.agent_jobs.jobs if not job.local)]
 
     def _adopt(self, config: Config) -> None:
         """Run with these settings from now on (the file's, with the API's monitors): where
@@ -369,6 +378,29 @@ class Service:
         health_at = server_config.health_listen
         health_listener = listen_socket(health_at, "server.health_listen") if health_at else None
         web = embedded_server(create_app(self._web_context()))
+        await self.monitors.start()  # the hub's own checks are held until it leads
+        beating = asyncio.create_task(self._beat(), name="service loop")
+        serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
+        leading = asyncio.create_task(self._lead(health_listener), name="leading")
+        stopping = asyncio.create_task(stop.wait())
+        log.info("serving %d monitors; API on http://%s", len(self.jobs), server_config.listen)
+        await asyncio.wait({leading, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        web.should_exit = True
+        leading.cancel()
+        beating.cancel()
+        await asyncio.gather(leading, serving, beating, return_exceptions=True)
+        if health_listener is not None:
+            health_listener.close()
+        listener.close()
+        for task in (leading, serving):
+            if task.done() and not task.cancelled() and task.exception():
+                raise task.exception()  # type: ignore[misc]
+
+    async def _lead(self, health_listener: socket.socket | None) -> None:
+        """Once this hub leads (at once, alone on SQLite): its own checks, the deadlines of
+        push monitors, the report watch, history and the sender of notices, until it stops
+        or loses the lead (an error: its supervisor starts it again, standing by)."""
+        await self.leadership.acquire()
         health = embedded_server(health_app(self.engine.alive, self.engine.connectivity_status, self.turning))
         if isinstance(self.engine, WorkerEngine):
             await self.engine.start(health_listener)  # the worker answers server.health_listen
@@ -378,34 +410,29 @@ class Service:
             serving_health = self._serve_health_on_checks_thread(self.engine, health, health_listener)
         if self.canaries:
             await self.engine.check_canaries()  # know whether ronda is online before judging targets
-        await self.monitors.start()
+        await self.own_checks.lead()
         self.checking.set()
-        checks = asyncio.create_task(self.engine.run(), name="checks")
-        heartbeats = asyncio.create_task(self.push.run(), name="heartbeats")
-        reports = asyncio.create_task(self.reports.run(), name="reports")
-        keeping = asyncio.create_task(self.history.run(), name="history")
-        beating = asyncio.create_task(self._beat(), name="service loop")
-        serving = asyncio.create_task(web.serve(sockets=[listener]), name="api")
+        duties = [
+            asyncio.create_task(self.engine.run(), name="checks"),
+            asyncio.create_task(self.push.run(), name="heartbeats"),
+            asyncio.create_task(self.reports.run(), name="reports"),
+            asyncio.create_task(self.history.run(), name="history"),
+        ]
         sending = asyncio.create_task(self.sender.run(), name="notifications")
-        stopping = asyncio.create_task(stop.wait())
-        log.info("watching %d monitors; API on http://%s", len(self.jobs), server_config.listen)
-        await asyncio.wait({checks, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        web.should_exit = health.should_exit = True
-        if serving_health is not None:
-            await asyncio.gather(serving_health, return_exceptions=True)
-        if health_listener is not None:
-            health_listener.close()
-        checks.cancel()
-        reports.cancel()
-        keeping.cancel()
-        heartbeats.cancel()
-        beating.cancel()
-        await asyncio.gather(checks, serving, heartbeats, beating, keeping, return_exceptions=True)
-        await self._stop_sending(sending)
-        listener.close()
-        for task in (checks, serving):
-            if task.done() and not task.cancelled() and task.exception():
-                raise task.exception()  # type: ignore[misc]
+        held = asyncio.create_task(self.leadership.hold(), name="the lead")
+        try:
+            done, _ = await asyncio.wait({duties[0], held}, return_when=asyncio.FIRST_COMPLETED)
+            if held in done:
+                raise ServiceError("lost the lead (the connection to PostgreSQL broke): stopping, to stand by")
+            duties[0].result()  # the checks ended: what ended them
+        finally:
+            health.should_exit = True
+            if serving_health is not None:
+                await asyncio.gather(serving_health, return_exceptions=True)
+            for task in (*duties, held):
+                task.cancel()
+            await asyncio.gather(*duties, held, return_exceptions=True)
+            await self._stop_sending(sending)
 
     @staticmethod
     def _serve_health_on_checks_thread(
@@ -421,7 +448,7 @@ class Service:
         self._web = WebContext(
             self.db,
             self.token,
-            alive=self.engine.alive,
+            alive=self._alive,
             scheduler_stats=self.engine.stats,
             scheduler_lag=self.engine.lag,
             connectivity=self.engine.connectivity_status,
@@ -432,8 +459,13 @@ class Service:
             push=self.push,
             agents=self.agent_hub,
             clock=self.clock,
+            role=lambda: self.leadership.role,
         )
         return self._web
+
+    def _alive(self) -> bool:
+        """The leader is alive while its checks run; a standby while its loop turns."""
+        return self.engine.alive() if self.leadership.leading else self.turning()
 
     async def _beat(self) -> None:
         while True:
@@ -456,6 +488,7 @@ class Service:
         await asyncio.gather(sending, return_exceptions=True)
 
     def close(self) -> None:
+        self.leadership.close()
         self._writer.shutdown(wait=True)
         self.db.close()
 

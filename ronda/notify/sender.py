@@ -91,6 +91,7 @@ class Sender:
         self._rng = random.Random()
         self._wake = asyncio.Event()
         self._stopping = False
+        self.idle_wake = IDLE_WAKE  # seconds between looks with nothing due
 
     def wake(self) -> None:
         """New rows were written: look now rather than at the next due time."""
@@ -157,9 +158,9 @@ class Sender:
         return digest_message([known.get(i, (f"incident #{i}", None)) for i in ids], self.public_url)
 
     async def _sleep_until(self, wake_at: datetime | None) -> None:
-        seconds = IDLE_WAKE if wake_at is None else (wake_at - self._clock()).total_seconds()
+        seconds = self.idle_wake if wake_at is None else (wake_at - self._clock()).total_seconds()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=min(max(seconds, 0.01), IDLE_WAKE))
+            await asyncio.wait_for(self._wake.wait(), timeout=min(max(seconds, 0.01), self.idle_wake))
         self._wake.clear()
 
     async def _db(self, call: Callable[..., T], *args: object) -> T:

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ronda.clock import Clock, system_clock
 from ronda.config.load import ancestors, dependency_map
@@ -42,7 +42,7 @@ from ronda.rules.heartbeats import (
     run_time,
 )
 from ronda.rules.incidents import Policy
-from ronda.service.scheduler import Changes, Job
+from ronda.service.scheduler import Changes, Job, ProbedJobs
 from ronda.storage.push_records import LastHeard, PushRecords, instant
 from ronda.target import parse_target
 from ronda.verdict import Finding, Verdict, iso
@@ -299,19 +299,6 @@ class PushMonitors:
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
-
-
-class ProbedJobs(Protocol):
-    """What runs the probed monitors: the scheduler, or the engine that runs it on a thread."""
-
-    @property
-    def jobs(self) -> list[Job]: ...
-
-    async def replace(self, jobs: Iterable[Job]) -> Changes: ...
-
-    async def update(self, jobs: Iterable[Job]) -> Changes: ...
-
-    async def remove(self, names: Iterable[str]) -> tuple[str, ...]: ...
 
 
 class Watchers:

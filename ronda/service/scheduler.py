@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ronda import defaults
 from ronda.check import run_check
@@ -69,6 +69,19 @@ class Job:
     def local(self) -> bool:
         """Whether the hub checks it itself, as well as any agents."""
         return self.regions is None or LOCAL_REGION in self.regions
+
+
+class ProbedJobs(Protocol):
+    """What runs the probed monitors: the scheduler, or the engine that runs it on a thread."""
+
+    @property
+    def jobs(self) -> list[Job]: ...
+
+    async def replace(self, jobs: Iterable[Job]) -> Changes: ...
+
+    async def update(self, jobs: Iterable[Job]) -> Changes: ...
+
+    async def remove(self, names: Iterable[str]) -> tuple[str, ...]: ...
 
 
 OnVerdict = Callable[[Job, Verdict], Awaitable[None]]

@@ -190,6 +190,7 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=examples.answer(examples.OWN_STATUS),
     )
     def own_status() -> dict[str, Any]:
-        return ctx.connectivity() | {"history": [connectivity_json(e) for e in store.monitors.connectivity()]}
+        history = [connectivity_json(e) for e in store.monitors.connectivity()]
+        return ctx.connectivity() | {"history": history, "role": ctx.role()}
 
     return api

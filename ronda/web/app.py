@@ -70,7 +70,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     async def healthz() -> JSONResponse:
         # On the loop, not in a worker thread: two reads of values the checks' thread sets,
         # answered even while a flood of requests holds every worker thread.
-        return health_answer(ctx.alive, ctx.connectivity)
+        return health_answer(ctx.alive, ctx.connectivity, role=ctx.role)
 
     app.include_router(status_router(ctx, posts))
     app.include_router(push_router(ctx))

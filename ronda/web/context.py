@@ -53,6 +53,9 @@ class WebContext:
     # The wall clock the report intake reads (its dedupe window, rate limits, pruning);
     # tests set it to drive time.
     clock: Clock = system_clock
+    # "leader", or "standby" while another hub on the same PostgreSQL leads (it serves all
+    # the same; ronda/service/leadership.py).
+    role: Callable[[], str] = lambda: "leader"
 
     def tagged(self, tag: str | None) -> frozenset[str] | None:
         """The names of the monitors with `tag` (the running config's); None, no tag: all."""

@@ -199,6 +199,7 @@ OWN_STATUS: dict[str, Any] = {
         {"at": "2026-11-23T09:00:00Z", "online": True, "detail": "a canary answers again"},
         {"at": "2026-11-23T08:52:00Z", "online": False, "detail": "every canary failed"},
     ],
+    "role": "leader",
 }
 
 

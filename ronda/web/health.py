@@ -30,11 +30,13 @@ def health_answer(
     checking: Callable[[], bool],
     connectivity: Callable[[], dict[str, Any]],
     serving: Callable[[], bool] = _always,
+    role: Callable[[], str] = lambda: "leader",
 ) -> JSONResponse:
-    """200 and "ok" while the checks run (and the service's loop turns); else 503 and "stalled"."""
+    """200 and "ok" while the checks run (and the service's loop turns), or, on a hub that
+    stands by, while its loop turns; else 503 and "stalled"."""
     ok = checking() and serving()
     body = {"status": "ok" if ok else "stalled", "online": connectivity()["online"], "version": __version__}
-    return JSONResponse(body, 200 if ok else 503)
+    return JSONResponse(body | {"role": role()}, 200 if ok else 503)
 
 
 def health_app(
