@@ -25,6 +25,7 @@ def hub_config(path: Path, port: int, storage: str, site: BreakableSite, receive
         "notify_retry:\n  first: 1s\n  max: 2s\n"
         "notify_storm_wait: 100ms\n"
         f"monitors:\n  - name: shop\n    url: http://127.0.0.1:{site.port}/\n"
+        "  - name: backup\n    kind: push\n    period: 2s\n    grace: 1s\n    token: backup-job-secret-0123\n"
     )
     return path
 
@@ -66,7 +67,8 @@ def role(hub: RondaProcess) -> str:
 
 
 def titles(receiver: WebhookReceiver) -> list[str]:
-    return [str(message.get("title", "")) for message in receiver.messages]
+    """The notices about the shop (the push monitor, called by nobody there, has its own)."""
+    return [title for message in receiver.messages if "shop" in (title := str(message.get("title", "")))]
 
 
 def test_both_hubs_serve_and_one_leads(hubs):
@@ -85,7 +87,10 @@ def test_killing_the_leader_hands_over_and_no_notice_is_lost_or_sent_twice(hubs,
     site.broken = False
     wait_for(
         "the resolution to be tried and refused",
-        lambda: any(n["status"] == "pending" and n["attempts"] >= 1 for n in standby.api("/api/v1/notifications")),
+        lambda: any(
+            n["status"] == "pending" and n["attempts"] >= 1 and "shop" in n["title"]
+            for n in standby.api("/api/v1/notifications")
+        ),
         timeout=30,
     )
     leader.proc.send_signal(signal.SIGKILL)
@@ -95,10 +100,19 @@ def test_killing_the_leader_hands_over_and_no_notice_is_lost_or_sent_twice(hubs,
     handover = time.monotonic() - killed
     receiver.heal()
     wait_for("the resolution's notice", lambda: any("resolved" in t for t in titles(receiver)), timeout=30)
-    wait_for("an empty outbox", lambda: all(n["status"] == "sent" for n in standby.api("/api/v1/notifications")))
+    wait_for("an empty outbox", lambda: all(n["status"] == "sent" for n in standby.api("/api/v1/notifications")), 30)
     time.sleep(3)  # a few more of the new leader's looks at the outbox: nothing goes twice
     sent = titles(receiver)
     assert len(sent) == 2, sent
     assert "shop is failing" in sent[0] and "resolved" in sent[1]
     print(f"handover after SIGKILL: {handover:.1f} s")
-    assert standby.api("/api/v1/incidents")[0]["status"] == "resolved"
+    assert [i["status"] for i in standby.api("/api/v1/incidents") if i["monitor"] == "shop"] == ["resolved"]
+
+
+def test_a_job_that_calls_the_standby_is_heard_by_the_leader(hubs):
+    leader, standby = hubs
+    for _ in range(8):  # every second, for twice its period and grace over
+        assert standby.send("POST", "/push/backup-job-secret-0123").status_code == 200
+        time.sleep(1)
+    assert [v["push"]["signal"] for v in leader.api("/api/v1/monitors/backup/results")] == ["success"] * 8
+    assert leader.api("/api/v1/incidents") == []

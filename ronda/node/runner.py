@@ -249,6 +249,7 @@ class Service:
         self.leadership = Leadership(self.db.engine)
         if self.leadership.shared:  # rows another hub wrote wake no one here: look often
             self.sender.idle_wake = SHARED_IDLE_WAKE
+            self.push.shared = True
         self.own_checks = HeldUntilLeading(self.engine)  # the hub's own checks wait for the lead
         watchers = Watchers(self.own_checks, self.push, self.agent_jobs)
         self.monitors = MonitorManager(config, config_path, self.db, watchers, self._writer, jobs_for, self._adopt)

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from ronda.clock import Clock, system_clock
@@ -166,6 +166,13 @@ def heartbeat_from(heard: LastHeard, watching_since: datetime) -> Heartbeat:
     return after_missed(heartbeat, Due(expected, by, instant(push, "started_at")))
 
 
+def _later(stored: datetime | None, heard: datetime | None) -> bool:
+    """Stored times are to the second, heard ones are not: a second's difference is needed."""
+    if stored is None:
+        return False
+    return heard is None or stored >= heard.replace(microsecond=0) + timedelta(seconds=1)
+
+
 # -- the running part -------------------------------------------------------------------------
 
 OnVerdict = Callable[[PushJob, Verdict], Awaitable[None]]
@@ -186,6 +193,9 @@ class PushMonitors:
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
+        # Another hub on the same store may take calls (ronda/service/leadership.py): before a
+        # run is declared missed, the store is asked whether one came there.
+        self.shared = False
 
     @property
     def jobs(self) -> list[PushJob]:
@@ -280,6 +290,8 @@ class PushMonitors:
                 self._wake[name].clear()  # a call from here on wakes the sleep below
                 job, heartbeat, now = self._jobs[name], self._heard[name], self._clock()
                 missed = overdue(job.schedule, heartbeat, now)
+                if missed is not None and self.shared and await self._heard_elsewhere(name, heartbeat):
+                    continue
                 if missed is not None:
                     await self._report(job, missed_verdict(job, heartbeat, missed, now))
                     self._heard[name] = after_missed(heartbeat, missed)
@@ -289,6 +301,15 @@ class PushMonitors:
                 # A hair past the deadline, so that the next look finds it passed.
                 async with asyncio.timeout(min(wait + 0.01, LONGEST_SLEEP)):
                     await self._wake[name].wait()
+
+    async def _heard_elsewhere(self, name: str, heartbeat: Heartbeat) -> bool:
+        """Whether the store knows of a later call or start than this hub heard (taken by
+        another hub): then that is the heartbeat from now on."""
+        stored = heartbeat_from(await self._db(self.records.last_heard, name), heartbeat.watching_since)
+        later = _later(stored.last_call, heartbeat.last_call) or _later(stored.started, heartbeat.started)
+        if later:
+            self._heard[name] = stored
+        return later
 
     async def _report(self, job: PushJob, verdict: Verdict) -> None:
         try:
