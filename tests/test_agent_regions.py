@@ -172,8 +172,8 @@ def test_an_agent_cut_off_from_everything_but_its_hub_opens_no_incident_and_says
         timeout=60,
     )
     assert kept[0]["vantage"] == "eu-south/milan-1"
-    page = world.page("/agents")
-    assert "cut off: its own network fails" in page
+    assert "cut off: its own network fails" in world.page("/agents")
+    assert "milan-1 (eu-south) is cut off" in world.page("/")
     wait_for("several more rounds of checks", lambda: checks_from(world, "eu-south/milan-1") >= kept[0]["checks"] + 5)
     assert world.open_incidents() == []
     assert world.api("/api/v1/incidents") == []

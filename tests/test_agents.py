@@ -247,6 +247,7 @@ def test_each_region_checks_its_monitors_once_and_a_silent_agent_hands_them_on(h
         assert not any(v.startswith("us-east/") for v in vantages(hub, monitor))
     agents["rome-1"].kill()
     wait_for("rome-1 to be silent", lambda: agents_of(hub)["rome-1"]["state"] == "silent", timeout=30)
+    assert "rome-1 (eu-south) is silent: a lost vantage point" in hub.get("/").text
     wait_for("milan-1 to check every eu-south monitor", lambda: assigned(hub).get("milan-1") == 9, timeout=30)
     monitor = next(m for m in EU_ONLY if "eu-south/rome-1" in vantages(hub, m))
     wait_for(f"{monitor} checked from milan-1", lambda: vantages(hub, monitor)[0] == "eu-south/milan-1", timeout=30)

@@ -5,11 +5,13 @@ form) and revokes one."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ronda.service.agent_hub import agent_state
 from ronda.storage.agents import AgentError
 from ronda.web.agents_api import agents_listed
 from ronda.web.auth import Auth, Principal
@@ -24,6 +26,18 @@ STATE_WORDS = {
 }
 
 
+def agent_troubles(ctx: WebContext) -> list[dict[str, str]]:
+    """The agents that are silent or cut off, for the banner every dashboard page shows:
+    a lost vantage point is worth saying everywhere, as ronda's own offline state is."""
+    now, silent_after = ctx.clock(), timedelta(seconds=ctx.config.agents.silent_after)
+    troubles = []
+    for agent in ctx.db.agents.active():
+        state = agent_state(agent, now, silent_after)
+        if state in ("silent", "cut-off"):
+            troubles.append({"name": agent.name, "region": agent.region, "state": state})
+    return troubles
+
+
 def agents_pages(ctx: WebContext, auth: Auth) -> APIRouter:
     templates = make_templates()
     router = APIRouter(tags=["pages"])
@@ -33,6 +47,7 @@ def agents_pages(ctx: WebContext, auth: Auth) -> APIRouter:
     def agents_page(request: Request, principal: Principal, code: int = 200, **extra: Any) -> Response:
         context = {"user": principal, "agents": agents_listed(ctx), "words": STATE_WORDS, "section": "agents"}
         context |= {"now": ctx.clock(), "offline": not ctx.connectivity()["online"]} | extra
+        context["agent_troubles"] = agent_troubles(ctx)
         return templates.TemplateResponse(request, "agents.html", context, status_code=code)
 
     @router.get("/agents", summary="Probe agents, their regions and state (login)", response_class=HTMLResponse)

@@ -28,6 +28,7 @@ from ronda.storage.arrivals import UnknownMonitor
 from ronda.storage.incidents import HumanStatus, UnknownIncident
 from ronda.storage.monitors import Selection
 from ronda.storage.surges import Surges
+from ronda.web.agents_page import agent_troubles
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.public_cache import Kept
@@ -166,6 +167,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
 
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
         context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": ctx.clock()}
+        context["agent_troubles"] = agent_troubles(ctx)
         return templates.TemplateResponse(request, name, context)
 
     def board_html(view: BoardView = BoardView()) -> str:
