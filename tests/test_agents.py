@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -295,3 +296,70 @@ def test_verdicts_made_while_the_hub_is_away_arrive_when_it_is_back(hub, tmp_pat
         assert "the hub answers again" in agent.output()
     finally:
         agent.stop()
+
+
+# -- the command line and the dashboard -------------------------------------------------------
+
+
+def ronda(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ronda", *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+def test_agents_are_added_listed_and_revoked_from_the_command_line(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'hub.db'}"
+    added = ronda("agents", "add", "milan-1", "--region", "eu-south", "--storage", storage)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.splitlines()[-1]
+    assert token.startswith("ronda_agent_")
+    listed = ronda("agents", "list", "--storage", storage).stdout
+    assert listed.split("\t")[:3] == ["milan-1", "eu-south", "silent"] and token[:20] in listed
+    again = ronda("agents", "add", "milan-1", "--region", "eu-south", "--storage", storage)
+    assert again.returncode == 3 and "there is an agent called 'milan-1' already" in again.stdout
+    assert ronda("agents", "revoke", "milan-1", "--storage", storage).returncode == 0
+    assert "\trevoked\t" in ronda("agents", "list", "--storage", storage).stdout
+    unknown = ronda("agents", "revoke", "rome-1", "--storage", storage)
+    assert unknown.returncode == 3 and "no agent named 'rome-1'" in unknown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--hub", "ronda.example", "--token", "t"], {}, "--hub ronda.example: expected the hub's http"),
+        (["--hub", "https://ronda.example"], {"RONDA_AGENT_TOKEN": ""}, "an agent needs its token"),
+        (["--hub", "https://ronda.example", "--token-file", "/nonexistent"], {}, "--token-file /nonexistent"),
+        (["--hub", "https://ronda.example", "--token", "t", "--max-buffer", "lots"], {}, "--max-buffer lots"),
+        (["--hub", "https://ronda.example", "--token", "t", "--canary", "gopher://x"], {}, "gopher"),
+    ],
+)
+def test_an_agent_started_wrong_says_what_is_wrong(args, env, message):
+    done = ronda("agent", *args, env=env)
+    assert done.returncode == 3
+    assert message in done.stdout
+
+
+def test_an_admin_adds_an_agent_on_the_dashboard_and_sees_its_token_once(tmp_path):
+    from ronda.web.app import create_app
+    from ronda.web.context import WebContext
+    from tests.test_accounts import PASSWORD, Browser, csrf_of, log_in
+
+    store = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    store.accounts.add_user("alice", PASSWORD, "admin")
+    browser = Browser(create_app(WebContext(store, "config-token-0123456789")))
+    try:
+        log_in(browser)
+        page = browser.get("/agents")
+        answer = browser.post("/agents", data={"name": "milan-1", "region": "eu-south", "csrf_token": csrf_of(page)})
+        assert answer.status_code == 201
+        token = re.search(r'<code class="token">(ronda_agent_[^<]+)</code>', answer.text)
+        assert token and store.agents.use(token.group(1)).vantage == "eu-south/milan-1"
+        listed = browser.get("/agents").text
+        assert "milan-1" in listed and token.group(1) not in listed  # shown once
+        wrong = browser.post("/agents", data={"name": "x", "region": "local", "csrf_token": csrf_of(page)})
+        assert wrong.status_code == 400 and "the hub&#39;s own region" in wrong.text
+        revoked = browser.post("/agents/milan-1/revoke", data={"csrf_token": csrf_of(page)})
+        assert revoked.status_code == 303 and store.agents.use(token.group(1)) is None
+    finally:
+        browser.close()
+        store.close()
