@@ -6,6 +6,8 @@ problem, and see a forged form refused. Screenshots go to $RONDA_SCREENSHOTS."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ronda.world.web import Reply, WebServer
 from tests.browser import shoot
-from tests.support import RondaProcess, config_text, free_port
+from tests.support import RondaProcess, config_text, die_with_parent, free_port, wait_for
 
 PASSWORD = "correct horse battery staple"
 WAIT = 30_000  # ms: bounds a failing test only; pages change within a second or two
@@ -188,6 +190,64 @@ def test_no_page_breaks_the_content_security_policy(ronda, context, shop):
     refused: list[str] = []
     page.on("console", lambda message: refused.append(message.text) if "Security Policy" in message.text else None)
     log_in(page, ronda)
-    for path in ("/", "/monitors/shop", "/certificates", "/incidents", "/account", "/new-monitor", "/status"):
+    for path in (
+        "/",
+        "/monitors/shop",
+        "/certificates",
+        "/incidents",
+        "/account",
+        "/new-monitor",
+        "/agents",
+        "/status",
+    ):
         page.goto(base(ronda) + path)  # until "load": deferred scripts and styles have run
     assert refused == []
+
+
+def test_an_agent_added_on_the_agents_page_checks_and_shows_where_from(ronda, browser, tmp_path):
+    """On a phone: the admin adds an agent, starts it with the token the page shows once, sees
+    it live, sees a monitor from its region on the monitor's page, and revokes it."""
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    agent = None
+    try:
+        page = phone.new_page()
+        log_in(page, ronda)
+        page.goto(base(ronda) + "/agents")
+        page.get_by_label("Name").fill("milan-1")
+        page.get_by_label("Region").fill("eu-south")
+        page.get_by_role("button", name="Add").click()
+        token = page.locator("code.token").inner_text()
+        assert token.startswith("ronda_agent_")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+        shoot(page, "agents-added-phone")
+        agent = AgentRun(ronda, token, tmp_path / "agent")
+        wait_for("milan-1 heard", lambda: page.goto(base(ronda) + "/agents") and page.locator("tr.agent-live").count())
+        expect(page.locator("tr.agent-live")).to_contain_text("milan-1")
+        page.goto(base(ronda) + "/monitors/shop")
+        expect(page.get_by_role("table", name="From where")).to_contain_text("eu-south/milan-1", timeout=WAIT)
+        shoot(page, "monitor-from-where-phone")
+        page.goto(base(ronda) + "/agents")
+        page.get_by_role("button", name="Revoke milan-1").click()
+        expect(page.locator("tr.agent-revoked")).to_contain_text("milan-1")
+    finally:
+        if agent is not None:
+            agent.stop()
+        phone.close()
+
+
+class AgentRun:
+    """`ronda agent` for the hub under test, its output in a file."""
+
+    def __init__(self, hub: RondaProcess, token: str, data: Path) -> None:
+        data.mkdir(parents=True)
+        with (data / "agent.log").open("w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ronda", "agent", "--hub", base(hub), "--token", token, "--data", str(data)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
