@@ -257,6 +257,16 @@ def test_each_region_checks_its_monitors_once_and_a_silent_agent_hands_them_on(h
     assert hub.api("/api/v1/incidents") == []
 
 
+def test_monitors_no_agent_checks_are_named_on_every_page(hub, tmp_path):
+    banner = "eu-0, eu-1, eu-2 and 5 more are checked from nowhere now: no live agent in eu-south."
+    assert banner in hub.get("/").text
+    agent = AgentProcess(hub, added(hub, "milan-1", "eu-south"), tmp_path / "milan-1")
+    try:
+        wait_for("the banner to go", lambda: "checked from nowhere" not in hub.get("/incidents").text)
+    finally:
+        agent.stop()
+
+
 def test_a_revoked_agent_is_refused_from_its_next_call(hub, agents):
     wait_for("nyc-1 to be heard", lambda: agents_of(hub)["nyc-1"]["state"] == "live")
     assert hub.send("DELETE", "/api/v1/agents/nyc-1").json()["state"] == "revoked"

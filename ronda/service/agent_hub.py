@@ -124,6 +124,7 @@ class AgentHub:
         self._regions: dict[str, tuple[Any, dict[str, list[str]]]] = {}  # region -> (key, agent -> monitors)
         self._answers: dict[str, tuple[Any, Assignment]] = {}  # agent -> (key, answer)
         self._batches: OrderedDict[str, int] = OrderedDict()  # batch id -> verdicts taken
+        self._unwatched: tuple[Any, dict[tuple[str, ...], list[str]]] | None = None
 
     @property
     def silent_after(self) -> timedelta:
@@ -158,6 +159,21 @@ class AgentHub:
         answer = Assignment(version, names, body)
         self._answers[agent.name] = (key, answer)
         return answer
+
+    def unwatched(self, monotonic: float) -> dict[tuple[str, ...], list[str]]:
+        """The monitors nobody checks now, by the regions they name: the hub does not check
+        them itself and none of their regions has a live agent. A monitor must not go quiet
+        unnoticed: the dashboard names them."""
+        live = self.live_agents(monotonic)
+        key = (self.jobs.version, tuple(sorted(region for region, names in live.items() if names)))
+        if self._unwatched is not None and self._unwatched[0] == key:
+            return self._unwatched[1]
+        found: dict[tuple[str, ...], list[str]] = {}
+        for job in self.jobs.jobs:
+            if not job.local and job.regions is not None and not any(live.get(r) for r in job.regions):
+                found.setdefault(job.regions, []).append(job.name)
+        self._unwatched = (key, found)
+        return found
 
     def assigned_counts(self) -> dict[str, int]:
         """How many monitors each agent was given at its latest question."""

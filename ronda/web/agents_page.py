@@ -5,6 +5,7 @@ form) and revokes one."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +39,14 @@ def agent_troubles(ctx: WebContext) -> list[dict[str, str]]:
     return troubles
 
 
+def unwatched(ctx: WebContext) -> list[dict[str, Any]]:
+    """Monitors no vantage point checks now (their regions have no live agent), by regions."""
+    if ctx.agents is None:
+        return []
+    found = ctx.agents.unwatched(time.monotonic())
+    return [{"regions": list(regions), "monitors": sorted(names)} for regions, names in sorted(found.items())]
+
+
 def agents_pages(ctx: WebContext, auth: Auth) -> APIRouter:
     templates = make_templates()
     router = APIRouter(tags=["pages"])
@@ -48,6 +57,7 @@ def agents_pages(ctx: WebContext, auth: Auth) -> APIRouter:
         context = {"user": principal, "agents": agents_listed(ctx), "words": STATE_WORDS, "section": "agents"}
         context |= {"now": ctx.clock(), "offline": not ctx.connectivity()["online"]} | extra
         context["agent_troubles"] = agent_troubles(ctx)
+        context["unwatched"] = unwatched(ctx)
         return templates.TemplateResponse(request, "agents.html", context, status_code=code)
 
     @router.get("/agents", summary="Probe agents, their regions and state (login)", response_class=HTMLResponse)

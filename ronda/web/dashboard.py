@@ -28,7 +28,7 @@ from ronda.storage.arrivals import UnknownMonitor
 from ronda.storage.incidents import HumanStatus, UnknownIncident
 from ronda.storage.monitors import Selection
 from ronda.storage.surges import Surges
-from ronda.web.agents_page import agent_troubles
+from ronda.web.agents_page import agent_troubles, unwatched
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.public_cache import Kept
@@ -168,6 +168,7 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
         context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": ctx.clock()}
         context["agent_troubles"] = agent_troubles(ctx)
+        context["unwatched"] = unwatched(ctx)
         return templates.TemplateResponse(request, name, context)
 
     def board_html(view: BoardView = BoardView()) -> str:
