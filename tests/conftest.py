@@ -22,6 +22,7 @@ from ronda.world.dnsserver import DnsServer
 from ronda.world.pki import LocalPKI
 from ronda.world.web import WebServer
 from tests import support
+from tests.receivers import BreakableSite
 
 T = TypeVar("T")
 
@@ -130,3 +131,11 @@ def listening_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(8)
         yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def site() -> Iterator[BreakableSite]:
+    """A web site on loopback that answers 200, or 503 while `site.broken`."""
+    site = BreakableSite()
+    yield site
+    site.close()

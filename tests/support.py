@@ -85,15 +85,21 @@ class RondaProcess:
         self.port = int(config.read_text().split("listen: 127.0.0.1:")[1].split()[0])
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self, timeout: float = 20.0) -> RondaProcess:
-        env = {**os.environ, "RONDA_TOKEN": TOKEN}
+    def start(
+        self,
+        timeout: float = 20.0,
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] = die_with_parent,
+    ) -> RondaProcess:
+        """Start it (with `env` added to the environment, `preexec` run in the child before
+        ronda) and wait until it answers."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ronda", "run", "--config", str(self.config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=env,
-            preexec_fn=die_with_parent,
+            env={**os.environ, "RONDA_TOKEN": TOKEN, **(env or {})},
+            preexec_fn=preexec,
         )
         wait_for("the API", self._healthy, timeout)
         return self

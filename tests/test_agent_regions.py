@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,15 @@ class World:
     def mend_uplink(self, region: str) -> None:
         subnet = REGIONS[region][1]
         self.route(region, "add", "10.9.9.0/24", "via", f"{subnet}.1")
+
+    def wait(self, what: str, condition: Callable[[], Any], timeout: float = 60) -> Any:
+        """wait_for, and when it times out, what the hub and the agents logged last."""
+        try:
+            return wait_for(what, condition, timeout)
+        except AssertionError as exc:
+            tails = [f"--- {log.name}\n{log.read_text()[-3000:]}" for log in sorted(self.folder.glob("*.log"))]
+            seen = f"--- vantages\n{self.api('/api/v1/monitors/shop/vantages')}\n--- agents\n{self.agent_states()}"
+            raise AssertionError(f"{exc}\n{seen}\n" + "\n".join(tails)) from None
 
     def open_incidents(self) -> list[dict[str, Any]]:
         return list(self.api("/api/v1/incidents?open=true"))
@@ -125,8 +134,8 @@ def world(tmp_path: Path) -> Iterator[World]:
                 regions[region].popen([sys.executable, "-m", "ronda", "agent", *args], tmp_path / f"{name}.log")
             )
         made = World(world, regions, processes, tmp_path)
-        wait_for("both agents live", lambda: set(made.agent_states().values()) == {"live"}, timeout=60)
-        wait_for("shop up from both regions", lambda: shop_seen_up(made), timeout=60)
+        made.wait("both agents live", lambda: set(made.agent_states().values()) == {"live"}, timeout=60)
+        made.wait("shop up from both regions", lambda: shop_seen_up(made), timeout=60)
         yield made
     finally:
         for process in processes:
@@ -152,21 +161,21 @@ def open_with(world: World, scope: str) -> dict[str, Any] | None:
 
 def test_a_cut_region_is_a_regional_incident_and_every_region_cut_is_global(world):
     world.cut_target("eu-south")
-    incident = wait_for("a regional incident", lambda: open_with(world, "regional"), timeout=60)
+    incident = world.wait("a regional incident", lambda: open_with(world, "regional"), timeout=60)
     assert (incident["regions"], incident["working_regions"]) == (["eu-south"], ["us-east"])
     assert "failing from eu-south, working from us-east" in world.page("/status")
     world.cut_target("us-east")
-    incident = wait_for("the incident to become global", lambda: open_with(world, "global"), timeout=60)
+    incident = world.wait("the incident to become global", lambda: open_with(world, "global"), timeout=60)
     assert (incident["regions"], incident["working_regions"]) == (["eu-south", "us-east"], [])
     for region in REGIONS:
         world.mend_target(region)
-    wait_for("the outage to resolve", lambda: world.open_incidents() == [], timeout=60)
+    world.wait("the outage to resolve", lambda: world.open_incidents() == [], timeout=60)
 
 
 def test_an_agent_cut_off_from_everything_but_its_hub_opens_no_incident_and_says_so(world):
     world.cut_uplink("eu-south")
-    wait_for("milan-1 to say it is cut off", lambda: world.agent_states()["milan-1"] == "cut-off", timeout=60)
-    kept = wait_for(
+    world.wait("milan-1 to say it is cut off", lambda: world.agent_states()["milan-1"] == "cut-off", timeout=60)
+    kept = world.wait(
         "milan-1's failures while cut off",
         lambda: [v for v in world.api("/api/v1/monitors/shop/vantages") if v["offline"] and v["status"] == "down"],
         timeout=60,
@@ -174,11 +183,11 @@ def test_an_agent_cut_off_from_everything_but_its_hub_opens_no_incident_and_says
     assert kept[0]["vantage"] == "eu-south/milan-1"
     assert "cut off: its own network fails" in world.page("/agents")
     assert "milan-1 (eu-south) is cut off" in world.page("/")
-    wait_for("several more rounds of checks", lambda: checks_from(world, "eu-south/milan-1") >= kept[0]["checks"] + 5)
+    world.wait("several more rounds of checks", lambda: checks_from(world, "eu-south/milan-1") >= kept[0]["checks"] + 5)
     assert world.open_incidents() == []
     assert world.api("/api/v1/incidents") == []
     world.mend_uplink("eu-south")
-    wait_for("milan-1 live again", lambda: world.agent_states()["milan-1"] == "live", timeout=60)
+    world.wait("milan-1 live again", lambda: world.agent_states()["milan-1"] == "live", timeout=60)
     assert world.api("/api/v1/incidents") == []
 
 

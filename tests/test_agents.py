@@ -169,15 +169,8 @@ def hub_config(path: Path, port: int, target: BreakableSite) -> Path:
 
 
 @pytest.fixture
-def target() -> Iterator[BreakableSite]:
-    target = BreakableSite()
-    yield target
-    target.close()
-
-
-@pytest.fixture
-def hub(tmp_path: Path, target: BreakableSite) -> Iterator[RondaProcess]:
-    hub = RondaProcess(hub_config(tmp_path / "hub.yaml", free_port(), target)).start()
+def hub(tmp_path: Path, site: BreakableSite) -> Iterator[RondaProcess]:
+    hub = RondaProcess(hub_config(tmp_path / "hub.yaml", free_port(), site)).start()
     yield hub
     if hub.proc is not None and hub.proc.poll() is None:
         hub.stop()

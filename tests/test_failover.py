@@ -31,13 +31,6 @@ def hub_config(path: Path, port: int, storage: str, site: BreakableSite, receive
 
 
 @pytest.fixture
-def site() -> Iterator[BreakableSite]:
-    site = BreakableSite()
-    yield site
-    site.close()
-
-
-@pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver

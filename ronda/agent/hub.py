@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 from typing import Any
 
 import httpx
@@ -37,8 +38,11 @@ class HubClient:
         headers = {"Authorization": f"Bearer {token}", "X-Ronda-Version": __version__}
         # trust_env off: the agent reaches its hub as configured, never through a proxy
         # named in its environment.
+        # The system's trust store, and the hub's own CA when it has one (an SSL context:
+        # httpx takes no file names any more).
+        trust = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
         self._client = httpx.AsyncClient(
-            headers=headers, timeout=TIMEOUT, verify=ca_file or True, trust_env=False, follow_redirects=False
+            headers=headers, timeout=TIMEOUT, verify=trust, trust_env=False, follow_redirects=False
         )
 
     async def assignment(self, version: str) -> dict[str, Any]:
