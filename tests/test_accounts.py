@@ -21,6 +21,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from ronda.config.schema import Config
+from ronda.errors import ServiceError
 from ronda.service.first_admin import create_first_admin
 from ronda.storage.accounts import Accounts
 from ronda.storage.database import Database
@@ -405,6 +406,20 @@ def test_ronda_user_add_then_the_user_logs_in(tmp_path, browser):
     assert changed.returncode == 0 and "their sessions have ended" in changed.stdout
     assert log_in(browser(address="10.1.0.1"), "carol", "s3cret-pass").status_code == 401
     assert log_in(browser(address="10.1.0.2"), "carol", "n3w-password").status_code == 303
+
+
+def test_a_first_start_that_cannot_hand_the_password_over_makes_no_admin(tmp_path):
+    """A folder ronda may not write (the config's, under systemd's ProtectSystem=strict) and no
+    terminal: a clear error, and no admin whose password nobody could ever read."""
+    store = Database(f"sqlite:///{tmp_path / 'first.db'}")
+    missing = tmp_path / "not-there"  # as unwritable as a read-only folder, for root too
+    try:
+        with pytest.raises(ServiceError, match=r"cannot write it to .*not-there/ronda-admin-password"):
+            create_first_admin(store, env={}, folder=missing, terminal=None)
+        assert not store.accounts.has_users()
+        assert create_first_admin(store, env={"RONDA_ADMIN_PASSWORD": "a long passphrase"}, folder=missing)
+    finally:
+        store.close()
 
 
 def test_ronda_user_add_refuses_a_short_password(tmp_path):

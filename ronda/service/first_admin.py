@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
@@ -30,14 +31,19 @@ def create_first_admin(
 ) -> bool:
     """Create `admin` when there is no user; True when it did. A random password is handed
     over on the `terminal` or in a file in `folder`."""
-    password = env.get(ADMIN_PASSWORD_ENV) or None
+    if store.accounts.has_users():
+        return False
+    given = env.get(ADMIN_PASSWORD_ENV) or None
+    password = given or secrets.token_urlsafe(12)
+    if given is None:
+        # Handed over before the user exists: where it cannot be (a read-only folder), no
+        # admin is made whose password nobody could ever read.
+        hand_over("the password of the user admin", password, ADMIN_PASSWORD_FILE, folder, terminal)
     try:
-        created = store.accounts.ensure_admin(password)
+        created = store.accounts.ensure_admin(password) is not None
     except AccountError as exc:
         raise ServiceError(f"{ADMIN_PASSWORD_ENV}: {exc}") from None
-    if created and password:
-        log.warning("created the user admin with the password from %s", ADMIN_PASSWORD_ENV)
-    elif created:
-        log.warning("created the user admin with a random password, shown this once")
-        hand_over("the password of the user admin", created, ADMIN_PASSWORD_FILE, folder, terminal)
-    return created is not None
+    if created:
+        how = f"the password from {ADMIN_PASSWORD_ENV}" if given else "a random password, shown this once"
+        log.warning("created the user admin with %s", how)
+    return created

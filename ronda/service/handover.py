@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ronda.errors import ServiceError
+
 log = logging.getLogger("ronda")
 
 
@@ -32,7 +34,13 @@ def hand_over(what: str, secret: str, file_name: str, folder: Path, terminal: Te
         log.warning("%s: shown on the terminal, not logged", what)
         return None
     path = folder / file_name
-    write_private(path, f"{secret}\n")
+    try:
+        write_private(path, f"{secret}\n")
+    except OSError as exc:
+        raise ServiceError(
+            f"{what}: cannot write it to {path} ({exc.strerror}), and no terminal reads it; "
+            "give it in the config or the environment instead (RONDA_ADMIN_PASSWORD, server.token)"
+        ) from None
     log.warning("%s: written to %s (readable by this user only), not logged", what, path)
     return path
 
