@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
@@ -152,3 +153,22 @@ def test_verdicts_recorded_in_one_batch_judge_as_one_by_one_and_a_bad_one_costs_
     assert seen["batch"][1] == [3, 2]
     for store in stores.values():
         store.close()
+
+
+def test_hubs_starting_together_on_an_empty_postgresql_both_come_up(empty_postgres_url):
+    """Two hubs sharing a new store migrate it one after the other, not both at once (which
+    failed on the second CREATE TABLE)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(2)
+
+    def start() -> list[str]:
+        barrier.wait()
+        store = Database(empty_postgres_url)
+        try:
+            return [m.name for m in store.monitors.active()]
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        assert [future.result(60) for future in [pool.submit(start), pool.submit(start)]] == [[], []]

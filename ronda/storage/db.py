@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import ColumnElement, Engine, bindparam, create_engine, event, make_url
+from sqlalchemy import ColumnElement, Engine, bindparam, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -53,6 +53,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The key of the lock under which a PostgreSQL store is migrated (not the leader's).
+MIGRATION_LOCK = 0x726F6E64616D6967  # "rondamig"
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (a no-op when it is there). A database that
     cannot be reached is a ServiceError naming it, password masked."""
@@ -60,6 +64,10 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                # Hubs that share the store and start together migrate one after the other:
+                # the lock is the transaction's, released at its end.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
