@@ -23,8 +23,14 @@ from ronda.storage.models import AgentRow
 
 AGENT_TOKEN_PREFIX = "ronda_agent_"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
-# How often an agent's "last seen" is written: each batch it sends would be a write otherwise.
+# How often an agent's "last seen" is written at most: each batch it sends would be a write
+# otherwise. The hub writes it more often where agents go silent sooner (seen_every).
 SEEN_EVERY = timedelta(seconds=5)
+
+
+def seen_every(silent_after: timedelta) -> timedelta:
+    """Often enough that an agent that calls is never taken for silent between two writes."""
+    return min(SEEN_EVERY, silent_after / 4)
 
 
 class AgentError(ValueError):
@@ -123,9 +129,11 @@ class Agents:
             row.revoked_at = row.revoked_at or self._now()
             return _agent(row)
 
-    def use(self, secret: str, address: str | None = None, version: str | None = None) -> Agent | None:
-        """The agent behind a token, now heard from (at most one write per SEEN_EVERY), or
-        None: unknown or revoked."""
+    def use(
+        self, secret: str, address: str | None = None, version: str | None = None, touch_every: timedelta = SEEN_EVERY
+    ) -> Agent | None:
+        """The agent behind a token, now heard from (at most one write per `touch_every`),
+        or None: unknown or revoked."""
         if not secret.startswith(AGENT_TOKEN_PREFIX):
             return None
         now = self._now()
@@ -133,7 +141,7 @@ class Agents:
             row = session.scalar(select(AgentRow).where(AgentRow.token_hash == digest(secret)))
             if row is None or row.revoked_at is not None:
                 return None
-            if row.last_seen_at is None or now - row.last_seen_at >= SEEN_EVERY or row.address != address:
+            if row.last_seen_at is None or now - row.last_seen_at >= touch_every or row.address != address:
                 row.last_seen_at, row.address = now, address
                 row.version = version[:32] if version else row.version
             return _agent(row)

@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
 from ronda.service.agent_hub import AgentHub, StoreFailed, agent_state
-from ronda.storage.agents import Agent, AgentError
+from ronda.storage.agents import Agent, AgentError, seen_every
 from ronda.verdict import iso
 from ronda.web import examples
 from ronda.web.auth import Auth, client_address
@@ -68,7 +68,8 @@ def agent_calling(ctx: WebContext, request: Request) -> Agent | None:
     secret = bearer_of(request)
     if not secret:
         return None
-    return ctx.db.agents.use(secret, client_address(request), request.headers.get(VERSION_HEADER))
+    touch_every = seen_every(_silent_after(ctx))
+    return ctx.db.agents.use(secret, client_address(request), request.headers.get(VERSION_HEADER), touch_every)
 
 
 def _hub(ctx: WebContext) -> AgentHub:
