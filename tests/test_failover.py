@@ -25,7 +25,7 @@ def hub_config(path: Path, port: int, storage: str, site: BreakableSite, receive
         "notify_retry:\n  first: 1s\n  max: 2s\n"
         "notify_storm_wait: 100ms\n"
         f"monitors:\n  - name: shop\n    url: http://127.0.0.1:{site.port}/\n"
-        "  - name: backup\n    kind: push\n    period: 2s\n    grace: 1s\n    token: backup-job-secret-0123\n"
+        "  - name: backup\n    kind: push\n    period: 4s\n    grace: 2s\n    token: backup-job-secret-0123\n"
     )
     return path
 
@@ -104,8 +104,8 @@ def test_killing_the_leader_hands_over_and_no_notice_is_lost_or_sent_twice(hubs,
 
 def test_a_job_that_calls_the_standby_is_heard_by_the_leader(hubs):
     leader, standby = hubs
-    for _ in range(8):  # every second, for twice its period and grace over
+    for _ in range(14):  # every second, for twice its period and grace over and more
         assert standby.send("POST", "/push/backup-job-secret-0123").status_code == 200
         time.sleep(1)
-    assert [v["push"]["signal"] for v in leader.api("/api/v1/monitors/backup/results")] == ["success"] * 8
+    assert [v["push"]["signal"] for v in leader.api("/api/v1/monitors/backup/results")] == ["success"] * 14
     assert leader.api("/api/v1/incidents") == []
