@@ -15,7 +15,10 @@ from ronda import __version__
 
 ASSIGNMENT = "/api/v1/agent/assignment"
 VERDICTS = "/api/v1/agent/verdicts"
-TIMEOUT = 30.0  # seconds for one call to the hub; a hub slower than that is away for now
+TIMEOUT = 30.0  # seconds for one question to the hub; a hub slower than that is away for now
+# Seconds for a batch to be stored: a hub under a flood answers late but does answer, and a
+# batch sent again because its answer was slow only waits behind itself.
+SEND_TIMEOUT = 120.0
 
 
 class HubAway(Exception):
@@ -57,7 +60,7 @@ class HubClient:
         """Hand a batch over; returns once the hub stored it."""
         body = gzip.compress(json.dumps(batch, separators=(",", ":")).encode(), compresslevel=6)
         headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
-        answer = await self._call("POST", VERDICTS, content=body, headers=headers)
+        answer = await self._call("POST", VERDICTS, content=body, headers=headers, timeout=SEND_TIMEOUT)
         data = answer.json()
         return data if isinstance(data, dict) else {}
 

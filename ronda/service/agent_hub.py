@@ -18,6 +18,7 @@ sent again (its answer lost on the way) is taken once.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -124,6 +125,7 @@ class AgentHub:
         self._regions: dict[str, tuple[Any, dict[str, list[str]]]] = {}  # region -> (key, agent -> monitors)
         self._answers: dict[str, tuple[Any, Assignment]] = {}  # agent -> (key, answer)
         self._batches: OrderedDict[str, int] = OrderedDict()  # batch id -> verdicts taken
+        self._storing: dict[str, asyncio.Future[dict[str, Any]]] = {}  # batch id -> its answer, while stored
         self._unwatched: tuple[Any, dict[tuple[str, ...], list[str]]] | None = None
 
     @property
@@ -197,12 +199,32 @@ class AgentHub:
 
     async def take(self, agent: Agent, payload: dict[str, Any]) -> dict[str, Any]:
         """Store a batch an agent sent; what was taken, as answered to it. Raises ValueError
-        (the agent's defect: the batch is refused whole) when the batch is not one."""
+        (the agent's defect: the batch is refused whole) when the batch is not one. A batch
+        sent again while its first copy is still being stored waits for that one's answer."""
         batch_id = str(payload.get("batch", ""))
         if batch_id and batch_id in self._batches:
             return {"taken": self._batches[batch_id], "again": True}
+        if batch_id and batch_id in self._storing:
+            return await asyncio.shield(self._storing[batch_id])
+        storing = asyncio.get_running_loop().create_future()
+        storing.add_done_callback(_retrieved)
+        if batch_id:
+            self._storing[batch_id] = storing
+        try:
+            answer = await self._take(agent, payload, batch_id)
+            storing.set_result(answer)
+            return answer
+        except BaseException as exc:
+            storing.set_exception(exc if isinstance(exc, Exception) else StoreFailed("the hub is stopping"))
+            raise
+        finally:
+            self._storing.pop(batch_id, None)
+
+    async def _take(self, agent: Agent, payload: dict[str, Any], batch_id: str) -> dict[str, Any]:
         online = bool(payload.get("online", True))
-        self.agents.set_online(agent.id, online, payload.get("offline_detail"), _since(payload))
+        if online != agent.online:  # written on a change only, off the loop
+            detail, since = payload.get("offline_detail"), _since(payload)
+            await asyncio.to_thread(self.agents.set_online, agent.id, online, detail, since)
         taken, dropped = self._arrivals(agent, payload.get("verdicts"))
         arrivals = sorted(taken, key=lambda arrival: arrival[2])  # stable: those made online first
         outcomes: list[BaseException | None] = []
@@ -250,6 +272,12 @@ def agent_state(agent: Agent, now: datetime, silent_after: timedelta) -> str:
     if agent.silent(now, silent_after):
         return "silent"
     return "live" if agent.online else "cut-off"
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a stored batch's failure seen (nobody else may wait for it)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class StoreFailed(RuntimeError):
