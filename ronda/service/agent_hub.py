@@ -33,7 +33,7 @@ from ronda.clock import Clock, system_clock
 from ronda.config.schema import Config
 from ronda.service.scheduler import Changes, Job, changes_between, changes_of_update
 from ronda.storage.agents import Agent, Agents
-from ronda.verdict import Verdict, verdict_from_json
+from ronda.verdict import Verdict, parse_iso, verdict_from_json
 
 log = logging.getLogger("ronda")
 
@@ -287,7 +287,7 @@ class StoreFailed(RuntimeError):
 def _since(payload: dict[str, Any]) -> datetime | None:
     text = payload.get("offline_since")
     try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+        return parse_iso(str(text)) if text else None
     except ValueError:
         return None
 

@@ -22,7 +22,7 @@ from ronda.service.agent_hub import AgentHub, StoreFailed, agent_state
 from ronda.storage.agents import Agent, AgentError, seen_every
 from ronda.verdict import iso
 from ronda.web import examples
-from ronda.web.auth import Auth, client_address
+from ronda.web.auth import Auth, bearer_of, client_address
 from ronda.web.context import WebContext
 
 AGENT_PREFIX = "/api/v1/agent/"
@@ -56,11 +56,6 @@ def agent_json(agent: Agent, now: datetime, silent_after: timedelta, monitors: i
         "revoked_at": iso(agent.revoked_at) if agent.revoked_at else None,
         "monitors": monitors,
     }
-
-
-def bearer_of(request: Request) -> str:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return given.strip() if scheme.lower() == "bearer" else ""
 
 
 def agent_calling(ctx: WebContext, request: Request) -> Agent | None:

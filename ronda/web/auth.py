@@ -87,6 +87,12 @@ def same(given: str | None, expected: str) -> bool:
     return bool(given) and bool(expected) and secrets.compare_digest(str(given).encode(), expected.encode())
 
 
+def bearer_of(request: Request) -> str:
+    """The token of an `Authorization: Bearer TOKEN` header; "" for none."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else ""
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -112,10 +118,9 @@ class Auth:
     # -- who is asking -------------------------------------------------------------------
 
     def _bearer(self, request: Request) -> Principal | None:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
+        given = bearer_of(request)
+        if not given:
             return None
-        given = given.strip()
         if same(given, self._token):
             return Principal("token", "token", role="admin")
         token = self.accounts.use_token(given)
