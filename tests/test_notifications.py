@@ -99,8 +99,10 @@ def test_a_source_names_the_event_and_repeatable_events_their_place_in_the_timel
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def pending(row_id: int, source: str, due_in: float = 0.0) -> Pending:
-    return Pending(row_id, source, "ops", f"title {row_id}", "body", "failure", 0, NOW + timedelta(seconds=due_in))
+def pending(row_id: int, source: str, due_in: float = 0.0, written_ago: float = 0.0) -> Pending:
+    """A row never tried, written `written_ago` seconds before NOW, due `due_in` after it."""
+    due, written = NOW + timedelta(seconds=due_in), NOW - timedelta(seconds=written_ago)
+    return Pending(row_id, source, "ops", f"title {row_id}", "body", "failure", 0, due, written)
 
 
 def test_nothing_is_sent_before_a_row_is_due():
@@ -113,7 +115,7 @@ def test_a_held_opening_goes_before_its_own_resolution_which_is_due():
 
 
 def test_a_row_waiting_out_a_failure_keeps_its_time_and_does_not_hold_up_later_rows():
-    failed = Pending(1, "incident:1:opened", "ops", "t", "b", "failure", 3, NOW + timedelta(seconds=30))
+    failed = Pending(1, "incident:1:opened", "ops", "t", "b", "failure", 3, NOW + timedelta(seconds=30), NOW)
     rows = [failed, pending(2, "certificate:ab:cert_expiring")]
     assert [[r.id for r in batch.rows] for batch in plan(rows, NOW, OutboxSettings())] == [[2]]
 
@@ -128,6 +130,26 @@ def test_more_openings_than_the_storm_threshold_due_within_a_minute_are_one_dige
         (True, list(range(2, 14))),  # not 15: it falls due outside the minute
         (False, [14]),
     ]
+
+
+def test_an_opening_outside_a_storm_goes_at_once_and_alone():
+    batches = plan([pending(1, "incident:1:opened"), pending(2, "incident:2:opened")], NOW, OutboxSettings(storm=10))
+    assert [(batch.digest, [r.id for r in batch.rows]) for batch in batches] == [(False, [1]), (False, [2])]
+
+
+def test_openings_held_for_a_storm_leave_together_when_the_first_comes_due():
+    rows = [
+        pending(1, "incident:1:opened", due_in=0, written_ago=5),  # held 5 s: due now
+        pending(2, "incident:2:opened", due_in=3, written_ago=2),
+        pending(3, "incident:3:opened", due_in=4, written_ago=1),
+    ]
+    batches = plan(rows, NOW, OutboxSettings(storm=10, storm_wait=5))
+    assert [(batch.digest, [r.id for r in batch.rows]) for batch in batches] == [(True, [1, 2, 3])]
+
+
+def test_a_lone_opening_held_for_a_storm_goes_alone():
+    batches = plan([pending(1, "incident:1:opened", due_in=0, written_ago=5)], NOW, OutboxSettings(storm=10))
+    assert [(batch.digest, [r.id for r in batch.rows]) for batch in batches] == [(False, [1])]
 
 
 def test_as_many_openings_as_the_threshold_go_one_by_one():
@@ -371,12 +393,37 @@ def test_a_notice_past_its_deadline_is_failed_and_listed_with_the_last_error(wri
     assert hook.refused >= 1 and hook.messages == []
 
 
-def test_twenty_monitors_failing_together_are_one_digest_not_twenty_notices(write, hooks):
+def test_an_incidents_first_notice_leaves_as_soon_as_it_is_confirmed(write, hooks):
+    """No wait for a storm that is not under way: the notice is sent within one round of
+    checks (1 s here) of the verdict that confirmed the incident, though openings held for a
+    storm would wait 5 s. The times compared are the ones ronda recorded."""
+    hook = hooks()
+    config = write(refused("db"), f"  - {{name: ops, url: '{hook.url}'}}\n")
+    text = config.read_text().replace("notify_storm_wait: 200ms", "notify_storm_wait: 5s")
+    config.write_text(text.replace("interval: 200ms", "interval: 1s"))
+    ronda = RondaProcess(config).start()
+    try:
+        [row] = wait_for("the notice sent", lambda: ronda.api("/api/v1/notifications?status=sent"))
+        [incident] = ronda.api("/api/v1/incidents")
+    finally:
+        ronda.stop()
+    written, sent = datetime.fromisoformat(row["created_at"]), datetime.fromisoformat(row["sent_at"])
+    opened = datetime.fromisoformat(incident["opened_at"])
+    assert row["source"] == "incident:1:opened" and [m["title"] for m in hook.messages] == [
+        "[ronda] db is failing: tcp_refused"
+    ]
+    assert written >= opened, "written when the incident was confirmed"
+    assert sent - written < timedelta(seconds=1), f"sent {sent - written} after it was written"
+
+
+def test_twenty_monitors_failing_together_are_a_few_notices_and_a_digest_not_twenty(write, hooks):
+    """The first openings leave at once (at most `notify_storm` of them); once more than that
+    came within a minute, a storm is under way and the rest go together as a digest."""
     hook = hooks()
     switch = free_port()  # one parent: everything behind it refuses at once
     monitors = "".join(f"  - {{name: host{i:02d}, url: 'tcp://127.0.0.1:{switch}'}}\n" for i in range(20))
     config = write(monitors, f"  - {{name: ops, url: '{hook.url}'}}\n", extra="notify_storm: 10\n")
-    config.write_text(config.read_text().replace("notify_storm_wait: 200ms", "notify_storm_wait: 5s"))
+    config.write_text(config.read_text().replace("notify_storm_wait: 200ms", "notify_storm_wait: 2s"))
     ronda = RondaProcess(config).start()
     try:
         sent = wait_for(
@@ -388,8 +435,10 @@ def test_twenty_monitors_failing_together_are_one_digest_not_twenty_notices(writ
     finally:
         ronda.stop()
     assert {row["source"] for row in sent} == {f"incident:{i}:opened" for i in range(1, 21)}
-    [digest] = hook.messages
-    assert digest["title"].startswith("[ronda] 20 incidents opened: host")
-    assert digest["title"].endswith("and 17 more")
-    for i in range(20):
-        assert f"host{i:02d} (tcp_refused)" in digest["message"]
+    digests = [m for m in hook.messages if " incidents opened: " in m["title"]]
+    alone = [m for m in hook.messages if m not in digests]
+    assert digests, "the storm's later openings went as a digest"
+    assert len(alone) <= 10, "no more than notify_storm openings one by one"
+    named = [m["title"].removeprefix("[ronda] ").split(" is failing")[0] for m in alone]
+    named += [f"host{i:02d}" for i in range(20) for d in digests if f"host{i:02d} (tcp_refused)" in d["message"]]
+    assert sorted(named) == [f"host{i:02d}" for i in range(20)], "each opening told exactly once"

@@ -42,11 +42,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class OutboxSettings:
     backoff: Backoff = field(default_factory=Backoff)
-    # More incident-opened notices than `storm`, due together on a channel, go as one digest;
-    # each waits `storm_wait` seconds for others to join it (the config's notify_storm*).
+    # An opening leaves at once. Once more than `storm` openings were written for a channel
+    # within `storm_window`, a storm is under way: the next ones wait `storm_wait` seconds
+    # and leave as one digest with every opening then waiting (the config's notify_storm*).
     storm: int = defaults.NOTIFY_STORM
     storm_wait: float = defaults.NOTIFY_STORM_WAIT
-    storm_window: float = 60.0  # "due together": due within this many seconds of each other
+    storm_window: float = 60.0  # "together": written (or due) within this many seconds
 
 
 def settings_for(config: Config) -> OutboxSettings:
@@ -84,19 +85,18 @@ class Outbox:
         if not self.channels:
             return
         now = self.clock()
-        rows = [row for notice in notices if not _planned(notice) for row in self._rows(session, notice, now)]
+        sent = [notice for notice in notices if not _planned(notice)]
+        recent = self._recent_openings(session, now) if any(map(_opening, sent)) else {}
+        rows = [row for notice in sent for row in self._rows(session, notice, now, recent)]
         if rows:
             insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
             session.execute(insert(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["source", "channel"]))
 
-    def _rows(self, session: Session, notice: Notice, now: datetime) -> list[dict[str, Any]]:
+    def _rows(self, session: Session, notice: Notice, now: datetime, recent: dict[str, int]) -> list[dict[str, Any]]:
         channels = route(self.channels, severity_of(notice), self._tags(session, notice))
         if not channels:
             return []
         source = _source(session, notice)
-        # An opening waits a little, so that a storm of them can leave as one digest.
-        opening = isinstance(notice, IncidentNotice) and notice.event is Event.OPENED
-        due = now + timedelta(seconds=self.settings.storm_wait if opening else 0)
         message = message_for(notice, self.public_url)
         return [
             {
@@ -108,11 +108,32 @@ class Outbox:
                 "status": "pending",
                 "attempts": 0,
                 "created_at": now,
-                "next_attempt_at": due,
+                "next_attempt_at": self._due(notice, channel.name, now, recent),
                 "deadline_at": now + timedelta(seconds=channel.deadline_s),
             }
             for channel in channels
         ]
+
+    def _due(self, notice: Notice, channel: str, now: datetime, recent: dict[str, int]) -> datetime:
+        """Now, unless this is an opening while a storm is under way on `channel`: then it
+        waits `storm_wait` for others to join its digest (`recent` counts this write's too).
+        Unlike Alertmanager's group_wait, which holds every group's first notice, the first
+        incidents always leave at once: most openings are not part of a storm."""
+        if not _opening(notice):
+            return now
+        recent[channel] = recent.get(channel, 0) + 1
+        held = recent[channel] > self.settings.storm
+        return now + timedelta(seconds=self.settings.storm_wait) if held else now
+
+    def _recent_openings(self, session: Session, now: datetime) -> dict[str, int]:
+        """How many openings each channel was given within the storm window."""
+        since = now - timedelta(seconds=self.settings.storm_window)
+        counts = session.execute(
+            select(OutboxRow.channel, func.count())
+            .where(OutboxRow.created_at >= since, OutboxRow.source.like("incident:%:opened"))
+            .group_by(OutboxRow.channel)
+        )
+        return {channel: int(n) for channel, n in counts}
 
     def _tags(self, session: Session, notice: Notice) -> frozenset[str]:
         if isinstance(notice, IncidentNotice):
@@ -125,6 +146,10 @@ class Outbox:
             .where(CertificateRow.fingerprint_sha256 == notice.fingerprint)
         )
         return frozenset().union(*(self.monitor_tags.get(name, frozenset()) for name in monitors))
+
+
+def _opening(notice: Notice) -> bool:
+    return isinstance(notice, IncidentNotice) and notice.event is Event.OPENED
 
 
 def _planned(notice: Notice) -> bool:

@@ -47,15 +47,17 @@ def plan(rows: Sequence[Pending], now: datetime, settings: OutboxSettings) -> li
 
     Nothing goes unless a row is due; then rows never tried that were written before the
     last due one go too, so a held opening never arrives after its own resolution (a row
-    waiting out a failure keeps its own time). When more openings than `settings.storm`
-    fall due within the storm window, they go as one digest, in the place of the first."""
+    waiting out a failure keeps its own time). The openings due within the storm window go
+    as one digest, in the place of the first, when there are more than `settings.storm` of
+    them or when one held for a storm (ronda/notify/outbox.py) is due and others wait too."""
     due = [i for i, row in enumerate(rows) if row.next_attempt_at <= now]
     if not due:
         return []
     ready = [row for row in rows[: due[-1] + 1] if row.attempts == 0 or row.next_attempt_at <= now]
     window_end = now + timedelta(seconds=settings.storm_window)
     opened = tuple(r for r in rows if r.opened_incident is not None and r.next_attempt_at <= window_end)
-    if len(opened) <= settings.storm:
+    storm_due = any(r.held_for_storm and r.next_attempt_at <= now for r in opened)
+    if len(opened) <= settings.storm and not (storm_due and len(opened) > 1):
         return [Batch((row,)) for row in ready]
     in_digest = {row.id for row in opened}
     batches, digested = [], False

@@ -176,7 +176,11 @@ class OutboxRow(Base):
     crash cannot lose it; sent, retried with backoff, or given up on past its deadline."""
 
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("source", "channel"), Index("ix_outbox_due", "status", "next_attempt_at"))
+    __table_args__ = (
+        UniqueConstraint("source", "channel"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_created", "created_at"),  # is a storm under way? (openings of the last minute)
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(128))  # what caused it, e.g. incident:7:opened

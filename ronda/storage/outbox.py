@@ -50,10 +50,16 @@ class Pending:
     kind: str
     attempts: int
     next_attempt_at: datetime
+    created_at: datetime
 
     @property
     def opened_incident(self) -> int | None:
         return opened_incident(self.source)
+
+    @property
+    def held_for_storm(self) -> bool:
+        """An opening written while a storm was under way: never tried, due later than written."""
+        return self.opened_incident is not None and self.attempts == 0 and self.next_attempt_at > self.created_at
 
 
 class Ledger:
@@ -67,7 +73,8 @@ class Ledger:
         with self._sessions() as session:
             rows = session.scalars(select(OutboxRow).where(OutboxRow.status == "pending").order_by(OutboxRow.id))
             return [
-                Pending(r.id, r.source, r.channel, r.title, r.body, r.kind, r.attempts, r.next_attempt_at) for r in rows
+                Pending(r.id, r.source, r.channel, r.title, r.body, r.kind, r.attempts, r.next_attempt_at, r.created_at)
+                for r in rows
             ]
 
     def expire(self, now: datetime) -> int:
