@@ -199,9 +199,25 @@ def test_no_page_breaks_the_content_security_policy(ronda, context, shop):
         "/new-monitor",
         "/agents",
         "/status",
+        "/api/docs",
     ):
         page.goto(base(ronda) + path)  # until "load": deferred scripts and styles have run
     assert refused == []
+
+
+def test_no_page_loads_anything_from_outside_ronda_and_the_api_docs_work_offline(ronda, context, shop):
+    """Every request a page makes goes to ronda itself: no CDN, no font host, no validator.
+    The interactive API docs come whole from ronda and list its routes."""
+    page = context.new_page()
+    elsewhere: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(base(ronda)) else elsewhere.append(request.url))
+    log_in(page, ronda)
+    for path in ("/", "/monitors/shop", "/certificates", "/incidents", "/agents", "/status", "/status/feed.atom"):
+        page.goto(base(ronda) + path, wait_until="networkidle")
+    page.goto(base(ronda) + "/api/docs", wait_until="networkidle")
+    expect(page.get_by_text("/api/v1/monitors", exact=True).first).to_be_visible(timeout=WAIT)
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert elsewhere == [], "asked outside ronda"
 
 
 def test_an_agent_added_on_the_agents_page_checks_and_shows_where_from(ronda, browser, tmp_path):

@@ -191,7 +191,7 @@ def test_the_board_searches_by_text_and_status_and_keeps_the_view_live(large):
     assert tiles(get(large, "/?q=M24").text) == [f"m24{n}" for n in range(10)]
     down = get(large, "/?status=down").text
     assert tiles(down) == ["m100", "m200", "m249"]
-    assert 'data-refresh="/fragments/board?status=down"' in down, "the live redraw keeps the view"
+    assert 'data-live="/fragments/board?status=down"' in down, "the live redraw keeps the view"
     assert tiles(get(large, "/fragments/board?status=down").text) == ["m100", "m200", "m249"]
     assert tiles(get(large, "/?q=m24&status=down").text) == ["m249"]
     assert "No monitor matches." in get(large, "/?q=nothing-like-it").text

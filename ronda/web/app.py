@@ -12,6 +12,7 @@ from ronda.web.accounts import accounts_router, form_expired_handler
 from ronda.web.agents_api import agent_calling, agents_router
 from ronda.web.agents_page import agents_pages
 from ronda.web.api import api_router
+from ronda.web.api_docs import add_api_docs
 from ronda.web.auth import Auth, FormExpired, LoginRequired
 from ronda.web.authfirst import CredentialsFirst
 from ronda.web.clients import ForwardedFor
@@ -38,7 +39,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     app = FastAPI(
         title="ronda",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,  # ronda serves its own, offline (ronda/web/api_docs.py)
+        redoc_url=None,
         openapi_url="/api/openapi.json",
         max_body_size=limits.max_public_body,
         # ronda exports no OpenTelemetry (its /metrics are Prometheus's): FastAPI's own
@@ -82,6 +84,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(agents_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(agents_pages(ctx, auth), max_body_size=limits.max_body)
     app.include_router(dashboard_router(ctx, auth), max_body_size=limits.max_body)
+    add_api_docs(app, "/api/openapi.json")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(metrics_router(ctx, auth), max_body_size=limits.max_body)
 

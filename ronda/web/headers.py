@@ -31,12 +31,6 @@ HTML_ANSWER = ((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),)
 HSTS = ((b"strict-transport-security", b"max-age=31536000"),)
 
 
-# FastAPI's interactive API docs are a page of Swagger UI's, with its inline start-up
-# script and its files from a CDN: the policy would leave it blank. It shows no data of
-# ronda's until a token is typed into it.
-POLICY_EXEMPT = frozenset({"/api/docs", "/api/docs/oauth2-redirect"})
-
-
 class SecurityHeaders:
     """Wraps the app. `https`: ronda is reached over TLS (its public_url says https://), so
     browsers are told to keep to it; a request that came over TLS itself gets the same."""
@@ -50,20 +44,19 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         over_tls = self.https or scope.get("scheme") == "https"
-        policy = scope.get("path") not in POLICY_EXEMPT
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *added(message, over_tls, policy)]
+                message["headers"] = [*message.get("headers", []), *added(message, over_tls)]
             await send(message)
 
         await self.app(scope, receive, with_headers)
 
 
-def added(start: Message, over_tls: bool, policy: bool = True) -> list[tuple[bytes, bytes]]:
+def added(start: Message, over_tls: bool) -> list[tuple[bytes, bytes]]:
     present = {name.lower() for name, _ in start.get("headers", [])}
     wanted = list(EVERY_ANSWER) + (list(HSTS) if over_tls else [])
-    if policy and _is_html(start):
+    if _is_html(start):
         wanted += HTML_ANSWER
     return [(name, value) for name, value in wanted if name not in present]
 
