@@ -109,6 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="watch the monitors of a config file and serve the API")
     run.add_argument("--config", required=True, metavar="FILE", help="the YAML configuration")
+    run.add_argument(
+        "--check-config",
+        action="store_true",
+        help="read and check the config, say what it sets up, and exit (0: usable, 3: not); nothing is started",
+    )
+
+    init = commands.add_parser("init", help="write a starter config for your own sites, commented section by section")
+    init.add_argument(
+        "file", nargs="?", default=DEFAULT_CONFIG, metavar="FILE", help=f"where (default {DEFAULT_CONFIG})"
+    )
+    init.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a site or service to watch, such as https://shop.example.com/ (repeatable); none: commented examples",
+    )
+    init.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     certs = commands.add_parser("certs", help="list every certificate seen, soonest expiry first")
     source = certs.add_mutually_exclusive_group(required=True)
@@ -149,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEFAULT_CONFIG = "ronda.yaml"  # ronda.config.starter.DEFAULT_FILE, without importing the config at start
 ROLE_NAMES = ("viewer", "editor", "admin")  # ronda.storage.accounts.ROLES, without importing storage at start
 
 
@@ -265,6 +284,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.check_config:
+        return _check_config(args.config)
     from ronda.config.load import load_config
     from ronda.memory import Trimmer, limit_arenas, made_apart
     from ronda.node.runner import serve
@@ -277,6 +298,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return serve(config, args.config)
     finally:
         trimmer.stop()
+
+
+def _check_config(path: str) -> int:
+    """The config loaded as `ronda run` loads it (a ConfigError exits 3 the same way), and
+    what it sets up; no database is opened, no address bound, no check made."""
+    import shlex
+
+    from ronda.config.load import load_config
+    from ronda.config.summary import config_summary
+    from ronda.invocation import command_name
+
+    for line in config_summary(load_config(path), path):
+        print(line)
+    print(f"nothing was started; to watch: {command_name()} run --config {shlex.quote(path)}")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ronda.config.starter import DEFAULT_LISTEN, starter_monitors, write_starter
+    from ronda.invocation import command_name
+
+    monitors = starter_monitors(args.url)
+    write_starter(Path(args.file), monitors, force=args.force)
+    ronda, config = command_name(), shlex.quote(args.file)  # lines that work when pasted
+    watched = ", ".join(monitor.name for monitor in monitors)
+    print(f"wrote {args.file}: " + (f"monitors {watched}" if monitors else "no monitors yet, commented examples"))
+    print("next:")
+    print(f"  1. edit {args.file}: your sites under monitors:, whom to tell under notify: (each section says how)")
+    print(f"  2. {ronda} run --check-config --config {config}    (checks it, starts nothing)")
+    print(f"  3. {ronda} run --config {config}    (watches; the dashboard is http://{DEFAULT_LISTEN}/,")
+    print("     and the first start prints the password of the user admin)")
+    return 0
 
 
 def _storage_url(args: argparse.Namespace) -> str:
@@ -449,6 +504,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "check": _cmd_check,
     "run": _cmd_run,
+    "init": _cmd_init,
     "certs": _cmd_certs,
     "user": _cmd_user,
     "agent": _cmd_agent,

@@ -1,4 +1,5 @@
-"""Frozen records of what a check found, and their JSON shape (CONTRACT.md section 3)."""
+"""Frozen records of what a check found, and their JSON shape (docs/verdict.md; its JSON Schema,
+docs/verdict.schema.json, is made from these records by ronda/verdict_schema.py)."""
 
 from __future__ import annotations
 
