@@ -8,29 +8,23 @@ import os
 import secrets
 import socket
 import tempfile
-import time
 import webbrowser
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ronda import eventloop
 from ronda.config.schema import Config, Defaults, ReportSettings, ServerConfig, parse_monitor
 from ronda.demo.jobs import NightlyJob
+from ronda.demo.narrator import Narrator, first_round_over, next_steps, summary
 from ronda.demo.reports import ReportFeed, seed_history
 from ronda.demo.scenario import BACKUP_TOKEN, DemoWorld
+from ronda.invocation import command_name
 from ronda.logs import setup_logging
 from ronda.node.runner import Service, run_until_signalled
-from ronda.records import IncidentRecord
-from ronda.rules.incidents import Event
-from ronda.storage.incidents import IncidentNotice, Notice
-from ronda.storage.inventory import CertificateNotice
 from ronda.target import parse_target
-from ronda.verdict import iso
 
 console = Console(highlight=False)
 
@@ -67,66 +61,6 @@ def demo_config(world: DemoWorld, listen: str, data_dir: Path, interval: float) 
         # Users' reports in demo time: the detector's five minutes become a sixth of a cycle.
         reports=ReportSettings(bucket=world.cycle / 6, interval=world.cycle / 24),
     )
-
-
-class Narrator:
-    """Tells a newcomer what breaks, and what ronda made of it."""
-
-    def __init__(self, incident: Callable[[int], IncidentRecord] | None = None) -> None:
-        self.started = time.monotonic()
-        self.incidents: list[IncidentNotice] = []
-        self.incident = incident  # reads an incident with its timeline
-
-    def _stamp(self) -> str:
-        return f"[dim]{time.monotonic() - self.started:5.0f}s[/]"
-
-    def world(self, what: str) -> None:
-        console.print(f"{self._stamp()} [magenta]world[/]    {escape(what)}")
-
-    def notice(self, notice: Notice) -> None:
-        if isinstance(notice, CertificateNotice):
-            self._certificate(notice)
-        else:
-            self._incident(notice)
-
-    def _incident(self, notice: IncidentNotice) -> None:
-        self.incidents.append(notice)
-        head = f"#{notice.incident_id} [bold]{notice.monitor}[/]"
-        if notice.event is Event.OPENED:
-            console.print(
-                f"{self._stamp()} [bold red]INCIDENT[/] {head} [red]{notice.cause}[/]: {escape(notice.summary)}"
-            )
-        elif notice.event is Event.CAUSE_CHANGED:
-            console.print(
-                f"{self._stamp()} [bold red]CHANGED[/]  {head} now [red]{notice.cause}[/]: {escape(notice.summary)}"
-            )
-        elif notice.signal == "reports":  # an opening by reports is told as INCIDENT above
-            console.print(
-                f"{self._stamp()} [bold yellow]REPORTS[/]  {head}: {escape(notice.message or notice.summary)}"
-            )
-        elif notice.event is Event.RESOLVED:
-            console.print(
-                f"{self._stamp()} [bold green]RESOLVED[/] {head} after {notice.duration_s or 0:.0f} s ({notice.cause})"
-            )
-            self._timeline(notice.incident_id)
-        else:
-            console.print(f"{self._stamp()} [bold red]{notice.event.value.upper()}[/] {head}: {escape(notice.summary)}")
-
-    def _timeline(self, incident_id: int) -> None:
-        """The incident's timeline, as the API and the status page show it."""
-        if self.incident is None:
-            return
-        for update in self.incident(incident_id).updates:
-            console.print(
-                f"         [dim]{iso(update.at)[11:19]}  {update.kind:<13}[/] {escape(update.message)}", markup=True
-            )
-
-    def _certificate(self, notice: CertificateNotice) -> None:
-        label = "[cyan]ROTATED[/] " if notice.code == "cert_rotated" else "[bold yellow]WARNING[/] "
-        console.print(
-            f"{self._stamp()} {label} [yellow]{notice.code}[/]: {escape(notice.detail)} "
-            f"[dim](served at {'; '.join(notice.places)})[/]"
-        )
 
 
 DEMO_USER = "demo"
@@ -184,7 +118,7 @@ def _banner(world: DemoWorld, service: Service, listen: str, password: str) -> N
     console.print(f"  curl -s {auth} {base}/api/v1/certificates", soft_wrap=True, markup=False)
     console.print(f"  {base}/healthz  ·  API reference: {base}/api/docs", markup=False)
     console.print(
-        f"  ronda check https://shop.demo.test:8443/ --nameserver {world.dns.address} "
+        f"  {command_name()} check https://shop.demo.test:8443/ --nameserver {world.dns.address} "
         f"--ca-file {service.config.defaults.ca_file}",
         soft_wrap=True,
         markup=False,
@@ -217,9 +151,16 @@ async def _tell(
     not a change it catches. `duration` counts from then too."""
     await service.checking.wait()
     await asyncio.sleep(min(service.config.defaults.interval, FIRST_CHECKS_WITHIN))
-    narrator.started = time.monotonic()
+    narrator.begin()
+    base = f"http://{listen}"
+
+    def round_over(rounds: int) -> None:
+        if rounds == 1:  # once: by then every break has been seen, with its incident
+            for line in first_round_over(world.cycle, base):
+                narrator.say(line)
+
     parts = [
-        world.run_timeline(narrator.world),
+        world.run_timeline(narrator.world, round_over),
         ReportFeed(listen, REPORTED, lambda: world.surging).run(),
         NightlyJob(listen, BACKUP_TOKEN, world.cycle, lambda: world.backup_hung).run(),
     ]
@@ -237,9 +178,9 @@ async def _run(
     world: DemoWorld, folder: Path, listen: str, interval: float, duration: float | None, browser: bool
 ) -> Narrator:
     await world.start()  # first: the config names the DNS server's port
-    narrator = Narrator()
-    service = Service(demo_config(world, listen, folder, interval), listeners=[narrator.notice])
-    narrator.incident = service.db.incidents.get
+    service = Service(demo_config(world, listen, folder, interval))
+    narrator = Narrator(service.clock, console)
+    service.listeners.append(narrator.notice)
     _banner(world, service, listen, demo_login(service))
     if browser:
         asyncio.get_running_loop().call_later(1.0, open_dashboard, f"http://{listen}/")  # once it listens
@@ -277,8 +218,9 @@ def run_demo(
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ronda-demo-")))
         world = DemoWorld(cycle=cycle)
-        narrator = eventloop.run(_run(world, folder, _free_listen(listen), interval, duration, browser))
-    opened = sum(1 for n in narrator.incidents if n.event is Event.OPENED)
-    resolved = sum(1 for n in narrator.incidents if n.event is Event.RESOLVED)
-    console.print(f"\nronda opened {opened} incidents and resolved {resolved} during the demo.")
+        listen = _free_listen(listen)
+        narrator = eventloop.run(_run(world, folder, listen, interval, duration, browser))
+    console.print(f"\n{summary(narrator.tally())}", soft_wrap=True, markup=False)
+    for line in next_steps(f"http://{listen}", data_dir, command_name()):
+        console.print(line, soft_wrap=True, markup=False)
     return 0

@@ -41,6 +41,8 @@ class Step:
     at: float  # share of the cycle, 0..1
     what: str
     action: Callable[[], object]
+    # A repair: not narrated, since ronda's own "works again" line tells it, with how long it took.
+    heals: bool = False
 
 
 def _name(label: str) -> str:
@@ -176,31 +178,39 @@ class DemoWorld:
                 0.62,
                 "podcasts.demo.test: certificate renewed, the podcasts are back",
                 lambda: self.podcasts.set_certificate(self._good(_name("podcasts"))),
+                heals=True,
             ),
             Step(
                 0.67,
                 "images.shop.demo.test: certificate renewed, the images are back",
                 lambda: self.images.set_certificate(self._good(_name("images.shop"))),
+                heals=True,
             ),
             Step(
                 0.45,
                 "the nightly backup job is fixed: the next run calls in",
                 lambda: setattr(self, "backup_hung", False),
+                heals=True,
             ),
-            Step(0.72, "api.demo.test recovers; users stop reporting", self._api_recovers),
+            Step(0.72, "api.demo.test recovers; users stop reporting", self._api_recovers, heals=True),
             Step(
                 0.78,
                 "camera.demo.test: the video track is back",
                 lambda: setattr(self.camera, "tracks", [VIDEO, AUDIO]),
+                heals=True,
             ),
-            Step(0.77, "chat.demo.test is back on the network", self.chat.start),
+            Step(0.77, "chat.demo.test is back on the network", self.chat.start, heals=True),
             Step(
-                0.82, "status.demo.test resolves again", lambda: self.zone.set(_name("status"), "A", self.status.host)
+                0.82,
+                "status.demo.test resolves again",
+                lambda: self.zone.set(_name("status"), "A", self.status.host),
+                heals=True,
             ),
             Step(
                 0.87,
                 "www.demo.test: the stale backend gets the renewed certificate",
                 lambda: self.www[1].set_certificate(self._good(_name("www"))),
+                heals=True,
             ),
         ]
 
@@ -232,8 +242,10 @@ class DemoWorld:
             await server.stop()
         await self.dns.stop()
 
-    async def run_timeline(self, announce: Callable[[str], None]) -> None:
-        """Break and heal, cycle after cycle, until cancelled."""
+    async def run_timeline(self, announce: Callable[[str], None], round_over: Callable[[int], None]) -> None:
+        """Break and heal, cycle after cycle, until cancelled: `announce` hears each break,
+        `round_over` the number of each round that ended."""
+        rounds = 0
         while True:
             elapsed = 0.0
             for step in sorted(self.timeline(), key=lambda step: step.at):
@@ -242,5 +254,10 @@ class DemoWorld:
                 result = step.action()
                 if asyncio.iscoroutine(result):
                     await result
-                announce(step.what)
+                if step.heals:
+                    log.debug("demo: %s", step.what)
+                else:
+                    announce(step.what)
             await asyncio.sleep(self.cycle - elapsed)
+            rounds += 1
+            round_over(rounds)
