@@ -98,12 +98,14 @@ def test_the_incident_is_on_the_status_page_and_a_report_is_taken(ronda, context
     page.goto(base(ronda) + "/status")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     incidents = page.locator("section", has=page.get_by_role("heading", name="Current incidents"))
-    for _ in range(60):  # the public page is not live: a visitor reloads
-        if "No incidents right now" not in incidents.inner_text():
+    for _ in range(60):  # the page redraws itself every half minute: a visitor in a hurry reloads
+        if incidents.count():
             break
         page.wait_for_timeout(500)
         page.reload()
     expect(incidents).to_contain_text("shop")
+    top = page.get_by_role("link", name="Report a problem")
+    assert top.bounding_box()["y"] < incidents.bounding_box()["y"], "the report link comes before everything"
     assert f":{shop.port}" not in page.content(), "the public page must not show the monitor's target"
     shoot(page, "status-page-incident")
 
@@ -112,6 +114,35 @@ def test_the_incident_is_on_the_status_page_and_a_report_is_taken(ronda, context
     page.get_by_role("button", name="Send report").click()
     expect(page.get_by_text("Thank you")).to_be_visible()
     shoot(page, "status-page-report-sent")
+
+
+def test_the_status_page_on_a_phone_redraws_itself_in_place(ronda, browser, shop):
+    """A visitor keeps the page open on a phone: when the shop breaks, the incident appears
+    at the top without a reload (the page asks again every half minute: the test moves the
+    page's clock on), while a half-typed report stays as typed."""
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = phone.new_page()
+        page.clock.install()
+        page.goto(base(ronda) + "/status")
+        expect(page.locator(".component")).to_have_count(2, timeout=WAIT)
+        page.evaluate("window.stayed = true")  # gone if the page reloads
+        page.get_by_label("Comment (optional, up to 500 characters)").fill("the shop shows an error")
+        shop.default = Reply(status=503, body=b"busy")
+        wait_for("the incident opened", lambda: ronda.api("/api/v1/incidents?open=true"))
+        incidents = page.get_by_role("heading", name="Current incidents")
+        for _ in range(20):
+            page.clock.run_for(31_000)  # the page's next turn
+            if incidents.count():
+                break
+            page.wait_for_timeout(500)
+        expect(incidents).to_be_visible()
+        assert page.evaluate("window.stayed === true"), "the page reloaded instead of redrawing in place"
+        assert page.get_by_label("Comment (optional, up to 500 characters)").input_value() == "the shop shows an error"
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+        shoot(page, "status-page-phone")
+    finally:
+        phone.close()
 
 
 def test_a_form_without_the_csrf_token_is_refused(ronda, context, shop):
@@ -181,6 +212,77 @@ def test_a_monitor_added_in_the_dashboard_is_checked_and_can_be_deleted(ronda, c
     page.get_by_role("button", name="Delete this monitor").click()
     expect(page.get_by_role("heading", name="Monitors")).to_be_visible()
     expect(page.locator("#tile-images-port")).to_have_count(0)
+
+
+def test_the_incidents_page_is_live_and_never_loses_a_half_typed_update(ronda, context, shop, images):
+    """A new incident appears in place; while an editor types an update, notices keep coming
+    and the text stays as typed; once posted, it is on the timeline. The page never reloads."""
+    page = context.new_page()
+    log_in(page, ronda)
+    shop.default = Reply(status=503, body=b"busy")
+    page.goto(base(ronda) + "/incidents")
+    expect(page.locator(".incident")).to_have_count(1, timeout=WAIT)
+    page.evaluate("window.stayed = true")  # gone if the page reloads
+
+    images.default = Reply(status=503, body=b"busy")  # a second incident: drawn in place
+    expect(page.locator(".incident")).to_have_count(2, timeout=WAIT)
+    shop_card = page.locator(".incident", has=page.get_by_role("link", name="shop", exact=True))
+    expect(shop_card.locator("time[data-moment]").first).to_have_attribute("title", re.compile(r":\d\d:\d\d UTC$"))
+
+    message = shop_card.get_by_label("Message")
+    message.click()
+    message.press_sequentially("We know; a fix is")
+    images.default = Reply()  # a resolution arrives while the editor types
+    wait_for("images resolved", lambda: any(i["status"] == "resolved" for i in ronda.api("/api/v1/incidents")))
+    page.wait_for_timeout(2500)  # longer than live.js waits between redraws: one was due
+    expect(page.locator(".incident .badge.resolved")).to_have_count(0)  # held while the editor types
+    message.press_sequentially(" on its way.")
+    assert message.input_value() == "We know; a fix is on its way.", "the half-typed update was disturbed"
+    shoot(page, "incidents-typing")
+    shop_card.get_by_label("Post an update").select_option("identified")
+    shop_card.get_by_role("button", name="Post").click()
+    expect(page.locator(".incident").first).to_contain_text("We know; a fix is on its way.")
+    expect(page.get_by_role("link", name="Resolved (1)")).to_be_visible(timeout=WAIT)
+
+
+def test_a_monitor_page_turns_red_and_green_in_place_and_charts_the_outage(ronda, context, browser, shop):
+    """The monitor's page redraws its parts at its checks without reloading; its chart shows
+    the outage shaded and the failed checks. Pictures at desktop and phone size."""
+    page = context.new_page()
+    log_in(page, ronda)
+    page.goto(base(ronda) + "/monitors/shop?span=hour")
+    now = page.locator("#now-h .badge")
+    expect(now).to_have_text("up", timeout=WAIT)
+    page.evaluate("window.stayed = true")  # gone if the page reloads
+
+    shop.default = Reply(status=503, body=b"busy")
+    expect(now).to_have_text("down", timeout=WAIT)
+    expect(page.locator("#monitor-live")).to_contain_text("the server answered with an error (5xx)")
+    chart = page.locator("#monitor-live svg.timechart")
+    expect(chart.locator("rect.band.down")).to_have_count(1, timeout=WAIT)  # the incident, shaded as it goes on
+    expect(chart.locator("line.failed")).not_to_have_count(0)
+    assert page.evaluate("window.stayed === true"), "the page reloaded instead of updating in place"
+
+    shop.default = Reply()
+    expect(now).to_have_text("up", timeout=WAIT)
+    assert page.evaluate("window.stayed === true")
+    expect(page.get_by_role("link", name="Hour")).to_have_attribute("aria-current", "page")
+
+    # The pictures are of pages that do not listen (no /live): at a check every 200 ms a
+    # listening page is redrawn every 2 s, and a full-page picture may never find it still.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        for shown, name in ((context.new_page(), "monitor-page"), (phone.new_page(), "monitor-page-phone")):
+            shown.route("**/live", lambda route: route.abort())
+            if name.endswith("phone"):
+                log_in(shown, ronda)
+            shown.goto(base(ronda) + "/monitors/shop?span=hour")
+            expect(shown.locator("#monitor-live svg.timechart rect.band.down")).to_have_count(1)
+            width = "document.documentElement.scrollWidth <= window.innerWidth"
+            assert shown.evaluate(width), "sideways scrolling"
+            shoot(shown, name)
+    finally:
+        phone.close()
 
 
 def test_no_page_breaks_the_content_security_policy(ronda, context, shop):

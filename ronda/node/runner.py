@@ -364,6 +364,12 @@ class Service:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self.db.monitors.record_connectivity, online, why, at)
 
+    def _person_posted(self) -> None:
+        """A person's update or confirmation went to the outbox: deliver it now, and tell
+        open pages (the incidents page redraws in place)."""
+        self.sender.wake()
+        self.live.publish({"kind": "notice", "monitor": None, "title": "a person's update"})
+
     def _announce(self, notice: Notice) -> None:
         message = message_for(notice)
         log.log(logging.INFO if message.kind == "success" else logging.WARNING, "%s", message.title)
@@ -453,7 +459,7 @@ class Service:
             scheduler_stats=self.engine.stats,
             scheduler_lag=self.engine.lag,
             connectivity=self.engine.connectivity_status,
-            notify=lambda: _call_soon(loop, self.sender.wake),  # the API answers from worker threads
+            notify=lambda: _call_soon(loop, self._person_posted),  # the API answers from worker threads
             config=self.config,
             live=self.live,
             monitors=self.monitors,

@@ -27,6 +27,7 @@ from ronda.storage.monitors import Monitors
 from ronda.storage.outbox import Ledger
 from ronda.storage.push_records import PushRecords
 from ronda.storage.reports import Reports
+from ronda.storage.series import Series
 
 
 class Database:
@@ -52,6 +53,7 @@ class Database:
         self.accounts = Accounts(sessions, clock=clock)
         self.gauges = Gauges(sessions)  # what /metrics reads
         self.history = History(sessions)  # rollups and retention
+        self.series = Series(sessions, self.engine.dialect.name)  # a monitor's checks per slot, for its chart
         self.agents = Agents(sessions, clock=clock)  # probe agents and their tokens
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.durations import format_duration
@@ -25,6 +25,7 @@ from ronda.storage.models import IncidentMonitorRow, IncidentRow, IncidentUpdate
 from ronda.verdict import Verdict
 
 HumanStatus = Literal["investigating", "identified", "monitoring", "resolved"]  # as a status page's posts
+IncidentState = Literal["open", "resolved"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,24 @@ class Incidents:
                 query = query.where(MonitorRow.name == monitor)
             rows = session.execute(query.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit))
             return [_record(incident, name, _updates(session, incident.id)) for incident, name in rows]
+
+    def listing(self, state: IncidentState | None, offset: int, limit: int) -> list[IncidentRecord]:
+        """A page of incidents as people read them: the open ones first, each kind newest
+        first; `state` keeps only the open or only the resolved."""
+        with self._sessions() as session:
+            query = select(IncidentRow, MonitorRow.name).join(MonitorRow, MonitorRow.id == IncidentRow.monitor_id)
+            if state is not None:
+                query = query.where(IncidentRow.status == state)
+            open_first = case((IncidentRow.status == "open", 0), else_=1)
+            ordered = query.order_by(open_first, IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+            rows = session.execute(ordered.offset(offset).limit(limit))
+            return [_record(incident, name, _updates(session, incident.id)) for incident, name in rows]
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many incidents are open and how many resolved."""
+        with self._sessions() as session:
+            rows = session.execute(select(IncidentRow.status, func.count()).group_by(IncidentRow.status))
+            return {str(status): int(n) for status, n in rows}
 
     def public(self, names: list[str], resolved_since: datetime) -> list[PublicIncident]:
         """Incidents of these monitors (or that one of them joined), open or resolved

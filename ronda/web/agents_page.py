@@ -5,19 +5,16 @@ form) and revokes one."""
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ronda.service.agent_hub import agent_state
 from ronda.storage.agents import AgentError
 from ronda.web.agents_api import agents_listed
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
-from ronda.web.templating import make_templates
+from ronda.web.pages import Pages
 
 STATE_WORDS = {
     "live": "live",
@@ -27,38 +24,15 @@ STATE_WORDS = {
 }
 
 
-def agent_troubles(ctx: WebContext) -> list[dict[str, str]]:
-    """The agents that are silent or cut off, for the banner every dashboard page shows:
-    a lost vantage point is worth saying everywhere, as ronda's own offline state is."""
-    now, silent_after = ctx.clock(), timedelta(seconds=ctx.config.agents.silent_after)
-    troubles = []
-    for agent in ctx.db.agents.active():
-        state = agent_state(agent, now, silent_after)
-        if state in ("silent", "cut-off"):
-            troubles.append({"name": agent.name, "region": agent.region, "state": state})
-    return troubles
-
-
-def unwatched(ctx: WebContext) -> list[dict[str, Any]]:
-    """Monitors no vantage point checks now (their regions have no live agent), by regions."""
-    if ctx.agents is None:
-        return []
-    found = ctx.agents.unwatched(time.monotonic())
-    return [{"regions": list(regions), "monitors": sorted(names)} for regions, names in sorted(found.items())]
-
-
 def agents_pages(ctx: WebContext, auth: Auth) -> APIRouter:
-    templates = make_templates()
+    pages = Pages(ctx)
     router = APIRouter(tags=["pages"])
     page = Depends(auth.page)
     admin_form = Depends(auth.form_as("admin"))
 
     def agents_page(request: Request, principal: Principal, code: int = 200, **extra: Any) -> Response:
-        context = {"user": principal, "agents": agents_listed(ctx), "words": STATE_WORDS, "section": "agents"}
-        context |= {"now": ctx.clock(), "offline": not ctx.connectivity()["online"]} | extra
-        context["agent_troubles"] = agent_troubles(ctx)
-        context["unwatched"] = unwatched(ctx)
-        return templates.TemplateResponse(request, "agents.html", context, status_code=code)
+        context = {"agents": agents_listed(ctx), "words": STATE_WORDS, "section": "agents"} | extra
+        return pages.render(request, "agents.html", principal, status_code=code, **context)
 
     @router.get("/agents", summary="Probe agents, their regions and state (login)", response_class=HTMLResponse)
     def agents(request: Request, principal: Principal = page) -> Response:

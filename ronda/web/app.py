@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ronda import __version__
 from ronda.web.accounts import accounts_router, form_expired_handler
@@ -21,8 +22,11 @@ from ronda.web.context import WebContext
 from ronda.web.dashboard import dashboard_router
 from ronda.web.headers import SecurityHeaders
 from ronda.web.health import health_answer
+from ronda.web.incidents_page import incidents_router
 from ronda.web.metrics import metrics_router
+from ronda.web.monitor_page import monitor_router
 from ronda.web.monitors_api import monitors_router
+from ronda.web.not_found import not_found_handler
 from ronda.web.push import push_router
 from ronda.web.report_lane import ReportLane
 from ronda.web.reports import ReportPosts, report_intake
@@ -65,6 +69,8 @@ def create_app(ctx: WebContext) -> FastAPI:
         return RedirectResponse(exc.location, status_code=303)
 
     app.add_exception_handler(FormExpired, form_expired_handler())
+    # A 404 is a page with a way back for a browser, JSON for the API and scripts.
+    app.add_exception_handler(StarletteHTTPException, not_found_handler(ctx, auth))
 
     # What crowds ask for comes first: FastAPI tries the routers in this order, each route
     # of each (a badge behind every API and dashboard route cost 0.1 ms more a request).
@@ -84,6 +90,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(agents_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(agents_pages(ctx, auth), max_body_size=limits.max_body)
     app.include_router(dashboard_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(monitor_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(incidents_router(ctx, auth), max_body_size=limits.max_body)
     add_api_docs(app, "/api/openapi.json")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(metrics_router(ctx, auth), max_body_size=limits.max_body)

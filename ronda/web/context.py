@@ -36,7 +36,7 @@ class WebContext:
     scheduler_lag: Callable[[], LagHistogram] = LagHistogram  # how late checks started (none: empty)
     connectivity: Callable[[], dict[str, Any]] = _no_connectivity
     # Called after the API wrote a notice to the outbox (a person's post), so the sender
-    # delivers it now rather than at its next look.
+    # delivers it now rather than at its next look, and open pages hear of it.
     notify: Callable[[], None] = _nothing
     # The running settings: the file's, with the API's monitors among `monitors` (a
     # monitor's `source` in the store says whose it is); replaced on each reload.

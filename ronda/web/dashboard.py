@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from markupsafe import Markup
@@ -18,26 +18,17 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ronda.config.schema import Monitor, parse_monitor
-from ronda.durations import format_duration
 from ronda.records import DayFigures, MonitorRecord
-from ronda.rules.public_status import PROBLEM_WORDS
 from ronda.rules.surge import Surge
 from ronda.service.monitors import MonitorError, UnknownMonitorName
-from ronda.service.report_watch import watch_settings
-from ronda.storage.arrivals import UnknownMonitor
-from ronda.storage.incidents import HumanStatus, UnknownIncident
 from ronda.storage.monitors import Selection
 from ronda.storage.surges import Surges
-from ronda.web.agents_page import agent_troubles, unwatched
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
+from ronda.web.pages import Pages
 from ronda.web.public_cache import Kept
-from ronda.web.push import PushLinks
-from ronda.web.report_chart import LEVEL_WORDS, report_chart
-from ronda.web.shapes import VANTAGE_SPAN, certificate_json, incident_json, monitor_json, vantage_json
-from ronda.web.templating import make_templates
+from ronda.web.shapes import monitor_json
 
-CHART_POINTS = 120  # response times drawn on a monitor's page: the latest checks
 STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}  # worst first on the board
 
 
@@ -108,31 +99,6 @@ def _tile(monitor: MonitorRecord, days: list[DayFigures], surge: Surge | None) -
 BOARD_REFRESH = timedelta(seconds=5)
 
 
-def latency_chart(results: list[dict[str, Any]], width: int = 600, height: int = 60) -> tuple[str, float]:
-    """SVG polyline points of the answered checks' latencies, oldest on the left, and the
-    latency at the top of the chart (a down check's time is how long it took to fail, not a
-    response time, so it is left out)."""
-    answered = [r for r in reversed(results) if r.get("latency_ms") is not None and r["status"] != "down"]
-    latencies = [r["latency_ms"] for r in answered]
-    if len(latencies) < 2:
-        return "", 0.0
-    top = max(latencies) or 1.0
-    step = width / (len(latencies) - 1)
-    points = ((i * step, height - value / top * (height - 4) - 2) for i, value in enumerate(latencies))
-    return " ".join(f"{x:.1f},{y:.1f}" for x, y in points), top
-
-
-def expiry_marks(certificates: list[dict[str, Any]], horizon_days: float = 120.0) -> list[dict[str, Any]]:
-    """Each certificate's place on a timeline from today to `horizon_days` ahead (the
-    expired at the left edge, the far-off at the right)."""
-    marks = []
-    for cert in certificates:
-        days = cert["days_left"]
-        kind = "expired" if days < 0 else "warning" if cert.get("problems") or days < 21 else ""
-        marks.append({"left": max(0.0, min(days, horizon_days)) / horizon_days * 100, "kind": kind, "cert": cert})
-    return marks
-
-
 def monitor_from_form(form: dict[str, str]) -> Monitor:
     """A monitor from the dashboard's form: the fields a person fills in, checked by the
     same model as the config file's monitors (ValidationError names the field)."""
@@ -155,21 +121,18 @@ def form_errors(exc: ValidationError | MonitorError) -> list[str]:
 
 
 def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
-    templates = make_templates()
+    pages = Pages(ctx)
+    templates = pages.templates
     router = APIRouter(include_in_schema=True, tags=["dashboard"])
     page = Depends(auth.page)
     editor_page = Depends(auth.page_as("editor"))
     editor_form = Depends(auth.form_as("editor"))
-    links = PushLinks(ctx)
-    counts, surges = ctx.db.reports.counts, ctx.db.reports.surges
+    surges = ctx.db.reports.surges
 
     kept = Kept(ctx)
 
     def render(request: Request, name: str, user: Principal, **context: Any) -> HTMLResponse:
-        context |= {"user": user, "offline": not ctx.connectivity()["online"], "now": ctx.clock()}
-        context["agent_troubles"] = agent_troubles(ctx)
-        context["unwatched"] = unwatched(ctx)
-        return templates.TemplateResponse(request, name, context)
+        return pages.render(request, name, user, **context)
 
     def board_html(view: BoardView = BoardView()) -> str:
         now = ctx.clock()
@@ -243,79 +206,6 @@ def dashboard_router(ctx: WebContext, auth: Auth) -> APIRouter:
     @router.get("/fragments/board", response_class=HTMLResponse, summary="The dashboard's monitor tiles (login)")
     async def board_fragment(_user: Principal = page, view: BoardView = chosen_view) -> HTMLResponse:
         return HTMLResponse(await board_of(view))
-
-    @router.get("/monitors/{name}", response_class=HTMLResponse, summary="A monitor's page (login)")
-    def monitor_page(request: Request, name: str, user: Principal = page) -> HTMLResponse:
-        try:
-            monitor = links.shaped_one(ctx.db.monitors.get(name), user)
-        except UnknownMonitor:
-            raise HTTPException(404, detail=f"no monitor named {name!r}") from None
-        now = ctx.clock()
-        results = ctx.db.monitors.results(name, CHART_POINTS)
-        points, top_ms = latency_chart(results)
-        certificates = [certificate_json(c) for c in ctx.db.certificates.inventory(now, monitor=name)]
-        incidents = [incident_json(i) for i in ctx.db.incidents.recent(limit=20, monitor=name)]
-        return render(
-            request,
-            "monitor.html",
-            user,
-            section="monitors",
-            monitor=monitor,
-            days=ctx.db.monitors.daily(name, now),
-            uptime=ctx.db.monitors.uptime(name, now).windows,
-            results=results[:30],
-            results_count=len(results),
-            top_ms=top_ms,
-            points=points,
-            certificates=certificates,
-            incidents=incidents,
-            vantages=[vantage_json(v) for v in ctx.db.monitors.vantages(name, now - VANTAGE_SPAN)],
-            run_time=format_duration,  # a push monitor's job: "ran 4 min 12 s"
-            reports=report_chart(
-                counts, surges.under_way().get(name), name, now, watch_settings(ctx.config.reports).surge
-            ),
-            comments=[r for r in ctx.db.reports.latest(20, service=name) if r.comment][:5],
-            level_words=LEVEL_WORDS,
-            problem_words=PROBLEM_WORDS,
-        )
-
-    @router.get("/certificates", response_class=HTMLResponse, summary="Every certificate, soonest expiry first (login)")
-    def certificates_page(request: Request, user: Principal = page) -> HTMLResponse:
-        certificates = [certificate_json(c) for c in ctx.db.certificates.inventory(ctx.clock())]
-        return render(
-            request,
-            "certificates.html",
-            user,
-            section="certificates",
-            certificates=certificates,
-            marks=expiry_marks(certificates),
-        )
-
-    @router.get("/incidents", response_class=HTMLResponse, summary="Incidents with their timelines (login)")
-    def incidents_page(request: Request, user: Principal = page) -> HTMLResponse:
-        # The templates show times as the API writes them (the timeline's `at[:16]`).
-        incidents = [incident_json(i) for i in ctx.db.incidents.recent(limit=100)]
-        return render(request, "incidents.html", user, section="incidents", incidents=incidents)
-
-    @router.post(
-        "/incidents/{incident_id}/updates",
-        response_class=RedirectResponse,
-        status_code=303,
-        summary="Post a human update from the incidents page (editor, CSRF token)",
-    )
-    def post_update_form(
-        incident_id: int,
-        status: Annotated[HumanStatus, Form()],
-        message: Annotated[str, Form(min_length=1, max_length=5000)],
-        user: Principal = editor_form,
-    ) -> RedirectResponse:
-        try:
-            ctx.db.incidents.post_update(incident_id, status, message, user.name, ctx.clock())
-        except UnknownIncident:
-            raise HTTPException(404, detail=f"no incident {incident_id}") from None
-        ctx.notify()
-        ctx.live.changes.bump()  # the status pages show people's updates
-        return RedirectResponse(f"/incidents#incident-{incident_id}", status_code=303)
 
     @router.get(
         "/live",

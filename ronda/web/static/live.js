@@ -21,8 +21,9 @@
         document.activeElement.matches("input, textarea, select")) { return true; }
     return Array.prototype.some.call(part.querySelectorAll("input, textarea, select"), function (field) {
       if (field.type === "hidden" || field.type === "submit") { return false; }
-      if (field.tagName === "SELECT") {
-        return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+      if (field.tagName === "SELECT") {  // with no option marked, the first is the default
+        var marked = Array.prototype.findIndex.call(field.options, function (o) { return o.defaultSelected; });
+        return field.selectedIndex !== Math.max(marked, 0);
       }
       if (field.type === "checkbox" || field.type === "radio") { return field.checked !== field.defaultChecked; }
       return field.value !== field.defaultValue;
@@ -43,7 +44,8 @@
     s.stale = false;
     s.drawn = Date.now();
     fetch(part.dataset.live, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (response) { return response.ok ? response.text() : null; })
+      // Not a redirect to the login (a session that ended): that page is not this part.
+      .then(function (response) { return response.ok && !response.redirected ? response.text() : null; })
       .then(function (html) {
         if (html === null) { return; }
         if (edited(part)) { s.stale = true; return; }  // they started typing while it came
