@@ -395,12 +395,13 @@ def test_a_notice_past_its_deadline_is_failed_and_listed_with_the_last_error(wri
 
 def test_an_incidents_first_notice_leaves_as_soon_as_it_is_confirmed(write, hooks):
     """No wait for a storm that is not under way: the notice is sent within one round of
-    checks (1 s here) of the verdict that confirmed the incident, though openings held for a
-    storm would wait 5 s. The times compared are the ones ronda recorded."""
+    checks (2 s here) of the verdict that confirmed the incident, though openings held for a
+    storm would wait 10 s. The times compared are the ones ronda recorded (the API writes
+    them to the second)."""
     hook = hooks()
     config = write(refused("db"), f"  - {{name: ops, url: '{hook.url}'}}\n")
-    text = config.read_text().replace("notify_storm_wait: 200ms", "notify_storm_wait: 5s")
-    config.write_text(text.replace("interval: 200ms", "interval: 1s"))
+    text = config.read_text().replace("notify_storm_wait: 200ms", "notify_storm_wait: 10s")
+    config.write_text(text.replace("interval: 200ms", "interval: 2s"))
     ronda = RondaProcess(config).start()
     try:
         [row] = wait_for("the notice sent", lambda: ronda.api("/api/v1/notifications?status=sent"))
@@ -413,7 +414,7 @@ def test_an_incidents_first_notice_leaves_as_soon_as_it_is_confirmed(write, hook
         "[ronda] db is failing: tcp_refused"
     ]
     assert written >= opened, "written when the incident was confirmed"
-    assert sent - written < timedelta(seconds=1), f"sent {sent - written} after it was written"
+    assert sent - written <= timedelta(seconds=2), f"sent {sent - written} after it was written"
 
 
 def test_twenty_monitors_failing_together_are_a_few_notices_and_a_digest_not_twenty(write, hooks):

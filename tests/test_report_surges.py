@@ -75,7 +75,9 @@ class World:
         self.config = Config.model_validate(
             {
                 "monitors": [{"name": name, "url": url} for name, url in TARGETS.items()],
-                "status_pages": [{"slug": "public", "title": "Example", "monitors": list(TARGETS)}],
+                "status_pages": [
+                    {"slug": "public", "title": "Example", "monitors": list(TARGETS), "show_report_counts": True}
+                ],
                 "reports": {"global_per_minute": 1000},
             }
         )

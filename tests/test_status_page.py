@@ -451,3 +451,186 @@ def test_a_good_status_pages_config_loads(tmp_path):
     path.write_text(MONITORS + "status_pages:\n  - {slug: shop, title: Shop, monitors: [db], tags: [web]}\n")
     page = load_config(str(path), {}).status_pages[0]
     assert (page.slug, page.title, page.monitors, page.tags, page.timezone) == ("shop", "Shop", ["db"], ["web"], "UTC")
+
+
+def flapping_shop(store: Database, now: datetime, turns: int) -> None:
+    """shop fails, then recovers and fails again `turns` times (a reopened incident is
+    flapping: it resolves after `flap_calm` good checks in a row); down at the end."""
+    from datetime import timedelta
+
+    from ronda.rules.incidents import Policy
+    from tests.status_support import verdict as check
+
+    store.monitors.sync(TARGETS)
+    eager = Policy(confirm=1, recover=1, flap_calm=2)
+    start = now - timedelta(minutes=3 * turns + 5)
+    store.monitors.record("shop", check("shop", "down", "tcp_refused", start), eager)
+    for turn in range(turns):
+        at = start + timedelta(minutes=3 * turn + 1)
+        for minute in (0, 1):
+            store.monitors.record("shop", check("shop", "up", None, at + timedelta(minutes=minute)), eager)
+        store.monitors.record("shop", check("shop", "down", "tcp_refused", at + timedelta(minutes=2)), eager)
+
+
+def incident_html(html: str) -> str:
+    start = html.index('<article class="card incident"')
+    return html[start : html.index("</article>", start)]
+
+
+def timeline_statuses(article: str) -> list[str]:
+    return re.findall(r'<span class="kind">([^<]+)</span>', article)
+
+
+def test_a_reopened_incident_reads_as_the_problem_back_never_as_resolved(store):
+    flapping_shop(store, datetime.now(UTC), turns=1)
+    html = Browser(store, config()).get("/status/public").text
+    article = incident_html(html)
+    assert 'class="badge open"' in article and "Investigating" in article
+    newest = timeline_statuses(article)[0]
+    assert newest == "Investigating", "the automatic update after a recovery is not 'Resolved'"
+    assert "The problem is back: the service fails again." in text_of(article)
+    assert "Resolved: The problem is back" not in text_of(article)
+
+
+def test_a_flapping_incidents_timeline_is_folded_to_its_transitions(store):
+    flapping_shop(store, datetime.now(UTC), turns=40)
+    html = Browser(store, config()).get("/status/public").text
+    article = incident_html(html)
+    words = text_of(article)
+    assert "came back and failed again 40 times" in words
+    assert article.count("<li>") <= 4, "detected and confirmed, one entry for the 40 turns"
+    assert timeline_statuses(article)[0] == "Investigating"
+    assert words.count("The service works again.") == 0
+
+
+@pytest.mark.parametrize(
+    ("kinds", "folded"),
+    [
+        (["detected", "confirmed", "resolved", "reopened"], ["detected", "confirmed", "resolved", "reopened"]),
+        (
+            ["detected", "resolved", "reopened", "flapping", "resolved", "reopened", "resolved"],
+            ["detected", 2, "resolved"],
+        ),
+        (
+            ["detected", "resolved", "reopened", "human", "resolved", "reopened"],
+            ["detected", "resolved", "reopened", "human", "resolved", "reopened"],
+        ),
+    ],
+    ids=["one reopening stays", "two turns fold, the last recovery stays", "a person's words break the run"],
+)
+def test_runs_of_recoveries_that_did_not_last_fold_into_one_entry(kinds, folded):
+    from datetime import timedelta
+
+    from ronda.records import PublicUpdate
+    from ronda.rules.public_status import Flaps, fold_flaps
+
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    updates = [PublicUpdate(start + timedelta(minutes=i), kind, None, "") for i, kind in enumerate(kinds)]
+    out = fold_flaps(updates)
+    assert [item.times if isinstance(item, Flaps) else item.kind for item in out] == folded
+
+
+def test_the_page_puts_incidents_first_then_components_then_history_with_a_report_link_on_top(browser, filled):
+    html = browser.get("/status/public").text
+    order = [
+        html.index(marker)
+        for marker in (
+            'href="#report"',
+            "Current incidents",
+            "Components",
+            "Resolved in the last 14 days",
+            'id="report"',
+        )
+    ]
+    assert order == sorted(order)
+    assert html.index("Planned maintenance") < html.index("Components")
+
+
+def test_display_names_groups_descriptions_and_a_logo_are_the_operators(store, tmp_path):
+    fill(store, datetime.now(UTC))
+    logo = tmp_path / "logo.svg"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
+    page = {
+        "slug": "public",
+        "title": "Example Inc.",
+        "logo": str(logo),
+        "monitors": ["shop", "api"],
+        "components": {
+            "shop": {"name": "Online shop", "description": "Where you buy", "group": "Website"},
+            "api": {"name": "Public API", "group": "Developers"},
+        },
+    }
+    browser = Browser(store, config(status_pages=[page]))
+    html = browser.get("/status/public").text
+    words = text_of(html)
+    assert "<h3>Online shop</h3>" in html and "Where you buy" in words and "<h3>Public API</h3>" in html
+    assert (
+        html.index('<h3 class="group">Website</h3>')
+        < html.index("<h3>Online shop</h3>")
+        < html.index('<h3 class="group">Developers</h3>')
+    )
+    assert "Online shop is down" in words, "incidents use the display name"
+    assert '<option value="shop">Online shop</option>' in html
+    assert 'src="/status/public/logo"' in html
+    served = browser.get("/status/public/logo")
+    assert served.status_code == 200 and served.headers["content-type"] == "image/svg+xml"
+    assert served.headers["content-security-policy"].startswith("default-src 'none'")
+    assert browser.get("/status/nope/logo").status_code == 404
+    summary = browser.get("/status/public/summary.json").json()
+    assert [(c["name"], c["description"]) for c in summary["components"]] == [
+        ("Online shop", "Where you buy"),
+        ("Public API", None),
+    ]
+
+
+def test_uptime_is_over_the_time_watched_not_ninety_days(browser):
+    html = browser.get("/status/public").text
+    assert re.search(r"\d+\.\d\d% uptime since \w{3} \d{1,2}, \d{4}", text_of(html)), "two hours watched"
+    assert "uptime over 90 days" not in html
+
+
+def test_times_carry_their_instant_for_the_visitors_zone(browser):
+    html = browser.get("/status/public").text
+    moments = re.findall(r'<time datetime="([^"]+)" data-moment>', html)
+    assert moments and all(datetime.fromisoformat(at).tzinfo is not None for at in moments)
+    assert '<script src="/static/moments.js" defer></script>' in html
+    assert '<script src="/static/status-live.js" defer></script>' in html and 'id="status-live"' in html
+
+
+@pytest.mark.parametrize(
+    ("pages", "message"),
+    [
+        (
+            "  - slug: shop\n    title: Shop\n    components: {dbb: {name: Database}}\n",
+            ":7: status_pages[0].components.dbb: no monitor is named 'dbb'",
+        ),
+        (
+            "  - {slug: shop, title: Shop, logo: logo.gif}\n",
+            ":5: status_pages[0].logo: expected an image file ending in",
+        ),
+        ("  - {slug: shop, title: Shop, logo: missing.svg}\n", ":5: status_pages[0].logo: no such file:"),
+    ],
+    ids=["a display name for no monitor", "a logo that is no image ronda serves", "a logo file that is missing"],
+)
+def test_status_page_display_settings_are_checked_at_load(tmp_path, pages, message):
+    path = tmp_path / "ronda.yaml"
+    path.write_text(MONITORS + "status_pages:\n" + pages)
+    assert message in config_error(path)
+
+
+@pytest.mark.parametrize("counts_shown", [False, True], ids=["counts private by default", "counts public by config"])
+def test_report_counts_are_public_only_when_the_page_says_so(filled, counts_shown):
+    from datetime import timedelta
+
+    store, _ = filled
+    page = {"slug": "public", "title": "Example", "monitors": ["shop", "api"], "show_report_counts": counts_shown}
+    moments = [datetime.now(UTC)]
+    browser = Browser(store, config(status_pages=[page]), clock=lambda: moments[-1])
+    for n in range(3):
+        browser.address = f"198.51.100.{n + 1}"
+        assert browser.post("/api/v1/reports", json={"service": "api", "problem": "slow"}).status_code == 202
+    moments.append(moments[-1] + timedelta(minutes=20))  # the chart counts quarter hours that are over
+    words = text_of(browser.get("/status/public").text)
+    assert "Users report nothing unusual." in words, "three reports are no surge"
+    assert ("Reports in the last 24 hours: 3" in words) is counts_shown
+    assert ("It is very slow (3)" in words) is counts_shown

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ronda.config.schema import Config, Monitor, PushMonitor
+from ronda.config.schema import LOGO_MAX_BYTES, Config, Monitor, PushMonitor
 from ronda.errors import ConfigError
 from ronda.memory import gc_paused
 
@@ -289,6 +289,13 @@ def _check_status_pages(reader: _Reader, config: Config) -> None:
                 if value not in known:
                     where = ("status_pages", i, key, j)
                     problems.append((reader.line_of(where), field_name(where), f"{words} {value!r}"))
+        for name in page.components:
+            if name not in names:
+                where = ("status_pages", i, "components", name)
+                problems.append((reader.line_of(where), field_name(where), f"no monitor is named {name!r}"))
+        if page.logo is not None and (why := _unusable_logo(page.logo)) is not None:
+            where = ("status_pages", i, "logo")
+            problems.append((reader.line_of(where), field_name(where), why))
     if problems:
         raise ConfigError(reader.path, problems)
 
@@ -313,6 +320,17 @@ def _check_files_exist(reader: _Reader, config: Config) -> None:
     ]
     if problems:
         raise ConfigError(reader.path, problems)
+
+
+def _unusable_logo(path: str) -> str | None:
+    """Why a status page's logo cannot be served, or None: it is read at each start, and a
+    page for crowds must not stream a huge file to each of them."""
+    file = Path(path)
+    if not file.is_file():
+        return f"no such file: {path}"
+    if file.stat().st_size > LOGO_MAX_BYTES:
+        return f"{path} is over {LOGO_MAX_BYTES // 1024} KiB: a status page's logo should be small"
+    return _unusable("logo", path)
 
 
 def _unusable(key: str, path: str) -> str | None:
@@ -353,6 +371,8 @@ def _relative_to(config: Config, base: Path) -> Config:
         else m
         for m in config.monitors
     ]
+    pages = [page.model_copy(update={"logo": resolve(page.logo)}) for page in config.status_pages]
+    update = {"storage": storage, "status_pages": pages}
     if defaults == config.defaults:  # no path among the defaults: what monitors took from them holds
-        return config.model_copy(update={"storage": storage, "monitors": monitors})
-    return config.model_copy(update={"storage": storage, "defaults": defaults}).with_monitors(monitors)
+        return config.model_copy(update=update | {"monitors": monitors})
+    return config.model_copy(update=update | {"defaults": defaults}).with_monitors(monitors)

@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -694,16 +695,55 @@ def _in_utc(value: datetime | None, info: ValidationInfo) -> datetime | None:
     return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
 
 
+class StatusComponent(_Strict):
+    """How a status page shows one of its monitors: a name for customers (the monitor's own
+    name is often an internal one), a line saying what it is, and the group it sits in."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=500)
+    group: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+LOGO_TYPES = {
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+LOGO_MAX_BYTES = 512 * 1024
+
+
 class StatusPage(_Strict):
     """A public status page at /status/{slug}: `monitors` named and monitors with any of
-    `tags`, in that order (neither: every monitor). Only names are shown, never targets."""
+    `tags`, in that order (neither: every monitor). Only names are shown, never targets:
+    the monitor's own, or the display name `components` gives it.
+
+    `logo`: an image file ronda serves beside the page (relative to the config file).
+    `show_report_counts`: whether visitors see how many reports came and their top
+    problems; without it the page shows only the level of reports and where they come from."""
 
     slug: str
     title: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
-    timezone: str = "UTC"  # of the times the page shows
+    logo: str | None = None
+    timezone: str = "UTC"  # the zone of the page's times for visitors whose browser runs no script
     monitors: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    components: dict[str, StatusComponent] = Field(default_factory=dict)  # by monitor name
+    show_report_counts: bool = False
+
+    @field_validator("logo")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        if value is not None and PurePath(value).suffix.lower() not in LOGO_TYPES:
+            raise ValueError(f"expected an image file ending in {', '.join(LOGO_TYPES)}, got {value!r}")
+        return value
+
+    def display_name(self, monitor: str) -> str:
+        """What visitors call the monitor's component."""
+        shown = self.components.get(monitor)
+        return shown.name if shown is not None and shown.name else monitor
 
     @field_validator("slug")
     @classmethod

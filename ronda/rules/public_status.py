@@ -170,17 +170,69 @@ def human_status(incident: PublicIncident) -> str:
 
 
 def update_status(update: PublicUpdate, before: str) -> str:
-    """The incident's status as of this update (automatic ones keep the one before)."""
+    """The incident's status as of this update: a person's own word; resolved when it
+    resolved; investigating again when the problem came back (never the "resolved" of the
+    recovery before it); other automatic updates keep the status before."""
     if update.kind == "human" and update.status:
         return update.status
-    return "resolved" if update.kind == "resolved" else before
+    if update.kind == "resolved":
+        return "resolved"
+    if update.kind == "reopened":
+        return "investigating"
+    return before
+
+
+@dataclass(frozen=True)
+class Flaps:
+    """Several recoveries each followed by a failure again, told as one timeline entry: a
+    flapping service's timeline would otherwise grow by two entries at each turn."""
+
+    at: datetime  # the first recovery of the run
+    until: datetime  # the last failure again
+    times: int
+
+
+FLAPS_FOLDED = 2  # from this many recoveries in a row that did not last, one entry tells them
+
+
+def fold_flaps(updates: Sequence[PublicUpdate]) -> list[PublicUpdate | Flaps]:
+    """The timeline (oldest first) with each run of recoveries that did not last (an
+    automatic "resolved" then "reopened", with any "flapping" mark among them) folded into
+    one Flaps; a single reopening stays as it is, worded as the problem being back."""
+    out: list[PublicUpdate | Flaps] = []
+    i = 0
+    while i < len(updates):
+        end, times = _flap_run(updates, i)
+        if times >= FLAPS_FOLDED:
+            out.append(Flaps(updates[i].at, updates[end - 1].at, times))
+            i = end
+        else:
+            out.append(updates[i])
+            i += 1
+    return out
+
+
+def _flap_run(updates: Sequence[PublicUpdate], start: int) -> tuple[int, int]:
+    """Where the run of flaps from `start` ends (exclusive), and how many recoveries it has."""
+    end, times = start, 0
+    while True:
+        at = end
+        while at < len(updates) and updates[at].kind == "flapping":
+            at += 1
+        if at + 1 < len(updates) and updates[at].kind == "resolved" and updates[at + 1].kind == "reopened":
+            end, times = at + 2, times + 1
+        else:
+            return (at if times else end), times
 
 
 _CAUSE_NOW = re.compile(r"^cause is now ([a-z0-9_]+)")
 
 
-def public_words(update: PublicUpdate, shown: Collection[str], _: Gettext) -> str | None:
+def public_words(
+    update: PublicUpdate, shown: Collection[str], _: Gettext, named: Callable[[str], str] = str
+) -> str | None:
     """What a visitor reads for one timeline entry, translated; None to leave it out.
+    `named`: a monitor's name as the page shows it.
 
     Automatic entries are retold from their kind: their stored message quotes the
     verdict's summary, which names hosts and addresses."""
@@ -191,7 +243,7 @@ def public_words(update: PublicUpdate, shown: Collection[str], _: Gettext) -> st
         if name not in shown:
             return None  # a monitor not on this page stays unnamed
         words = _("%(service)s is affected too.") if update.kind == "joined" else _("%(service)s works again.")
-        return words % {"service": name}
+        return words % {"service": named(name)}
     if update.kind == "cause_changed":
         found = _CAUSE_NOW.match(update.message)
         cause = _(cause_family(found.group(1) if found else None))
@@ -207,16 +259,21 @@ AUTOMATIC_WORDS = {
     "scope_changed": N_("The extent of the problem has changed."),
     "flapping": N_("The service keeps failing and recovering."),
     "escalated": N_("The problem got worse: the service is now down."),
-    "reopened": N_("The problem is back."),
+    "reopened": N_("The problem is back: the service fails again."),
     "resolved": N_("The service works again."),
     "reports": N_("Many users report problems with this service."),
 }
 
 
-def incident_title(incident: PublicIncident, shown: Collection[str], _: Gettext) -> str:
-    """Named after the first of its monitors the page shows: one that opened it may be on
-    no page, and its name stays private."""
-    service = next((name for name in incident.monitors if name in shown), incident.monitors[0])
+FLAPS_WORDS = N_("The service kept failing and recovering: it came back and failed again %(n)s times.")
+
+
+def incident_title(
+    incident: PublicIncident, shown: Collection[str], _: Gettext, named: Callable[[str], str] = str
+) -> str:
+    """Named after the first of its monitors the page shows (as the page names it): one
+    that opened it may be on no page, and its name stays private."""
+    service = named(next((name for name in incident.monitors if name in shown), incident.monitors[0]))
     if incident.severity == "down":
         return _("%(service)s is down") % {"service": service}
     return _("%(service)s has problems") % {"service": service}

@@ -60,6 +60,7 @@ class ReportCounts:
 
     def services(self) -> set[str]:
         """The services with any report kept: the others' charts need no reading."""
+        self._before_read()  # reports still on their way to the store count too
         with self._sessions() as session:
             return set(session.scalars(select(ReportRow.service).distinct()))
 

@@ -100,12 +100,12 @@ def _component(component: Component, page_id: str, now: datetime) -> dict[str, A
     created = component.first_check or component.since or now
     return {
         "id": component.name,
-        "name": component.name,
+        "name": component.shown_as,
         "status": component.state,
         "created_at": iso(created),
         "updated_at": iso(component.since or created),
         "position": component.position,
-        "description": None,
+        "description": component.description,
         "showcase": True,
         "start_date": created.date().isoformat(),
         "group_id": None,

@@ -9,18 +9,25 @@ import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
-from ronda.config.schema import LOCAL_REGION, StatusPage
+from ronda.config.schema import LOCAL_REGION, LOGO_TYPES, StatusPage
+from ronda.records import PublicIncident
 from ronda.rules.public_status import (
+    FLAPS_WORDS,
     HUMAN_STATUS_WORDS,
     NO_DATA,
     PROBLEM_WORDS,
     STATE_WORDS,
+    Flaps,
+    Gettext,
+    find_page,
+    fold_flaps,
     human_status,
     incident_title,
     pages,
@@ -43,22 +50,35 @@ def page_url(ctx: WebContext, page: StatusPage) -> str:
     return f"{ctx.config.server.base_url}/status/{page.slug}"
 
 
+def timeline_entries(incident: PublicIncident, view: View, _: Gettext) -> list[dict[str, Any]]:
+    """An incident's timeline in the visitor's words, oldest first: each entry with the
+    incident's status as of it; a run of recoveries that did not last is one entry."""
+    status, entries = "investigating", []
+    named = view.page.display_name
+    for item in fold_flaps(incident.updates):
+        if isinstance(item, Flaps):
+            status = "investigating"
+            words = _(FLAPS_WORDS) % {"n": item.times}
+            entries.append({"at": item.at, "until": item.until, "status": status, "words": words, "human": False})
+            continue
+        status = update_status(item, status)
+        text = public_words(item, view.shown, _, named)
+        if text is not None:
+            entries.append({"at": item.at, "status": status, "words": text, "human": item.kind == "human"})
+    return entries
+
+
 def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
     """Incidents as the page shows them: titles and timelines in the visitor's words."""
     _ = translations(locale).gettext
+    named = view.page.display_name
     out = []
     for incident in view.incidents:
-        status = "investigating"
-        entries = []
-        for update in incident.updates:
-            status = update_status(update, status)
-            words = public_words(update, view.shown, _)
-            if words is not None:
-                entries.append({"at": update.at, "status": status, "words": words, "human": update.kind == "human"})
+        entries = timeline_entries(incident, view, _)
         out.append(
             {
                 "id": incident.id,
-                "title": incident_title(incident, view.shown, _),
+                "title": incident_title(incident, view.shown, _, named),
                 "status": human_status(incident),
                 "open": incident.status == "open",
                 "severity": incident.severity,
@@ -67,6 +87,7 @@ def incident_views(view: View, locale: str) -> list[dict[str, Any]]:
                 "duration_s": incident.duration_s,
                 "planned": incident.planned,
                 "components": [name for name in incident.monitors if name in view.shown],
+                "affected": [named(name) for name in incident.monitors if name in view.shown],  # as visitors read them
                 # Where it fails and works, by the agents' regions (the hub's own, "local",
                 # says nothing to a visitor).
                 "failing_from": [r for r in incident.regions if r != LOCAL_REGION],
@@ -200,6 +221,24 @@ def status_router(ctx: WebContext, posts: ReportPosts) -> APIRouter:
     )
     async def named_summary(request: Request, slug: str) -> Response:
         return await summary(request, slug)
+
+    @router.get(
+        "/status/{slug}/logo",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/*": {}}, "description": "The page's logo"}},
+        summary="A status page's logo, as its config names it (no token)",
+    )
+    async def logo(slug: str) -> FileResponse:
+        page = find_page(ctx.config, slug)
+        if page is None or page.logo is None:
+            raise HTTPException(404, detail=f"no logo for the status page {slug!r}")
+        kind = LOGO_TYPES[PurePath(page.logo).suffix.lower()]
+        # An SVG opened on its own is a document: it may run nothing and load nothing.
+        headers = {
+            "Cache-Control": "public, max-age=3600",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        }
+        return FileResponse(page.logo, media_type=kind, headers=headers)
 
     @router.get("/status/{slug}/badge.svg", responses=badges.SVG_RESPONSE, summary="SVG badge of a page's state")
     async def named_badge(request: Request, slug: str) -> Response:

@@ -22,14 +22,24 @@ DAYS = 90
 
 @dataclass(frozen=True)
 class Component:
-    name: str
+    name: str  # the monitor's: what reports and badges are keyed by
+    shown_as: str  # what visitors read (the page's display name, else the monitor's name)
+    description: str | None
+    group: str | None
     position: int
     status: str  # ronda's: up, degraded, down, unknown
     state: str  # Statuspage's: operational, ..., under_maintenance
     since: datetime | None
     days: list[DayFigures]  # one bucket per UTC day, oldest first
-    uptime: float | None  # over the days shown
+    uptime: float | None  # over the days shown that had checks: never over days before the first
     first_check: datetime | None
+
+    def watched_since(self, now: datetime) -> datetime | None:
+        """The first check's moment when it falls within the days shown (the uptime is over
+        the time watched, "since 4 Dec"); None when ronda watched all of them."""
+        if self.first_check is None or self.first_check < now - timedelta(days=DAYS):
+            return None
+        return self.first_check
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,15 @@ class View:
     incidents: list[PublicIncident]  # open and recently resolved, newest first
     maintenance: list[Planned]
     now: datetime
+
+    @property
+    def groups(self) -> list[tuple[str | None, list[Component]]]:
+        """The components by group, groups in the order they first appear; those of no
+        group first (a page without groups is one list)."""
+        grouped: dict[str | None, list[Component]] = {None: []}
+        for component in self.components:
+            grouped.setdefault(component.group, []).append(component)
+        return [(group, members) for group, members in grouped.items() if members]
 
     @property
     def names(self) -> list[str]:
@@ -89,7 +108,7 @@ def gather(ctx: WebContext, page: StatusPage, now: datetime) -> View:
     first = ctx.db.monitors.first_checks(names)
     days = ctx.db.monitors.daily_many([name for name in names if name in stored], now, DAYS)
     components = [
-        _component(ctx, stored.get(name), name, i, first.get(name), days.get(name, []), now)
+        _component(ctx, page, stored.get(name), name, i, first.get(name), days.get(name, []), now)
         for i, name in enumerate(names)
     ]
     return View(
@@ -104,6 +123,7 @@ def gather(ctx: WebContext, page: StatusPage, now: datetime) -> View:
 
 def _component(
     ctx: WebContext,
+    page: StatusPage,
     monitor: MonitorRecord | None,
     name: str,
     position: int,
@@ -116,7 +136,11 @@ def _component(
     checks = sum(d.checks for d in days)
     uptime = None if checks == 0 else 100.0 * sum(d.checks - d.down for d in days) / checks
     state = component_state(status, monitor.cause if monitor else None, in_maintenance(ctx.config, name, now))
-    return Component(name, position + 1, status, state, since, days, uptime, first)
+    shown = page.components.get(name)
+    description, group = (shown.description, shown.group) if shown is not None else (None, None)
+    return Component(
+        name, page.display_name(name), description, group, position + 1, status, state, since, days, uptime, first
+    )
 
 
 def _maintenance(ctx: WebContext, names: list[str], now: datetime) -> list[Planned]:
