@@ -89,6 +89,7 @@ class MonitorRecord:
     source: str  # "config" (the YAML file) or "api" (stored, editable)
     spec: dict[str, Any] | None  # an API monitor's definition, as PUT takes it; None for the file's
     device: dict[str, Any] | None  # what the device last said it is (ONVIF: make, model, firmware...)
+    warning: str | None = None  # the first warning code of its latest verdict (cert_expiring, ...)
 
     @property
     def editable(self) -> bool:

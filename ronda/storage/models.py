@@ -49,6 +49,7 @@ class MonitorRow(Base):
     active: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(String(16), default="unknown")
     cause: Mapped[str | None] = mapped_column(String(64))
+    warning: Mapped[str | None] = mapped_column(String(64))  # its latest verdict's first warning code
     since: Mapped[datetime | None]
     failures: Mapped[int] = mapped_column(default=0)  # consecutive failed checks
     failing_since: Mapped[datetime | None]

@@ -55,6 +55,9 @@ def _vantage_figures(vantage: str, rows: list[Any]) -> VantageFigures:
     )
 
 
+WARNING = "warning"  # not a status: how the dashboard counts an up monitor whose latest verdict warns
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which monitors a list shows, a page at a time: in a status, among some names (a
@@ -66,10 +69,13 @@ class Selection:
     text: str | None = None
     after: str | None = None
     limit: int | None = None
+    warned: bool | None = None  # only those whose latest verdict warns (True) or does not (False)
 
     def applied(self, query: Select[Any]) -> Select[Any]:
         if self.status is not None:
             query = query.where(MonitorRow.status == self.status)
+        if self.warned is not None:
+            query = query.where(MonitorRow.warning.is_not(None) if self.warned else MonitorRow.warning.is_(None))
         if self.names is not None:  # a tag may name more monitors than a statement binds
             query = query.where(among(MonitorRow.name, sorted(self.names)))
         if self.text:
@@ -196,6 +202,7 @@ class Monitors:
             opening = (Event.OPENED, Event.REOPENED)
             transition = Transition(transition.state, tuple(e for e in transition.events if e not in opening))
         _save_state(monitor, transition.state, result_id)
+        monitor.warning = verdict.warnings[0].code if verdict.warnings else None
         notices: list[Notice] = [*follow(session, monitor, transition, verdict, scope, status, arrival.planned, policy)]
         if transition.events:
             prepared.changed.add(monitor.id)  # its last resolved incident may have moved
@@ -242,10 +249,18 @@ class Monitors:
             return [_record(session, row, last.get(row.last_result_id or 0)) for row in rows]
 
     def count_by_status(self) -> dict[str, int]:
-        """How many monitors checked now are in each status (those with none left out)."""
-        query = select(MonitorRow.status, func.count()).where(MonitorRow.active).group_by(MonitorRow.status)
+        """How many monitors checked now are in each status (those with none left out); the
+        up ones that warn (an expiring certificate, slow answers) count as "warning"."""
+        warns = MonitorRow.warning.is_not(None)
+        query = (
+            select(MonitorRow.status, warns, func.count()).where(MonitorRow.active).group_by(MonitorRow.status, warns)
+        )
+        counts: dict[str, int] = {}
         with self._sessions() as session:
-            return {status: count for status, count in session.execute(query)}
+            for status, warned, count in session.execute(query):
+                key = WARNING if status == "up" and warned else status
+                counts[key] = counts.get(key, 0) + count
+        return counts
 
     def get(self, name: str) -> MonitorRecord:
         with self._sessions() as session:
@@ -343,6 +358,7 @@ def _record(session: Session, row: MonitorRow, last_check: dict[str, Any] | None
         source=row.source,
         spec=row.spec,
         device=row.device,
+        warning=row.warning,
     )
 
 

@@ -59,6 +59,7 @@ MONITOR: dict[str, Any] = {
     "target": "https://shop.example/",
     "status": "down",
     "cause": "cert_expired",
+    "warning": None,  # the first warning code of the latest verdict (cert_expiring, ...) when it warns
     "since": "2026-11-23T17:59:00Z",
     "open_incident": 7,
     "last_check": VERDICT,

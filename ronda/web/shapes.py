@@ -60,6 +60,7 @@ def monitor_json(monitor: MonitorRecord, push_url: str | None = None) -> dict[st
         "target": monitor.target,
         "status": monitor.status,
         "cause": monitor.cause,
+        "warning": monitor.warning,
         "since": iso(monitor.since) if monitor.since else None,
         "open_incident": monitor.open_incident,
         "last_check": monitor.last_check,
