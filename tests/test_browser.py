@@ -214,6 +214,49 @@ def test_a_monitor_added_in_the_dashboard_is_checked_and_can_be_deleted(ronda, c
     expect(page.locator("#tile-images-port")).to_have_count(0)
 
 
+def test_a_mistake_in_the_monitor_form_is_said_at_its_field_on_a_phone_then_the_monitor_is_edited(
+    ronda, browser, images
+):
+    """On a phone: an interval ronda cannot read is refused in ronda's words right under its
+    field, with what was typed kept; once fixed the monitor is added, then edited."""
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = phone.new_page()
+        log_in(page, ronda)
+        page.get_by_role("link", name="Add a monitor").click()
+        page.get_by_label("Name").fill("images-phone")
+        page.get_by_label("Target URL").fill(f"tcp://127.0.0.2:{images.port}")
+        page.get_by_label("Interval").fill("every minute")
+        page.get_by_role("button", name="Add the monitor").click()
+
+        interval = page.get_by_label("Interval")
+        words = "expected a duration such as 500ms, 30s, 5m or 1h, got 'every minute'"
+        expect(interval).to_have_attribute("aria-invalid", "true")
+        expect(interval).to_have_accessible_description(words)  # read out with the field
+        expect(page.get_by_role("alert")).to_contain_text(f"Interval: {words}")
+        expect(page.get_by_label("Name")).to_have_value("images-phone")
+        expect(interval).to_have_value("every minute")
+        field, message = interval.bounding_box(), page.locator("#interval-error").bounding_box()
+        assert field and message and 0 <= message["y"] - (field["y"] + field["height"]) < 40, "right under the field"
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+        shoot(page, "monitor-form-errors-phone")
+
+        interval.fill("1m")
+        page.get_by_role("button", name="Add the monitor").click()
+        expect(page.get_by_role("heading", name="images-phone")).to_be_visible()
+        page.get_by_role("link", name="Edit this monitor").click()
+        expect(page.get_by_label("Interval")).to_have_value("1m")
+        expect(page.get_by_label("Target URL")).to_have_value(f"tcp://127.0.0.2:{images.port}")
+        page.get_by_label("Interval").fill("500ms")
+        page.get_by_label("Tags").fill("images, phone")
+        page.get_by_role("button", name="Save the changes").click()
+        expect(page.get_by_role("heading", name="images-phone")).to_be_visible()
+        spec = ronda.api("/api/v1/monitors/images-phone")["spec"]
+        assert (spec["interval"], spec["tags"]) == (0.5, ["images", "phone"])
+    finally:
+        phone.close()
+
+
 def test_the_incidents_page_is_live_and_never_loses_a_half_typed_update(ronda, context, shop, images):
     """A new incident appears in place; while an editor types an update, notices keep coming
     and the text stays as typed; once posted, it is on the timeline. The page never reloads."""

@@ -103,6 +103,8 @@ MINIMUM: dict[tuple[str, str], Role | str | None] = {
     ("GET", "/new-monitor"): "editor",
     ("POST", "/new-monitor"): "editor",
     ("POST", "/monitors/{name}/delete"): "editor",
+    ("GET", "/monitors/{name}/edit"): "editor",
+    ("POST", "/monitors/{name}/edit"): "editor",
     ("POST", "/incidents/{incident_id}/updates"): "editor",
     ("POST", "/api/v1/incidents/{incident_id}/confirm"): "editor",
     ("POST", "/incidents/{incident_id}/confirm"): "editor",

@@ -634,3 +634,16 @@ def test_report_counts_are_public_only_when_the_page_says_so(filled, counts_show
     assert "Users report nothing unusual." in words, "three reports are no surge"
     assert ("Reports in the last 24 hours: 3" in words) is counts_shown
     assert ("It is very slow (3)" in words) is counts_shown
+
+
+def test_a_logo_is_found_beside_the_config_file_wherever_ronda_starts(tmp_path, monkeypatch):
+    from ronda.config.load import load_config
+
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    config = folder / "ronda.yaml"
+    config.write_text(MONITORS + "status_pages:\n  - {slug: shop, title: Shop, logo: logo.png}\n")
+    monkeypatch.chdir(tmp_path)  # elsewhere: the logo is the config's neighbour, not the working folder's
+    [page] = load_config(str(config)).status_pages
+    assert page.logo == str(folder / "logo.png")

@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from ronda.config.schema import LOGO_MAX_BYTES, Config, Monitor, PushMonitor
+from ronda.config.wording import name_in_use, plain_message
 from ronda.errors import ConfigError
 from ronda.memory import gc_paused
 
@@ -144,13 +145,7 @@ def _compose(text: str) -> yaml.Node | None:
 
 def _describe(reader: _Reader, error: Any) -> tuple[int | None, str | None, str]:
     where: Path_ = tuple(error["loc"])
-    message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (check its spelling)"
-    elif error["type"] == "missing":
-        message = "required but missing"
-    message = message.removeprefix("Value error, ")
-    return reader.line_of(where), field_name(where), message
+    return reader.line_of(where), field_name(where), plain_message(error)
 
 
 def _check_dependencies(reader: _Reader, config: Config) -> None:
@@ -240,7 +235,7 @@ def _check_unique_names(reader: _Reader, config: Config) -> None:
             where: Path_ = ("monitors", index, "name")
             raise ConfigError(
                 reader.path,
-                [(reader.line_of(where), field_name(where), f"{monitor.name!r} is used by another monitor")],
+                [(reader.line_of(where), field_name(where), name_in_use(monitor.name))],
             )
         seen.add(monitor.name)
 
@@ -293,9 +288,6 @@ def _check_status_pages(reader: _Reader, config: Config) -> None:
             if name not in names:
                 where = ("status_pages", i, "components", name)
                 problems.append((reader.line_of(where), field_name(where), f"no monitor is named {name!r}"))
-        if page.logo is not None and (why := _unusable_logo(page.logo)) is not None:
-            where = ("status_pages", i, "logo")
-            problems.append((reader.line_of(where), field_name(where), why))
     if problems:
         raise ConfigError(reader.path, problems)
 
@@ -318,6 +310,10 @@ def _check_files_exist(reader: _Reader, config: Config) -> None:
         for where, path in wanted
         if path is not None and (why := unusable(str(where[-1]), path)) is not None
     ]
+    for i, page in enumerate(config.status_pages):  # its logo, relative to the config file by now
+        if page.logo is not None and (why := _unusable_logo(page.logo)) is not None:
+            where = ("status_pages", i, "logo")
+            problems.append((reader.line_of(where), field_name(where), why))
     if problems:
         raise ConfigError(reader.path, problems)
 

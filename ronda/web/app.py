@@ -24,6 +24,7 @@ from ronda.web.headers import SecurityHeaders
 from ronda.web.health import health_answer
 from ronda.web.incidents_page import incidents_router
 from ronda.web.metrics import metrics_router
+from ronda.web.monitor_forms import monitor_forms_router
 from ronda.web.monitor_page import monitor_router
 from ronda.web.monitors_api import monitors_router
 from ronda.web.not_found import not_found_handler
@@ -90,6 +91,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(agents_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(agents_pages(ctx, auth), max_body_size=limits.max_body)
     app.include_router(dashboard_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(monitor_forms_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(monitor_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(incidents_router(ctx, auth), max_body_size=limits.max_body)
     add_api_docs(app, "/api/openapi.json")
