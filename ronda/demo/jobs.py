@@ -1,6 +1,6 @@
-"""The demo's nightly backup: a job that calls its push monitor's URL every "night" (a third
-of the demo's cycle), says when it starts and when it is done, and hangs for a while in each
-cycle, so its heartbeat goes missing (heartbeat_missed) and comes back."""
+"""The demo's nightly backup: a job that calls its push monitor's URL every "night" (an
+eighth of the demo's cycle), says when it starts and when it is done, and hangs for a while
+in each cycle, so its heartbeat goes missing (heartbeat_missed) and comes back."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from collections.abc import Callable
 
 from ronda.demo.visitor import post
 
-RUNS = (0.05, 0.05 + 1 / 3, 0.05 + 2 / 3)  # when in each cycle the job runs: three "nights"
+# When in each cycle the job runs: eight "nights". Its incident reopens each round, so it is
+# flapping, and a flapping incident resolves after 5 good checks in a row (flap_calm): with
+# fewer runs between two hangs it would never resolve within the demo.
+RUNS = tuple(0.05 + k / 8 for k in range(8))
 
 
 class NightlyJob:
     """Runs at fixed points of each cycle (`RUNS`), so the demo's timeline can make one run
-    hang whatever the cycle's length: the push monitor's period is a third of the cycle."""
+    hang whatever the cycle's length: the push monitor's period is an eighth of the cycle."""
 
     def __init__(self, listen: str, token: str, cycle: float, hung: Callable[[], bool]) -> None:
         self.host, _, port = listen.rpartition(":")

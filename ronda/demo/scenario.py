@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ronda.clock import system_clock
+from ronda.demo.jobs import RUNS
 from ronda.errors import ServiceError
 from ronda.world.dnsserver import DnsServer, Zone
 from ronda.world.pki import LocalPKI
@@ -130,7 +131,7 @@ class DemoWorld:
                 "backup",
                 None,
                 "the nightly backup job hangs and misses its heartbeat (a push monitor)",
-                {"kind": "push", "period": self.cycle / 3, "grace": self.cycle / 12, "token": BACKUP_TOKEN},
+                {"kind": "push", "period": self.cycle / len(RUNS), "grace": self.cycle / 12, "token": BACKUP_TOKEN},
             ),
         ]
 
