@@ -33,7 +33,7 @@ PUSH_GRACE = 3600.0
 NOTIFY_RETRY_FIRST = 5.0  # the wait after a channel's first failure; it doubles each time
 NOTIFY_RETRY_MAX = 600.0
 NOTIFY_STORM = 10  # more incident openings than this, due together on a channel: one digest
-NOTIFY_STORM_WAIT = 5.0  # how long an opening waits for others to join its digest
+NOTIFY_STORM_WAIT = 5.0  # during a storm, how long an opening waits for others to join its digest
 
 # History (`retention:`): raw verdicts are kept this long, hour rollups this long (the uptime
 # windows read 90 days of them), day rollups for good.

@@ -385,8 +385,8 @@ def test_an_agent_added_on_the_agents_page_checks_and_shows_where_from(ronda, br
         wait_for("milan-1 heard", lambda: page.goto(base(ronda) + "/agents") and page.locator("tr.agent-live").count())
         expect(page.locator("tr.agent-live")).to_contain_text("milan-1")
         page.goto(base(ronda) + "/monitors/shop")
-        # No screenshot here: the monitor's page reloads at each of its checks (every 200 ms in
-        # this config), so a full-page shot never finds it still.
+        # No screenshot here: the monitor's page redraws its parts as checks arrive (every 200
+        # ms in this config), so a full-page shot never finds it still.
         expect(page.get_by_role("table", name="From where")).to_contain_text("eu-south/milan-1", timeout=WAIT)
         page.goto(base(ronda) + "/agents")
         page.get_by_role("button", name="Revoke milan-1").click()

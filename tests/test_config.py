@@ -256,7 +256,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
 
 def test_the_notification_settings_default_to_an_empty_configs():
     assert OutboxSettings() == settings_for(Config())
-    assert Config().notify_storm_wait == 5.0, "README and CHANGELOG say an opening waits 5 s"
+    assert Config().notify_storm_wait == 5.0, "README and CHANGELOG say an opening in a storm waits 5 s"
 
 
 def test_a_one_shot_check_defaults_to_what_an_empty_config_does():

@@ -1,6 +1,7 @@
-"""The dashboard: every monitor at a glance, a page per monitor, certificates by expiry,
-incidents with their timelines; live through server-sent events. Pages are rendered on
-the server from the store, so there is no build step and nothing to install."""
+"""The dashboard's board: every monitor at a glance (tiles, or a compact list), worst
+first or searched, and the live stream of server-sent events every open page listens to.
+The monitor page, the incidents page and the monitor forms have modules of their own.
+Pages are rendered on the server from the store: no build step, nothing to install."""
 
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
 // Times in the reader's own zone: ronda writes every moment in UTC (<time data-moment
 // datetime="...">), the same for every visitor so pages can be kept and shared; here each
-// becomes one format in the browser's zone and language, with the UTC time in its tooltip.
+// becomes one format in the browser's zone and the page's language, the UTC time in its tooltip.
 (function () {
   "use strict";
-  var format = new Intl.DateTimeFormat(undefined, {
+  var lang = document.documentElement.lang || undefined;  // the page's language, as its words
+  var format = new Intl.DateTimeFormat(lang, {
     year: "numeric", month: "short", day: "numeric",
     hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
   });
-  var dayOnly = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
+  var dayOnly = new Intl.DateTimeFormat(lang, { year: "numeric", month: "short", day: "numeric" });
 
   function localize(root) {
     root.querySelectorAll("time[data-moment]").forEach(function (node) {
