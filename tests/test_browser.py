@@ -328,6 +328,47 @@ def test_a_monitor_page_turns_red_and_green_in_place_and_charts_the_outage(ronda
         phone.close()
 
 
+PAGES = {  # every page of the web face, by the name its screenshots carry
+    "dashboard": "/",
+    "dashboard-list": "/?layout=list",
+    "monitor": "/monitors/shop",
+    "certificates": "/certificates",
+    "incidents": "/incidents",
+    "agents": "/agents",
+    "monitor-form": "/new-monitor",
+    "account": "/account",
+    "users": "/users",
+    "status-page": "/status",
+    "not-found": "/monitors/gone",
+}
+
+
+@pytest.mark.parametrize(
+    ("size", "viewport"),
+    [("desktop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})],
+)
+def test_every_page_fits_a_desktop_and_a_phone_without_sideways_scrolling(ronda, browser, shop, size, viewport):
+    """Each page during an outage, at both sizes: it loads, fits the width (a phone never
+    scrolls sideways) and is kept as a screenshot (pages-<name>-<size>.png)."""
+    phone = size == "phone"
+    context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone)
+    try:
+        context.route("**/live", lambda route: route.abort())  # still pages for the pictures
+        page = context.new_page()
+        log_in(page, ronda)
+        shop.default = Reply(status=503, body=b"busy")
+        wait_for("shop's incident", lambda: ronda.api("/api/v1/incidents?open=true"))
+        for name, path in PAGES.items():
+            answer = page.goto(base(ronda) + path)
+            assert answer is not None and answer.status == (404 if name == "not-found" else 200), path
+            expect(page.locator("main h1").first).to_be_visible()
+            wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, f"{path} scrolls sideways by {wide} px at {viewport['width']} px"
+            shoot(page, f"pages-{name}-{size}")
+    finally:
+        context.close()
+
+
 def test_no_page_breaks_the_content_security_policy(ronda, context, shop):
     """Every page works under the policy ronda sends: nothing it needs is inline script or
     from elsewhere, so Chromium reports no violation on any of them."""
