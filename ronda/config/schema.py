@@ -869,7 +869,7 @@ class Config(_Strict):
     notify_deadline: Duration = 86400.0  # a notice not delivered by then is `failed`
     notify_retry: NotifyRetry = Field(default_factory=NotifyRetry)
     notify_storm: int = Field(default=default.NOTIFY_STORM, ge=1)  # more openings than this at once: one digest
-    notify_storm_wait: Duration = default.NOTIFY_STORM_WAIT  # during a storm, how long an opening waits to join a digest
+    notify_storm_wait: Duration = default.NOTIFY_STORM_WAIT  # in a storm, how long an opening waits for its digest
     monitors: list[Monitor] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     status_pages: list[StatusPage] = Field(default_factory=list)
