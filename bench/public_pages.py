@@ -36,8 +36,15 @@ from pathlib import Path
 from bench.probers import stop
 
 TOKEN = "bench-public-pages-token-0123"
+# "#revalidate": what an open status page asks every 30 s (status-live.js): the same page
+# with If-None-Match, answered 304 while nothing changed.
+REVALIDATE = "#revalidate"
 ENDPOINTS = (
     "/status",
+    "/status" + REVALIDATE,
+    "/status/bench/logo",
+    "/api/docs",
+    "/api/docs/assets/swagger-ui-bundle.js",
     "/status/feed.atom",
     "/status/summary.json",
     "/status/badge.svg",
@@ -64,8 +71,11 @@ def write_config(folder: Path, monitors: int, interval: str, target_port: int, p
         "defaults:",
         f"  interval: {interval}",
         "  timeout: 5s",
+        "status_pages:",  # every monitor, with a logo (served at /status/bench/logo)
+        "  - {slug: bench, title: Bench, logo: logo.svg}",
         "monitors:",
     ]
+    (folder / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>\n')
     lines += [f"  - {{name: m{i:04d}, url: 'tcp://127.0.0.1:{target_port}'}}" for i in range(monitors)]
     path = folder / "ronda.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -77,24 +87,39 @@ async def target(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.close()
 
 
-async def get(
+async def get_with_head(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, headers: str = ""
-) -> tuple[int, bytes]:
-    """One GET on a kept-alive connection; the status and the body."""
+) -> tuple[int, bytes, bytes]:
+    """One GET on a kept-alive connection; the status, the head and the body."""
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
     body = await reader.readexactly(int(length.group(1))) if length else b""
+    return status, head, body
+
+
+async def get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, headers: str = ""
+) -> tuple[int, bytes]:
+    status, _, body = await get_with_head(reader, writer, path, headers)
     return status, body
 
 
-async def client(port: int, path: str, until: float, counts: list[int]) -> None:
+async def client(port: int, endpoint: str, until: float, counts: list[int]) -> None:
+    path, revalidate = endpoint.removesuffix(REVALIDATE), endpoint.endswith(REVALIDATE)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
+        headers = ""
+        if revalidate:  # the page's ETag and cookie (its form token) first, as the browser that loaded it holds
+            _, head, _ = await get_with_head(reader, writer, path)
+            etag = re.search(rb"(?i)\r\netag: *([^\r]+)", head)
+            cookie = re.search(rb"(?i)\r\nset-cookie: *([^;\r]+)", head)
+            headers = f"If-None-Match: {etag.group(1).decode()}\r\n" if etag else ""
+            headers += f"Cookie: {cookie.group(1).decode()}\r\n" if cookie else ""
         while time.monotonic() < until:
-            status, body = await get(reader, writer, path)
-            counts[0 if status == 200 else 1] += 1
+            status, body = await get(reader, writer, path, headers)
+            counts[0 if status in (200, 304) else 1] += 1
             counts[2] += len(body)
     finally:
         writer.close()
@@ -263,7 +288,7 @@ async def main(args: argparse.Namespace) -> None:
             print(HEADER)
             print(report(await stretch("(idle)", ronda.pid, port, None, args.seconds, 0)), flush=True)
             for path in args.only.split(",") if args.only else ENDPOINTS:
-                await warm(port, path)
+                await warm(port, path.removesuffix(REVALIDATE))
                 row = await stretch(path, ronda.pid, port, path, args.seconds, args.clients)
                 print(report(row), flush=True)
                 await asyncio.sleep(2)  # let a backlog drain before the next
@@ -272,7 +297,7 @@ async def main(args: argparse.Namespace) -> None:
             log.close()
             server.close()
     print(
-        "\nreq/s: answered per second; !200: other answers; KB/r: body size; "
+        "\nreq/s: answered per second; !200: other answers (304 counts as answered); KB/r: body size; "
         "cpu ms/r: ronda's CPU (checks included) per request; "
         "cpu: ronda's CPU share; chk/s: checks run per second; skipped: check slots skipped; "
         "lag50/99/max: the scheduler's lag in seconds, sampled each second; hz50/99ms: /healthz's answer time."
