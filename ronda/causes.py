@@ -88,6 +88,8 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("auth_failed", Severity.DOWN, "the credentials were refused"),
     Cause("protocol_error", Severity.DOWN, "the server does not speak the expected protocol"),
     Cause("stream_missing", Severity.DOWN, "the expected media stream is gone"),
+    # The service's own health check says it does not serve (grpc://): it answers, and says no.
+    Cause("not_serving", Severity.DOWN, "the service's health check says it is not serving"),
     Cause("icmp_no_reply", Severity.DOWN, "the host does not answer ping"),
     # Replies still come: the host is there, the way to it (or the host) is losing packets.
     Cause("icmp_packet_loss", Severity.DEGRADED, "some pings to the host were lost"),

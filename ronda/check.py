@@ -27,6 +27,8 @@ async def run_check(
     is what this one keeps for the next."""
     ctx = ctx or ProbeContext()
     obs = Observation(target, known=dict(known or {}))
+    if options.request is not None:
+        obs.secrets.update(options.request.secrets())  # hidden whatever ends the check
     deadline = obs.started + options.timeout
     scheme = PROBES[target.scheme]
     try:
@@ -42,6 +44,7 @@ async def run_check(
         # traceback goes to the debug log for whoever fixes the probe.
         log.debug("checking %s raised", target.url, exc_info=True)
         obs.problem("protocol_error", f"ronda could not read what {target.url} answered ({_fault(exc)})")
+    obs.hide_secrets()
     return assess(obs, ctx.clock())
 
 

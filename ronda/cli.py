@@ -6,11 +6,34 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
 from ronda import __version__, defaults, eventloop
 from ronda.errors import ConfigError, RondaError, ServiceError, UsageError
+from ronda.httpspec import (
+    Auth,
+    BearerAuth,
+    HttpRequest,
+    OAuth2,
+    basic_from_env,
+    check_pattern,
+    form_body,
+    graphql_body,
+    parse_form_field,
+    parse_header,
+    parse_header_check,
+    parse_json_body,
+    parse_json_check,
+    parse_method,
+    parse_size,
+    parse_status_ranges,
+    parse_token_url,
+    request_header,
+    secret_from_env,
+    text_body,
+)
 from ronda.plugin import UNKNOWN, exit_code, first_line, unknown_line
 from ronda.schemes import spelled_out
 from ronda.target import (
@@ -77,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"certificate warning threshold (default {defaults.CERT_WARN_DAYS:g},"
         " or a quarter of the lifetime if shorter)",
     )
-    check.add_argument("--expect-status", metavar="N", type=int, help="the HTTP status the answer must have")
+    check.add_argument(
+        "--expect-status", metavar="STATUS", help="the HTTP status the answer must have: 200, 2xx, 200-299, 200,204"
+    )
     check.add_argument("--expect-text", metavar="TEXT", help="text the body (ws://: the reply) must contain")
     check.add_argument("--send", metavar="TEXT", help="ws://, wss://: send this text message once connected")
     check.add_argument(
@@ -86,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--max-latency", metavar="SECONDS", type=_positive_float, help="slower than this is degraded (slow_response)"
     )
+    _add_http_arguments(check)
     check.add_argument("--subresources", action="store_true", help="also check every host the page loads assets from")
     check.add_argument(
         "--subresource-hosts",
@@ -165,6 +191,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-browser", action="store_true", help="do not open the dashboard in the desktop's browser")
     return parser
+
+
+def _add_http_arguments(check: argparse.ArgumentParser) -> None:
+    """http(s)://: what to send and what else the answer must show (docs/http.md); the
+    config's `request:` and `expect:` keys of the same names."""
+    http = check.add_argument_group("http(s) requests and assertions (docs/http.md)")
+    http.add_argument("--method", metavar="METHOD", help="GET (the default), HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+    http.add_argument("--header", metavar="'NAME: VALUE'", action="append", default=[], help="send this header")
+    http.add_argument(
+        "--header-env", metavar="'NAME: VAR'", action="append", default=[], help="send this header, its value from VAR"
+    )
+    body = http.add_mutually_exclusive_group()
+    body.add_argument("--data", metavar="TEXT", help="send this text as the body (text/plain unless --header says)")
+    body.add_argument("--json-body", metavar="JSON", help="send this JSON as the body (application/json)")
+    body.add_argument("--form", metavar="NAME=VALUE", action="append", help="send a form field (repeatable)")
+    body.add_argument("--graphql", metavar="QUERY", help="POST this GraphQL query; an answer with errors fails")
+    http.add_argument("--graphql-variables", metavar="JSON", help="the GraphQL query's variables, a JSON object")
+    auth = http.add_mutually_exclusive_group()
+    auth.add_argument("--basic-auth-env", metavar="VAR", help="HTTP Basic credentials from VAR, as USER:PASSWORD")
+    auth.add_argument("--bearer-env", metavar="VAR", help="a bearer token from VAR")
+    auth.add_argument("--oauth2-token-url", metavar="URL", help="OAuth2 client credentials: the token endpoint")
+    http.add_argument("--oauth2-client-id", metavar="ID", help="OAuth2: the client's id")
+    http.add_argument("--oauth2-secret-env", metavar="VAR", help="OAuth2: the client's secret, from VAR")
+    http.add_argument("--oauth2-scope", metavar="SCOPE", help="OAuth2: the scope to ask for")
+    http.add_argument("--oauth2-audience", metavar="AUDIENCE", help="OAuth2: the audience to ask for")
+    http.add_argument(
+        "--oauth2-client-auth", choices=("basic", "post"), help="OAuth2: the secret in HTTP Basic (default) or the form"
+    )
+    http.add_argument("--no-follow-redirects", action="store_true", help="judge a redirect itself, not where it leads")
+    http.add_argument(
+        "--expect-header",
+        metavar="RULE",
+        action="append",
+        default=[],
+        help="a header the answer must have: Name, !Name (absent), 'Name: value', 'Name ~ regex' (repeatable)",
+    )
+    http.add_argument("--expect-no-text", metavar="TEXT", help="text the body must not contain")
+    http.add_argument("--expect-regex", metavar="REGEX", help="a regular expression (RE2) the body must match")
+    http.add_argument("--expect-no-regex", metavar="REGEX", help="a regular expression (RE2) the body must not match")
+    http.add_argument(
+        "--json-path",
+        "--expect-json",
+        dest="json_path",
+        metavar="EXPR",
+        action="append",
+        default=[],
+        help="a JMESPath and what it must give: 'status.ok == true', 'length(items) >= 1' (repeatable)",
+    )
+    http.add_argument("--max-size", metavar="SIZE", help="the body may be at most this large: 65536, 64KiB, 1MB")
+    http.add_argument("--min-size", metavar="SIZE", help="the body must be at least this large")
 
 
 DEFAULT_CONFIG = "ronda.yaml"  # ronda.config.starter.DEFAULT_FILE, without importing the config at start
@@ -253,9 +329,92 @@ def _check_options(args: argparse.Namespace) -> CheckOptions:
         resolve=resolve,
         nameserver=parse_nameserver(args.nameserver) if args.nameserver else None,
         warn_days=args.warn_days,
-        expect=Expectations(status=args.expect_status, text=args.expect_text, max_latency=args.max_latency),
+        expect=_expectations(args),
         subresources=args.subresources,
         subresource_hosts=args.subresource_hosts,
+        request=_http_request(args, os.environ),
+    )
+
+
+def _expectations(args: argparse.Namespace) -> Expectations:
+    status = args.expect_status
+    return Expectations(
+        status=None if status is None else int(status) if status.isdigit() else parse_status_ranges(status),
+        text=args.expect_text,
+        max_latency=args.max_latency,
+        no_text=args.expect_no_text,
+        regex=None if args.expect_regex is None else check_pattern(args.expect_regex, "--expect-regex"),
+        no_regex=None if args.expect_no_regex is None else check_pattern(args.expect_no_regex, "--expect-no-regex"),
+        headers=tuple(parse_header_check(rule) for rule in args.expect_header),
+        json_paths=tuple(parse_json_check(text) for text in args.json_path),
+        max_size=None if args.max_size is None else parse_size(args.max_size, "--max-size"),
+        min_size=None if args.min_size is None else parse_size(args.min_size, "--min-size"),
+    )
+
+
+def _http_request(args: argparse.Namespace, environ: Mapping[str, str]) -> HttpRequest | None:
+    """The request the http(s) options describe; None when none is given (a plain GET)."""
+    headers = [parse_header(text) for text in args.header]
+    for text in args.header_env:
+        name, variable = parse_header(text, "--header-env")
+        headers.append(
+            request_header(name, secret_from_env(variable, environ, f"--header-env {name}:"), "--header-env")
+        )
+    body, content_type = _body(args)
+    request = HttpRequest(
+        method=parse_method(args.method) if args.method else "POST" if args.graphql else "GET",
+        headers=tuple(headers),
+        body=body,
+        content_type=content_type,
+        auth=_auth(args, environ),
+        follow_redirects=not args.no_follow_redirects,
+        graphql=args.graphql is not None,
+    )
+    if args.graphql is not None and request.method != "POST":
+        raise UsageError("--graphql: a GraphQL query is POSTed; leave --method out, or write POST")
+    return None if request == HttpRequest() else request
+
+
+def _body(args: argparse.Namespace) -> tuple[bytes | None, str | None]:
+    if args.graphql_variables is not None and args.graphql is None:
+        raise UsageError("--graphql-variables goes with --graphql")
+    if args.graphql is not None:
+        try:
+            variables = json.loads(args.graphql_variables) if args.graphql_variables else None
+        except ValueError as exc:
+            raise UsageError(f"--graphql-variables: not JSON ({exc})") from None
+        if variables is not None and not isinstance(variables, dict):
+            raise UsageError("--graphql-variables: expected a JSON object")
+        return graphql_body(args.graphql, variables)
+    if args.data is not None:
+        return text_body(args.data)
+    if args.json_body is not None:
+        return parse_json_body(args.json_body)
+    if args.form:
+        return form_body([parse_form_field(text) for text in args.form])
+    return None, None
+
+
+def _auth(args: argparse.Namespace, environ: Mapping[str, str]) -> Auth | None:
+    oauth = (args.oauth2_client_id, args.oauth2_secret_env, args.oauth2_scope, args.oauth2_audience)
+    if args.oauth2_token_url is None and any(value is not None for value in (*oauth, args.oauth2_client_auth)):
+        raise UsageError("the --oauth2-* options go with --oauth2-token-url")
+    if args.basic_auth_env:
+        return basic_from_env(args.basic_auth_env, environ)
+    if args.bearer_env:
+        return BearerAuth(secret_from_env(args.bearer_env, environ, "--bearer-env"))
+    if args.oauth2_token_url is None:
+        return None
+    token_url = parse_token_url(args.oauth2_token_url)
+    if not args.oauth2_client_id or not args.oauth2_secret_env:
+        raise UsageError("--oauth2-token-url needs --oauth2-client-id and --oauth2-secret-env")
+    return OAuth2(
+        token_url,
+        args.oauth2_client_id,
+        secret_from_env(args.oauth2_secret_env, environ, "--oauth2-secret-env"),
+        args.oauth2_scope,
+        args.oauth2_audience,
+        args.oauth2_client_auth or "basic",
     )
 
 
@@ -267,7 +426,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     options = _check_options(args)
     target = parse_target(args.target)
-    misplaced = misplaced_options(target.scheme, options)
+    misplaced = _misplaced_http_options(target.scheme, options) or misplaced_options(target.scheme, options)
     if misplaced:
         raise UsageError(misplaced)
     context = ProbeContext()
@@ -281,6 +440,31 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(first_line(verdict, options))
         print_detail(verdict)
     return exit_code(verdict)
+
+
+def _misplaced_http_options(scheme: str, options: CheckOptions) -> str | None:
+    """Words for http(s) options given for a target whose answer is no HTTP answer, or None."""
+    from ronda.probes import PROBES
+
+    record = PROBES[scheme]
+    given = [] if record.http_answer else [_HTTP_FLAGS[key] for key in options.expect.http_only()]
+    if options.request is not None and "request" not in record.options:
+        given.insert(0, "the request options (--method, --header, --data, credentials, ...)")
+    if not given:
+        return None
+    return f"{' and '.join(given)} go with an http:// or https:// target, not {scheme}://"
+
+
+# Expectations' keys only an HTTP answer meets, as `ronda check` spells them.
+_HTTP_FLAGS = {
+    "no_text": "--expect-no-text",
+    "regex": "--expect-regex",
+    "no_regex": "--expect-no-regex",
+    "headers": "--expect-header",
+    "json_paths": "--json-path",
+    "max_size": "--max-size",
+    "min_size": "--min-size",
+}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ SCHEMES: dict[str, Scheme] = {
     "ws": Scheme("websocket", 80),
     "wss": Scheme("websocket", 443),
     "ssh": Scheme("ssh", 22),
+    "grpc": Scheme("grpc"),  # the gRPC health service, over HTTP/2 in clear text; no standard port
 }
 
 # Ports that go without saying in a URL (http:// 80, https:// 443, ...).

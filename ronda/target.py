@@ -15,6 +15,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit, ur
 from ronda import defaults
 from ronda.errors import UsageError
 from ronda.hosts import ascii_host
+from ronda.httpspec import HeaderCheck, HttpRequest, JsonCheck, StatusRanges
 from ronda.reach import ANYWHERE, Reach
 from ronda.schemes import SCHEMES
 from ronda.tlscontexts import TlsClient
@@ -36,9 +37,22 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Expectations:
-    status: int | None = None  # None: any 2xx or 3xx answer is fine
+    status: int | StatusRanges | None = None  # None: any 2xx or 3xx answer is fine
     text: str | None = None
     max_latency: float | None = None  # seconds
+    # http(s) only (ronda/httpspec.py): what else the answer must, or must not, show.
+    no_text: str | None = None
+    regex: str | None = None  # RE2, searched in the body
+    no_regex: str | None = None
+    headers: tuple[HeaderCheck, ...] = ()
+    json_paths: tuple[JsonCheck, ...] = ()
+    max_size: int | None = None  # bytes of body
+    min_size: int | None = None
+
+    def http_only(self) -> list[str]:
+        """The expectations set that only an http(s) answer can meet, by their keys."""
+        keys = ("no_text", "regex", "no_regex", "headers", "json_paths", "max_size", "min_size")
+        return [key for key in keys if getattr(self, key) not in (None, ())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,7 @@ class CheckOptions:
     acme_directory: str | None = None  # the CA's ACME directory: its renewal window (RFC 9773) applies
     send: str | None = None  # ws://, wss://: a text message sent once connected; the reply must contain expect.text
     subprotocol: str | None = None  # ws://, wss://: the Sec-WebSocket-Protocol asked for; the server must pick it
+    request: HttpRequest | None = None  # http(s)://: what to send (ronda/httpspec.py); None: a plain GET
     # Where the check may connect and what it may read: anywhere, but for monitors added
     # through the API when the config narrows it (ronda/reach.py).
     reach: Reach = ANYWHERE

@@ -51,6 +51,7 @@ TRUNCATED: dict[str, bytes] = {
     "ldap": b"\x30\x84\x00\x00\x10\x00\x02\x01\x01\x78",  # an LDAPMessage promising 4 KiB
     "ldaps": b"\x30\x84\x00\x00\x10\x00\x02\x01\x01\x78",
     "postgres": b"",  # SSLRequest's answer is one byte: none at all is the cut
+    "grpc": b"\x00\x00\x12\x04\x00\x00\x00\x00\x00\x00\x03",  # HTTP/2's SETTINGS frame promising 18 bytes
 }
 # Probes whose target is no server: what stands in for one.
 NOT_A_SERVER = {"dns": "a UDP DNS server", "file": "a file on disk"}

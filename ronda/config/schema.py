@@ -40,6 +40,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from ronda import defaults as default
 from ronda.causes import Severity
 from ronda.config.channel_urls import check_url
+from ronda.config.http_checks import Expect, Request
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
 from ronda.target import (
@@ -223,12 +224,6 @@ class ServerConfig(_Strict):
         return f"http://{host}:{self.port}"
 
 
-class Expect(_Strict):
-    status: int | None = Field(default=None, ge=100, le=599)
-    text: str | None = None
-    max_latency: Duration | None = None
-
-
 class Defaults(_Strict):
     interval: Duration = default.INTERVAL
     timeout: Duration = default.TIMEOUT
@@ -361,6 +356,7 @@ class CheckMonitor(_Probed):
     # and the Sec-WebSocket-Protocol to ask for.
     send: str | None = None
     subprotocol: str | None = None
+    request: Request | None = None  # http(s)://: what to send (ronda/config/http_checks.py)
 
     @field_validator("url")
     @classmethod
@@ -368,9 +364,22 @@ class CheckMonitor(_Probed):
         _usage_to_value_error(parse_target, value)
         return value
 
-    @field_validator("send", "subprotocol")
+    @field_validator("expect")
     @classmethod
-    def _probe_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _http_expectations(cls, value: Expect, info: ValidationInfo) -> Expect:
+        """What only an HTTP answer can show (headers, JSON paths...) asked of another kind
+        of target would never be judged: an error."""
+        from ronda.probes import PROBES
+
+        url = info.data.get("url")
+        keys = value.http_only()
+        if url and keys and not PROBES[parse_target(url).scheme].http_answer:
+            raise ValueError(f"{', '.join(keys)} {'goes' if len(keys) == 1 else 'go'} with an http:// or https:// url")
+        return value
+
+    @field_validator("send", "subprotocol", "request")
+    @classmethod
+    def _probe_only(cls, value: Any, info: ValidationInfo) -> Any:
         """A probe's own option (ronda/probes/base.py, ProbeScheme.options) on a monitor whose
         URL another probe checks would be ignored: an error, not a silent no-op."""
         from ronda.probes import PROBES, option_schemes

@@ -53,7 +53,7 @@ from ronda.service.write_behind import WriteBehind
 from ronda.storage.arrivals import Arrival
 from ronda.storage.database import Database
 from ronda.storage.incidents import IncidentNotice, Notice
-from ronda.target import CheckOptions, Expectations, parse_nameserver, parse_resolve, parse_target
+from ronda.target import CheckOptions, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
@@ -172,7 +172,9 @@ PAGE_OPTIONS = ("subresources", "subresource_hosts", "send", "subprotocol")  # a
 def _page_options(monitor: CheckMonitor | StatusPageMonitor) -> dict[str, Any]:
     if isinstance(monitor, StatusPageMonitor):
         return {}
-    return {option: getattr(monitor, option) for option in PAGE_OPTIONS}
+    options = {option: getattr(monitor, option) for option in PAGE_OPTIONS}
+    options["request"] = None if monitor.request is None else monitor.request.spec()  # a record that hashes
+    return options
 
 
 def _options_made_from(monitor: CheckMonitor | StatusPageMonitor) -> tuple[Hashable, ...]:
@@ -182,7 +184,7 @@ def _options_made_from(monitor: CheckMonitor | StatusPageMonitor) -> tuple[Hasha
         monitor.ca_file,
         monitor.nameserver,
         monitor.cert_warn_days,
-        (monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
+        monitor.expect.expectations(),
         monitor.client_cert,
         monitor.client_key,
         monitor.deployed_from,
@@ -200,7 +202,7 @@ def _options(
         resolve=resolve,
         nameserver=parse_nameserver(monitor.nameserver) if monitor.nameserver else None,
         warn_days=monitor.cert_warn_days,
-        expect=Expectations(monitor.expect.status, monitor.expect.text, monitor.expect.max_latency),
+        expect=monitor.expect.expectations(),
         client_cert=monitor.client_cert,
         client_key=monitor.client_key,
         deployed_from=monitor.deployed_from,

@@ -8,6 +8,7 @@ is data; a probe raises only for bugs and misuse.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from ronda.clock import Clock, system_clock
 from ronda.probes.dnscache import DnsCache
+from ronda.probes.tokens import TokenCache
 from ronda.target import CheckOptions, Target
 from ronda.tlscontexts import TlsContexts
 from ronda.verdict import CertificateInfo, Finding
@@ -30,6 +32,7 @@ class ProbeContext:
     clock: Clock = system_clock
     fetch_cache: dict[str, tuple[float, bytes]] = field(default_factory=dict)  # url -> (expires, body)
     dns: DnsCache = field(default_factory=DnsCache)  # address lookups kept for their TTL, shared
+    tokens: TokenCache = field(default_factory=TokenCache)  # OAuth2 tokens kept until they expire, shared
 
 
 @dataclass
@@ -51,6 +54,9 @@ class Observation:
     known: dict[str, Any] = field(default_factory=dict)
     keep: dict[str, Any] | None = None  # what the monitor's next check should know; None: no change
     latency_ms: float | None = None
+    # What the check sent that must never show (passwords, tokens): the check's findings,
+    # warnings and facts have each replaced by *** before they become a verdict.
+    secrets: set[str] = field(default_factory=set)
 
     def problem(
         self, code: str, detail: str, *, address: str | None = None, host: str | None = None, port: int | None = None
@@ -64,6 +70,28 @@ class Observation:
 
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000
+
+    def hide_secrets(self) -> None:
+        """Every secret the check sent replaced by *** in its findings, warnings and facts:
+        a server that echoes a token back, or an error that quotes it, shows none."""
+        if not self.secrets:
+            return
+        secrets = sorted(self.secrets, key=len, reverse=True)  # a longer one first: it may hold a shorter
+        self.findings = [dataclasses.replace(f, detail=_hidden(f.detail, secrets)) for f in self.findings]
+        self.warnings = [dataclasses.replace(w, detail=_hidden(w.detail, secrets)) for w in self.warnings]
+        self.facts = {key: _hidden(value, secrets) for key, value in self.facts.items()}
+
+
+def _hidden(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {key: _hidden(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_hidden(item, secrets) for item in value]
+    return value
 
 
 Probe = Callable[[Target, CheckOptions, ProbeContext, Observation, float], Awaitable[None]]
@@ -84,4 +112,6 @@ class ProbeScheme:
     words: Callable[[Facts], str] | None = None
     timed: bool = False  # the phrase says how long things took (ping's round trips): no "in N ms"
     perfdata: Callable[[Facts], list[str]] = lambda facts: []  # Nagios items: 'label'=value[UOM];warn;crit;min;max
+    # Its answer is an HTTP answer, judged by `expect`'s keys for one (headers, JSON, size...).
+    http_answer: bool = False
     detail: Callable[[Facts], list[str]] = lambda facts: []  # lines under the plugin line of `ronda check`

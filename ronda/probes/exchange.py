@@ -34,6 +34,11 @@ class Answer:
     body: bytes
     truncated: bool
     url: str = ""  # where it came from, after redirects
+    size: int = -1  # bytes of body counted, past `body`, when a size limit asked for more; -1: len(body)
+
+    @property
+    def seen_size(self) -> int:
+        return len(self.body) if self.size < 0 else self.size
 
 
 @dataclass(frozen=True)
@@ -81,23 +86,36 @@ class Posting:
     content_type: str
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A request other than a plain GET: its method, headers besides ronda's own (a header
+    named here replaces ronda's User-Agent or Accept), and body."""
+
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+
 async def exchange(
-    conn: Connection, hop: Hop, deadline: float, limit: int = MAX_BODY, posting: Posting | None = None
+    conn: Connection,
+    hop: Hop,
+    deadline: float,
+    limit: int = MAX_BODY,
+    posting: Posting | None = None,
+    outgoing: Outgoing | None = None,
+    measure: int = 0,
 ) -> Answer:
-    """One GET (or POST of `posting`) over an open connection, read to the end or to `limit`
-    bytes of body."""
+    """One GET (or POST of `posting`, or `outgoing`) over an open connection, read to the
+    end or to `limit` bytes of body; past `limit`, bytes are counted, not kept, up to
+    `measure` (a size limit larger than what is kept)."""
+    if posting is not None:
+        outgoing = Outgoing("POST", (("Content-Type", posting.content_type),), posting.body)
+    outgoing = outgoing or Outgoing()
     client = h11.Connection(h11.CLIENT)
-    headers = [("Host", host_header(hop)), ("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Connection", "close")]
-    if posting is not None:
-        headers += [("Content-Type", posting.content_type), ("Content-Length", str(len(posting.body)))]
-    request = h11.Request(method="GET" if posting is None else "POST", target=hop.path, headers=headers)
-    data = client.send(request) or b""
-    if posting is not None:
-        data += client.send(h11.Data(data=posting.body)) or b""
-    conn.writer.write(data + (client.send(h11.EndOfMessage()) or b""))
+    conn.writer.write(_request_bytes(client, hop, outgoing))
     try:
         async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
-            return await _read_answer(client, conn.reader, limit)
+            return await _read_answer(client, conn.reader, limit, measure)
     except TimeoutError:
         raise ExchangeError("http_timeout", "no complete answer in time") from None
     except h11.RemoteProtocolError as exc:
@@ -116,9 +134,23 @@ async def exchange(
         raise ExchangeError("http_timeout" if isinstance(exc, TimeoutError) else "protocol_error", detail) from None
 
 
-async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader, limit: int) -> Answer:
+def _request_bytes(client: h11.Connection, hop: Hop, outgoing: Outgoing) -> bytes:
+    given = {name.lower() for name, _ in outgoing.headers}
+    ours = [("User-Agent", USER_AGENT), ("Accept", "*/*")]
+    headers = [("Host", host_header(hop)), *[(n, v) for n, v in ours if n.lower() not in given], *outgoing.headers]
+    headers.append(("Connection", "close"))
+    if outgoing.body is not None:
+        headers.append(("Content-Length", str(len(outgoing.body))))
+    data = client.send(h11.Request(method=outgoing.method, target=hop.path, headers=headers)) or b""
+    if outgoing.body:
+        data += client.send(h11.Data(data=outgoing.body)) or b""
+    return data + (client.send(h11.EndOfMessage()) or b"")
+
+
+async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader, limit: int, measure: int = 0) -> Answer:
     response: h11.Response | None = None
     body = bytearray()
+    seen = 0
     while True:
         event = client.next_event()
         if event is h11.NEED_DATA:
@@ -132,17 +164,20 @@ async def _read_answer(client: h11.Connection, reader: asyncio.StreamReader, lim
         if isinstance(event, h11.Response):
             response = event
         elif isinstance(event, h11.Data):
-            body += event.data
-            if len(body) > limit:
-                return _answer(response, body[:limit], truncated=True)
+            seen += len(event.data)
+            if len(body) <= limit:
+                body += event.data
+            if seen > max(limit, measure):
+                return _answer(response, body[:limit], truncated=True, size=seen if measure > limit else -1)
         elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-            return _answer(response, body, truncated=False)
+            return _answer(response, body[:limit], truncated=seen > limit, size=seen if measure > limit else -1)
         elif event is h11.PAUSED:
             raise ExchangeError("protocol_error", "the server sent more than one answer")
 
 
-def _answer(response: h11.Response | None, body: bytearray, truncated: bool) -> Answer:
+def _answer(response: h11.Response | None, body: bytearray, truncated: bool, size: int) -> Answer:
     if response is None:  # h11 yields no body events before a response; kept for the type checker
         raise ExchangeError("protocol_error", "no status line before the body")
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in response.headers}
-    return Answer(response.status_code, response.reason.decode("latin-1"), headers, bytes(body), truncated)
+    reason = response.reason.decode("latin-1")
+    return Answer(response.status_code, reason, headers, bytes(body), truncated, size=size if truncated else -1)

@@ -1,13 +1,18 @@
 """http:// and https://: DNS, TCP, TLS at every address, then the HTTP exchange (see
-exchange.py for why it is h11 on asyncio's streams), judged against what was expected;
-with `subresources`, every host the page loads assets from too."""
+exchange.py for why it is h11 on asyncio's streams), made as the check's `request` says
+(calls.py: method, headers, body, credentials) and judged against what was expected (the
+status, assertions.py's headers, texts, JSON paths and size, the latency); with
+`subresources`, every host the page loads assets from too."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ronda.httpspec import status_accepted, status_words
 from ronda.probes.addresses import each_address
+from ronda.probes.assertions import judge_content
 from ronda.probes.base import Observation, ProbeContext, ProbeScheme
+from ronda.probes.calls import Call, call_at, prepare
 from ronda.probes.exchange import MAX_BODY, Answer, hop_for
 from ronda.probes.follow import follow
 from ronda.probes.subresources import check_subresources
@@ -17,8 +22,11 @@ from ronda.target import CheckOptions, Target
 async def probe_http(
     target: Target, options: CheckOptions, ctx: ProbeContext, obs: Observation, deadline: float
 ) -> None:
-    answers = await fetch_at_each_address(obs, ctx, options, target.url, deadline)
-    obs.latency_ms = obs.elapsed_ms()
+    call = await prepare(obs, ctx, options, deadline)
+    if call is None:
+        return  # no OAuth2 token: the findings say why, and nothing was asked of the target
+    answers = await fetch_at_each_address(obs, ctx, options, target.url, deadline, call=call)
+    obs.latency_ms = obs.elapsed_ms() - call.token_ms
     for address, answer in answers.items():
         judge(obs, options, address, answer)
     first = first_answer(obs, answers)
@@ -29,14 +37,23 @@ async def probe_http(
 
 
 async def fetch_at_each_address(
-    obs: Observation, ctx: ProbeContext, options: CheckOptions, url: str, deadline: float, limit: int = MAX_BODY
+    obs: Observation,
+    ctx: ProbeContext,
+    options: CheckOptions,
+    url: str,
+    deadline: float,
+    limit: int = MAX_BODY,
+    call: Call | None = None,
 ) -> dict[str, Answer]:
-    """GET `url` (on the target's host) at every address behind it, redirects followed; each
-    failure is a finding on `obs`. The answers by address."""
+    """GET `url` (on the target's host), or make `call`, at every address behind it,
+    redirects followed; each failure is a finding on `obs`. The answers by address."""
     answers: dict[str, Answer] = {}
 
     async def fetch(address: str) -> None:
-        answer = await follow(obs, ctx, options, hop_for(url), address, deadline, limit)
+        if call is not None:
+            answer = await call_at(obs, ctx, options, call, url, address, deadline)
+        else:
+            answer = await follow(obs, ctx, options, hop_for(url), address, deadline, limit)
         if answer is not None:
             answers[address] = answer
 
@@ -53,7 +70,7 @@ def first_answer(obs: Observation, answers: dict[str, Answer]) -> Answer | None:
 
 def http_facts(answer: Answer) -> dict[str, Any]:
     """The verdict's `http` object."""
-    facts: dict[str, Any] = {"status": answer.status, "reason": answer.reason, "bytes": len(answer.body)}
+    facts: dict[str, Any] = {"status": answer.status, "reason": answer.reason, "bytes": answer.seen_size}
     if answer.truncated:
         facts["truncated"] = True
     return facts
@@ -65,15 +82,14 @@ def judge(obs: Observation, options: CheckOptions, address: str, answer: Answer,
     expect = options.expect
     status = answer.status
     where = _where(url or obs.target.url, address, answer)
-    if expect.status is not None and status != expect.status:
+    if expect.status is not None and not status_accepted(expect.status, status):
         code = "http_server_error" if status >= 500 else "http_client_error" if status >= 400 else "content_mismatch"
-        obs.problem(code, f"{where} answered {status} {answer.reason}, expected {expect.status}", address=address)
+        expected = status_words(expect.status)
+        obs.problem(code, f"{where} answered {status} {answer.reason}, expected {expected}", address=address)
     elif expect.status is None and status >= 400:
         code = "http_server_error" if status >= 500 else "http_client_error"
         obs.problem(code, f"{where} answered {status} {answer.reason}".rstrip(), address=address)
-    if expect.text is not None and expect.text not in answer.body.decode("utf-8", "replace"):
-        scope = "the first MiB of the page" if answer.truncated else "the page"
-        obs.problem("content_mismatch", f"{where}: {expect.text!r} is not in {scope}", address=address)
+    judge_content(obs, options, where, address, answer)
     if expect.max_latency is not None and obs.latency_ms is not None and obs.latency_ms > expect.max_latency * 1000:
         obs.problem(
             "slow_response",
@@ -99,4 +115,6 @@ SCHEME = ProbeScheme(
     facts="http",
     words=lambda http: f"HTTP {http['status']}",
     perfdata=_perfdata,
+    options=("request",),
+    http_answer=True,
 )

@@ -144,4 +144,6 @@ def _detail(page: dict[str, Any]) -> list[str]:
     return lines
 
 
-SCHEME = ProbeScheme(probe_statuspage, timeout="http_timeout", facts="statuspage", words=calm_words, detail=_detail)
+SCHEME = ProbeScheme(
+    probe_statuspage, timeout="http_timeout", facts="statuspage", words=calm_words, detail=_detail, http_answer=True
+)
