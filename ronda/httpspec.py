@@ -39,6 +39,41 @@ RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "co
 # Request headers whose values are kept out of everything ronda shows (verdicts, logs):
 # credentials by another name (X-Api-Key, X-Auth-Token, Cookie).
 _SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw", re.IGNORECASE)
+HIDDEN = "***"  # what a secret shows as wherever ronda shows it
+
+
+def secret_header(name: str) -> bool:
+    """A request header whose value is a credential by another name (X-Api-Key, Cookie)."""
+    return _SECRET_HEADER.search(name) is not None
+
+
+def spec_shown(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored monitor's definition as the API and pages show it: its request's secrets
+    (passwords, tokens, a client secret, credential headers) replaced by ***. What is stored
+    keeps them, for the checks; a client that sends the definition back must give them again."""
+    shown = dict(spec)
+    request = spec.get("request")
+    if not isinstance(request, Mapping):
+        return shown
+    request = dict(request)
+    auth = request.get("auth")
+    if isinstance(auth, Mapping):
+        request["auth"] = {kind: _auth_shown(kind, value) for kind, value in auth.items()}
+    headers = request.get("headers")
+    if isinstance(headers, Mapping):
+        request["headers"] = {name: HIDDEN if secret_header(name) else value for name, value in headers.items()}
+    shown["request"] = request
+    return shown
+
+
+def _auth_shown(kind: str, value: Any) -> Any:
+    if kind == "bearer":
+        return HIDDEN
+    if isinstance(value, Mapping):
+        return {key: HIDDEN if key in ("password", "client_secret") else item for key, item in value.items()}
+    return value
+
+
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token: a header's name
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
 TEXT = "text/plain; charset=utf-8"
@@ -100,7 +135,7 @@ class HttpRequest:
 
     def secrets(self) -> tuple[str, ...]:
         """What must never show anywhere: passwords, tokens, secret-looking header values."""
-        found: list[str] = [value for name, value in self.headers if _SECRET_HEADER.search(name)]
+        found: list[str] = [value for name, value in self.headers if secret_header(name)]
         if isinstance(self.auth, BasicAuth):
             found += [self.auth.password, self.auth.header().split(" ", 1)[1]]
         elif isinstance(self.auth, BearerAuth):

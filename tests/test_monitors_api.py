@@ -86,6 +86,36 @@ def test_put_changes_what_an_api_monitor_checks_and_keeps_its_history(ronda, web
     assert second.requests >= 1
 
 
+def test_a_monitors_secrets_are_sent_to_its_target_and_shown_to_nobody(ronda):
+    """Credentials given through the API reach the target at each check; the API's answers
+    (the monitor, the list) show them as ***, and a person reading them learns nothing."""
+    from tests.api_world import Answer, ApiServer
+
+    api = ApiServer()
+    try:
+        api.route("/health", Answer(200, {"ok": True}))
+        request = {
+            "auth": {"basic": {"username": "probe", "password": "s3cret-pass"}},
+            "headers": {"X-Api-Key": "k3y-value", "Accept": "application/json"},
+        }
+        body = {"name": "private-api", "url": api.url("/health"), "request": request}
+        posted = ronda.send("POST", "/api/v1/monitors", body)
+        assert posted.status_code == 201, posted.text
+        wait_for("the API checked", lambda: any(seen.path == "/health" for seen in api.seen))
+        sent = next(seen for seen in api.seen if seen.path == "/health")
+        assert (
+            sent.headers["authorization"] == "Basic cHJvYmU6czNjcmV0LXBhc3M="
+            and sent.headers["x-api-key"] == "k3y-value"
+        )
+        shown = [posted.text, ronda.send("GET", "/api/v1/monitors/private-api").text, str(by_name(ronda))]
+        assert not any("s3cret-pass" in text or "k3y-value" in text for text in shown)
+        spec = by_name(ronda)["private-api"]["spec"]["request"]
+        assert spec["auth"]["basic"] == {"username": "probe", "password": "***"}
+        assert spec["headers"] == {"X-Api-Key": "***", "Accept": "application/json"}
+    finally:
+        api.close()
+
+
 def test_delete_stops_an_api_monitor_and_keeps_its_history(ronda, web):
     site = web()
     assert ronda.send("POST", "/api/v1/monitors", {"name": "site", "url": site.url()}).status_code == 201

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from ronda.httpspec import spec_shown
 from ronda.records import (
     CertificatePlace,
     CertificateRecord,
@@ -66,7 +67,7 @@ def monitor_json(monitor: MonitorRecord, push_url: str | None = None) -> dict[st
         "last_check": monitor.last_check,
         "source": monitor.source,
         "editable": monitor.editable,
-        "spec": monitor.spec,
+        "spec": None if monitor.spec is None else spec_shown(monitor.spec),  # its secrets as ***
         "device": monitor.device,
     }
     return out | ({"push_url": push_url} if push_url is not None else {})
