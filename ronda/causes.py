@@ -88,6 +88,8 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("auth_failed", Severity.DOWN, "the credentials were refused"),
     Cause("protocol_error", Severity.DOWN, "the server does not speak the expected protocol"),
     Cause("stream_missing", Severity.DOWN, "the expected media stream is gone"),
+    # browser+https://: no browser to load the page in (Playwright or Chromium missing, crashed).
+    Cause("browser_unavailable", Severity.DOWN, "no browser could load the page: ronda could not look"),
     # The service's own health check says it does not serve (grpc://): it answers, and says no.
     Cause("not_serving", Severity.DOWN, "the service's health check says it is not serving"),
     Cause("icmp_no_reply", Severity.DOWN, "the host does not answer ping"),
@@ -109,6 +111,7 @@ _WARNING_LIST: tuple[Cause, ...] = (
     Cause("cert_revocation_unknown", Severity.WARNING, "the certificate's revocation status could not be established"),
     Cause("clock_skew", Severity.WARNING, "the device's clock is off"),
     Cause("subresource_hosts_skipped", Severity.WARNING, "some of the page's asset hosts were not checked"),
+    Cause("console_error", Severity.WARNING, "the page's JavaScript reported an error"),
     Cause("file_limit_reached", Severity.WARNING, "the folder holds more files than one check reads"),
     Cause("addresses_skipped", Severity.WARNING, "the name has more addresses than one check connects to"),
 )

@@ -38,6 +38,8 @@ SCHEMES: dict[str, Scheme] = {
     "postgres": Scheme("starttls", 5432),
     "statuspage+https": Scheme("vendor_page", 443),  # a vendor's status page, fetched over HTTPS (or HTTP)
     "statuspage+http": Scheme("vendor_page", 80),
+    "browser+https": Scheme("browser", 443),  # the page loaded in headless Chromium (the `browser` extra)
+    "browser+http": Scheme("browser", 80),
     "rtsp": Scheme("rtsp", 554, credentials=True),
     "rtsps": Scheme("rtsp", 322, credentials=True),  # RTSP over TLS (IANA)
     "onvif": Scheme("onvif", 80, credentials=True),  # an ONVIF device service is HTTP (SOAP)

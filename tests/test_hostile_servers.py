@@ -37,6 +37,7 @@ TRUNCATED: dict[str, bytes] = {
     "http": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 4000\r\n\r\n<html><img src='//cdn.",
     "tcp": b"\x00",
     "tls": b"\x16\x03",  # served inside TLS: after the handshake, whatever follows
+    "browser": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 4000\r\n\r\n<html><script>fetch('//cdn.",
     "vendor_page": b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{"status": {"ind',
     "rtsp": b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nPublic: DESCRIBE, SETUP\r\nContent-Length: 90\r\n\r\nv=0\r\nm=vid",
     "onvif": b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 900\r\n\r\n<s:Envelope xmlns=",

@@ -61,15 +61,15 @@ async def check_subresources(
     # Parsing a MiB of HTML takes a third of a second: off the event loop, which other checks share.
     assets = await asyncio.to_thread(page_assets, page.body, page_url)
     sheets = set(assets.stylesheets)
-    own = {_origin(obs.target.url), _origin(page_url)}
-    hosts: _Hosts | None = None
+    own = {origin_of(obs.target.url), origin_of(page_url)}
+    hosts: AssetHosts | None = None
     try:
         # Each phase of a host's check ends at the deadline with its own cause; what is still
         # running just after (a loop too busy to get there) is cut here, not by the whole
         # check's guard, since the page itself was checked: those hosts are named as not
         # checked in time.
         async with asyncio.timeout(max(deadline + _CUT_AFTER - time.monotonic(), 0)), asyncio.TaskGroup() as group:
-            hosts = _Hosts(group, ctx, options, deadline, own)
+            hosts = AssetHosts(group, ctx, options, deadline, own)
             for url in assets.urls:
                 hosts.add(url, limit=STYLESHEET_BYTES if url in sheets else ASSET_BYTES)
             reading = assets.stylesheets[:MAX_STYLESHEETS]  # hosts only named further down are not found
@@ -84,7 +84,7 @@ async def check_subresources(
     results = [_finished(task) for task in hosts.tasks.values()]
     checks = [check for check in results if check is not None]
     http = obs.facts["http"]  # set from the same answer before this is called
-    http["subresources"] = [_record(obs, check) for check in checks]
+    http["subresources"] = [host_record(obs, check) for check in checks]
     late = len(results) - len(checks)
     over_cap = len(hosts.first) - len(hosts.tasks)
     http["subresources_skipped"] = over_cap + late
@@ -115,7 +115,7 @@ def _skipped_words(total: int, over_cap: int, late: int, options: CheckOptions) 
     return "; ".join(parts)
 
 
-class _Hosts:
+class AssetHosts:
     """The foreign asset origins seen so far, each checked once, at most `subresource_hosts`,
     at most `SUBRESOURCE_PARALLEL` at a time: a page with hundreds of asset hosts must not open
     hundreds of sockets at once (the process's file descriptors are every monitor's)."""
@@ -133,7 +133,7 @@ class _Hosts:
         self.lanes = asyncio.Semaphore(SUBRESOURCE_PARALLEL)
 
     def add(self, url: str, limit: int) -> None:
-        origin = _origin(url)
+        origin = origin_of(url)
         if origin in self.own or origin in self.first:
             return
         self.first[origin] = url
@@ -145,12 +145,12 @@ class _Hosts:
         async with self.lanes:
             if time.monotonic() >= self.deadline:
                 return None
-            return await _check_host(self.ctx, self.options, url, self.deadline, limit)
+            return await check_host(self.ctx, self.options, url, self.deadline, limit)
 
     async def stylesheet(self, url: str) -> list[str]:
         """The references of a stylesheet; read from its host's check when that
         requested this very stylesheet, else fetched once on its own."""
-        origin = _origin(url)
+        origin = origin_of(url)
         task = self.tasks.get(origin)
         if task is not None and self.first[origin] == url:
             checked = await task
@@ -163,7 +163,7 @@ class _Hosts:
         return await asyncio.to_thread(stylesheet_urls, answer.body, answer.url or url, _charset(answer))
 
 
-async def _check_host(ctx: ProbeContext, options: CheckOptions, url: str, deadline: float, limit: int) -> HostCheck:
+async def check_host(ctx: ProbeContext, options: CheckOptions, url: str, deadline: float, limit: int) -> HostCheck:
     """DNS, TCP, TLS and one GET of `url` at every address of its host."""
     hop = hop_for(url)
     obs = Observation(Target(url=url, scheme=hop.scheme, host=hop.host, port=hop.port, path=hop.path))
@@ -186,7 +186,7 @@ async def _check_host(ctx: ProbeContext, options: CheckOptions, url: str, deadli
 
 async def _fetch(ctx: ProbeContext, options: CheckOptions, url: str, deadline: float) -> Answer | None:
     """A stylesheet's content from the first address of its host; failures are not
-    findings here (the page's own host is checked by the page, others by _check_host)."""
+    findings here (the page's own host is checked by the page, others by check_host)."""
     hop = hop_for(url)
     resolved = await resolve_host(hop.host, hop.port, options, deadline, ctx.dns)
     if resolved.error:
@@ -195,7 +195,7 @@ async def _fetch(ctx: ProbeContext, options: CheckOptions, url: str, deadline: f
     return await follow(scratch, ctx, options, hop, resolved.addresses[0], deadline, STYLESHEET_BYTES)
 
 
-def _record(obs: Observation, check: HostCheck) -> dict[str, Any]:
+def host_record(obs: Observation, check: HostCheck) -> dict[str, Any]:
     """Fold one host's check into the page's observation; its entry for the verdict."""
     sub = check.obs
     target = sub.target
@@ -227,7 +227,7 @@ def _outcome(sub: Observation) -> tuple[str, Finding | None]:
     return ("down" if down else "degraded"), cause
 
 
-def _origin(url: str) -> Origin:
+def origin_of(url: str) -> Origin:
     hop = hop_for(url)
     return hop.scheme, hop.host.rstrip("."), hop.port
 
