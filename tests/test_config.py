@@ -178,7 +178,8 @@ def test_a_config_pickled_across_processes_comes_back_equal_and_still_sharing(tm
         ("defaults:\n  interval: 0s\n", ":2: defaults.interval: a duration must be positive, got '0s'"),
         (
             "monitors:\n  - name: a\n    url: gopher://a.test/\n",
-            ":3: monitors[0].url: 'gopher://a.test/': unsupported scheme gopher://; use one of dns://, grpc://, http://",
+            ":3: monitors[0].url: 'gopher://a.test/': unsupported scheme gopher://; use one of "
+            "browser+http://, browser+https://, dns://, grpc://, http://",
         ),
         (
             "monitors:\n  - {name: a, url: 'https://a.test/'}\n  - {name: a, url: 'https://b.test/'}\n",
