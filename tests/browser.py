@@ -10,19 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-# Chromium's own traffic (updates, sync, field trials) must not leave the machine, and as
-# root it needs --no-sandbox.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-]
+from ronda.probes.browsers import CHROMIUM, QUIET_FLAGS
+
+FLAGS = list(QUIET_FLAGS)  # the same quiet Chromium the browser check starts
 
 
 def screenshots() -> Path:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ByteSize, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from ronda.config.strict import Strict as _Strict
+from ronda.config.strict import usage_to_value_error as _usage
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
 from ronda.httpspec import (
@@ -38,18 +40,6 @@ from ronda.httpspec import (
     text_body,
 )
 from ronda.target import Expectations
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _usage(call: Any, *args: Any) -> Any:
-    """The parsers raise UsageError; pydantic reports ValueErrors at the field."""
-    try:
-        return call(*args)
-    except UsageError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def _status(value: object) -> object:

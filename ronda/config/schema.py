@@ -22,7 +22,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ByteSize,
-    ConfigDict,
     Discriminator,
     Field,
     PrivateAttr,
@@ -41,6 +40,8 @@ from ronda import defaults as default
 from ronda.causes import Severity
 from ronda.config.channel_urls import check_url
 from ronda.config.http_checks import Expect, Request
+from ronda.config.strict import Strict as _Strict
+from ronda.config.strict import usage_to_value_error as _usage_to_value_error
 from ronda.durations import parse_duration
 from ronda.errors import UsageError
 from ronda.target import (
@@ -125,18 +126,6 @@ def _proxy_network(value: str) -> str:
 
 
 ProxyNetwork = Annotated[str, AfterValidator(_proxy_network)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _usage_to_value_error(call: Any, *args: Any) -> Any:
-    """Our parsers raise UsageError; pydantic reports ValueErrors at the field."""
-    try:
-        return call(*args)
-    except UsageError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def address_of(listen: str) -> tuple[str, int]:

@@ -42,7 +42,7 @@ _CLOSE_WITHIN = 2.0  # seconds given to close a context or the browser
 
 # Chromium's own traffic (updates, sync, field trials) must not leave the machine, and as
 # root it needs --no-sandbox.
-FLAGS = (
+QUIET_FLAGS = (  # the tests' browser (tests/browser.py) starts with these too
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -51,6 +51,9 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-default-apps",
+)
+FLAGS = (
+    *QUIET_FLAGS,
     "--disable-dev-shm-usage",
     f"--js-flags=--max-old-space-size={HEAP_MB}",
 )
