@@ -5,6 +5,7 @@ loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
@@ -12,16 +13,17 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ronda.agent.hub import HubClient
 from ronda.service.agent_hub import owner
 from ronda.storage.agents import AgentError
 from ronda.storage.database import Database
-from ronda.verdict import verdict_from_json
+from ronda.verdict import iso, verdict_from_json
 from ronda.web import examples
 from tests.receivers import BreakableSite
 from tests.support import RondaProcess, die_with_parent, free_port, wait_for
@@ -299,6 +301,32 @@ def test_verdicts_made_while_the_hub_is_away_arrive_when_it_is_back(hub, tmp_pat
         assert "the hub answers again" in agent.output()
     finally:
         agent.stop()
+
+
+def test_two_agents_checking_a_monitor_in_the_same_second_are_both_kept(hub):
+    """A batch's id is made from its verdicts' monitors and seconds, so two regions checking
+    one monitor in the same second send the same id: neither may pass for the other's resend
+    (it did, and a cut-off agent's verdicts stopped arriving while the other's did)."""
+    made = {
+        **examples.VERDICT,
+        "target": f"http://127.0.0.1:{hub.port}/everywhere",
+        "checked_at": iso(datetime.now(UTC)),
+    }
+    batch = {"batch": "one-id", "verdicts": [{"monitor": "everywhere", "verdict": made}], "online": True}
+
+    async def send(token: str) -> dict[str, Any]:
+        client = HubClient(f"http://127.0.0.1:{hub.port}", token)
+        try:
+            return await client.send(batch)
+        finally:
+            await client.close()
+
+    milan, nyc = added(hub, "milan-1", "eu-south"), added(hub, "nyc-1", "us-east")
+    assert asyncio.run(send(milan)) == {"taken": 1, "dropped": []}
+    assert asyncio.run(send(nyc)) == {"taken": 1, "dropped": []}
+    assert asyncio.run(send(milan)) == {"taken": 1, "again": True}  # a resend is still taken once
+    from_agents = [vantage for vantage in vantages(hub, "everywhere") if vantage != "local"]
+    assert sorted(from_agents) == ["eu-south/milan-1", "us-east/nyc-1"]
 
 
 # -- the command line and the dashboard -------------------------------------------------------

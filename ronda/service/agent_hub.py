@@ -124,8 +124,8 @@ class AgentHub:
         self._live: tuple[float, dict[str, list[str]]] | None = None  # (read at, region -> names)
         self._regions: dict[str, tuple[Any, dict[str, list[str]]]] = {}  # region -> (key, agent -> monitors)
         self._answers: dict[str, tuple[Any, Assignment]] = {}  # agent -> (key, answer)
-        self._batches: OrderedDict[str, int] = OrderedDict()  # batch id -> verdicts taken
-        self._storing: dict[str, asyncio.Future[dict[str, Any]]] = {}  # batch id -> its answer, while stored
+        self._batches: OrderedDict[str, int] = OrderedDict()  # agent:batch id -> verdicts taken
+        self._storing: dict[str, asyncio.Future[dict[str, Any]]] = {}  # agent:batch id -> its answer, while stored
         self._unwatched: tuple[Any, dict[tuple[str, ...], list[str]]] | None = None
 
     @property
@@ -201,7 +201,9 @@ class AgentHub:
         """Store a batch an agent sent; what was taken, as answered to it. Raises ValueError
         (the agent's defect: the batch is refused whole) when the batch is not one. A batch
         sent again while its first copy is still being stored waits for that one's answer."""
-        batch_id = str(payload.get("batch", ""))
+        # An id is the agent's own (made from its verdicts' monitors and seconds): two agents
+        # checking one monitor in the same second make the same one, so it is kept per agent.
+        batch_id = f"{agent.id}:{payload['batch']}" if payload.get("batch") else ""
         if batch_id and batch_id in self._batches:
             return {"taken": self._batches[batch_id], "again": True}
         if batch_id and batch_id in self._storing:
