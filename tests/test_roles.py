@@ -55,6 +55,11 @@ MINIMUM: dict[tuple[str, str], Role | str | None] = {
     ("GET", "/status/{slug}/summary.json"): PUBLIC,
     ("GET", "/status/{slug}/logo"): PUBLIC,
     ("GET", "/status/{slug}/badge.svg"): PUBLIC,
+    # a status page's subscriptions: the form, and the links in each subscriber's messages
+    ("POST", "/status/{slug}/subscribe"): PUBLIC,
+    ("GET", "/status/{slug}/subscription/{token}"): PUBLIC,
+    ("POST", "/status/{slug}/subscription/{token}"): PUBLIC,
+    ("POST", "/status/{slug}/subscription/{token}/unsubscribe"): PUBLIC,
     ("GET", "/badge/{monitor}/status.svg"): PUBLIC,
     ("GET", "/badge/{monitor}/uptime.svg"): PUBLIC,
     **{(method, f"/push/{{token}}{tail}"): PUBLIC for method in ("GET", "POST") for tail in ("", "/fail", "/start")},
@@ -122,6 +127,16 @@ MINIMUM: dict[tuple[str, str], Role | str | None] = {
     ("POST", "/agents/{name}/revoke"): "admin",
     ("POST", "/api/v1/agents"): "admin",
     ("DELETE", "/api/v1/agents/{name}"): "admin",
+    # public posts awaiting approval: a viewer looks, an editor decides; subscribers are an admin's
+    ("GET", "/announcements"): "viewer",
+    ("GET", "/api/v1/announcements"): "viewer",
+    ("POST", "/announcements/{post_id}/approve"): "editor",
+    ("POST", "/announcements/{post_id}/discard"): "editor",
+    ("POST", "/api/v1/announcements/{post_id}/approve"): "editor",
+    ("POST", "/api/v1/announcements/{post_id}/discard"): "editor",
+    ("GET", "/api/v1/subscribers"): "admin",
+    ("DELETE", "/api/v1/subscribers"): "admin",
+    ("DELETE", "/api/v1/subscribers/{subscriber_id}"): "admin",
     # probe agents, with their own tokens
     ("GET", "/api/v1/agent/assignment"): AGENT_ONLY,
     ("POST", "/api/v1/agent/verdicts"): AGENT_ONLY,

@@ -381,6 +381,7 @@ def test_every_message_of_the_status_page_is_translated_into_italian():
         translated = {m.id for m in read_po(po_file) if m.id and m.string and not m.fuzzy}
     web = Path(LOCALE_DIR).parent
     sources = [("python", web.parent / "rules" / "public_status.py")]
+    sources += [("python", web / "public_posts.py"), ("python", web / "subscriptions.py")]  # mails and refusals
     sources += [("jinja2", path) for path in sorted((web / "templates").glob("status*.html"))]
     sources += [("jinja2", web / "templates" / "layout.html")]
     wanted = set()

@@ -40,6 +40,7 @@ from ronda import defaults as default
 from ronda.causes import Severity
 from ronda.config.channel_urls import check_url
 from ronda.config.http_checks import Expect, Request
+from ronda.config.public_posts import Announce, Subscriptions
 from ronda.config.strict import Strict as _Strict
 from ronda.config.strict import usage_to_value_error as _usage_to_value_error
 from ronda.durations import parse_duration
@@ -719,7 +720,8 @@ class StatusPage(_Strict):
 
     `logo`: an image file ronda serves beside the page (relative to the config file).
     `show_report_counts`: whether visitors see how many reports came and their top
-    problems; without it the page shows only the level of reports and where they come from."""
+    problems; without it the page shows only the level of reports and where they come from.
+    `subscribe` and `announce`: who hears of its incidents (ronda/config/public_posts.py)."""
 
     slug: str
     title: str = Field(min_length=1, max_length=200)
@@ -730,6 +732,14 @@ class StatusPage(_Strict):
     tags: list[str] = Field(default_factory=list)
     components: dict[str, StatusComponent] = Field(default_factory=dict)  # by monitor name
     show_report_counts: bool = False
+    subscribe: Subscriptions | None = None  # visitors may subscribe (docs/subscribers.md)
+    announce: list[Announce] = Field(default_factory=list)  # public channels the page posts to
+
+    def shows(self, monitor: str, tags: Sequence[str]) -> bool:
+        """Whether the page shows this monitor (one with these tags): see members()."""
+        if not self.monitors and not self.tags:
+            return True
+        return monitor in self.monitors or not set(self.tags).isdisjoint(tags)
 
     @field_validator("logo")
     @classmethod

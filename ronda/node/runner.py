@@ -29,7 +29,7 @@ from ronda.logs import setup_logging
 from ronda.node.server import EmbeddedServer, embedded_server, listen_socket
 from ronda.node.worker import WorkerSetup
 from ronda.node.worker_engine import WorkerEngine
-from ronda.notify.channels import channels_for
+from ronda.notify.channels import Channel, channels_for
 from ronda.notify.messages import message_for
 from ronda.notify.outbox import Outbox, settings_for
 from ronda.notify.sender import Sender
@@ -53,12 +53,14 @@ from ronda.service.write_behind import WriteBehind
 from ronda.storage.arrivals import Arrival
 from ronda.storage.database import Database
 from ronda.storage.incidents import IncidentNotice, Notice
+from ronda.storage.subscribers import subscriber_id
 from ronda.target import CheckOptions, parse_nameserver, parse_resolve, parse_target
 from ronda.verdict import Verdict
 from ronda.web.app import create_app
 from ronda.web.context import WebContext
 from ronda.web.health import health_app
 from ronda.web.live import LiveHub
+from ronda.web.public_posts import PublicPosts
 
 log = logging.getLogger("ronda")
 
@@ -222,7 +224,10 @@ class Service:
         self.config = config
         self.clock = clock
         channels = channels_for(config)
-        self.outbox = Outbox(channels, {}, settings_for(config), config.server.public_url, clock=clock)  # tags: _adopt
+        self.public_posts = PublicPosts(config)  # what status pages tell subscribers and public channels
+        self.outbox = Outbox(
+            channels, {}, settings_for(config), config.server.public_url, clock=clock, public=self.public_posts.rows
+        )  # tags: _adopt
         self.db = Database(config.storage, outbox=self.outbox.write, clock=clock)
         self.listeners = listeners or []
         self.live = LiveHub()  # open dashboards hear each verdict at once
@@ -238,7 +243,13 @@ class Service:
         # monitor must be applied in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ronda-store")
         self.sender = Sender(
-            self.db.outbox, channels, self.outbox.settings, self._writer, config.server.public_url, clock=clock
+            self.db.outbox,
+            channels,
+            self.outbox.settings,
+            self._writer,
+            config.server.public_url,
+            clock=clock,
+            resolve=self._public_channel,
         )
         self.recorder = Recorder(self.db.monitors.record_many, self._writer)  # verdicts, in batches
         # Accepted reports wait in memory and are written in batches by the writer thread.
@@ -303,10 +314,19 @@ class Service:
         """Every probed monitor: those the hub checks itself, then those only agents check."""
         return [*self.own_checks.jobs, *(job for job in self.agent_jobs.jobs if not job.local)]
 
+    def _public_channel(self, name: str) -> Channel | None:
+        """Where a status page's post goes: a subscriber (read from the store) or a public channel."""
+        number = subscriber_id(name)
+        subscriber = self.db.subscribers.get(number) if number is not None else None
+        if number is not None and subscriber is None:
+            return None  # unsubscribed since the row was written
+        return self.public_posts.channel(name, subscriber)
+
     def _adopt(self, config: Config) -> None:
         """Run with these settings from now on (the file's, with the API's monitors): where
         notices go, maintenance windows, what the web face shows. On the loop, or at start."""
         self.config = config
+        self.public_posts.config = config
         channels = channels_for(config)
         self.outbox.channels = channels
         # Only monitors with tags: the others read as none, and 100,000 empty sets cost 23 MB.

@@ -8,7 +8,7 @@ row's `source` says, are ronda/storage/outbox.py's (the database's `db.outbox`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from ronda import defaults
 from ronda.causes import Severity
 from ronda.clock import Clock, system_clock
 from ronda.notify.channels import Channel, route
-from ronda.notify.messages import message_for
+from ronda.notify.messages import Message, message_for
 from ronda.notify.retry import Backoff
 from ronda.rules.incidents import Event
 from ronda.storage.incidents import IncidentNotice, Notice
@@ -37,6 +37,9 @@ from ronda.storage.outbox import incident_source
 
 if TYPE_CHECKING:
     from ronda.config.schema import Config
+
+# The rows a status page's posts add to the outbox, in the event's transaction.
+PublicRows = Callable[[Session, Sequence[Notice], datetime], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -73,21 +76,28 @@ class Outbox:
         settings: OutboxSettings,
         public_url: str | None = None,
         clock: Clock = system_clock,
+        public: PublicRows | None = None,
     ) -> None:
         self.channels = list(channels)
+        self.public = public  # the public posts' rows (ronda/web/public_posts.py)
         self.monitor_tags = {name: frozenset(tags) for name, tags in monitor_tags.items()}
         self.settings = settings
         self.public_url = public_url
         self.clock = clock
 
     def write(self, session: Session, notices: Sequence[Notice]) -> None:
-        """Queue `notices` for every channel that wants them, in `session`'s transaction."""
-        if not self.channels:
+        """Queue `notices` for every channel that wants them, and the public posts they
+        make (status pages' subscribers and public channels), in `session`'s transaction."""
+        sent = [notice for notice in notices if not _planned(notice)]
+        if not sent or (not self.channels and self.public is None):
             return
         now = self.clock()
-        sent = [notice for notice in notices if not _planned(notice)]
-        recent = self._recent_openings(session, now) if any(map(_opening, sent)) else {}
-        rows = [row for notice in sent for row in self._rows(session, notice, now, recent)]
+        rows = []
+        if self.channels:
+            recent = self._recent_openings(session, now) if any(map(_opening, sent)) else {}
+            rows = [row for notice in sent for row in self._rows(session, notice, now, recent)]
+        if self.public is not None:
+            rows += self.public(session, sent, now)
         if rows:
             insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
             session.execute(insert(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["source", "channel"]))
@@ -96,21 +106,17 @@ class Outbox:
         channels = route(self.channels, severity_of(notice), self._tags(session, notice))
         if not channels:
             return []
-        source = _source(session, notice)
+        source = notice_source(session, notice)
         message = message_for(notice, self.public_url)
         return [
-            {
-                "source": source,
-                "channel": channel.name,
-                "title": message.title,
-                "body": message.body,
-                "kind": message.kind,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": self._due(notice, channel.name, now, recent),
-                "deadline_at": now + timedelta(seconds=channel.deadline_s),
-            }
+            outbox_row(
+                source,
+                channel.name,
+                message,
+                now,
+                now + timedelta(seconds=channel.deadline_s),
+                due=self._due(notice, channel.name, now, recent),
+            )
             for channel in channels
         ]
 
@@ -148,6 +154,30 @@ class Outbox:
         return frozenset().union(*(self.monitor_tags.get(name, frozenset()) for name in monitors))
 
 
+def outbox_row(
+    source: str,
+    channel: str,
+    message: Message,
+    now: datetime,
+    deadline: datetime,
+    status: str = "pending",
+    due: datetime | None = None,
+) -> dict[str, Any]:
+    """A row as the outbox table takes it: never tried, due at once unless told."""
+    return {
+        "source": source,
+        "channel": channel,
+        "title": message.title,
+        "body": message.body,
+        "kind": message.kind,
+        "status": status,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": due or now,
+        "deadline_at": deadline,
+    }
+
+
 def _opening(notice: Notice) -> bool:
     return isinstance(notice, IncidentNotice) and notice.event is Event.OPENED
 
@@ -157,7 +187,7 @@ def _planned(notice: Notice) -> bool:
     return isinstance(notice, IncidentNotice) and notice.planned
 
 
-def _source(session: Session, notice: Notice) -> str:
+def notice_source(session: Session, notice: Notice) -> str:
     if isinstance(notice, CertificateNotice):
         return f"certificate:{notice.fingerprint}:{notice.code}"
     entries = session.scalar(

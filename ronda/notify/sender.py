@@ -82,6 +82,7 @@ class Sender:
         public_url: str | None = None,
         clock: Clock = system_clock,
         send: Callable[[str, Message], str | None] = deliver,
+        resolve: Callable[[str], Channel | None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.channels = {channel.name: channel for channel in channels}
@@ -90,6 +91,9 @@ class Sender:
         self._executor = executor  # the store's writer thread: one writer for SQLite
         self._clock = clock
         self._send = send
+        # Channels the config does not list by name (a status page's subscribers and public
+        # channels): looked up in the store's thread, per pass.
+        self._resolve = resolve
         self._rng = random.Random()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -128,6 +132,8 @@ class Sender:
 
     async def _deliver_channel(self, name: str, rows: list[Pending], now: datetime) -> None:
         channel = self.channels.get(name)
+        if channel is None and self._resolve is not None:
+            channel = await self._db(self._resolve, name)
         if channel is None:  # renamed or removed from the config since the row was written
             await self._db(self.ledger.abandon, [row.id for row in rows], f"no channel named {name!r} in the config")
             return

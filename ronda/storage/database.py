@@ -28,6 +28,7 @@ from ronda.storage.outbox import Ledger
 from ronda.storage.push_records import PushRecords
 from ronda.storage.reports import Reports
 from ronda.storage.series import Series
+from ronda.storage.subscribers import Subscribers
 
 
 class Database:
@@ -55,6 +56,7 @@ class Database:
         self.history = History(sessions)  # rollups and retention
         self.series = Series(sessions, self.engine.dialect.name)  # a monitor's checks per slot, for its chart
         self.agents = Agents(sessions, clock=clock)  # probe agents and their tokens
+        self.subscribers = Subscribers(sessions)  # status pages' subscribers
 
     def close(self) -> None:
         self.reports.write_pending()  # reports accepted and not yet written: a clean stop keeps them

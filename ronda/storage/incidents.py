@@ -147,7 +147,7 @@ class Incidents:
                 .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
                 .limit(200)
             ).all()
-            return [_public(session, row) for row in rows]
+            return [public_incident(session, row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -564,7 +564,7 @@ def surge_ended(
 # -- reading ----------------------------------------------------------------------------
 
 
-def _public(session: Session, row: IncidentRow) -> PublicIncident:
+def public_incident(session: Session, row: IncidentRow) -> PublicIncident:
     main = session.get(MonitorRow, row.monitor_id)
     joined = session.scalars(
         select(MonitorRow.name)

@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
@@ -189,13 +201,35 @@ class OutboxRow(Base):
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))  # Apprise's notify type
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    # pending | sent | failed; a public channel's post awaiting approval is a draft until a
+    # person approves it (pending) or discards it (discarded).
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     deadline_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SubscriberRow(Base):
+    """A visitor who asked to hear of a status page's incidents: by e-mail or webhook, for
+    some of its components (None: all), in a language. Nothing else about them is kept.
+    `token` is the secret of their links (confirm, change, unsubscribe); until
+    `confirmed_at` they get the confirmation message and nothing else."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (UniqueConstraint("page", "kind", "address"), Index("ix_subscribers_page", "page", "confirmed_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    page: Mapped[str] = mapped_column(String(64))  # the status page's slug
+    kind: Mapped[str] = mapped_column(String(16))  # email | webhook
+    address: Mapped[str] = mapped_column(String(512))
+    components: Mapped[list[str] | None] = mapped_column(JSON)
+    language: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
 
 
 class CertificateRow(Base):
@@ -367,3 +401,22 @@ class AgentRow(Base):
     offline_since: Mapped[datetime | None]
     offline_detail: Mapped[str | None] = mapped_column(Text)
     version: Mapped[str | None] = mapped_column(String(32))  # the ronda it runs
+
+
+class ScreenshotRow(Base):
+    """A failing browser check's screenshot (a JPEG), kept apart from its verdict: the stored
+    verdict stays small and names this row by id (ronda/storage/screenshots.py). Only the last
+    few of each monitor are kept."""
+
+    __tablename__ = "screenshots"
+    __table_args__ = (Index("ix_screenshots_monitor", "monitor_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime]  # its verdict's
+    vantage: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # degraded | down
+    cause: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)  # the page it shows
+    media_type: Mapped[str] = mapped_column(String(32))
+    image: Mapped[bytes] = mapped_column(LargeBinary)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,6 +60,35 @@ class Pending:
     def held_for_storm(self) -> bool:
         """An opening written while a storm was under way: never tried, due later than written."""
         return self.opened_incident is not None and self.attempts == 0 and self.next_attempt_at > self.created_at
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A public channel's post as a person reviews it (a `draft` waits for them; once they
+    decided, the same row `pending`, `sent`, `failed` or `discarded`)."""
+
+    id: int
+    source: str
+    channel: str
+    title: str
+    body: str
+    kind: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+class NotADraft(LookupError):
+    """Approving or discarding a row that waits for no one: none by that id (`status` None),
+    or one already approved, discarded, sent or given up on."""
+
+    def __init__(self, row_id: int, status: str | None) -> None:
+        self.row_id = row_id
+        self.status = status
+        super().__init__(
+            f"no post {row_id}" if status is None else f"post {row_id} is no longer a draft (it is {status})"
+        )
 
 
 class Ledger:
@@ -140,6 +169,58 @@ class Ledger:
         with self._sessions() as session:
             return session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending")) or 0
 
+    # -- public channels' drafts: written `draft`, sent once a person approves them ----------
+
+    def drafts(self) -> list[Draft]:
+        """Every post awaiting approval, oldest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.status == "draft").order_by(OutboxRow.id))
+            return [_draft(row) for row in rows]
+
+    def count_drafts(self) -> int:
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "draft")) or 0
+
+    def posts(self, prefix: str, status: str | None = None, limit: int = 200) -> list[Draft]:
+        """The rows of channels named `prefix`...: drafts oldest first (the order to decide
+        them in), the others newest first."""
+        with self._sessions() as session:
+            query = select(OutboxRow).where(OutboxRow.channel.startswith(prefix, autoescape=True)).limit(limit)
+            if status is not None:
+                query = query.where(OutboxRow.status == status)
+            query = query.order_by(OutboxRow.id if status == "draft" else OutboxRow.id.desc())
+            return [_draft(row) for row in session.scalars(query)]
+
+    def post(self, row_id: int) -> Draft | None:
+        with self._sessions() as session:
+            row = session.get(OutboxRow, row_id)
+            return _draft(row) if row is not None else None
+
+    def approve(self, row_id: int, title: str | None, body: str | None, now: datetime, deadline: timedelta) -> Draft:
+        """A person approves a draft, with their edits of its title and body (None: as
+        written): due now, with a deadline from now. NotADraft unless it is still a draft."""
+        values: dict[str, object] = {"status": "pending", "next_attempt_at": now, "deadline_at": now + deadline}
+        if title is not None:
+            values["title"] = title
+        if body is not None:
+            values["body"] = body
+        return self._decide(row_id, values)
+
+    def discard(self, row_id: int) -> Draft:
+        """A person decides a draft is not to be sent. NotADraft unless it is still a draft."""
+        return self._decide(row_id, {"status": "discarded"})
+
+    def _decide(self, row_id: int, values: dict[str, object]) -> Draft:
+        with self._sessions.begin() as session:
+            # Conditional, so two people deciding the same draft at once cannot both win.
+            changed = session.execute(  # type: ignore[attr-defined]
+                update(OutboxRow).where(OutboxRow.id == row_id, OutboxRow.status == "draft").values(**values)
+            ).rowcount
+            row = session.get(OutboxRow, row_id)
+            if not changed or row is None:
+                raise NotADraft(row_id, row.status if row is not None else None)
+            return _draft(row)
+
     def listing(self, status: str | None = None, limit: int = 200) -> list[OutboxEntry]:
         """Rows newest first, for the API."""
         with self._sessions() as session:
@@ -147,6 +228,21 @@ class Ledger:
             if status is not None:
                 query = query.where(OutboxRow.status == status)
             return [_entry(row) for row in session.scalars(query)]
+
+
+def _draft(row: OutboxRow) -> Draft:
+    return Draft(
+        id=row.id,
+        source=row.source,
+        channel=row.channel,
+        title=row.title,
+        body=row.body,
+        kind=row.kind,
+        status=row.status,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+        last_error=row.last_error,
+    )
 
 
 def _entry(row: OutboxRow) -> OutboxEntry:

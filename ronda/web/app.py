@@ -12,6 +12,8 @@ from ronda import __version__
 from ronda.web.accounts import accounts_router, form_expired_handler
 from ronda.web.agents_api import agent_calling, agents_router
 from ronda.web.agents_page import agents_pages
+from ronda.web.announcements_api import announcements_router
+from ronda.web.announcements_page import announcements_pages
 from ronda.web.api import api_router
 from ronda.web.api_docs import add_api_docs
 from ronda.web.auth import Auth, FormExpired, LoginRequired
@@ -33,6 +35,8 @@ from ronda.web.report_lane import ReportLane
 from ronda.web.reports import ReportPosts, report_intake
 from ronda.web.reports_api import reports_api_router
 from ronda.web.status_page import status_router
+from ronda.web.subscribers_api import subscribers_router
+from ronda.web.subscriptions import subscriptions_router
 from ronda.web.templating import STATIC
 
 
@@ -82,6 +86,7 @@ def create_app(ctx: WebContext) -> FastAPI:
         return health_answer(ctx.alive, ctx.connectivity, role=ctx.role)
 
     app.include_router(status_router(ctx, posts))
+    app.include_router(subscriptions_router(ctx, posts.tokens))
     app.include_router(push_router(ctx))
     app.include_router(api_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(monitors_router(ctx, auth), max_body_size=limits.max_body)
@@ -94,6 +99,9 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(monitor_forms_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(monitor_router(ctx, auth), max_body_size=limits.max_body)
     app.include_router(incidents_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(announcements_router(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(announcements_pages(ctx, auth), max_body_size=limits.max_body)
+    app.include_router(subscribers_router(ctx, auth), max_body_size=limits.max_body)
     add_api_docs(app, "/api/openapi.json")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(metrics_router(ctx, auth), max_body_size=limits.max_body)

@@ -26,7 +26,7 @@ from ronda.web.headers import App, Receive, Scope, Send
 
 # Routes anyone may send a body to; each limits and checks what it reads itself.
 PUBLIC_PATHS = frozenset({"/api/v1/reports", "/login", "/login/totp"})
-PUBLIC_PREFIXES = ("/push/",)
+PUBLIC_PREFIXES = ("/push/", "/status/")  # push calls; a status page's subscribe form and links
 AGENT_PATHS = "/api/v1/agent/"  # probe agents' own routes: an agent's token, nothing else
 READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})  # no route reads these methods' bodies
 NO_CREDENTIALS = "a valid bearer token (Authorization: Bearer TOKEN) or a login is required"

@@ -50,6 +50,7 @@ class Pages:
             "offline": not ctx.connectivity()["online"],
             "agent_troubles": agent_troubles(ctx),
             "unwatched": unwatched(ctx),
+            "drafts": ctx.db.outbox.count_drafts(),  # public posts awaiting approval (/announcements)
         }
 
     def render(
