@@ -78,6 +78,9 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("tls_protocol_too_old", Severity.DOWN, "the server only speaks an obsolete TLS version"),
     Cause("tls_handshake_failed", Severity.DOWN, "the TLS handshake failed"),
     # HTTP and content
+    # browser+https://: the page's renderer died (its scripts past their heap, say); explains
+    # the requests it left unfinished and a load event that never came.
+    Cause("page_crashed", Severity.DOWN, "the page crashed the browser while it loaded"),
     Cause("http_timeout", Severity.DOWN, "the server did not answer the request in time"),
     Cause("http_redirect_loop", Severity.DOWN, "the page redirects in a loop"),
     Cause("http_server_error", Severity.DOWN, "the server answered with an error (5xx)"),

@@ -44,6 +44,7 @@ from ronda.target import (
     parse_subprotocol,
     parse_target,
 )
+from ronda.verdict import Verdict
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_http_arguments(check)
     check.add_argument("--subresources", action="store_true", help="also check every host the page loads assets from")
+    check.add_argument(
+        "--screenshot",
+        metavar="FILE",
+        help="browser+https://: write the failing page's screenshot (JPEG) here, when the check takes one",
+    )
     check.add_argument(
         "--subresource-hosts",
         metavar="N",
@@ -429,17 +435,41 @@ def _cmd_check(args: argparse.Namespace) -> int:
     misplaced = _misplaced_http_options(target.scheme, options) or misplaced_options(target.scheme, options)
     if misplaced:
         raise UsageError(misplaced)
+    if args.screenshot and not target.scheme.startswith("browser+"):
+        raise UsageError(f"--screenshot goes with a browser+https:// or browser+http:// target, not {target.scheme}://")
     context = ProbeContext()
     # Built now, and kept for the check: a bad CA or client certificate file is bad input
     # (exit 3) whatever the target, and the trust store is loaded once.
     context.tls.verifying(options.tls_client)
     verdict = eventloop.run(run_check(target, options, context))
+    _keep_screenshot(verdict, args.screenshot)
     if args.json:
         print(json.dumps(verdict.to_json(), indent=2))
     else:
         print(first_line(verdict, options))
         print_detail(verdict)
     return exit_code(verdict)
+
+
+def _keep_screenshot(verdict: Verdict, path: str | None) -> None:
+    """The screenshot a browser check took, written to `path` (--screenshot), and out of what
+    is printed: the verdict says where it went (`file`), or that none was kept, never its bytes."""
+    from ronda.probes.screenshot import image_of
+
+    browser = verdict.facts.get("browser") or {}
+    shot = browser.get("screenshot")
+    if not isinstance(shot, dict):
+        return
+    image = image_of(shot)
+    shot.pop("data", None)
+    if path is None or image is None:
+        return
+    try:
+        Path(path).write_bytes(image)
+    except OSError as exc:
+        shot["error"] = f"could not be written to {path}: {exc.strerror or exc}"
+        return
+    shot["file"] = str(Path(path).resolve())
 
 
 def _misplaced_http_options(scheme: str, options: CheckOptions) -> str | None:

@@ -70,7 +70,10 @@ def verdict_schema() -> dict[str, Any]:
     for name in SPREAD:
         del top["properties"][name]
     for key, record in FACTS.items():
-        top["properties"][key] = {"type": "object", "description": f"What the {schemes_of(record)} check said."}
+        facts: dict[str, Any] = {"type": "object", "description": f"What the {schemes_of(record)} check said."}
+        if record.facts_schema:
+            facts["properties"] = dict(record.facts_schema)
+        top["properties"][key] = facts
     top["additionalProperties"] = {"type": "object", "description": OTHER_KEYS}
     return {
         "$schema": DRAFT,

@@ -6,12 +6,17 @@ for ronda and (as --host-resolver-rules) for Chromium."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ronda.check import run_check
+from ronda.probes.browsers import BROWSERS
 from ronda.probes.neterrors import cause_of
+from ronda.target import CheckOptions, parse_target
 from ronda.world.web import Reply, WebServer
 
 SHOP = "127.0.0.2"
@@ -134,3 +139,81 @@ def test_without_playwright_the_verdict_says_how_to_install_it(web, check, monke
 )
 def test_chromiums_network_errors_read_as_ronda_causes(error, code):
     assert cause_of(error) == code
+
+
+def chromiums() -> set[int]:
+    """The Chromium browsers this test process started (its descendants), by pid: each
+    browser's main process, not its renderers and helpers (a page gets a renderer of its own)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                commands[int(entry)] = cmdline.read().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+
+    def mine(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    def chromium(pid: int) -> bool:
+        return "chrom" in commands.get(pid, "")
+
+    return {pid for pid in commands if chromium(pid) and not chromium(parents[pid]) and mine(pid)}
+
+
+def test_a_one_shot_check_leaves_no_browser_running(web, check):
+    shop = web(SHOP)
+    page(shop, "<h1>Shop</h1>")
+
+    assert check(f"browser+http://shop.test:{shop.port}/", resolve=names(shop.port)).status == "up"
+
+    assert chromiums() == set()
+
+
+def test_a_long_lived_process_keeps_one_browser_between_checks_and_closes_it_when_it_stops(web, ca_file):
+    shop = web(SHOP)
+    page(shop, "<h1>Shop</h1>")
+    target = parse_target(f"browser+http://shop.test:{shop.port}/")
+    options = CheckOptions(resolve=names(shop.port), ca_file=ca_file)
+
+    async def checks_in_a_long_lived_loop() -> tuple[set[int], set[int], set[int]]:
+        async with BROWSERS.kept_open():
+            assert (await run_check(target, options)).status == "up"
+            first = chromiums()
+            assert (await run_check(target, options)).status == "up"
+            second = chromiums()
+        return first, second, chromiums()
+
+    first, second, after = asyncio.run(checks_in_a_long_lived_loop())
+
+    assert first and second == first  # the same Chromium served both checks
+    assert after == set()
+
+
+def test_a_kept_browser_closes_once_it_has_been_idle(web, ca_file):
+    shop = web(SHOP)
+    page(shop, "<h1>Shop</h1>")
+    target = parse_target(f"browser+http://shop.test:{shop.port}/")
+    options = CheckOptions(resolve=names(shop.port), ca_file=ca_file)
+
+    async def idle_after_one_check() -> tuple[set[int], set[int]]:
+        async with BROWSERS.kept_open(idle=0.2):
+            await run_check(target, options)
+            used = chromiums()
+            while chromiums():  # closed on its own, long before the process stops
+                await asyncio.sleep(0.1)
+            return used, chromiums()
+
+    used, idle = asyncio.run(asyncio.wait_for(idle_after_one_check(), 30))
+
+    assert used and idle == set()

@@ -55,6 +55,9 @@ MINIMUM: dict[tuple[str, str], Role | str | None] = {
     ("GET", "/status/{slug}/summary.json"): PUBLIC,
     ("GET", "/status/{slug}/logo"): PUBLIC,
     ("GET", "/status/{slug}/badge.svg"): PUBLIC,
+    # a failing browser check's screenshot, as the monitor's page and the API show it
+    ("GET", "/monitors/{name}/screenshots/{shot_id}"): "viewer",
+    ("GET", "/api/v1/monitors/{name}/screenshot"): "viewer",
     # a status page's subscriptions: the form, and the links in each subscriber's messages
     ("POST", "/status/{slug}/subscribe"): PUBLIC,
     ("GET", "/status/{slug}/subscription/{token}"): PUBLIC,

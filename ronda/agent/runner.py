@@ -40,6 +40,10 @@ log = logging.getLogger("ronda")
 SEND_EVERY = 1.0  # seconds between batches while the hub answers
 LONGEST_WAIT = 30.0  # seconds between tries at most while it does not
 BATCH_LIMIT = 500  # verdicts in one batch
+# Bytes of screenshots (base64, in failing browser checks' verdicts) in one batch: JPEGs hardly
+# compress, and a hub takes bodies of 1 MiB by default (server.max_body); a batch it refuses
+# as too large would be dropped whole.
+BATCH_SCREENSHOTS = 512 * 1024
 CANARY_INTERVAL = 10.0
 CANARY_FRESH = 2.0  # seconds a canary look stands for this agent's network when a check fails
 
@@ -192,7 +196,8 @@ class ProbeAgent:
                 return False
             self.buffer.remove(key)
         while self.pending:
-            batch, self.pending = self.pending[:BATCH_LIMIT], self.pending[BATCH_LIMIT:]
+            size = batch_size(self.pending)
+            batch, self.pending = self.pending[:size], self.pending[size:]
             if not await self._send(batch):
                 self.buffer.append(batch)
                 self._keep_pending()
@@ -222,7 +227,8 @@ class ProbeAgent:
 
     def _keep_pending(self) -> None:
         while self.pending:
-            batch, self.pending = self.pending[:BATCH_LIMIT], self.pending[BATCH_LIMIT:]
+            size = batch_size(self.pending)
+            batch, self.pending = self.pending[:size], self.pending[size:]
             self.buffer.append(batch)
 
     def _heard(self, trouble: HubAway | None) -> None:
@@ -233,6 +239,23 @@ class ProbeAgent:
         elif trouble is not None and (self.hub_answers or isinstance(trouble, Refused)):
             log.error("the hub does not answer, verdicts are kept on disk: %s", trouble)
         self.hub_answers = trouble is None
+
+
+def batch_size(entries: list[dict[str, Any]]) -> int:
+    """How many of the first entries make the next batch: at most BATCH_LIMIT, carrying at
+    most BATCH_SCREENSHOTS bytes of screenshots (but always one entry)."""
+    carried = 0
+    for count, entry in enumerate(entries[:BATCH_LIMIT]):
+        carried += _screenshot_bytes(entry)
+        if carried > BATCH_SCREENSHOTS and count > 0:
+            return count
+    return min(len(entries), BATCH_LIMIT)
+
+
+def _screenshot_bytes(entry: dict[str, Any]) -> int:
+    shot = (entry["verdict"].get("browser") or {}).get("screenshot") or {}
+    data = shot.get("data") if isinstance(shot, dict) else None
+    return len(data) if isinstance(data, str) else 0
 
 
 def _batch_id(verdicts: list[dict[str, Any]]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,3 +115,6 @@ class ProbeScheme:
     # Its answer is an HTTP answer, judged by `expect`'s keys for one (headers, JSON, size...).
     http_answer: bool = False
     detail: Callable[[Facts], list[str]] = lambda facts: []  # lines under the plugin line of `ronda check`
+    # The JSON Schema of those keys of its facts that readers rely on (docs/verdict.schema.json);
+    # the others are described in its docs only.
+    facts_schema: Mapping[str, Any] = field(default_factory=dict)

@@ -14,7 +14,10 @@ runs the page until its network settles, and ronda notes every request it makes:
   Chromium is told to let certificate errors pass, so ronda, not Chromium's trust store,
   judges certificates, with the check's `ca_file`, and they join the verdict's inventory;
 - console errors and uncaught exceptions are `console_error` warnings;
-- latency is the time to the page's load event.
+- a page that crashes its renderer (past its heap, say) is `page_crashed`;
+- latency is the time to the page's load event;
+- a check that finds the page failing keeps a screenshot of it (screenshot.py) in
+  `browser.screenshot`, taken before the page closes.
 
 One browser process serves every check of a ronda process at the same time (browsers.py),
 at most PAGES pages at once, each in a context of its own.
@@ -29,12 +32,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ronda.probes.base import Observation, ProbeContext, ProbeScheme
-from ronda.probes.browsers import BROWSERS, INSTALL, BrowserUnavailable
+from ronda.probes.browsers import BROWSERS, HEAP_MB, BrowserUnavailable
 from ronda.probes.neterrors import IGNORED, bare, cause_of
+from ronda.probes.screenshot import SCHEMA as SCREENSHOT_SCHEMA
+from ronda.probes.screenshot import screenshot
 from ronda.probes.subresources import AssetHosts, check_host, host_record, origin_of
 from ronda.target import CheckOptions, Target
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from playwright.async_api import ConsoleMessage, Page, Request, Response
 
 PREFIX = "browser+"
@@ -50,6 +57,7 @@ class _Seen:
     failed: list[dict[str, Any]] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     requests: int = 0
+    crashed: bool = False  # the page's renderer died
 
 
 async def probe_browser(
@@ -72,8 +80,9 @@ async def probe_browser(
             hosts = AssetHosts(group, ctx, options, deadline, own)
             if target.scheme == "browser+https":
                 page_check = group.create_task(check_host(ctx, options, url, deadline, 0))
+            checks = _checks_of(hosts, page_check)
             try:
-                await _load(url, options, obs, seen, hosts, facts, deadline)
+                await _load(url, options, obs, seen, hosts, facts, deadline, checks)
             except BrowserUnavailable as exc:
                 obs.problem("browser_unavailable", str(exc))
     except* TimeoutError:
@@ -101,6 +110,11 @@ async def probe_browser(
         obs.warn("console_error", message)
 
 
+def _checks_of(hosts: AssetHosts, page_check: asyncio.Task[Any] | None) -> Callable[[], list[asyncio.Task[Any]]]:
+    """ronda's own checks of the hosts the page touched so far, its own host's first."""
+    return lambda: [*([page_check] if page_check is not None else []), *hosts.tasks.values()]
+
+
 async def _load(
     url: str,
     options: CheckOptions,
@@ -109,29 +123,65 @@ async def _load(
     hosts: AssetHosts,
     facts: dict[str, Any],
     deadline: float,
+    checks: Callable[[], list[asyncio.Task[Any]]],
 ) -> None:
-    """Open the page in the shared browser and wait for its network to settle, within the budget."""
-    try:
-        from playwright.async_api import Error as PlaywrightError
-    except ImportError:
-        raise BrowserUnavailable(f"Playwright is not installed: {INSTALL}") from None
+    """Open the page in the shared browser, wait for its network to settle within the budget,
+    and, while the page is still open, take its screenshot if the check is failing."""
     until = obs.started + options.timeout * SETTLE_SHARE
     async with BROWSERS.page(options, until) as page:
         _watch(page, seen, hosts)
-        try:
-            response = await page.goto(url, wait_until="load", timeout=_ms(until))
-        except PlaywrightError as exc:
+        await _open(page, url, options, obs, seen, facts, until)
+        if seen.crashed:
+            facts["crashed"] = True
+            obs.problem("page_crashed", f"{url} crashed the browser's renderer while it loaded ({_CRASH_WHY})")
+        elif await _failing(obs, seen, checks(), until):
+            shot = await screenshot(page, deadline)
+            if shot is not None:
+                facts["screenshot"] = shot
+
+
+_CRASH_WHY = f"its scripts ran past the {HEAP_MB} MB heap a page may use, or Chromium itself failed"
+
+
+async def _open(
+    page: Page, url: str, options: CheckOptions, obs: Observation, seen: _Seen, facts: dict[str, Any], until: float
+) -> None:
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        response = await page.goto(url, wait_until="load", timeout=_ms(until))
+    except PlaywrightError as exc:
+        if not seen.crashed:  # a crash is said as one by the caller
             _page_failed(obs, url, exc, options)
-            return
-        obs.latency_ms = obs.elapsed_ms()
-        if response is not None:
-            facts["status"] = response.status
-            _judge_page(obs, url, response)
-        try:
-            await page.wait_for_load_state("networkidle", timeout=_ms(until))
-            facts["settled"] = True
-        except PlaywrightError:
-            facts["settled"] = False  # still loading at the end of its share of the budget: judged as it stands
+        return
+    obs.latency_ms = obs.elapsed_ms()
+    if response is not None:
+        facts["status"] = response.status
+        _judge_page(obs, url, response)
+    try:
+        await page.wait_for_load_state("networkidle", timeout=_ms(until))
+        facts["settled"] = True
+    except PlaywrightError:
+        facts["settled"] = False  # still loading at the end of its share of the budget: judged as it stands
+
+
+async def _failing(obs: Observation, seen: _Seen, checks: list[asyncio.Task[Any]], until: float) -> bool:
+    """Whether the verdict will be down or degraded, known while the page is still open: the
+    page's own failures, a request that failed in the browser, or, waited for within the
+    browser's share of the budget, ronda's own check of a host it touched."""
+    if obs.findings or seen.failed:
+        return True
+    pending = [task for task in checks if not task.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=max(until - time.monotonic(), 0))
+    return any(_found_problems(task) for task in checks)
+
+
+def _found_problems(task: asyncio.Task[Any]) -> bool:
+    if not task.done() or task.cancelled() or task.exception() is not None:
+        return False
+    check = task.result()
+    return check is not None and bool(check.obs.findings)
 
 
 def _watch(page: Page, seen: _Seen, hosts: AssetHosts) -> None:
@@ -160,11 +210,15 @@ def _watch(page: Page, seen: _Seen, hosts: AssetHosts) -> None:
         if len(seen.console) < MAX_CONSOLE:
             seen.console.append(f"uncaught: {error}"[:500])
 
+    def on_crash(_page: Page) -> None:
+        seen.crashed = True
+
     page.on("request", on_request)
     page.on("requestfailed", on_failed)
     page.on("requestfinished", on_finished)
     page.on("console", on_console)
     page.on("pageerror", on_page_error)
+    page.on("crash", on_crash)
 
 
 def _report_failures(obs: Observation, seen: _Seen, checked: set[str], url: str) -> None:
@@ -226,14 +280,27 @@ def _words(facts: dict[str, Any]) -> str:
     parts.append(f"{facts.get('requests', 0)} requests")
     if facts.get("failed"):
         parts.append(f"{len(facts['failed'])} failed")
-    if facts.get("settled") is False:
+    if facts.get("crashed"):
+        parts.append("renderer crashed")
+    elif facts.get("settled") is False:
         parts.append("still loading")
     return ", ".join(parts)
 
 
 def _detail(facts: dict[str, Any]) -> list[str]:
     lines = [f"failed: {f['url']} ({f['error']})" for f in facts.get("failed", [])]
-    return lines + [str(message) for message in facts.get("console_errors", [])]
+    lines += [str(message) for message in facts.get("console_errors", [])]
+    shot = facts.get("screenshot")
+    return lines + ([_shot_words(shot)] if isinstance(shot, dict) else [])
+
+
+def _shot_words(shot: dict[str, Any]) -> str:
+    """Where `ronda check` put the failing page's screenshot."""
+    if shot.get("file"):
+        return f"screenshot: written to {shot['file']}"
+    if shot.get("error"):
+        return f"screenshot: {shot['error']}"
+    return f"screenshot: taken ({shot.get('bytes', 0) // 1024} KB), not kept: --screenshot FILE writes it"
 
 
 def _perfdata(facts: dict[str, Any]) -> list[str]:
@@ -247,4 +314,5 @@ SCHEME = ProbeScheme(
     words=_words,
     perfdata=_perfdata,
     detail=_detail,
+    facts_schema={"screenshot": SCREENSHOT_SCHEMA},
 )

@@ -12,9 +12,12 @@ bounds no page's memory; V8's heap is capped per renderer (--max-old-space-size)
 are few, so a page that grows without end ends as a crashed page, a finding, not a ronda out
 of memory.
 
-The browser lives while checks use it and closes after the last one: Playwright's objects
-belong to the event loop they were made on, and `ronda check` (like each test) runs a loop of
-its own.
+Playwright's objects belong to the event loop they were made on. A one-shot loop (`ronda
+check`, each test's check) closes the browser after its last page, so the command ends at
+once. A long-lived process (`ronda run`, an agent, a worker: their scheduler holds
+`kept_open`) keeps it open between checks until it has been idle for IDLE seconds: starting
+Chromium costs more than loading a small page, and a browser check every minute would
+otherwise start it every minute. The holder closes it when it stops.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ INSTALL = (
     "or `playwright install chromium`"
 )
 _CLOSE_WITHIN = 2.0  # seconds given to close a context or the browser
+IDLE = 300.0  # seconds a kept-open browser may sit unused before it is closed
 
 # Chromium's own traffic (updates, sync, field trials) must not leave the machine, and as
 # root it needs --no-sandbox.
@@ -88,6 +92,10 @@ class Browsers:
         self._lanes = asyncio.Semaphore(pages)
         self._lock = asyncio.Lock()
         self._users = 0
+        self._holders = 0  # long-lived processes keeping the browser open between checks
+        self._idle = IDLE
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._playwright: Playwright | None = None
         self._browsers: dict[str | None, Browser] = {}
 
@@ -98,8 +106,52 @@ class Browsers:
             self._lanes = asyncio.Semaphore(self.pages)
             self._lock = asyncio.Lock()
             self._users = 0
+            self._holders = 0
+            self._idle_timer = None
+            self._closing = set()
             self._playwright = None
             self._browsers = {}
+
+    @contextlib.asynccontextmanager
+    async def kept_open(self, idle: float = IDLE) -> AsyncIterator[None]:
+        """While held, the browser stays open between checks, closed once unused for `idle`
+        seconds; closed when the last holder lets go (a scheduler stopping, ronda shutting
+        down), since its loop may end right after."""
+        self._for_this_loop()
+        self._holders += 1
+        self._idle = idle
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            if self._holders == 0:
+                self._cancel_idle_timer()
+                await self.close()
+
+    async def close(self) -> None:
+        """Close every browser of this loop now, unless a check is using one."""
+        if self._loop is not asyncio.get_running_loop():
+            return  # none was opened on this loop
+        async with self._lock:
+            if self._users == 0:
+                await self._close_all()
+
+    def _close_when_idle(self) -> None:
+        """The last page of a kept-open browser closed: close it unless a check comes first."""
+        self._cancel_idle_timer()
+        self._idle_timer = asyncio.get_running_loop().call_later(self._idle, self._idle_over)
+
+    def _idle_over(self) -> None:
+        self._idle_timer = None
+        if self._users == 0:
+            task = asyncio.get_running_loop().create_task(self.close(), name="closing an idle browser")
+            self._closing.add(task)  # held, so the task is not collected before it has run
+            task.add_done_callback(self._closing.discard)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
     @contextlib.asynccontextmanager
     async def page(self, options: CheckOptions, until: float) -> AsyncIterator[Page]:
@@ -112,6 +164,7 @@ class Browsers:
         except TimeoutError:
             raise BrowserUnavailable(f"all {self.pages} browser pages stayed busy for the check's budget") from None
         self._users += 1
+        self._cancel_idle_timer()
         try:
             browser = await self._browser(resolver_rules(options), until)
             context = await browser.new_context(ignore_https_errors=True)  # ronda judges certificates itself
@@ -122,8 +175,10 @@ class Browsers:
         finally:
             self._users -= 1
             self._lanes.release()
-            if self._users == 0:
-                await self._close_all()
+            if self._users == 0 and self._holders:
+                self._close_when_idle()
+            elif self._users == 0:
+                await self.close()  # a one-shot loop: its command must not wait on a browser
 
     async def _browser(self, rules: str | None, until: float) -> Browser:
         try:

@@ -34,6 +34,7 @@ from ronda.check import run_check
 from ronda.config.schema import LOCAL_REGION
 from ronda.errors import RondaError
 from ronda.probes.base import ProbeContext
+from ronda.probes.browsers import BROWSERS
 from ronda.rules.incidents import Policy
 from ronda.target import CheckOptions, Target
 from ronda.verdict import Verdict
@@ -252,9 +253,10 @@ class Scheduler:
         return len(self._jobs)
 
     async def run(self) -> None:
-        """Run until cancelled."""
+        """Run until cancelled. Browser checks' Chromium stays open between checks meanwhile
+        (one start per idle spell, not one per check), and closes as the scheduler stops."""
         try:
-            async with asyncio.TaskGroup() as group:
+            async with BROWSERS.kept_open(), asyncio.TaskGroup() as group:
                 self._group = group
                 group.create_task(self._beat())
                 self._start(self._jobs, first_spread(len(self._jobs)))

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ronda.defaults import STORED_VERDICT_BYTES
 from ronda.rules.incidents import Policy
 from ronda.rules.scope import Reading
+from ronda.storage import screenshots
 from ronda.storage.history import Marks, read_marks
 from ronda.storage.models import IncidentRow, MonitorRow, ResultRow
 from ronda.verdict import Verdict, compact
@@ -105,7 +106,8 @@ def prepare(session: Session, arrivals: Sequence[Arrival]) -> Prepared:
     for name in names:
         if name not in monitors:
             raise UnknownMonitor(name)
-    rows = [_result_row(monitors[arrival.name].id, arrival.verdict, arrival.offline) for arrival in arrivals]
+    rows = [_result_row(session, monitors[arrival.name].id, arrival.verdict, arrival.offline) for arrival in arrivals]
+    screenshots.prune(session, sorted({monitors[a.name].id for a in arrivals if screenshots.carried(a.verdict)}))
     stored = insert(ResultRow).returning(ResultRow.id, sort_by_parameter_order=True)
     result_ids = list(session.scalars(stored, rows))
     monitor_ids = [row.id for row in monitors.values()]
@@ -113,14 +115,17 @@ def prepare(session: Session, arrivals: Sequence[Arrival]) -> Prepared:
     return Prepared(marks, monitors, result_ids, _recent(session, monitor_ids, since), _resolved(session, monitor_ids))
 
 
-def _result_row(monitor_id: int, verdict: Verdict, offline: bool) -> dict[str, object]:
+def _result_row(session: Session, monitor_id: int, verdict: Verdict, offline: bool) -> dict[str, object]:
+    data, image = screenshots.split_off(verdict.to_json())  # an image is no part of a stored verdict
+    if image is not None:
+        data["browser"]["screenshot"]["id"] = screenshots.keep(session, monitor_id, verdict, image)
     return {
         "monitor_id": monitor_id,
         "checked_at": verdict.checked_at,
         "status": verdict.status,
         "cause": verdict.cause,
         "latency_ms": verdict.latency_ms,
-        "verdict": compact(verdict.to_json(), STORED_VERDICT_BYTES),  # whatever the target sent
+        "verdict": compact(data, STORED_VERDICT_BYTES),  # whatever the target sent
         "vantage": verdict.vantage,
         "offline": offline,
     }

@@ -27,6 +27,7 @@ from ronda.storage.monitors import Monitors
 from ronda.storage.outbox import Ledger
 from ronda.storage.push_records import PushRecords
 from ronda.storage.reports import Reports
+from ronda.storage.screenshots import Screenshots
 from ronda.storage.series import Series
 from ronda.storage.subscribers import Subscribers
 
@@ -56,6 +57,7 @@ class Database:
         self.history = History(sessions)  # rollups and retention
         self.series = Series(sessions, self.engine.dialect.name)  # a monitor's checks per slot, for its chart
         self.agents = Agents(sessions, clock=clock)  # probe agents and their tokens
+        self.screenshots = Screenshots(sessions)  # failing browser checks' screenshots
         self.subscribers = Subscribers(sessions)  # status pages' subscribers
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from ronda.web import examples
 from ronda.web.auth import Auth, Principal
 from ronda.web.context import WebContext
 from ronda.web.push import PushLinks
+from ronda.web.screenshots import JPEG, screenshot_answer
 from ronda.web.shapes import (
     VANTAGE_SPAN,
     certificate_json,
@@ -138,6 +139,18 @@ def api_router(ctx: WebContext, auth: Auth) -> APIRouter:
             return uptime_json(store.monitors.uptime(name, ctx.clock()))
         except UnknownMonitor:
             raise no_monitor(name) from None
+
+    @api.get(
+        "/monitors/{name}/screenshot",
+        response_class=Response,
+        summary=(
+            "The screenshot of a monitor's latest failing browser check (image/jpeg), or the one a stored "
+            "verdict names (`id`, its browser.screenshot.id); 404 when none is kept"
+        ),
+        responses=JPEG | examples.NO_MONITOR,
+    )
+    def screenshot(name: str, shot: int | None = Query(None, alias="id", ge=1)) -> Response:
+        return screenshot_answer(ctx, name, shot)
 
     @api.get(
         "/incidents",

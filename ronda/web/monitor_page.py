@@ -1,6 +1,7 @@
-"""A monitor's page: now, its uptime, its response time over a chosen span (an hour to 90
-days) with its incidents and failed checks, its vantage points, certificates, incidents,
-users' reports and latest checks; and the certificates page's expiry calendar.
+"""A monitor's page: now, the page as its last failing browser check saw it, its uptime, its
+response time over a chosen span (an hour to 90 days) with its incidents and failed checks,
+its vantage points, certificates, incidents, users' reports and latest checks; and the
+certificates page's expiry calendar.
 
 The page's changing parts are one template (_monitor.html), which the page includes and
 /fragments/monitors/{name} answers alone, so live.js redraws them in place at the monitor's
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from ronda.durations import format_duration
 from ronda.rules.public_status import PROBLEM_WORDS
@@ -23,6 +24,7 @@ from ronda.web.context import WebContext
 from ronda.web.pages import Pages
 from ronda.web.push import PushLinks
 from ronda.web.report_chart import LEVEL_WORDS, report_chart
+from ronda.web.screenshots import JPEG, screenshot_answer
 from ronda.web.shapes import VANTAGE_SPAN, certificate_json, incident_json, vantage_json
 
 LATEST_CHECKS = 30  # rows of the latest checks' table
@@ -42,6 +44,7 @@ def monitor_parts(ctx: WebContext, links: PushLinks, name: str, user: Principal,
     surge_settings = watch_settings(ctx.config.reports).surge
     return {
         "monitor": monitor,
+        "screenshot": ctx.db.screenshots.latest(name),  # its latest failing browser check's
         "now": now,
         "span": span,
         "spans": SPANS,
@@ -81,6 +84,16 @@ def monitor_router(ctx: WebContext, auth: Auth) -> APIRouter:
     )
     def monitor_fragment(name: str, user: Principal = part, span: SpanKey = SPAN_QUERY) -> HTMLResponse:
         return pages.fragment("_monitor.html", **monitor_parts(ctx, links, name, user, span))
+
+    @router.get(
+        "/monitors/{name}/screenshots/{shot_id}",
+        response_class=Response,
+        responses=JPEG,
+        summary="A failing browser check's screenshot, as the monitor's page shows it (login)",
+        dependencies=[part],
+    )
+    def screenshot(name: str, shot_id: int) -> Response:
+        return screenshot_answer(ctx, name, shot_id)
 
     @router.get("/certificates", response_class=HTMLResponse, summary="Every certificate, soonest expiry first (login)")
     def certificates_page(request: Request, user: Principal = page) -> HTMLResponse:
