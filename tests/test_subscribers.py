@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from ronda.config.schema import Config
+from ronda.storage.database import Database
+from ronda.storage.models import OutboxRow
+from ronda.web.public_posts import PublicPosts
 from tests.receivers import BreakableSite, MailReceiver, WebhookReceiver
 from tests.support import RondaProcess, free_port, wait_for
 
@@ -155,3 +163,106 @@ def test_the_same_answer_whoever_is_asked_for_and_strangers_are_limited(hub, mai
     assert private.status_code == 200, "this page allows private webhooks"
     answers = [subscribe(hub, f"visitor{n}@example.test").status_code for n in range(5)]
     assert 429 in answers, "one address asked for more than the page's per_source"
+
+
+# -- maintenance windows, as the store writes their posts ------------------------------------
+
+START = datetime(2031, 3, 10, 22, 0, tzinfo=UTC)  # a moment of the test's own: every part is given it
+
+
+def maintenance_config(*, announce: bool = True) -> Config:
+    return Config.model_validate(
+        {
+            "monitors": [
+                {"name": "shop", "url": "https://shop.example.test/"},
+                {"name": "billing", "url": "https://billing.example.test/"},
+            ],
+            "maintenance": [
+                {
+                    "name": "database upgrade",
+                    "start": START.isoformat(),
+                    "end": (START + timedelta(hours=2)).isoformat(),
+                    "monitors": ["shop"],
+                    "announce": announce,
+                },
+                {
+                    "name": "billing move",
+                    "start": START.isoformat(),
+                    "end": (START + timedelta(hours=1)).isoformat(),
+                    "monitors": ["billing"],
+                },
+            ],
+            "status_pages": [
+                {
+                    "slug": "public",
+                    "title": "Example Shop",
+                    "monitors": ["shop"],
+                    "components": {"shop": {"name": "Web shop"}},
+                    "subscribe": {"email": "mailto://127.0.0.1:2525?from=status@example.test"},
+                    "announce": [{"url": "json://127.0.0.1:9/hook", "name": "town-square"}],
+                }
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Database]:
+    store = Database(store_url)
+    yield store
+    store.close()
+
+
+def subscribed(store: Database, address: str, language: str) -> None:
+    def compose(subscriber: Any, already: bool) -> tuple[str, str, str, str]:
+        return f"subscribe:{subscriber.id}", "confirm", "confirm", "info"
+
+    asked = store.subscribers.ask(
+        "public",
+        "email",
+        address,
+        None,
+        language,
+        START - timedelta(days=9),
+        timedelta(days=30),
+        compose,
+        timedelta(days=1),
+    )
+    store.subscribers.confirm(asked.subscriber.token, START - timedelta(days=9))
+
+
+def posts_at(store: Database, posts: PublicPosts, at: datetime) -> list[tuple[str, str, str]]:
+    """What a look at `at` wrote: (channel, title, body) of each new row."""
+    before = {entry.id for entry in store.outbox.listing(limit=1000)}
+    store.outbox.write(partial(posts.maintenance_rows, now=at))
+    with store.outbox._sessions() as session:  # the bodies: the API lists titles only
+        rows = session.scalars(select(OutboxRow).order_by(OutboxRow.id)).all()
+        return [(r.channel, r.title, r.body) for r in rows if r.id not in before]
+
+
+def test_maintenance_is_told_when_scheduled_when_it_starts_and_when_it_is_over(store):
+    subscribed(store, "ada@example.test", "en")
+    subscribed(store, "bea@example.test", "it")
+    posts = PublicPosts(maintenance_config())
+
+    scheduled = posts_at(store, posts, START - timedelta(days=2))
+    assert sorted(channel for channel, _, _ in scheduled) == ["announce:public:0", "subscriber:1", "subscriber:2"]
+    english = next(body for channel, _, body in scheduled if channel == "subscriber:1").replace("\u202f", " ")
+    assert "Web shop: planned maintenance from Mar 10, 2031, 10:00:00 PM to Mar 11, 2031, 12:00:00 AM." in english
+    assert "unsubscribe" in english and "billing" not in english, "a window on no component of the page is not told"
+    italian = next(title for channel, title, _ in scheduled if channel == "subscriber:2")
+    assert italian == "[Example Shop] Manutenzione programmata: database upgrade"
+
+    assert posts_at(store, posts, START - timedelta(days=1)) == [], "told once"
+    started = posts_at(store, posts, START + timedelta(minutes=1))
+    assert {title for _, title, _ in started} >= {"[Example Shop] Maintenance in progress: database upgrade"}
+    over = posts_at(store, posts, START + timedelta(hours=2, minutes=1))
+    assert {title for _, title, _ in over} >= {"[Example Shop] Maintenance completed: database upgrade"}
+    assert posts_at(store, posts, START + timedelta(hours=2, minutes=2)) == []
+
+
+def test_a_window_not_to_announce_or_one_whose_start_was_never_told_stays_quiet(store):
+    subscribed(store, "ada@example.test", "en")
+    assert posts_at(store, PublicPosts(maintenance_config(announce=False)), START + timedelta(minutes=1)) == []
+    told = PublicPosts(maintenance_config())
+    assert posts_at(store, told, START + timedelta(hours=2, minutes=1)) == [], "its end, with no start told"

@@ -622,6 +622,9 @@ class MaintenanceWindow(_Strict):
     end: datetime | None = Field(default=None, validate_default=True)
     monitors: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    # Whether status pages tell their subscribers and public channels when it is scheduled,
+    # starts and ends (docs/subscribers.md); a nightly window may be too frequent to tell.
+    announce: bool = True
     _named: tuple[list[Any], frozenset[str]] | None = PrivateAttr(default=None)  # names()
 
     def names(self, monitor: str) -> bool:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Container, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -66,6 +67,7 @@ log = logging.getLogger("ronda")
 
 NoticeListener = Callable[[Notice], None]
 TOKEN_FILE = "ronda-token"  # where a run's own API token goes when no terminal reads it
+MAINTENANCE_LOOK = 30.0  # seconds between looks at maintenance windows for status pages' posts
 SHARED_IDLE_WAKE = 2.0  # seconds between the sender's looks at an outbox other hubs write to
 SEND_GRACE = 10.0  # seconds a stopping service waits for a notification in flight
 # Seconds from SIGTERM to the process's end, whatever is still running: past this, work in
@@ -446,6 +448,7 @@ class Service:
             asyncio.create_task(self.push.run(), name="heartbeats"),
             asyncio.create_task(self.reports.run(), name="reports"),
             asyncio.create_task(self.history.run(), name="history"),
+            asyncio.create_task(self._telling_of_maintenance(), name="maintenance posts"),
         ]
         sending = asyncio.create_task(self.sender.run(), name="notifications")
         held = asyncio.create_task(self.leadership.hold(), name="the lead")
@@ -462,6 +465,19 @@ class Service:
                 task.cancel()
             await asyncio.gather(*duties, held, return_exceptions=True)
             await self._stop_sending(sending)
+
+    async def _telling_of_maintenance(self) -> None:
+        """Status pages' subscribers and public channels hear of maintenance windows as they
+        are scheduled, start and end (ronda/web/public_posts.py); looked at every little while."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                rows = partial(self.public_posts.maintenance_rows, now=self.clock())
+                if await loop.run_in_executor(self._writer, self.db.outbox.write, rows):
+                    self.sender.wake()
+            except Exception:  # a bad look must not end the telling: the next one tries again
+                log.exception("telling status pages' followers of maintenance failed")
+            await asyncio.sleep(MAINTENANCE_LOOK)
 
     @staticmethod
     def _serve_health_on_checks_thread(

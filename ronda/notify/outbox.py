@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ronda import defaults
@@ -33,7 +32,7 @@ from ronda.storage.models import (
     MonitorRow,
     OutboxRow,
 )
-from ronda.storage.outbox import incident_source
+from ronda.storage.outbox import incident_source, insert_rows
 
 if TYPE_CHECKING:
     from ronda.config.schema import Config
@@ -98,9 +97,7 @@ class Outbox:
             rows = [row for notice in sent for row in self._rows(session, notice, now, recent)]
         if self.public is not None:
             rows += self.public(session, sent, now)
-        if rows:
-            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-            session.execute(insert(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["source", "channel"]))
+        insert_rows(session, rows)
 
     def _rows(self, session: Session, notice: Notice, now: datetime, recent: dict[str, int]) -> list[dict[str, Any]]:
         channels = route(self.channels, severity_of(notice), self._tags(session, notice))

@@ -11,16 +11,28 @@ Each method is one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.records import OutboxEntry
 from ronda.rules.incidents import Event
 from ronda.storage.models import IncidentRow, MonitorRow, OutboxRow
+
+
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows into the outbox in `session`'s transaction; one whose (source, channel) is there
+    already is left out: writing the same event twice sends it once."""
+    if rows:
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        session.execute(
+            insert(OutboxRow).values(list(rows)).on_conflict_do_nothing(index_elements=["source", "channel"])
+        )
 
 
 def incident_source(incident_id: int, event: Event, timeline_entries: int) -> str:
@@ -164,6 +176,14 @@ class Ledger:
                 .where(IncidentRow.id.in_(incident_ids))
             )
             return {row_id: (name, cause) for row_id, name, cause in rows}
+
+    def write(self, make_rows: Callable[[Session], Sequence[dict[str, Any]]]) -> int:
+        """Rows that `make_rows` makes from what the store holds, written in one transaction
+        (those already there left out); how many it made."""
+        with self._sessions.begin() as session:
+            rows = make_rows(session)
+            insert_rows(session, rows)
+            return len(rows)
 
     def count_pending(self) -> int:
         with self._sessions() as session:

@@ -15,13 +15,16 @@ sender leaves alone until it is approved (/announcements). The sender finds wher
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ronda.config.schema import Config, StatusPage
@@ -30,18 +33,21 @@ from ronda.notify.messages import Message
 from ronda.notify.outbox import notice_source, outbox_row
 from ronda.records import PublicIncident
 from ronda.rules.incidents import Event
+from ronda.rules.maintenance import next_windows
 from ronda.rules.public_status import (
     HUMAN_STATUS_WORDS,
     N_,
     Gettext,
     human_status,
     incident_title,
+    members,
     pages,
     public_words,
     tags_of,
+    window_members,
 )
 from ronda.storage.incidents import IncidentNotice, Notice, public_incident
-from ronda.storage.models import IncidentRow
+from ronda.storage.models import IncidentRow, OutboxRow
 from ronda.storage.subscribers import Subscriber, confirmed_for
 from ronda.web.i18n import LOCALES, span, translations, when
 
@@ -131,6 +137,58 @@ def _kind(notice: IncidentNotice, incident: PublicIncident) -> str:
     return "failure" if incident.severity == "down" else "warning"
 
 
+MAINTENANCE_AHEAD = timedelta(days=7)  # a one-off window is told of once it starts within this long
+MAINTENANCE_BEHIND = timedelta(hours=1)  # a window that ended within this long is told of as over
+MAINTENANCE_WORDS = {
+    "scheduled": (
+        N_("Scheduled maintenance: %(name)s"),
+        N_("%(services)s: planned maintenance from %(start)s to %(end)s."),
+        "info",
+    ),
+    "started": (
+        N_("Maintenance in progress: %(name)s"),
+        N_("%(services)s: under maintenance until %(end)s."),
+        "warning",
+    ),
+    "completed": (N_("Maintenance completed: %(name)s"), N_("%(services)s: the maintenance is over."), "success"),
+}
+
+
+def maintenance_post(
+    page: StatusPage,
+    name: str,
+    times: tuple[datetime, datetime],
+    shown: Sequence[str],
+    stage: str,
+    base_url: str,
+    locale: str,
+) -> Post:
+    _ = translations(locale).gettext
+    title_words, body_words, kind = MAINTENANCE_WORDS[stage]
+    start, end = (when(at, locale, page.timezone) for at in times)
+    services = ", ".join(page.display_name(monitor) for monitor in shown)
+    words = _(body_words) % {"services": services, "start": start, "end": end}
+    title = f"[{page.title}] " + _(title_words) % {"name": name}
+    return Post(title, words, stage, f"{words}\n\n{page_link(base_url, page)}", kind)
+
+
+def _stage(window: Any, start: datetime, end: datetime, now: datetime) -> str | None:
+    if end <= now:
+        return "completed"
+    if start <= now:
+        return "started"
+    return "scheduled" if window.cron is None else None  # a recurring window is told of as it comes
+
+
+def _maintenance_source(name: str, start: datetime, stage: str) -> str:
+    digest = hashlib.blake2b(name.encode(), digest_size=8).hexdigest()  # a name may be long
+    return f"public:maintenance:{digest}:{start.strftime('%Y%m%dT%H%M%SZ')}:{stage}"
+
+
+def _written(session: Session, source: str) -> bool:
+    return session.scalar(select(OutboxRow.id).where(OutboxRow.source == source).limit(1)) is not None
+
+
 def subscriber_message(post: Post, page: StatusPage, subscriber: Subscriber, base_url: str) -> Message:
     _ = translations(subscriber.language).gettext
     footer = _(FOOTER) % {"page": page.title, "link": manage_link(base_url, page, subscriber.token)}
@@ -183,11 +241,53 @@ class PublicPosts:
         source: str,
         now: datetime,
     ) -> list[dict[str, Any]]:
+        def told(locale: str) -> Post:
+            return compose(page, incident, notice, shown, self.base_url, locale)
+
+        return self._post_rows(session, page, shown, source, now, told)
+
+    def maintenance_rows(self, session: Session, now: datetime) -> list[dict[str, Any]]:
+        """Posts about maintenance windows (`announce: true`) on the pages they touch: a one-off
+        window when it is scheduled within MAINTENANCE_AHEAD, every window when it starts and
+        when it is over. Called every little while: what was written before is not again."""
+        windows = [window for window in self.config.maintenance if window.announce]
+        if not windows:
+            return []
+        rows: list[dict[str, Any]] = []
+        for page in pages(self.config):
+            if page.subscribe is None and not page.announce:
+                continue
+            names = members(page, self.config, [])
+            planned = next_windows(windows, now - MAINTENANCE_BEHIND, MAINTENANCE_AHEAD + MAINTENANCE_BEHIND, 20)
+            for window, start, end in planned:
+                covered = window_members(window, names, self.config)
+                stage = _stage(window, start, end, now)
+                if not covered or stage is None:
+                    continue
+                source = _maintenance_source(window.name, start, stage)
+                if stage == "completed" and not _written(session, _maintenance_source(window.name, start, "started")):
+                    continue  # never told it started (ronda was away): its end says nothing new
+
+                told = partial(maintenance_post, page, window.name, (start, end), covered, stage, self.base_url)
+                rows += self._post_rows(session, page, covered, source, now, told)
+        return rows
+
+    def _post_rows(
+        self,
+        session: Session,
+        page: StatusPage,
+        shown: list[str],
+        source: str,
+        now: datetime,
+        told: Callable[[str], Post],
+    ) -> list[dict[str, Any]]:
+        """One post's rows: each subscriber of the page who wants one of `shown` (in their
+        language), each public channel of the page (a draft where a person approves)."""
         posts: dict[str, Post] = {}
 
         def post_in(locale: str) -> Post:
             if locale not in posts:
-                posts[locale] = compose(page, incident, notice, shown, self.base_url, locale)
+                posts[locale] = told(locale)
             return posts[locale]
 
         deadline = now + timedelta(seconds=self.config.notify_deadline)
