@@ -39,6 +39,8 @@ TOKEN = "bench-public-pages-token-0123"
 # "#revalidate": what an open status page asks every 30 s (status-live.js): the same page
 # with If-None-Match, answered 304 while nothing changed.
 REVALIDATE = "#revalidate"
+SUBSCRIBE = "POST /status/bench/subscribe"
+SUBSCRIBE_FORM = b"kind=email&address=visitor%40example.test&form_token=x"
 ENDPOINTS = (
     "/status",
     "/status" + REVALIDATE,
@@ -50,6 +52,9 @@ ENDPOINTS = (
     "/status/badge.svg",
     "/badge/m0000/status.svg",
     "/badge/m0000/uptime.svg",
+    # A flood of subscription forms from one address: past the page's per_source limit each
+    # is refused (429) before the form, the store or a mail is touched.
+    SUBSCRIBE,
 )
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -72,7 +77,8 @@ def write_config(folder: Path, monitors: int, interval: str, target_port: int, p
         f"  interval: {interval}",
         "  timeout: 5s",
         "status_pages:",  # every monitor, with a logo (served at /status/bench/logo)
-        "  - {slug: bench, title: Bench, logo: logo.svg}",
+        "  - {slug: bench, title: Bench, logo: logo.svg,",
+        "     subscribe: {email: 'mailto://127.0.0.1:9?from=bench@example.test'}}",
         "monitors:",
     ]
     (folder / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>\n')
@@ -102,6 +108,12 @@ async def get_with_head(
 async def get(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, headers: str = ""
 ) -> tuple[int, bytes]:
+    if path.startswith("POST "):  # a form, as a browser posts it
+        form = f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(SUBSCRIBE_FORM)}\r\n"
+        writer.write(f"POST {path[5:]} HTTP/1.1\r\nHost: 127.0.0.1\r\n{form}\r\n".encode() + SUBSCRIBE_FORM)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        return int(head.split(b" ", 2)[1]), await reader.readexactly(int(length.group(1))) if length else b""
     status, _, body = await get_with_head(reader, writer, path, headers)
     return status, body
 
@@ -119,7 +131,7 @@ async def client(port: int, endpoint: str, until: float, counts: list[int]) -> N
             headers += f"Cookie: {cookie.group(1).decode()}\r\n" if cookie else ""
         while time.monotonic() < until:
             status, body = await get(reader, writer, path, headers)
-            counts[0 if status in (200, 304) else 1] += 1
+            counts[0 if status in (200, 304, 429) else 1] += 1  # 429: a flood's form refused, as meant
             counts[2] += len(body)
     finally:
         writer.close()
@@ -297,7 +309,8 @@ async def main(args: argparse.Namespace) -> None:
             log.close()
             server.close()
     print(
-        "\nreq/s: answered per second; !200: other answers (304 counts as answered); KB/r: body size; "
+        "\nreq/s: answered per second; !200: other answers (304 counts as answered, and 429 for "
+        "the subscription flood); KB/r: body size; "
         "cpu ms/r: ronda's CPU (checks included) per request; "
         "cpu: ronda's CPU share; chk/s: checks run per second; skipped: check slots skipped; "
         "lag50/99/max: the scheduler's lag in seconds, sampled each second; hz50/99ms: /healthz's answer time."

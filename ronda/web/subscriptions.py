@@ -87,7 +87,9 @@ def subscriptions_router(ctx: WebContext, tokens: DoubleSubmit) -> APIRouter:
         return [(name, page.display_name(name)) for name in members(page, ctx.config, stored)]
 
     def shown(request: Request, page: StatusPage, state: str, locale: str, status: int = 200, **more: Any) -> Response:
-        context = {"lang": locale, "page": page, "state": state, "components": components_of(page), **more}
+        # Components only where a subscriber chooses them: a flood's refusal lists none.
+        chosen = components_of(page) if "subscriber" in more else []
+        context = {"lang": locale, "page": page, "state": state, "components": chosen, **more}
         response = templates_for(locale).TemplateResponse(
             request, "status_subscription.html", context, status_code=status
         )
