@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -743,3 +744,9 @@ def main(argv: list[str] | None = None) -> int:
         return UNKNOWN
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read the output went away (`ronda run --check-config | head`): the rest is
+        # unread, not an error. Python's own advice: point stdout at nothing, so the flush at
+        # exit does not fail again, and end as a process that SIGPIPE ended would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE

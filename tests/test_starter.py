@@ -4,10 +4,13 @@ and says what it sets up, or what is wrong and where, starting nothing."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,12 +169,18 @@ def test_check_config_names_channels_pages_and_storage_without_their_secrets(cap
         "  - {name: backup, kind: push, period: 1d}\n"
         "status_pages:\n"
         "  - {slug: public, title: Our services, tags: [public]}\n"
+        "  - slug: customers\n    title: Customers\n"
+        "    subscribe:\n      email: 'mailtos://u:mail-secret-789@smtp.example.com?from=status@example.com'\n"
+        "      webhooks: true\n"
+        "    announce: [{url: 'json://127.0.0.1:9000/town', approve: true}]\n"
     )
     code, out, _ = run(capsys, "run", "--check-config", "--config", "ronda.yaml")
     assert code == 0
     assert "monitors: 2 (1 checked, 1 push): shop, backup" in out
     assert "notify: 2 channels: ops (mailtos://smtp.example.com), notify[1] (json://127.0.0.1)" in out
-    assert "status pages: /status/public (Our services)" in out
+    assert "status pages: /status/public (Our services), /status/customers (Customers; subscribers by e-mail" in out
+    assert "and webhook; 1 public channel(s), 1 approved by hand)" in out
+    assert "mail-secret-789" not in out
     assert "storage: postgresql://ronda:***@db.example.com/ronda" in out
     assert "db-secret-123" not in out and "mail-secret-456" not in out
 
@@ -231,3 +240,21 @@ def test_the_readmes_commands_for_a_new_user_are_ronda_s_own(repo_root, title):
         if args == ["--version"]:
             continue  # argparse prints it and exits
         assert build_parser().parse_args(args).command in ("init", "run"), args
+
+
+def test_check_config_read_by_a_reader_that_stops_early_ends_quietly(folder):
+    """`ronda run --check-config | head -1`: the reader goes before ronda has written all."""
+    (folder / "ronda.yaml").write_text("monitors:\n  - {name: shop, url: 'https://shop.example.com/'}\n")
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before ronda writes a byte: its first write meets a closed pipe
+    done = subprocess.run(
+        [sys.executable, "-m", "ronda", "run", "--check-config", "--config", "ronda.yaml"],
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder,
+        timeout=60,
+    )
+    os.close(writer)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.returncode == 128 + 13  # as a process SIGPIPE ended

@@ -22,7 +22,7 @@ from ronda.storage.database import Database
 from ronda.storage.models import OutboxRow
 from ronda.web.public_posts import PublicPosts
 from tests.receivers import BreakableSite, MailReceiver, WebhookReceiver
-from tests.support import RondaProcess, free_port, wait_for
+from tests.support import RondaProcess, config_error, free_port, wait_for
 
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/status/public/subscription/[A-Za-z0-9_-]+")
 
@@ -266,3 +266,27 @@ def test_a_window_not_to_announce_or_one_whose_start_was_never_told_stays_quiet(
     assert posts_at(store, PublicPosts(maintenance_config(announce=False)), START + timedelta(minutes=1)) == []
     told = PublicPosts(maintenance_config())
     assert posts_at(store, told, START + timedelta(hours=2, minutes=1)) == [], "its end, with no start told"
+
+
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ("    subscribe: {per_source: 3}\n", ":6: status_pages[0].subscribe: offers no way to subscribe"),
+        (
+            "    subscribe: {email: 'smtp://mail.example.test'}\n",
+            ":6: status_pages[0].subscribe.email: expected the SMTP server as an Apprise mailto://",
+        ),
+        (
+            "    announce: [{url: 'nothing-apprise-knows://x'}]\n",
+            ":6: status_pages[0].announce[0].url: not a notification",
+        ),
+    ],
+    ids=["a way to subscribe", "an SMTP URL Apprise reads", "a public channel Apprise reaches"],
+)
+def test_subscription_settings_are_checked_at_load_by_place(tmp_path, page, message):
+    path = tmp_path / "ronda.yaml"
+    path.write_text(
+        "monitors:\n  - {name: shop, url: 'https://shop.example.test/'}\nstatus_pages:\n"
+        "  - slug: public\n    title: Shop\n" + page
+    )
+    assert message in config_error(str(path))

@@ -4,7 +4,7 @@ takes them."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ronda.config.channel_urls import check_url
 from ronda.config.http_checks import Duration
@@ -29,6 +29,12 @@ class Subscriptions(Strict):
     per_source_period: Duration = 3600.0
     global_per_minute: int = Field(default=60, ge=1)
     confirm_within: Duration = 48 * 3600.0
+
+    @model_validator(mode="after")
+    def _some_way(self) -> Subscriptions:
+        if self.email is None and not self.webhooks:
+            raise ValueError("offers no way to subscribe: give the SMTP server (email:) or webhooks: true")
+        return self
 
     @field_validator("email")
     @classmethod

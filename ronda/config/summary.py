@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ronda.config.channel_urls import shown
-from ronda.config.schema import Config
+from ronda.config.schema import Config, StatusPage
 
 NAMES_SHOWN = 10  # a config of 100,000 monitors is summed up, not listed
 KIND_WORDS = {"check": "checked", "push": "push", "statuspage": "vendor status page"}
@@ -51,8 +51,20 @@ def _channels(config: Config) -> str:
 def _status_pages(config: Config) -> str:
     if not config.status_pages:
         return "none set: /status shows every monitor"
-    pages = [f"/status/{page.slug} ({page.title})" for page in config.status_pages]
+    pages = [f"/status/{page.slug} ({page.title}{_followers(page)})" for page in config.status_pages]
     return _names(pages)
+
+
+def _followers(page: StatusPage) -> str:
+    """Who hears of the page's incidents besides its visitors, never an address or a secret."""
+    told = []
+    if page.subscribe is not None:
+        kinds = [kind for kind, on in (("e-mail", page.subscribe.email), ("webhook", page.subscribe.webhooks)) if on]
+        told.append("subscribers by " + " and ".join(kinds))
+    if page.announce:
+        approved = sum(channel.approve for channel in page.announce)
+        told.append(f"{len(page.announce)} public channel(s)" + (f", {approved} approved by hand" if approved else ""))
+    return "; " + "; ".join(told) if told else ""
 
 
 def _storage(url: str) -> str:
