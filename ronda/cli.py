@@ -228,6 +228,9 @@ def _add_http_arguments(check: argparse.ArgumentParser) -> None:
     )
     http.add_argument("--no-follow-redirects", action="store_true", help="judge a redirect itself, not where it leads")
     http.add_argument(
+        "--http2", action="store_true", help="https://: offer HTTP/2, and speak it where the server chooses it"
+    )
+    http.add_argument(
         "--expect-header",
         metavar="RULE",
         action="append",
@@ -376,6 +379,7 @@ def _http_request(args: argparse.Namespace, environ: Mapping[str, str]) -> HttpR
         auth=_auth(args, environ),
         follow_redirects=not args.no_follow_redirects,
         graphql=args.graphql is not None,
+        http2=args.http2,
     )
     if args.graphql is not None and request.method != "POST":
         raise UsageError("--graphql: a GraphQL query is POSTed; leave --method out, or write POST")
@@ -480,7 +484,7 @@ def _misplaced_http_options(scheme: str, options: CheckOptions) -> str | None:
     record = PROBES[scheme]
     given = [] if record.http_answer else [_HTTP_FLAGS[key] for key in options.expect.http_only()]
     if options.request is not None and "request" not in record.options:
-        given.insert(0, "the request options (--method, --header, --data, credentials, ...)")
+        given.insert(0, "the request options (--method, --header, --data, credentials, --http2, ...)")
     if not given:
         return None
     return f"{' and '.join(given)} go with an http:// or https:// target, not {scheme}://"

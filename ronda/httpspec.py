@@ -132,6 +132,7 @@ class HttpRequest:
     auth: Auth | None = None
     follow_redirects: bool = True
     graphql: bool = False  # the body is a GraphQL query: an answer with `errors` fails
+    http2: bool = False  # https://: offer HTTP/2 (ALPN h2) and speak it where the server chooses it
 
     def secrets(self) -> tuple[str, ...]:
         """What must never show anywhere: passwords, tokens, secret-looking header values."""

@@ -22,6 +22,14 @@ class TlsClient:
     ca_file: str | None = None
     cert: str | None = None
     key: str | None = None  # None: the key is in the certificate file
+    # Offer HTTP/2 by ALPN before HTTP/1.1 (an https check's `request: {http2: true}`).
+    # A field of the client, so such contexts are cached apart: every other handshake
+    # keeps offering http/1.1 alone.
+    http2: bool = False
+
+    @property
+    def alpn(self) -> list[str]:
+        return ["h2", "http/1.1"] if self.http2 else ["http/1.1"]
 
 
 # How long OpenSSL's refusal of a chain is taken as known (KnownFailures). Short: a chain's
@@ -82,7 +90,7 @@ class TlsContexts:
     """Verifying contexts (system store plus an optional CA file), lenient ones (the same
     policy, no verification: for chains whose failure is already known) and permissive
     contexts used only to read a certificate that failed verification; one of each per
-    TlsClient."""
+    TlsClient (one that offers HTTP/2 is a TlsClient of its own)."""
 
     def __init__(self) -> None:
         self._verifying = lru_cache(maxsize=32)(self._build_verifying)
@@ -107,7 +115,7 @@ class TlsContexts:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.set_alpn_protocols(["http/1.1"])
+        ctx.set_alpn_protocols(client.alpn)
         _load_client_certificate(ctx, client)
         return ctx
 
@@ -116,7 +124,7 @@ class TlsContexts:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies chain and host name
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # what browsers accept since 2020
         _load_system_store(ctx)
-        ctx.set_alpn_protocols(["http/1.1"])
+        ctx.set_alpn_protocols(client.alpn)
         if client.ca_file:
             try:
                 ctx.load_verify_locations(cafile=client.ca_file)
@@ -134,7 +142,7 @@ class TlsContexts:
         # certificate can still be read and named; nothing sent over it is trusted.
         ctx.set_ciphers("ALL:@SECLEVEL=0")
         ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-        ctx.set_alpn_protocols(["http/1.1"])
+        ctx.set_alpn_protocols(client.alpn)
         _load_client_certificate(ctx, client)
         return ctx
 

@@ -26,7 +26,7 @@ def test_a_healthy_site_is_up_with_its_certificate_read(web, pki, check):
     )
     assert verdict.status == "up", verdict.summary
     assert verdict.cause is None
-    assert verdict.http == {"status": 200, "reason": "OK", "bytes": len(server.default.body)}
+    assert verdict.http == {"status": 200, "reason": "OK", "bytes": len(server.default.body), "version": "1.1"}
     [cert] = verdict.certificates
     assert cert.host == "shop.test" and cert.address == "127.0.0.1"
     assert cert.sans == ("shop.test",)

@@ -180,8 +180,9 @@ _BODIES = ("body", "json_body", "form", "graphql")
 
 class Request(_Strict):
     """What an http(s) check sends: a GET unless `method` says otherwise, with `headers`,
-    at most one of `body` (text), `json_body`, `form` and `graphql`, `auth`, and redirects
-    followed unless `follow_redirects: false`."""
+    at most one of `body` (text), `json_body`, `form` and `graphql`, `auth`, redirects
+    followed unless `follow_redirects: false`, and over HTTP/2 where an https server offers
+    it with `http2: true`."""
 
     method: Annotated[str, AfterValidator(lambda text: _usage(parse_method, text, ""))] = "GET"
     headers: Annotated[dict[str, str], AfterValidator(_headers)] = Field(default_factory=dict)
@@ -191,6 +192,7 @@ class Request(_Strict):
     graphql: GraphQLConfig | None = None
     auth: AuthConfig | None = None
     follow_redirects: bool = True
+    http2: bool = False
 
     @model_validator(mode="after")
     def _one_body(self) -> Request:
@@ -212,6 +214,7 @@ class Request(_Strict):
             auth=None if self.auth is None else self.auth.spec(),
             follow_redirects=self.follow_redirects,
             graphql=self.graphql is not None,
+            http2=self.http2,
         )
 
     def _body(self) -> tuple[bytes | None, str | None]:

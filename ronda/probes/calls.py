@@ -96,4 +96,5 @@ async def _send(
         outgoing,
         redirects=call.request.follow_redirects,
         measure=call.measure,
+        http2=call.request.http2,
     )

@@ -34,6 +34,13 @@ class Connection:
     writer: asyncio.StreamWriter
     tls: TlsSession | None = None
 
+    @property
+    def protocol(self) -> str | None:
+        """What the TLS handshake agreed to speak (ALPN: "h2", "http/1.1"); None without TLS
+        or when the server chose nothing."""
+        ssl_object = self.writer.get_extra_info("ssl_object")
+        return ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+
     def close(self) -> None:
         # abort(), not close(): a monitor has read all it needs, and a hostile peer that
         # never answers TLS close_notify must not keep the transport alive.

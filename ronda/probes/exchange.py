@@ -35,6 +35,7 @@ class Answer:
     truncated: bool
     url: str = ""  # where it came from, after redirects
     size: int = -1  # bytes of body counted, past `body`, when a size limit asked for more; -1: len(body)
+    version: str = "1.1"  # the HTTP version it came in: "1.1", "1.0", or "2" (h2exchange.py)
 
     @property
     def seen_size(self) -> int:
@@ -180,4 +181,6 @@ def _answer(response: h11.Response | None, body: bytearray, truncated: bool, siz
         raise ExchangeError("protocol_error", "no status line before the body")
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in response.headers}
     reason = response.reason.decode("latin-1")
-    return Answer(response.status_code, reason, headers, bytes(body), truncated, size=size if truncated else -1)
+    size = size if truncated else -1
+    version = response.http_version.decode("ascii")
+    return Answer(response.status_code, reason, headers, bytes(body), truncated, size=size, version=version)

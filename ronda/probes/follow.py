@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from ronda.probes.base import Observation, ProbeContext
 from ronda.probes.exchange import MAX_BODY, Answer, ExchangeError, Hop, Outgoing, exchange, hop_for
+from ronda.probes.h2exchange import exchange_h2
 from ronda.probes.redirects import WEB_SCHEMES, BadRedirect, redirect_url
 from ronda.probes.resolve import resolve_host
 from ronda.probes.tls import open_connection
@@ -32,17 +33,21 @@ async def follow(
     *,
     redirects: bool = True,
     measure: int = 0,
+    http2: bool = False,
 ) -> Answer | None:
     """Request `hop` at `address` (a GET, or `outgoing`), following redirects unless told
     not to; None when a finding was recorded. Reads at most `limit` bytes of the final body
-    (and counts up to `measure`). Whatever fails at a redirect's other host is this
-    address's failure: a user who reaches it cannot get the page either."""
+    (and counts up to `measure`). `http2`: over HTTP/2 wherever an https server offers it
+    (each hop's own choice). Whatever fails at a redirect's other host is this address's
+    failure: a user who reaches it cannot get the page either."""
     origin, seen = address, {hop.url}
     for _ in range(MAX_REDIRECTS + 1):
         if address == origin:
-            answer = await request(obs, ctx, options, hop, address, deadline, limit, outgoing, measure)
+            answer = await request(obs, ctx, options, hop, address, deadline, limit, outgoing, measure, http2=http2)
         else:
-            answer = await _elsewhere(obs, ctx, options, hop, address, origin, deadline, limit, outgoing, measure)
+            answer = await _elsewhere(
+                obs, ctx, options, hop, address, origin, deadline, limit, outgoing, measure, http2=http2
+            )
         if answer is None:
             return None
         location = answer.headers.get("location")
@@ -109,10 +114,12 @@ async def _elsewhere(
     limit: int,
     outgoing: Outgoing | None,
     measure: int,
+    *,
+    http2: bool,
 ) -> Answer | None:
     """A redirect hop at another host's address, its findings credited to `origin`."""
     scratch = Observation(obs.target, started=obs.started)
-    answer = await request(scratch, ctx, options, hop, address, deadline, limit, outgoing, measure)
+    answer = await request(scratch, ctx, options, hop, address, deadline, limit, outgoing, measure, http2=http2)
     obs.findings += [dataclasses.replace(f, address=origin) for f in scratch.findings]
     obs.warnings += [dataclasses.replace(w, address=origin) for w in scratch.warnings]
     obs.certificates += [c for c in scratch.certificates if c not in obs.certificates]
@@ -129,11 +136,19 @@ async def request(
     limit: int = MAX_BODY,
     outgoing: Outgoing | None = None,
     measure: int = 0,
+    *,
+    http2: bool = False,
 ) -> Answer | None:
-    conn = await open_connection(obs, ctx, options, hop.host, address, hop.port, deadline, secure=hop.scheme == "https")
+    """One request at one address, no redirect followed. `http2`: an https server is offered
+    HTTP/2 (ALPN) beside HTTP/1.1, and the request goes over the one it chooses."""
+    secure = hop.scheme == "https"
+    http2 = http2 and secure  # http:// stays HTTP/1.1: no h2c upgrade
+    conn = await open_connection(obs, ctx, options, hop.host, address, hop.port, deadline, secure=secure, http2=http2)
     if conn is None:
         return None
     try:
+        if http2 and conn.protocol == "h2":
+            return await exchange_h2(conn, hop, deadline, limit, outgoing=outgoing, measure=measure)
         return await exchange(conn, hop, deadline, limit, outgoing=outgoing, measure=measure)
     except ExchangeError as exc:
         obs.problem(exc.code, f"{hop.url} at {address}: {exc.detail}", address=address, host=hop.host, port=hop.port)

@@ -1,6 +1,7 @@
 """http:// and https://: DNS, TCP, TLS at every address, then the HTTP exchange (see
 exchange.py for why it is h11 on asyncio's streams), made as the check's `request` says
-(calls.py: method, headers, body, credentials) and judged against what was expected (the
+(calls.py: method, headers, body, credentials; over HTTP/2 where the check asks for it
+and the server chooses it, h2exchange.py) and judged against what was expected (the
 status, assertions.py's headers, texts, JSON paths and size, the latency); with
 `subresources`, every host the page loads assets from too."""
 
@@ -70,7 +71,12 @@ def first_answer(obs: Observation, answers: dict[str, Answer]) -> Answer | None:
 
 def http_facts(answer: Answer) -> dict[str, Any]:
     """The verdict's `http` object."""
-    facts: dict[str, Any] = {"status": answer.status, "reason": answer.reason, "bytes": answer.seen_size}
+    facts: dict[str, Any] = {
+        "status": answer.status,
+        "reason": answer.reason,
+        "bytes": answer.seen_size,
+        "version": answer.version,
+    }
     if answer.truncated:
         facts["truncated"] = True
     return facts
@@ -105,6 +111,11 @@ def _where(asked: str, address: str, answer: Answer) -> str:
     return f"{asked} at {address}"
 
 
+def _protocol(http: dict[str, Any]) -> str:
+    """HTTP, or HTTP/2 when the answer came over it: the summary says when a check spoke it."""
+    return "HTTP/2" if http.get("version") == "2" else "HTTP"
+
+
 def _perfdata(http: dict[str, Any]) -> list[str]:
     return [f"size={http['bytes']}B;;;0"]
 
@@ -113,8 +124,17 @@ SCHEME = ProbeScheme(
     probe_http,
     timeout="http_timeout",
     facts="http",
-    words=lambda http: f"HTTP {http['status']}",
+    words=lambda http: f"{_protocol(http)} {http['status']}",
     perfdata=_perfdata,
     options=("request",),
     http_answer=True,
+    facts_schema={
+        "version": {
+            "enum": ["1.0", "1.1", "2"],
+            "description": (
+                "The HTTP version the answer came in: 1.1 (1.0 from an old server), or 2 where the check "
+                "offers HTTP/2 (`request: {http2: true}`, `--http2`) and the https server chose it."
+            ),
+        }
+    },
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 from ronda.certs.aia import fetch_issuers
@@ -30,11 +31,17 @@ async def secure_connection(
     port: int,
     deadline: float,
     prelude: Prelude | None = None,
+    *,
+    http2: bool = False,
 ) -> Connection | None:
     """Open TLS to host at address:port and record the certificate, its problems and
     warnings on `obs`. Returns the open connection (even over a certificate that failed
-    verification, so the caller can still see what the server answers), or None."""
-    conn = await open_tls(address, port, host, ctx.tls, options.tls_client, deadline, prelude)
+    verification, so the caller can still see what the server answers), or None. `http2`:
+    offer HTTP/2 by ALPN (Connection.protocol says what the server chose)."""
+    client = options.tls_client
+    if http2:
+        client = dataclasses.replace(client, http2=True)
+    conn = await open_tls(address, port, host, ctx.tls, client, deadline, prelude)
     if isinstance(conn, Failure):
         obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
         return None
@@ -54,11 +61,12 @@ async def open_connection(
     deadline: float,
     *,
     secure: bool,
+    http2: bool = False,
 ) -> Connection | None:
     """TCP to address:port, and TLS with the certificate recorded when `secure` (https://,
-    wss://); a failure is recorded on `obs` and gives None."""
+    wss://), offering HTTP/2 too when `http2`; a failure is recorded on `obs` and gives None."""
     if secure:
-        return await secure_connection(obs, ctx, options, host, address, port, deadline)
+        return await secure_connection(obs, ctx, options, host, address, port, deadline, http2=http2)
     conn = await open_tcp(address, port, deadline)
     if isinstance(conn, Failure):
         obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
