@@ -217,3 +217,30 @@ def test_a_kept_browser_closes_once_it_has_been_idle(web, ca_file):
     used, idle = asyncio.run(asyncio.wait_for(idle_after_one_check(), 30))
 
     assert used and idle == set()
+
+
+def test_browser_true_on_an_https_monitor_checks_it_as_browser_https_does(web, pki, ca_file):
+    """`browser: true` in the config: the same monitor, loaded as its users' browsers load it."""
+    from ronda.config.schema import parse_monitor
+    from ronda.node.runner import check_options
+
+    shop = web(SHOP, tls=pki.server_context("shop.test"))
+    images = web(IMAGES, port=shop.port, tls=expired(pki, "img.shop.test"))
+    page(shop, loads_with_script(f"https://img.shop.test:{shop.port}/logo.png"))
+    images.routes["/logo.png"] = image()
+    spec = {
+        "name": "shop",
+        "url": f"https://shop.test:{shop.port}/",
+        "browser": True,
+        "ca_file": ca_file,
+        "timeout": "10s",
+        "resolve": {f"shop.test:{shop.port}": [SHOP], f"img.shop.test:{shop.port}": [IMAGES]},
+    }
+    monitor = parse_monitor(spec)
+    verdict = asyncio.run(run_check(parse_target(monitor.target_url()), check_options(monitor, {})))
+    assert (verdict.status, verdict.cause) == ("degraded", "subresource_failed")
+    assert verdict.target == f"browser+https://shop.test:{shop.port}/"
+    with pytest.raises(ValueError, match=r"browser: true goes with an http:// or https:// url"):
+        parse_monitor({"name": "db", "url": "tcp://db.test:5432", "browser": True})
+    with pytest.raises(ValueError, match=r"subresources .* cannot go with it"):
+        parse_monitor(spec | {"subresources": True})

@@ -347,12 +347,36 @@ class CheckMonitor(_Probed):
     send: str | None = None
     subprotocol: str | None = None
     request: Request | None = None  # http(s)://: what to send (ronda/config/http_checks.py)
+    # http(s)://: load the page in headless Chromium instead, as browser+https:// does
+    # (docs/browser.md): the same monitor, seen as its users' browsers see it.
+    browser: bool = False
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         _usage_to_value_error(parse_target, value)
         return value
+
+    @model_validator(mode="after")
+    def _in_a_browser(self) -> CheckMonitor:
+        if not self.browser:
+            return self
+        if parse_target(self.url).scheme not in ("http", "https"):
+            raise ValueError("browser: true goes with an http:// or https:// url")
+        from ronda.probes import PROBES
+
+        unused = [key for key in ("request", "send", "subprotocol") if getattr(self, key) is not None]
+        if not PROBES["browser+https"].http_answer:
+            unused += [f"expect.{key}" for key in self.expect.http_only()]
+        if self.subresources:
+            unused.append("subresources (the browser loads every asset itself)")
+        if unused:
+            raise ValueError(f"browser: true loads the page as a browser does; {', '.join(unused)} cannot go with it")
+        return self
+
+    def target_url(self) -> str:
+        """The URL checked, as `ronda check` takes it: under browser+ when `browser` is set."""
+        return f"browser+{self.url}" if self.browser else self.url
 
     @field_validator("expect")
     @classmethod
