@@ -154,9 +154,13 @@ def api_failing(hub: RondaProcess) -> bool:
 
 
 def test_the_same_answer_whoever_is_asked_for_and_strangers_are_limited(hub, mail):
-    first = subscribe(hub, "bob@example.test")
+    first = subscribe(hub, "Bob@Example.TEST")
     again = subscribe(hub, "bob@example.test")
     assert first.text == again.text, "the answer tells nobody whether the address was known"
+    kept = [s["address"] for s in hub.api("/api/v1/subscribers") if s["kind"] == "email"]
+    assert kept == ["bob@example.test"], "one mailbox, however its address was typed"
+    erased = hub.send("DELETE", "/api/v1/subscribers?address=BOB@example.test")
+    assert erased.json() == {"deleted": 1}
     wrong = subscribe(hub, "not an address")
     assert wrong.status_code == 422 and "That is not an e-mail address." in wrong.text
     private = subscribe(hub, "http://10.0.0.1/hook", kind="webhook")

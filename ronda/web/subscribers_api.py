@@ -14,6 +14,7 @@ from ronda.verdict import iso
 from ronda.web import examples
 from ronda.web.auth import Auth
 from ronda.web.context import WebContext
+from ronda.web.subscriptions import stored_address
 
 SUBSCRIBER_EXAMPLE: dict[str, Any] = {
     "id": 7,
@@ -74,9 +75,11 @@ def subscribers_router(ctx: WebContext, auth: Auth) -> APIRouter:
         responses=erased,
     )
     def erase_address(
-        address: str = Query(min_length=1, max_length=512, description="an e-mail address or a webhook's URL, exactly"),
+        address: str = Query(
+            min_length=1, max_length=512, description="an e-mail address (any case) or a webhook's URL, exactly"
+        ),
         _: Any = admin,
     ) -> dict[str, int]:
-        return {"deleted": ctx.db.subscribers.erase(address=address)}
+        return {"deleted": ctx.db.subscribers.erase(address=stored_address(address))}
 
     return api

@@ -110,7 +110,7 @@ def subscriptions_router(ctx: WebContext, tokens: DoubleSubmit) -> APIRouter:
             return shown(request, page, "refused", locale, 429, reason=_(TOO_MANY))
         if not tokens.check(request, _first(fields, "form_token")):
             return shown(request, page, "refused", locale, 403, reason=_(EXPIRED_FORM))
-        kind, address = _first(fields, "kind") or "email", (_first(fields, "address") or "").strip()
+        kind, address = _first(fields, "kind") or "email", stored_address(_first(fields, "address") or "")
         problem = await run_in_threadpool(_refusal, page, kind, address)  # a webhook's name is resolved
         if problem is not None:
             return shown(request, page, "refused", locale, 422, reason=_(problem))
@@ -183,6 +183,13 @@ def subscriptions_router(ctx: WebContext, tokens: DoubleSubmit) -> APIRouter:
         return PlainTextResponse("Unsubscribed.\n")
 
     return router
+
+
+def stored_address(typed: str) -> str:
+    """An address as it is kept and looked up: an e-mail address in lower case (mail servers
+    treat Ada@ and ada@ as one mailbox), a webhook's URL as written."""
+    typed = typed.strip()
+    return typed if "://" in typed else typed.lower()
 
 
 def _first(fields: dict[str, list[str]], name: str) -> str | None:
