@@ -582,6 +582,8 @@ def test_display_names_groups_descriptions_and_a_logo_are_the_operators(store, t
         ("Online shop", "Where you buy"),
         ("Public API", None),
     ]
+    badge = ET.fromstring(browser.get("/badge/shop/status.svg").content)
+    assert next(t.text for t in badge.iter("{http://www.w3.org/2000/svg}text")) == "Online shop", "badges too"
 
 
 def test_uptime_is_over_the_time_watched_not_ninety_days(browser):

@@ -99,7 +99,7 @@ def badges_router(ctx: WebContext, views: PublicViews) -> APIRouter:
     @router.get("/{monitor}/status.svg", responses=SVG_RESPONSE, summary="SVG badge of a public monitor's state")
     async def status(request: Request, monitor: str) -> Response:
         component, source = await public(monitor)
-        badge = monitor_badge(monitor, component.state, component.status)
+        badge = monitor_badge(component.shown_as, component.state, component.status)  # as the page names it
         made = await views.kept.get(("status.svg", monitor), lambda: body(badge), source)
         return answer(request, made.value, made.at)
 
