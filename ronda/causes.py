@@ -93,7 +93,7 @@ _CAUSE_LIST: tuple[Cause, ...] = (
     Cause("stream_missing", Severity.DOWN, "the expected media stream is gone"),
     # browser+https://: no browser to load the page in (Playwright or Chromium missing, crashed).
     Cause("browser_unavailable", Severity.DOWN, "no browser could load the page: ronda could not look"),
-    # The service's own health check says it does not serve (grpc://): it answers, and says no.
+    # The service's own health check says it does not serve (grpc(s)://): it answers, and says no.
     Cause("not_serving", Severity.DOWN, "the service's health check says it is not serving"),
     Cause("icmp_no_reply", Severity.DOWN, "the host does not answer ping"),
     # Replies still come: the host is there, the way to it (or the host) is losing packets.

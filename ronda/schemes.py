@@ -48,6 +48,7 @@ SCHEMES: dict[str, Scheme] = {
     "wss": Scheme("websocket", 443),
     "ssh": Scheme("ssh", 22),
     "grpc": Scheme("grpc"),  # the gRPC health service, over HTTP/2 in clear text; no standard port
+    "grpcs": Scheme("grpc", 443),  # grpc:// over TLS (ALPN h2)
 }
 
 # Ports that go without saying in a URL (http:// 80, https:// 443, ...).

@@ -179,7 +179,7 @@ def test_a_config_pickled_across_processes_comes_back_equal_and_still_sharing(tm
         (
             "monitors:\n  - name: a\n    url: gopher://a.test/\n",
             ":3: monitors[0].url: 'gopher://a.test/': unsupported scheme gopher://; use one of "
-            "browser+http://, browser+https://, dns://, grpc://, http://",
+            "browser+http://, browser+https://, dns://, grpc://, grpcs://, http://",
         ),
         (
             "monitors:\n  - {name: a, url: 'https://a.test/'}\n  - {name: a, url: 'https://b.test/'}\n",

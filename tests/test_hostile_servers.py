@@ -198,5 +198,7 @@ def _target(scheme: str, mode: str, serve: Callable[[Any], Any], pki: LocalPKI, 
         dns_server = serve(HostileDns(payload(scheme, mode)))
         return [f"dns://{HOST}?server=127.0.0.1:{dns_server.port}&type=A"]
     tls = pki.server_context(HOST) if implicit_tls(scheme) else None
+    if tls is not None and probe == "grpc":
+        tls.set_alpn_protocols(["h2"])  # grpcs:// goes on past ALPN only to a server that chose h2
     server = serve(Hostile(payload(scheme, mode), tls))
     return [f"{scheme}://{HOST}:{server.port}/", "--resolve", f"{HOST}:{server.port}:127.0.0.1"]

@@ -163,7 +163,7 @@ def assert_kept_as_typed(page: str, typed: dict[str, str]) -> None:
             {"url": "ftp://files.example/"},
             "url",
             "'ftp://files.example/': unsupported scheme ftp://; use one of "
-            "browser+http://, browser+https://, dns://, grpc://, http://, https://",
+            "browser+http://, browser+https://, dns://, grpc://, grpcs://, http://, https://",
         ),
         ({"url": "tcp://db.example"}, "url", "tcp:// targets need a port, as in tcp://db.example:PORT"),
         ({"url": ""}, "url", "required but missing"),

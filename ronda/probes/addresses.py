@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from ronda.defaults import ADDRESSES_PER_NAME
 from ronda.probes.base import Observation
+from ronda.probes.connect import Connection, Failure, open_tcp
 from ronda.probes.dnscache import DnsCache
 from ronda.probes.resolve import resolve_host
 from ronda.target import CheckOptions
@@ -42,6 +43,18 @@ async def each_address(
         )
     obs.addresses = list(addresses)
     await asyncio.gather(*(check(address) for address in addresses))
+
+
+async def tcp_at(
+    obs: Observation, address: str, port: int, deadline: float, host: str | None = None
+) -> Connection | None:
+    """TCP to one address behind the name: the connection, or None with the failure recorded
+    on `obs` as a finding naming the address (that of `host`, the target's when not given)."""
+    conn = await open_tcp(address, port, deadline)
+    if isinstance(conn, Failure):
+        obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
+        return None
+    return conn
 
 
 def first_addresses(addresses: tuple[str, ...], limit: int) -> tuple[str, ...]:

@@ -1,7 +1,10 @@
 """grpc://host:port[/SERVICE]: gRPC's standard health check (grpc.health.v1.Health/Check) at
 every address behind the name, over HTTP/2 in clear text (as Kubernetes' gRPC probes call
 it), through h2call.py on ronda's own connections, so that resolution, `--resolve` and each
-address's failure are told as for every other scheme.
+address's failure are told as for every other scheme. grpcs://host[:port][/SERVICE] (port
+443) makes the same call over TLS: the handshake offers ALPN `h2` (then `http/1.1`, so that
+a server without HTTP/2 says what it speaks instead of aborting), the certificate is analysed
+and reported as for https://, and a server that does not choose `h2` is `protocol_error`.
 
 SERVICE is the service whose health is asked (`grpc://api.internal:50051/orders.v1.Orders`);
 none asks for the server as a whole. SERVING is up. What the health service says otherwise
@@ -24,9 +27,10 @@ from urllib.parse import unquote
 
 from ronda.probes.addresses import each_address
 from ronda.probes.base import Observation, ProbeContext, ProbeScheme
-from ronda.probes.connect import Failure, open_tcp
+from ronda.probes.connect import Connection
 from ronda.probes.exchange import USER_AGENT
 from ronda.probes.h2call import CallError, Reply, call
+from ronda.probes.tls import open_connection
 from ronda.target import CheckOptions, Target
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -53,15 +57,20 @@ async def probe_grpc(
     target: Target, options: CheckOptions, ctx: ProbeContext, obs: Observation, deadline: float
 ) -> None:
     service = unquote(target.path.split("?", 1)[0].strip("/"))
+    secure = target.scheme == "grpcs"
     statuses: dict[str, str] = {}
 
     async def check(address: str) -> None:
         where = address if target.host == address else f"{target.host} at {address}"
-        conn = await open_tcp(address, target.port, deadline)
-        if isinstance(conn, Failure):
-            obs.problem(conn.code, conn.detail, address=address)
+        # grpc://: TCP; grpcs://: TLS offering h2, its certificate analysed and recorded as https:// does.
+        conn = await open_connection(
+            obs, ctx, options, target.host, address, target.port, deadline, secure=secure, http2=True
+        )
+        if conn is None:
             return
         try:
+            if secure:
+                _speaks_h2(conn)
             reply = await call(conn, _headers(target, deadline), _frame(_request(service)), deadline)
             statuses[address] = _serving(reply, service)
         except CallError as exc:
@@ -80,12 +89,19 @@ async def probe_grpc(
         obs.facts["grpc"] = {"service": service, "status": shown[0]}
 
 
+def _speaks_h2(conn: Connection) -> None:
+    """Over TLS, HTTP/2 is what the handshake agreed on (ALPN), as gRPC's own clients require."""
+    if conn.protocol != "h2":
+        chose = conn.protocol or "nothing"
+        raise CallError("protocol_error", f"does not speak HTTP/2 over TLS (ALPN chose {chose}), which gRPC needs")
+
+
 def _headers(target: Target, deadline: float) -> list[tuple[str, str]]:
     authority = f"[{target.host}]" if ":" in target.host else target.host
     millis = max(int((deadline - time.monotonic()) * 1000), 1)
     return [
         (":method", "POST"),
-        (":scheme", "http"),
+        (":scheme", "https" if target.scheme == "grpcs" else "http"),
         (":authority", f"{authority}:{target.port}"),
         (":path", HEALTH_CHECK),
         ("content-type", "application/grpc"),

@@ -134,7 +134,12 @@ async def _read(
     while True:
         data = await conn.reader.read(65536)
         if not data:
-            raise CallError("protocol_error", "the server closed the connection before the answer ended")
+            detail = "the server closed the connection before the answer ended"
+            if not received and conn.tls is not None:
+                # A server that demands a client certificate often hangs up right after the
+                # handshake, before its alert can be read (as exchange.py says too).
+                detail += "; if the server requires a client certificate, give one (--cert, client_cert)"
+            raise CallError("protocol_error", detail)
         if not received and data.startswith(b"HTTP/"):
             raise CallError("protocol_error", f"answers {_first_line(data)}: HTTP/1, not {reading.speaking}")
         received += len(data)

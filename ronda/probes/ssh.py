@@ -1,7 +1,7 @@
 """ssh://host[:port][?fingerprint=SHA256:...] (port 22): is an SSH server there, and does it hold
 the host key it should?
 
-At every address behind the name: TCP (`open_tcp`, so a refusal or silence reads as for any
+At every address behind the name: TCP (`tcp_at`, so a refusal or silence reads as for any
 port), then SSH's version exchange and key exchange, up to the server's signature made with
 its host key, which asyncssh verifies: the key is the server's own, not a copy of its public
 half. Then ronda hangs up. It never asks to log in: the server's log shows a client that left
@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from ronda import __version__
 from ronda.errors import UsageError
-from ronda.probes.addresses import each_address
+from ronda.probes.addresses import each_address, tcp_at
 from ronda.probes.base import Observation, ProbeContext, ProbeScheme
-from ronda.probes.connect import Connection, Failure, open_tcp
+from ronda.probes.connect import Connection
 from ronda.target import CheckOptions, Target
 
 if TYPE_CHECKING:
@@ -91,9 +91,8 @@ async def probe_ssh(
 
     async def check(address: str) -> None:
         where = address if target.host == address else f"{target.host} at {address}"
-        conn = await open_tcp(address, target.port, deadline)
-        if isinstance(conn, Failure):
-            obs.problem(conn.code, conn.detail, address=address)
+        conn = await tcp_at(obs, address, target.port, deadline)
+        if conn is None:
             return
         try:
             servers[address] = server = await key_exchange(conn, address, deadline)

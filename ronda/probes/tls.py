@@ -14,9 +14,9 @@ from ronda.certs.inspect import CertFacts
 from ronda.certs.revocation import check_revocation, revocation_deadline
 from ronda.certs.session import TlsSession
 from ronda.hosts import readable_host
-from ronda.probes.addresses import each_address
+from ronda.probes.addresses import each_address, tcp_at
 from ronda.probes.base import Observation, ProbeContext, ProbeScheme
-from ronda.probes.connect import Connection, Failure, Prelude, open_tcp, open_tls
+from ronda.probes.connect import Connection, Failure, Prelude, open_tls
 from ronda.probes.fetch import cached_fetcher, fetch_url
 from ronda.probes.file import chains, passwords, read_file
 from ronda.target import CheckOptions, Target
@@ -67,11 +67,7 @@ async def open_connection(
     wss://), offering HTTP/2 too when `http2`; a failure is recorded on `obs` and gives None."""
     if secure:
         return await secure_connection(obs, ctx, options, host, address, port, deadline, http2=http2)
-    conn = await open_tcp(address, port, deadline)
-    if isinstance(conn, Failure):
-        obs.problem(conn.code, conn.detail, address=address, host=host, port=port)
-        return None
-    return conn
+    return await tcp_at(obs, address, port, deadline, host)
 
 
 async def _certificate_report(
