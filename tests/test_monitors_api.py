@@ -116,6 +116,17 @@ def test_a_monitors_secrets_are_sent_to_its_target_and_shown_to_nobody(ronda):
         api.close()
 
 
+def test_deleting_a_failing_monitor_ends_its_incident_as_removed(ronda, free_port):
+    body = {"name": "gone", "url": f"tcp://127.0.0.1:{free_port}", "interval": "1s", "confirm": 1}
+    assert ronda.send("POST", "/api/v1/monitors", body).status_code == 201
+    [opened] = wait_for("its incident", lambda: [i for i in ronda.api("/api/v1/incidents?open=true")])
+    assert ronda.send("DELETE", "/api/v1/monitors/gone").status_code == 204
+    assert ronda.api("/api/v1/incidents?open=true") == [], "nothing would ever resolve it"
+    [ended] = [i for i in ronda.api("/api/v1/incidents") if i["id"] == opened["id"]]
+    assert ended["status"] == "resolved" and ended["updates"][-1]["kind"] == "removed"
+    assert "no longer watched" in ended["updates"][-1]["message"]
+
+
 def test_delete_stops_an_api_monitor_and_keeps_its_history(ronda, web):
     site = web()
     assert ronda.send("POST", "/api/v1/monitors", {"name": "site", "url": site.url()}).status_code == 201

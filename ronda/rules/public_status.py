@@ -175,7 +175,7 @@ def update_status(update: PublicUpdate, before: str) -> str:
     recovery before it); other automatic updates keep the status before."""
     if update.kind == "human" and update.status:
         return update.status
-    if update.kind == "resolved":
+    if update.kind in ("resolved", "removed"):
         return "resolved"
     if update.kind == "reopened":
         return "investigating"
@@ -261,6 +261,7 @@ AUTOMATIC_WORDS = {
     "escalated": N_("The problem got worse: the service is now down."),
     "reopened": N_("The problem is back: the service fails again."),
     "resolved": N_("The service works again."),
+    "removed": N_("This service is no longer watched here."),
     "reports": N_("Many users report problems with this service."),
 }
 

@@ -48,7 +48,7 @@ class Database:
         self.monitors = Monitors(sessions, outbox)
         self.incidents = Incidents(sessions, outbox)
         self.certificates = Certificates(sessions)
-        self.specs = MonitorSpecs(sessions)  # the API's monitor definitions
+        self.specs = MonitorSpecs(sessions, clock)  # the API's monitor definitions
         self.push = PushRecords(sessions)
         self.reports = Reports(sessions, self.engine.dialect.name, outbox)
         self.outbox = Ledger(sessions)

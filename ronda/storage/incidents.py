@@ -515,6 +515,7 @@ def _open_from_reports(
     return notice(Event.OPENED, incident, monitor, signal="reports")
 
 
+REMOVED = "removed"  # the timeline entry that ends the incident of a monitor no longer watched
 UNCONFIRMED = "unconfirmed"  # the timeline entry of an incident waiting for a person's confirmation
 CONFIRMED = "confirmed"
 

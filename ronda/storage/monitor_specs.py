@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ronda.storage.models import MonitorRow
+from ronda.clock import Clock, system_clock
+from ronda.storage.incidents import REMOVED, resolve
+from ronda.storage.models import IncidentRow, MonitorRow
 
 API = "api"
 
@@ -21,8 +23,9 @@ API = "api"
 class MonitorSpecs:
     """The stored definitions; each method is one transaction."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock = system_clock) -> None:
         self._sessions = sessions
+        self._clock = clock
 
     def load(self) -> dict[str, dict[str, Any]]:
         """Every active API monitor's definition, by name, in name order."""
@@ -47,8 +50,15 @@ class MonitorSpecs:
                 row.target, row.source, row.active, row.spec = target, API, True, spec
 
     def deactivate(self, name: str) -> None:
-        """Stop showing `name` among the monitors; its verdicts and incidents stay."""
+        """Stop showing `name` among the monitors; its verdicts and incidents stay. An
+        incident it has open ends as removed: nothing would ever resolve it (no check of it
+        comes again), and it would stay open on the dashboard and the status page for good.
+        Nobody is notified: a person removed it, and "works again" would not be true."""
         with self._sessions.begin() as session:
             row = session.scalars(select(MonitorRow).where(MonitorRow.name == name)).one_or_none()
-            if row is not None:
-                row.active = False
+            if row is None:
+                return
+            row.active = False
+            incident = session.get(IncidentRow, row.open_incident_id) if row.open_incident_id else None
+            if incident is not None and incident.status == "open":
+                resolve(session, row, incident, self._clock(), REMOVED, "no longer watched: the monitor was removed")
