@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -159,18 +160,22 @@ class Cluster:
 
 
 PREFIX = "ronda-pg-"
+STALE_AFTER = 3600.0  # seconds a dead run's cluster folder is left alone
 
 
 def _remove_stale() -> None:
     """Remove the clusters of killed test runs: a run killed outright takes its server with
     it (die_with_parent) but cannot remove its folder. A folder whose server still runs is
-    another run's, and stays."""
+    another run's, and stays; so does one touched within STALE_AFTER: a run beside this one
+    may be in initdb, whose bootstrap backends come and go leaving a postmaster.pid of a
+    process already gone (its folder taken from under it failed 162 of its tests)."""
     for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
         try:
             pid = int((root / "data" / "postmaster.pid").read_text().split()[0])
+            touched = max(path.stat().st_mtime for path in (root, root / "data", root / "server.log") if path.exists())
         except (OSError, ValueError, IndexError):
             continue  # no server started yet: perhaps a run's initdb at work
-        if not Path(f"/proc/{pid}").exists():
+        if not Path(f"/proc/{pid}").exists() and time.time() - touched > STALE_AFTER:
             shutil.rmtree(root, ignore_errors=True)
 
 
