@@ -216,6 +216,9 @@ class PublicPosts:
         return self.config.server.base_url
 
     def rows(self, session: Session, notices: Sequence[Notice], now: datetime) -> list[dict[str, Any]]:
+        followed = [page for page in pages(self.config) if page.subscribe is not None or page.announce]
+        if not followed:  # the common case: nothing read, whatever the storm
+            return []
         out: list[dict[str, Any]] = []
         for notice in notices:
             if not isinstance(notice, IncidentNotice) or notice.planned or notice.event not in POSTED:
@@ -225,9 +228,9 @@ class PublicPosts:
                 continue
             incident = public_incident(session, row)
             source = "public:" + notice_source(session, notice)
-            for page in pages(self.config):
+            for page in followed:
                 shown = [name for name in incident.monitors if page.shows(name, tags_of(self.config, name))]
-                if shown and (page.subscribe is not None or page.announce):
+                if shown:
                     out += self._page_rows(session, page, incident, notice, shown, source, now)
         return out
 
