@@ -154,7 +154,7 @@ def test_a_broken_config_names_file_line_and_field_and_exits_3(tmp_path):
     )
     assert result.returncode == 3
     assert f"{path}:2: defaults.interval: expected a duration such as 500ms, 30s, 5m or 1h, got 'soon'" in result.stderr
-    assert f"{path}:6: monitors[0].confirm: Input should be greater than or equal to 1" in result.stderr
+    assert f"{path}:6: monitors[0].confirm: expected at least 1, got 0" in result.stderr
     assert f"{path}:8: monitors[1].url: 'tcp://db.test': tcp:// targets need a port" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 

@@ -14,12 +14,38 @@ from pydantic_core import ErrorDetails
 RONDA_WORDED = frozenset({"value_error", "missing", "extra_forbidden"})
 
 
+# pydantic's bounds on numbers, as a person says them, and the key of the bound in its ctx.
+BOUNDS = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("more than", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+}
+# pydantic's "Input should be a valid integer, unable to parse string as an integer", shorter.
+KINDS = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+}
+
+
 def plain_message(error: ErrorDetails) -> str:
     """What is wrong with the value at `error["loc"]`, without pydantic's framing."""
-    if error["type"] == "extra_forbidden":
+    kind, seen = error["type"], error.get("input")
+    if kind == "extra_forbidden":
         return "unknown key (check its spelling)"
-    if error["type"] == "missing":
+    if kind == "missing":
         return "required but missing"
+    bound = BOUNDS.get(kind)
+    context = error.get("ctx") or {}
+    if bound is not None and bound[1] in context:
+        return f"expected {bound[0]} {context[bound[1]]}, got {seen!r}"
+    if kind in KINDS:
+        return f"expected {KINDS[kind]}, got {seen!r}"
     return str(error["msg"]).removeprefix("Value error, ")
 
 
