@@ -32,7 +32,7 @@ from ronda.storage.models import (
     MonitorRow,
     OutboxRow,
 )
-from ronda.storage.outbox import incident_source, insert_rows
+from ronda.storage.outbox import incident_source, insert_rows, new_row
 
 if TYPE_CHECKING:
     from ronda.config.schema import Config
@@ -160,19 +160,8 @@ def outbox_row(
     status: str = "pending",
     due: datetime | None = None,
 ) -> dict[str, Any]:
-    """A row as the outbox table takes it: never tried, due at once unless told."""
-    return {
-        "source": source,
-        "channel": channel,
-        "title": message.title,
-        "body": message.body,
-        "kind": message.kind,
-        "status": status,
-        "attempts": 0,
-        "created_at": now,
-        "next_attempt_at": due or now,
-        "deadline_at": deadline,
-    }
+    """A row telling `message` (ronda/storage/outbox.py's new_row)."""
+    return new_row(source, channel, (message.title, message.body, message.kind), now, deadline, status, due)
 
 
 def _opening(notice: Notice) -> bool:

@@ -25,6 +25,32 @@ from ronda.rules.incidents import Event
 from ronda.storage.models import IncidentRow, MonitorRow, OutboxRow
 
 
+def new_row(
+    source: str,
+    channel: str,
+    words: tuple[str, str, str],
+    now: datetime,
+    deadline: datetime,
+    status: str = "pending",
+    due: datetime | None = None,
+) -> dict[str, Any]:
+    """A row as the outbox table takes it (`words`: title, body, Apprise's notify type):
+    never tried, due at once unless told."""
+    title, body, kind = words
+    return {
+        "source": source,
+        "channel": channel,
+        "title": title,
+        "body": body,
+        "kind": kind,
+        "status": status,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": due or now,
+        "deadline_at": deadline,
+    }
+
+
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Rows into the outbox in `session`'s transaction; one whose (source, channel) is there
     already is left out: writing the same event twice sends it once."""

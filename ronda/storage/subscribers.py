@@ -25,6 +25,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ronda.storage.models import OutboxRow, SubscriberRow
+from ronda.storage.outbox import insert_rows, new_row
 
 CHANNEL_PREFIX = "subscriber:"
 
@@ -108,20 +109,8 @@ class Subscribers:
             session.flush()
             subscriber = _subscriber(row)
             source, title, body, kind_of_message = compose(subscriber, already)
-            session.add(
-                OutboxRow(
-                    source=source,
-                    channel=subscriber.channel,
-                    title=title,
-                    body=body,
-                    kind=kind_of_message,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                    deadline_at=now + deadline,
-                )
-            )
+            words = (title, body, kind_of_message)
+            insert_rows(session, [new_row(source, subscriber.channel, words, now, now + deadline)])
             return Asked(subscriber, already)
 
     def by_token(self, token: str) -> Subscriber | None:
