@@ -22,7 +22,7 @@ from ronda.world.dnsserver import DnsServer
 from ronda.world.pki import LocalPKI
 from ronda.world.web import WebServer
 from tests import support
-from tests.receivers import BreakableSite
+from tests.receivers import BreakableSite, MailReceiver
 
 T = TypeVar("T")
 
@@ -139,3 +139,11 @@ def site() -> Iterator[BreakableSite]:
     site = BreakableSite()
     yield site
     site.close()
+
+
+@pytest.fixture
+def mail() -> Iterator[MailReceiver]:
+    """A real SMTP server on loopback (aiosmtpd); what it receives is in `mail.messages`."""
+    server = MailReceiver()
+    yield server
+    server.close()

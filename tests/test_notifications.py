@@ -22,7 +22,7 @@ from ronda.notify.sender import plan
 from ronda.rules.incidents import Event
 from ronda.storage.outbox import Pending, incident_source, opened_incident
 from ronda.world.web import WebServer
-from tests.receivers import MailReceiver, WebhookReceiver
+from tests.receivers import WebhookReceiver
 from tests.support import free_port, wait_for
 from tests.test_service import RondaProcess
 
@@ -246,13 +246,6 @@ def hooks() -> Iterator[Callable[[], WebhookReceiver]]:
     yield start
     for hook in started:
         hook.close()
-
-
-@pytest.fixture
-def mail() -> Iterator[MailReceiver]:
-    server = MailReceiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -28,13 +28,6 @@ LINK = re.compile(r"http://127\.0\.0\.1:\d+/status/public/subscription/[A-Za-z0-
 
 
 @pytest.fixture
-def mail() -> Iterator[MailReceiver]:
-    server = MailReceiver()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def hook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver
